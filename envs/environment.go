@@ -1,0 +1,199 @@
+package envs
+
+import (
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/mayflyhq/mayfly/storage"
+)
+
+// Template is a catalog entry with its versions, newest first.
+type Template struct {
+	Name        string
+	Kind        Kind
+	Description string
+	Owner       string
+	Versions    []Version
+}
+
+// Latest is the newest version that is not deprecated (or the newest one if
+// every version is deprecated); ok is false when there is no version.
+func (t Template) Latest() (Version, bool) {
+	for _, v := range t.Versions {
+		if v.DeprecatedAt == nil {
+			return v, true
+		}
+	}
+	if len(t.Versions) > 0 {
+		return t.Versions[0], true
+	}
+	return Version{}, false
+}
+
+// Version is one immutable published version of a template.
+type Version struct {
+	ID              int64
+	Spec            Spec
+	Digest          string
+	Source          string
+	PublishedBy     string
+	PublishedAt     time.Time
+	DeprecatedAt    *time.Time
+	DeprecationNote string
+}
+
+// Environment is one launch of one template version.
+type Environment struct {
+	ID            string
+	Name          string
+	Owner         string
+	Team          string
+	Template      string
+	Version       string
+	VersionID     int64
+	Kind          Kind
+	Provider      string
+	Params        map[string]string // non-secret values
+	SecretNames   []string          // names of secret parameters that were given
+	Status        Status
+	StatusReason  string
+	FailureReason string
+	Outputs       map[string]string
+	Facts         map[string]string
+	Handle        string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	ReadyAt       *time.Time
+	ExpiresAt     time.Time
+	MaxExpiresAt  time.Time
+	DestroyedAt   *time.Time
+	RTO           *time.Duration
+	RPO           *time.Duration
+}
+
+// TimeLeft is how long until the reaper destroys the environment.
+func (e *Environment) TimeLeft(now time.Time) time.Duration {
+	if !e.Status.Live() {
+		return 0
+	}
+	return max(e.ExpiresAt.Sub(now), 0)
+}
+
+// ExtendableBy is the longest extension still allowed.
+func (e *Environment) ExtendableBy() time.Duration {
+	return max(e.MaxExpiresAt.Sub(e.ExpiresAt), 0)
+}
+
+// Event kinds.
+const (
+	EventStatus   = "status"
+	EventProvider = "provider"
+	EventAction   = "action"
+)
+
+// Event is one line of an environment's timeline.
+type Event struct {
+	ID            int64     `json:"id"`
+	EnvironmentID string    `json:"environment_id"`
+	At            time.Time `json:"at"`
+	Kind          string    `json:"kind"`
+	Status        Status    `json:"status,omitempty"`
+	Message       string    `json:"message"`
+	Actor         string    `json:"actor,omitempty"`
+}
+
+func decodeMap(s string) map[string]string {
+	m := map[string]string{}
+	if s != "" {
+		_ = json.Unmarshal([]byte(s), &m) // written by us from a map[string]string
+	}
+	return m
+}
+
+func encodeMap(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // a map[string]string always marshals
+	return string(b)
+}
+
+func environmentFromRow(r *storage.Environment, secretNames []string) *Environment {
+	e := &Environment{
+		ID:            r.ID,
+		Name:          r.Name,
+		Owner:         r.Owner,
+		Team:          r.Team,
+		Template:      r.TemplateName,
+		Version:       r.Version,
+		VersionID:     r.VersionID,
+		Kind:          Kind(r.Kind),
+		Provider:      r.Provider,
+		Params:        decodeMap(r.Params),
+		SecretNames:   secretNames,
+		Status:        Status(r.Status),
+		StatusReason:  r.StatusReason,
+		FailureReason: r.FailureReason,
+		Outputs:       decodeMap(r.Outputs),
+		Facts:         decodeMap(r.Facts),
+		Handle:        r.Handle,
+		CreatedAt:     r.CreatedAt.UTC(),
+		UpdatedAt:     r.UpdatedAt.UTC(),
+		ReadyAt:       utcPtr(r.ReadyAt),
+		ExpiresAt:     r.ExpiresAt.UTC(),
+		MaxExpiresAt:  r.MaxExpiresAt.UTC(),
+		DestroyedAt:   utcPtr(r.DestroyedAt),
+	}
+	if r.RTOMillis != nil {
+		d := time.Duration(*r.RTOMillis) * time.Millisecond
+		e.RTO = &d
+	}
+	if r.RPOMillis != nil {
+		d := time.Duration(*r.RPOMillis) * time.Millisecond
+		e.RPO = &d
+	}
+	return e
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func eventFromRow(r storage.Event) Event {
+	return Event{ID: r.ID, EnvironmentID: r.EnvironmentID, At: r.At.UTC(), Kind: r.Kind,
+		Status: Status(r.Status), Message: r.Message, Actor: r.Actor}
+}
+
+func versionFromRow(r *storage.TemplateVersion) (Version, error) {
+	spec := Spec{
+		Name:        r.TemplateName,
+		Version:     r.Version,
+		Kind:        Kind(r.Kind),
+		Description: r.Description,
+		Owner:       r.Owner,
+		Provider:    r.Provider,
+		TTL:         TTLPolicy{Default: r.DefaultTTL, Max: r.MaxTTL},
+		Stack:       json.RawMessage(r.Stack),
+	}
+	if err := json.Unmarshal([]byte(r.Params), &spec.Parameters); err != nil {
+		return Version{}, err
+	}
+	return Version{
+		ID: r.ID, Spec: spec, Digest: r.Digest, Source: r.Source, PublishedBy: r.PublishedBy,
+		PublishedAt: r.PublishedAt.UTC(), DeprecatedAt: utcPtr(r.DeprecatedAt), DeprecationNote: r.DeprecationNote,
+	}, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,81 @@
+package envs
+
+import (
+	"context"
+	"fmt"
+	"sort"
+)
+
+// Orphan is a stack a provider knows about that no live environment owns.
+type Orphan struct {
+	Provider string
+	Handle   string
+	Reason   string
+}
+
+// Orphans lists stacks without a live environment, for the admin view.
+func (s *Service) Orphans(ctx context.Context) ([]Orphan, error) {
+	var out []Orphan
+	for _, name := range s.providerNames() {
+		found, err := s.orphansOf(ctx, s.providers[name])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found...)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Handle < out[j].Handle })
+	return out, nil
+}
+
+func (s *Service) orphansOf(ctx context.Context, p Provider) ([]Orphan, error) {
+	handles, err := p.Stacks(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("envs: list %s stacks: %w", p.Name(), err)
+	}
+	if len(handles) == 0 {
+		return nil, nil
+	}
+	rows, err := s.store.EnvironmentsByHandle(ctx, p.Name(), handles)
+	if err != nil {
+		return nil, err
+	}
+	owner := map[string]Status{}
+	for _, r := range rows {
+		owner[r.ID] = Status(r.Status)
+		if r.Handle != "" {
+			owner[r.Handle] = Status(r.Status)
+		}
+	}
+	var out []Orphan
+	for _, h := range handles {
+		st, ok := owner[h]
+		switch {
+		case !ok:
+			out = append(out, Orphan{Provider: p.Name(), Handle: h, Reason: "no environment has this stack"})
+		case st == StatusDestroyed:
+			out = append(out, Orphan{Provider: p.Name(), Handle: h, Reason: "its environment is destroyed"})
+		}
+	}
+	return out, nil
+}
+
+// sweepOrphans destroys the orphans of providers that own the host they run
+// on (local): such a stack can only be Mayfly's. Cloud providers' orphans are
+// reported, never deleted here.
+func (s *Service) sweepOrphans(ctx context.Context) error {
+	p, ok := s.providers["local"]
+	if !ok {
+		return nil
+	}
+	orphans, err := s.orphansOf(ctx, p)
+	if err != nil {
+		return err
+	}
+	for _, o := range orphans {
+		s.log.Warn("destroying orphaned stack", "provider", o.Provider, "stack", o.Handle, "reason", o.Reason)
+		if _, err := p.Destroy(ctx, o.Handle); err != nil {
+			s.log.Error("destroy orphaned stack", "stack", o.Handle, "err", err)
+		}
+	}
+	return nil
+}

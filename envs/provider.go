@@ -1,0 +1,104 @@
+package envs
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Provider turns a template version plus parameters into a running stack and
+// back into nothing. Implementations live in sub-packages (envs/local,
+// envs/aws) and never touch the database: the orchestrator persists what they
+// return.
+//
+// Every method must be idempotent and safe to call again after a crash: the
+// orchestrator retries jobs, so Provision may be called twice for the same
+// environment and Destroy may be called for a stack that is already gone.
+type Provider interface {
+	// Name is the value templates put in their `provider` field.
+	Name() string
+
+	// ValidateStack checks a version's stack body at publish time. Errors
+	// should name the field at fault (see FieldError).
+	ValidateStack(stack json.RawMessage) error
+
+	// Provision starts creating the stack and returns its handle quickly; it
+	// does not wait for the stack to become healthy (Status does). Calling it
+	// again for the same environment returns the existing handle.
+	Provision(ctx context.Context, req ProvisionRequest) (handle string, err error)
+
+	// Status reports how provisioning is going. Events holds provider events
+	// that happened since the previous call (each reported once).
+	Status(ctx context.Context, handle string) (StackStatus, error)
+
+	// Destroy tears the stack down. done is false while deletion is still in
+	// progress (the orchestrator calls again later). A stack that does not
+	// exist is destroyed: done is true and err is nil.
+	Destroy(ctx context.Context, handle string) (done bool, err error)
+
+	// Logs returns the captured log of one service (or all when service is
+	// empty), at most limit bytes from the end. Logs outlive the stack.
+	Logs(ctx context.Context, handle, service string, limit int) ([]LogStream, error)
+
+	// Stacks lists the handles of every stack this provider knows about, so
+	// the orchestrator can find stacks again after a restart and spot orphans.
+	Stacks(ctx context.Context) ([]string, error)
+}
+
+// ProvisionRequest is everything a provider needs to build one stack.
+type ProvisionRequest struct {
+	EnvironmentID string
+	Name          string
+	Owner         string
+	Template      string
+	Version       string
+	// Stack is the provider-specific body of the template version, as JSON.
+	Stack json.RawMessage
+	// Params holds every parameter value as a string, secrets decrypted.
+	Params    map[string]string
+	ExpiresAt time.Time
+}
+
+// StackState is the provisioning progress a provider reports.
+type StackState string
+
+const (
+	StackInProgress StackState = "in_progress"
+	StackReady      StackState = "ready"
+	StackFailed     StackState = "failed"
+)
+
+// StackStatus is one observation of a stack.
+type StackStatus struct {
+	State StackState
+	// Reason explains a failure in one line a user can act on.
+	Reason string
+	// Outputs are the stack's URLs and endpoints, shown to users once ready.
+	Outputs map[string]string
+	// Facts are provider observations recorded on the environment, such as
+	// "snapshot_taken_at" (RFC 3339) for a restored snapshot or
+	// "verified_at" when a restore check passed.
+	Facts  map[string]string
+	Events []ProviderEvent
+}
+
+// ProviderEvent is one line of provider progress for the timeline.
+type ProviderEvent struct {
+	At      time.Time
+	Message string
+}
+
+// LogStream is the captured output of one service.
+type LogStream struct {
+	Service string
+	Text    string
+	// Truncated reports that earlier output was cut to respect the limit.
+	Truncated bool
+}
+
+// Well-known fact keys.
+const (
+	FactSnapshotTakenAt = "snapshot_taken_at"
+	FactSnapshotName    = "snapshot"
+	FactVerifiedAt      = "verified_at"
+)

@@ -1,0 +1,677 @@
+package envs
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/mayflyhq/mayfly/storage"
+)
+
+// Metrics receives the orchestrator's measurements. The HTTP layer exports
+// them to Prometheus; tests may pass nil.
+type Metrics interface {
+	ProvisionDone(provider string, d time.Duration, ok bool)
+	DestroyDone(provider string, d time.Duration)
+	ReaperLag(d time.Duration)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) ProvisionDone(string, time.Duration, bool) {}
+func (noMetrics) DestroyDone(string, time.Duration)         {}
+func (noMetrics) ReaperLag(time.Duration)                   {}
+
+// Actor is who asks for something: a signed-in user, a token's owner, or the
+// system itself (the reaper).
+type Actor struct {
+	Name    string
+	Team    string
+	Address string
+	Admin   bool
+}
+
+// System is the actor of automatic work.
+var System = Actor{Name: "mayfly"}
+
+// Config wires a Service.
+type Config struct {
+	Store      *storage.DB
+	Providers  []Provider
+	Cipher     *Cipher
+	Logger     *slog.Logger
+	Metrics    Metrics
+	Clock      func() time.Time
+	InstanceID string
+
+	// Workers is how many jobs run at once (default 20).
+	Workers int
+	// PollInterval is how often a provisioning or deleting stack is checked
+	// (default 1s).
+	PollInterval time.Duration
+	// ProvisionTimeout bounds launch-to-ready (default 15m).
+	ProvisionTimeout time.Duration
+	// SweepInterval is how often the reaper's backstop scan runs (default 10s).
+	SweepInterval time.Duration
+	// RescueAfter is how long a job may look stuck (its worker died) before
+	// another worker takes it over (default 2m).
+	RescueAfter time.Duration
+	// RetryDelay is the base of the linear backoff between job retries
+	// (default 2s).
+	RetryDelay time.Duration
+}
+
+// Service is the domain's entry point: the catalog, environments and their
+// lifecycle, and the orchestrator that runs it as durable jobs.
+type Service struct {
+	store     *storage.DB
+	providers map[string]Provider
+	cipher    *Cipher
+	log       *slog.Logger
+	metrics   Metrics
+	now       func() time.Time
+	instance  string
+	cfg       Config
+
+	river *river.Client[*sql.Tx]
+	hub   *hub
+	locks keyedMutex
+}
+
+// New builds a Service; call Start to run its jobs.
+func New(cfg Config) (*Service, error) {
+	if cfg.Store == nil || cfg.Cipher == nil {
+		return nil, errors.New("envs: Store and Cipher are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = noMetrics{}
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	cfg.Workers = cmpOr(cfg.Workers, 20)
+	cfg.PollInterval = cmpOr(cfg.PollInterval, time.Second)
+	cfg.ProvisionTimeout = cmpOr(cfg.ProvisionTimeout, 15*time.Minute)
+	cfg.SweepInterval = cmpOr(cfg.SweepInterval, 10*time.Second)
+	cfg.RescueAfter = cmpOr(cfg.RescueAfter, 2*time.Minute)
+	cfg.RetryDelay = cmpOr(cfg.RetryDelay, 2*time.Second)
+	s := &Service{
+		store:     cfg.Store,
+		providers: map[string]Provider{},
+		cipher:    cfg.Cipher,
+		log:       cfg.Logger,
+		metrics:   cfg.Metrics,
+		now:       func() time.Time { return cfg.Clock().UTC().Truncate(time.Microsecond) },
+		instance:  cfg.InstanceID,
+		cfg:       cfg,
+		hub:       newHub(),
+	}
+	for _, p := range cfg.Providers {
+		s.providers[p.Name()] = p
+	}
+	client, err := s.newRiver()
+	if err != nil {
+		return nil, err
+	}
+	s.river = client
+	return s, nil
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// Now is the service's clock (UTC).
+func (s *Service) Now() time.Time { return s.now() }
+
+// Provider returns a configured provider by name.
+func (s *Service) Provider(name string) (Provider, bool) {
+	p, ok := s.providers[name]
+	return p, ok
+}
+
+// --- catalog ---
+
+// Publish parses, validates and stores a template version. Publishing the
+// same version again with the same content is a no-op (created is false);
+// with other content it is refused with EConflict.
+func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Version, created bool, err error) {
+	defer func() { s.audit(ctx, actor, "template.publish", v.Spec.Name+"@"+v.Spec.Version, err) }()
+	spec, err := ParseSpec(source)
+	if err != nil {
+		return Version{}, false, err
+	}
+	p, ok := s.providers[spec.Provider]
+	if !ok {
+		return Version{}, false, Invalid("template is not valid", FieldError{Field: "provider",
+			Message: fmt.Sprintf("%q is not a configured provider (have: %s)", spec.Provider, strings.Join(s.providerNames(), ", "))})
+	}
+	if err := p.ValidateStack(spec.Stack); err != nil {
+		var de *Error
+		if errors.As(err, &de) {
+			return Version{}, false, err
+		}
+		return Version{}, false, Invalid("template is not valid", FieldError{Field: "stack", Message: err.Error()})
+	}
+	digest := spec.Digest()
+	sv, _ := ParseSemver(spec.Version)
+	params, _ := json.Marshal(spec.Parameters)
+	now := s.now()
+	row := &storage.TemplateVersion{
+		TemplateName: spec.Name, Version: spec.Version,
+		Major: sv.Major, Minor: sv.Minor, Patch: sv.Patch, Prerelease: sv.Prerelease,
+		Digest: digest, Kind: string(spec.Kind), Description: spec.Description, Owner: spec.Owner,
+		Provider: spec.Provider, DefaultTTL: spec.TTL.Default, MaxTTL: spec.TTL.Max,
+		Params: string(params), Stack: string(spec.Stack), Source: string(source),
+		PublishedBy: actor.Name, PublishedAt: now,
+	}
+	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+		existing, err := tx.Version(ctx, spec.Name, spec.Version)
+		switch {
+		case err == nil:
+			if existing.Digest != digest {
+				return Errorf(EConflict, "%s@%s is already published with other content (%s); publish a new version instead",
+					spec.Name, spec.Version, shortDigest(existing.Digest))
+			}
+			row = existing
+			return nil
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+		if err := tx.SaveTemplate(ctx, &storage.Template{Name: spec.Name, Kind: string(spec.Kind),
+			Description: spec.Description, Owner: spec.Owner, CreatedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		if err := tx.CreateVersion(ctx, row); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return Errorf(EConflict, "%s@%s was published concurrently", spec.Name, spec.Version)
+			}
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return Version{}, false, err
+	}
+	v, err = versionFromRow(row)
+	return v, created, err
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+func (s *Service) providerNames() []string {
+	names := make([]string, 0, len(s.providers))
+	for n := range s.providers {
+		names = append(names, n)
+	}
+	return names
+}
+
+// Catalog lists every template with its versions, newest first.
+func (s *Service) Catalog(ctx context.Context) ([]Template, error) {
+	rows, err := s.store.Templates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	versions, err := s.store.Versions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := map[string][]Version{}
+	for i := range versions {
+		v, err := versionFromRow(&versions[i])
+		if err != nil {
+			return nil, fmt.Errorf("envs: version %s@%s: %w", versions[i].TemplateName, versions[i].Version, err)
+		}
+		byName[v.Spec.Name] = append(byName[v.Spec.Name], v)
+	}
+	out := make([]Template, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, Template{Name: r.Name, Kind: Kind(r.Kind), Description: r.Description,
+			Owner: r.Owner, Versions: byName[r.Name]})
+	}
+	return out, nil
+}
+
+// Template returns one catalog entry.
+func (s *Service) Template(ctx context.Context, name string) (Template, error) {
+	r, err := s.store.Template(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Template{}, Errorf(ENotFound, "template %q does not exist", name)
+	}
+	if err != nil {
+		return Template{}, err
+	}
+	rows, err := s.store.Versions(ctx, name)
+	if err != nil {
+		return Template{}, err
+	}
+	t := Template{Name: r.Name, Kind: Kind(r.Kind), Description: r.Description, Owner: r.Owner}
+	for i := range rows {
+		v, err := versionFromRow(&rows[i])
+		if err != nil {
+			return Template{}, err
+		}
+		t.Versions = append(t.Versions, v)
+	}
+	return t, nil
+}
+
+// Deprecate marks a version deprecated: it stays visible and its
+// environments keep running, but it can no longer be launched.
+func (s *Service) Deprecate(ctx context.Context, actor Actor, template, version, note string) (err error) {
+	defer func() { s.audit(ctx, actor, "template.deprecate", template+"@"+version, err) }()
+	v, err := s.store.Version(ctx, template, version)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Errorf(ENotFound, "template version %s@%s does not exist", template, version)
+	}
+	if err != nil {
+		return err
+	}
+	return s.store.DeprecateVersion(ctx, v.ID, s.now(), note)
+}
+
+// --- environments ---
+
+// LaunchRequest asks for a new environment.
+type LaunchRequest struct {
+	Template string
+	Version  string // "" for the latest non-deprecated version
+	Name     string // "" to generate one from the template's name
+	Params   map[string]any
+	TTL      string // "" for the version's default
+}
+
+var envNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// MinTTL is the shortest lifetime accepted (tests and demos use seconds).
+const MinTTL = time.Second
+
+// Launch validates a request and records a pending environment together with
+// its provision job and its expiry job, in one transaction.
+func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (env *Environment, err error) {
+	defer func() {
+		target := req.Template
+		if env != nil {
+			target = env.ID
+		}
+		s.audit(ctx, actor, "environment.launch", target, err)
+	}()
+	if req.Template == "" {
+		return nil, Invalid("launch request is not valid", FieldError{Field: "template", Message: "is required"})
+	}
+	tpl, err := s.Template(ctx, req.Template)
+	if err != nil {
+		return nil, err
+	}
+	var version Version
+	if req.Version == "" {
+		v, ok := tpl.Latest()
+		if !ok || v.DeprecatedAt != nil {
+			return nil, Invalid("launch request is not valid", FieldError{Field: "version", Message: "the template has no version that can be launched"})
+		}
+		version = v
+	} else {
+		found := false
+		for _, v := range tpl.Versions {
+			if v.Spec.Version == req.Version {
+				version, found = v, true
+			}
+		}
+		if !found {
+			return nil, Errorf(ENotFound, "template %s has no version %s", req.Template, req.Version)
+		}
+	}
+	spec := version.Spec
+	var fields []FieldError
+	if version.DeprecatedAt != nil {
+		fields = append(fields, FieldError{Field: "version", Message: fmt.Sprintf("%s is deprecated and cannot be launched", spec.Version)})
+	}
+	name := strings.TrimSpace(req.Name)
+	if name == "" {
+		name = spec.Name + "-" + strings.ToLower(randomID(4))
+	}
+	if !envNameRe.MatchString(name) {
+		fields = append(fields, FieldError{Field: "name", Message: "must be 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit"})
+	}
+	ttl := spec.TTL.Default
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		switch {
+		case err != nil:
+			fields = append(fields, FieldError{Field: "ttl", Message: fmt.Sprintf("%q is not a duration such as 90m or 2h", req.TTL)})
+		case d < MinTTL:
+			fields = append(fields, FieldError{Field: "ttl", Message: fmt.Sprintf("must be at least %s", MinTTL)})
+		case d > spec.TTL.Max:
+			fields = append(fields, FieldError{Field: "ttl", Message: fmt.Sprintf("%s is longer than this template's maximum of %s", req.TTL, FormatDuration(spec.TTL.Max))})
+		default:
+			ttl = d
+		}
+	}
+	values, perrs := ValidateParams(spec.Parameters, req.Params)
+	fields = append(fields, perrs...)
+	if len(fields) > 0 {
+		return nil, Invalid("launch request is not valid", fields...)
+	}
+	if _, ok := s.providers[spec.Provider]; !ok {
+		return nil, Errorf(EInvalid, "provider %q of %s@%s is not configured on this server", spec.Provider, spec.Name, spec.Version)
+	}
+
+	plain, secrets := map[string]string{}, map[string]string{}
+	for _, p := range spec.Parameters {
+		v, ok := values[p.Name]
+		if !ok {
+			continue
+		}
+		if p.Secret {
+			secrets[p.Name] = v
+		} else {
+			plain[p.Name] = v
+		}
+	}
+	id := "env-" + strings.ToLower(randomID(10))
+	sealed, err := s.cipher.seal(secrets, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	row := &storage.Environment{
+		ID: id, Name: name, Owner: actor.Name, Team: actor.Team,
+		TemplateName: spec.Name, Version: spec.Version, VersionID: version.ID,
+		Kind: string(spec.Kind), Provider: spec.Provider,
+		Params: encodeMap(plain), Secrets: sealed, SecretNames: strings.Join(sortedKeys(secrets), ","),
+		Status: string(StatusPending), Outputs: "{}", Facts: "{}",
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(ttl), MaxExpiresAt: now.Add(spec.TTL.Max),
+	}
+	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+		if err := tx.CreateEnvironment(ctx, row); err != nil {
+			if errors.Is(err, storage.ErrConflict) {
+				return &Error{Code: EConflict, Message: fmt.Sprintf("an environment named %q is already live", name),
+					Fields: []FieldError{{Field: "name", Message: "is already used by a live environment"}}}
+			}
+			return err
+		}
+		msg := fmt.Sprintf("Launched %s@%s with a TTL of %s", spec.Name, spec.Version, FormatDuration(ttl))
+		if err := s.addEvent(ctx, tx, id, EventStatus, StatusPending, msg, actor.Name); err != nil {
+			return err
+		}
+		if _, err := s.river.InsertTx(ctx, tx.SQLTx(), provisionArgs{EnvironmentID: id}, nil); err != nil {
+			return fmt.Errorf("envs: enqueue provision: %w", err)
+		}
+		if _, err := s.river.InsertTx(ctx, tx.SQLTx(), expireArgs{EnvironmentID: id}, &river.InsertOpts{ScheduledAt: row.ExpiresAt}); err != nil {
+			return fmt.Errorf("envs: enqueue expiry: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.hub.notify(id)
+	s.log.Info("environment launched", "environment", id, "name", name, "template", spec.Name, "version", spec.Version, "ttl", ttl.String(), "owner", actor.Name)
+	return environmentFromRow(row, splitNames(row.SecretNames)), nil
+}
+
+func splitNames(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func randomID(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b)[:n]
+}
+
+// Environment loads one environment.
+func (s *Service) Environment(ctx context.Context, id string) (*Environment, error) {
+	r, err := s.store.Environment(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, Errorf(ENotFound, "environment %q does not exist", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return environmentFromRow(r, splitNames(r.SecretNames)), nil
+}
+
+// Filter narrows an environment listing.
+type Filter struct {
+	Statuses []Status
+	Owner    string
+	Template string
+	Limit    int
+	Offset   int
+}
+
+// Environments lists environments, newest first.
+func (s *Service) Environments(ctx context.Context, f Filter) ([]*Environment, error) {
+	for _, st := range f.Statuses {
+		if !st.Valid() {
+			return nil, Invalid("filter is not valid", FieldError{Field: "status", Message: fmt.Sprintf("%q is not a status", st)})
+		}
+	}
+	rows, err := s.store.Environments(ctx, storage.EnvironmentFilter{
+		Statuses: statusStrings(f.Statuses...), Owner: f.Owner, Template: f.Template, Limit: f.Limit, Offset: f.Offset,
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Environment, len(rows))
+	for i := range rows {
+		out[i] = environmentFromRow(&rows[i], splitNames(rows[i].SecretNames))
+	}
+	return out, nil
+}
+
+// Counts is the number of environments per status.
+func (s *Service) Counts(ctx context.Context) (map[Status]int, error) {
+	m, err := s.store.CountByStatus(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[Status]int{}
+	for k, v := range m {
+		out[Status(k)] = v
+	}
+	return out, nil
+}
+
+// Events returns an environment's timeline after the given event id.
+func (s *Service) Events(ctx context.Context, id string, after int64) ([]Event, error) {
+	if _, err := s.Environment(ctx, id); err != nil {
+		return nil, err
+	}
+	rows, err := s.store.Events(ctx, id, after, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Event, len(rows))
+	for i, r := range rows {
+		out[i] = eventFromRow(r)
+	}
+	return out, nil
+}
+
+// Subscribe wakes the caller when the environment's timeline may have grown.
+func (s *Service) Subscribe(id string) (<-chan struct{}, func()) { return s.hub.subscribe(id) }
+
+// Extend adds ttl to an environment's lifetime, never past its maximum.
+func (s *Service) Extend(ctx context.Context, actor Actor, id, ttl string) (env *Environment, err error) {
+	defer func() { s.audit(ctx, actor, "environment.extend", id, err) }()
+	d, perr := time.ParseDuration(ttl)
+	if perr != nil || d <= 0 {
+		return nil, Invalid("extend request is not valid", FieldError{Field: "ttl", Message: fmt.Sprintf("%q is not a positive duration such as 30m or 1h", ttl)})
+	}
+	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+		r, err := tx.Environment(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return Errorf(ENotFound, "environment %q does not exist", id)
+		}
+		if err != nil {
+			return err
+		}
+		e := environmentFromRow(r, splitNames(r.SecretNames))
+		if !e.Status.Live() {
+			return Errorf(EConflict, "environment %s is %s and can no longer be extended", e.Name, e.Status)
+		}
+		next := e.ExpiresAt.Add(d)
+		if next.After(e.MaxExpiresAt) {
+			return Invalid("extend request is not valid", FieldError{Field: "ttl", Message: fmt.Sprintf(
+				"extending by %s would pass the maximum lifetime (%s); it can be extended by at most %s",
+				FormatDuration(d), e.MaxExpiresAt.Format(time.RFC3339), FormatDuration(e.ExtendableBy().Truncate(time.Second)))})
+		}
+		ok, err := tx.ExtendEnvironment(ctx, id, statusStrings(StatusPending, StatusProvisioning, StatusReady), r.ExpiresAt, next)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return Errorf(EConflict, "environment %s changed while extending it; try again", e.Name)
+		}
+		msg := fmt.Sprintf("Extended by %s; now expires at %s", FormatDuration(d), next.Format(time.RFC3339))
+		if err := s.addEvent(ctx, tx, id, EventAction, "", msg, actor.Name); err != nil {
+			return err
+		}
+		e.ExpiresAt = next
+		env = e
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.hub.notify(id)
+	return env, nil
+}
+
+// Destroy asks for an environment to be destroyed now. Destroying an
+// environment that is already destroying or destroyed succeeds.
+func (s *Service) Destroy(ctx context.Context, actor Actor, id string) (env *Environment, err error) {
+	defer func() { s.audit(ctx, actor, "environment.destroy", id, err) }()
+	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+		r, err := tx.Environment(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return Errorf(ENotFound, "environment %q does not exist", id)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := s.requestDestroy(ctx, tx, r, "Destroy requested by "+actor.Name, actor.Name); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.hub.notify(id)
+	return s.Environment(ctx, id)
+}
+
+// requestDestroy moves a live, failed or destroy_failed environment to
+// destroying and enqueues its destroy job, in the caller's transaction. It
+// reports false (and does nothing) when the environment is already on its
+// way out or gone.
+func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage.Environment, reason, actor string) (bool, error) {
+	now := s.now()
+	ok, err := tx.Transition(ctx, r.ID, statusStrings(From(StatusDestroying)...), string(StatusDestroying),
+		map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now})
+	if err != nil || !ok {
+		return false, err
+	}
+	if err := s.addEvent(ctx, tx, r.ID, EventStatus, StatusDestroying, reason, actor); err != nil {
+		return false, err
+	}
+	if _, err := s.river.InsertTx(ctx, tx.SQLTx(), destroyArgs{EnvironmentID: r.ID}, nil); err != nil {
+		return false, fmt.Errorf("envs: enqueue destroy: %w", err)
+	}
+	return true, nil
+}
+
+// Logs returns an environment's captured logs.
+func (s *Service) Logs(ctx context.Context, id, service string, limit int) ([]LogStream, error) {
+	e, err := s.Environment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	p, ok := s.providers[e.Provider]
+	if !ok || e.Handle == "" {
+		return nil, nil
+	}
+	return p.Logs(ctx, e.Handle, service, limit)
+}
+
+// Failures lists environments that need an admin's eye: failed launches and
+// stacks that could not be destroyed.
+func (s *Service) Failures(ctx context.Context) ([]*Environment, error) {
+	return s.Environments(ctx, Filter{Statuses: []Status{StatusDestroyFailed, StatusFailed}, Limit: 200})
+}
+
+func (s *Service) addEvent(ctx context.Context, tx *storage.Tx, envID, kind string, status Status, msg, actor string) error {
+	return tx.AddEvent(ctx, &storage.Event{EnvironmentID: envID, At: s.now(), Kind: kind,
+		Status: string(status), Message: msg, Actor: actor})
+}
+
+// audit records a state-changing action; a failure to audit is logged, not
+// returned, so it never masks the action's own result.
+func (s *Service) audit(ctx context.Context, actor Actor, action, target string, err error) {
+	result, detail := "ok", ""
+	if err != nil {
+		result = string(ErrorCode(err))
+		detail = ErrorMessage(err)
+	}
+	entry := &storage.AuditEntry{At: s.now(), Actor: actor.Name, Action: action, Target: target,
+		Address: actor.Address, Result: result, Detail: detail}
+	if aerr := s.store.Audit(context.WithoutCancel(ctx), entry); aerr != nil {
+		s.log.Error("audit failed", "action", action, "err", aerr)
+	}
+}
+
+// FormatDuration prints a duration the way people write TTLs: "2h", "1h30m",
+// "90s", "45m".
+func FormatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	if d < time.Second {
+		return d.String()
+	}
+	d = d.Round(time.Second)
+	h := d / time.Hour
+	m := (d % time.Hour) / time.Minute
+	sec := (d % time.Minute) / time.Second
+	var b strings.Builder
+	if h > 0 {
+		fmt.Fprintf(&b, "%dh", h)
+	}
+	if m > 0 {
+		fmt.Fprintf(&b, "%dm", m)
+	}
+	if sec > 0 {
+		fmt.Fprintf(&b, "%ds", sec)
+	}
+	return b.String()
+}

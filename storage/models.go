@@ -1,0 +1,102 @@
+package storage
+
+import "time"
+
+// Template is a catalog entry.
+type Template struct {
+	Name        string `gorm:"primaryKey"`
+	Kind        string
+	Description string
+	Owner       string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// TemplateVersion is one immutable published version of a template.
+type TemplateVersion struct {
+	ID              int64 `gorm:"primaryKey"`
+	TemplateName    string
+	Version         string
+	Major           int
+	Minor           int
+	Patch           int
+	Prerelease      string
+	Digest          string
+	Kind            string
+	Description     string
+	Owner           string
+	Provider        string
+	DefaultTTL      time.Duration `gorm:"column:default_ttl"`
+	MaxTTL          time.Duration `gorm:"column:max_ttl"`
+	Params          string        // JSON
+	Stack           string        // JSON
+	Source          string        // the YAML as published
+	PublishedBy     string
+	PublishedAt     time.Time
+	DeprecatedAt    *time.Time
+	DeprecationNote string
+}
+
+// Environment is one launch of one template version.
+type Environment struct {
+	ID                 string `gorm:"primaryKey"`
+	Name               string
+	Owner              string
+	Team               string
+	TemplateName       string
+	Version            string
+	VersionID          int64
+	Kind               string
+	Provider           string
+	Params             string // JSON of the non-secret values
+	Secrets            []byte // encrypted JSON of the secret values
+	SecretNames        string // comma-separated names of the secret values given
+	Status             string
+	StatusReason       string
+	FailureReason      string
+	Outputs            string // JSON
+	Facts              string // JSON
+	Handle             string
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+	ProvisionStartedAt *time.Time
+	ReadyAt            *time.Time
+	ExpiresAt          time.Time
+	MaxExpiresAt       time.Time
+	DestroyRequestedAt *time.Time
+	DestroyedAt        *time.Time
+	RTOMillis          *int64 `gorm:"column:rto_ms"`
+	RPOMillis          *int64 `gorm:"column:rpo_ms"`
+}
+
+// Event is one line of an environment's timeline.
+type Event struct {
+	ID            int64 `gorm:"primaryKey"`
+	EnvironmentID string
+	At            time.Time
+	Kind          string
+	Status        string
+	Message       string
+	Actor         string
+}
+
+// AuditEntry is one state-changing action.
+type AuditEntry struct {
+	ID      int64 `gorm:"primaryKey"`
+	At      time.Time
+	Actor   string
+	Action  string
+	Target  string
+	Address string
+	Result  string
+	Detail  string
+}
+
+// TableName keeps the table name singular-free and explicit.
+func (AuditEntry) TableName() string { return "audit_log" }
+
+// Setting is a key/value pair of instance state (e.g. the instance id).
+type Setting struct {
+	Key   string `gorm:"primaryKey"`
+	Value string
+}

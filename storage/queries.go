@@ -1,0 +1,337 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Queries are the reads and writes the domain needs; DB runs them on the
+// pool, Tx inside a transaction.
+type Queries struct {
+	db *gorm.DB
+}
+
+func (q Queries) ctx(ctx context.Context) *gorm.DB { return q.db.WithContext(ctx) }
+
+func notFound(err error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// --- templates ---
+
+// SaveTemplate creates the catalog entry or updates its descriptive fields.
+func (q Queries) SaveTemplate(ctx context.Context, t *Template) error {
+	err := q.ctx(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "name"}},
+		DoUpdates: clause.AssignmentColumns([]string{"kind", "description", "owner", "updated_at"}),
+	}).Create(t).Error
+	if err != nil {
+		return fmt.Errorf("storage: save template %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// CreateVersion inserts a version; ErrConflict if it exists already.
+func (q Queries) CreateVersion(ctx context.Context, v *TemplateVersion) error {
+	if err := q.ctx(ctx).Create(v).Error; err != nil {
+		if isUniqueViolation(err) {
+			return ErrConflict
+		}
+		return fmt.Errorf("storage: create version %s@%s: %w", v.TemplateName, v.Version, err)
+	}
+	return nil
+}
+
+// Version loads one version of a template.
+func (q Queries) Version(ctx context.Context, template, version string) (*TemplateVersion, error) {
+	var v TemplateVersion
+	err := q.ctx(ctx).Where("template_name = ? AND version = ?", template, version).Take(&v).Error
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return &v, nil
+}
+
+// VersionByID loads a version by its id.
+func (q Queries) VersionByID(ctx context.Context, id int64) (*TemplateVersion, error) {
+	var v TemplateVersion
+	if err := q.ctx(ctx).Take(&v, id).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &v, nil
+}
+
+// Template loads one catalog entry.
+func (q Queries) Template(ctx context.Context, name string) (*Template, error) {
+	var t Template
+	if err := q.ctx(ctx).Where("name = ?", name).Take(&t).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &t, nil
+}
+
+// Templates lists the catalog by name.
+func (q Queries) Templates(ctx context.Context) ([]Template, error) {
+	var ts []Template
+	if err := q.ctx(ctx).Order("name").Find(&ts).Error; err != nil {
+		return nil, fmt.Errorf("storage: list templates: %w", err)
+	}
+	return ts, nil
+}
+
+// Versions lists the versions of the given templates (all when names is
+// empty), newest first by semantic version.
+func (q Queries) Versions(ctx context.Context, names ...string) ([]TemplateVersion, error) {
+	var vs []TemplateVersion
+	db := q.ctx(ctx)
+	if len(names) > 0 {
+		db = db.Where("template_name IN ?", names)
+	}
+	err := db.Order("template_name, major DESC, minor DESC, patch DESC, prerelease = '' DESC, prerelease DESC").Find(&vs).Error
+	if err != nil {
+		return nil, fmt.Errorf("storage: list versions: %w", err)
+	}
+	return vs, nil
+}
+
+// DeprecateVersion marks a version deprecated (a no-op if it already is).
+func (q Queries) DeprecateVersion(ctx context.Context, id int64, at time.Time, note string) error {
+	err := q.ctx(ctx).Model(&TemplateVersion{}).Where("id = ? AND deprecated_at IS NULL", id).
+		Updates(map[string]any{"deprecated_at": at, "deprecation_note": note}).Error
+	if err != nil {
+		return fmt.Errorf("storage: deprecate version %d: %w", id, err)
+	}
+	return nil
+}
+
+// --- environments ---
+
+// CreateEnvironment inserts an environment; ErrConflict when a live
+// environment has the same name.
+func (q Queries) CreateEnvironment(ctx context.Context, e *Environment) error {
+	if err := q.ctx(ctx).Create(e).Error; err != nil {
+		if isUniqueViolation(err) {
+			return ErrConflict
+		}
+		return fmt.Errorf("storage: create environment %s: %w", e.Name, err)
+	}
+	return nil
+}
+
+// Environment loads one environment.
+func (q Queries) Environment(ctx context.Context, id string) (*Environment, error) {
+	var e Environment
+	if err := q.ctx(ctx).Where("id = ?", id).Take(&e).Error; err != nil {
+		return nil, notFound(err)
+	}
+	return &e, nil
+}
+
+// EnvironmentFilter narrows a listing. Empty fields match everything.
+type EnvironmentFilter struct {
+	Statuses []string
+	Owner    string
+	Template string
+	Limit    int
+	Offset   int
+}
+
+// Environments lists environments, newest first.
+func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Environment, error) {
+	db := q.ctx(ctx)
+	if len(f.Statuses) > 0 {
+		db = db.Where("status IN ?", f.Statuses)
+	}
+	if f.Owner != "" {
+		db = db.Where("owner = ?", f.Owner)
+	}
+	if f.Template != "" {
+		db = db.Where("template_name = ?", f.Template)
+	}
+	if f.Limit > 0 {
+		db = db.Limit(f.Limit)
+	}
+	if f.Offset > 0 {
+		db = db.Offset(f.Offset)
+	}
+	var es []Environment
+	if err := db.Order("created_at DESC, id DESC").Find(&es).Error; err != nil {
+		return nil, fmt.Errorf("storage: list environments: %w", err)
+	}
+	return es, nil
+}
+
+// CountByStatus counts environments per status.
+func (q Queries) CountByStatus(ctx context.Context) (map[string]int, error) {
+	var rows []struct {
+		Status string
+		N      int
+	}
+	err := q.ctx(ctx).Model(&Environment{}).Select("status, COUNT(*) AS n").Group("status").Scan(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("storage: count environments: %w", err)
+	}
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.Status] = r.N
+	}
+	return out, nil
+}
+
+// Transition moves an environment to status `to` only if its status is one
+// of `from`, applying the other column updates with it. It reports whether
+// the row changed: false means another actor got there first (or the
+// environment is in another state), which is how every transition happens
+// exactly once however many workers race for it.
+func (q Queries) Transition(ctx context.Context, id string, from []string, to string, updates map[string]any) (bool, error) {
+	cols := map[string]any{"status": to}
+	for k, v := range updates {
+		cols[k] = v
+	}
+	res := q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ?", id, from).Updates(cols)
+	if res.Error != nil {
+		return false, fmt.Errorf("storage: transition environment %s to %s: %w", id, to, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// UpdateEnvironment sets columns of an environment whatever its status.
+func (q Queries) UpdateEnvironment(ctx context.Context, id string, updates map[string]any) error {
+	res := q.ctx(ctx).Model(&Environment{}).Where("id = ?", id).Updates(updates)
+	if res.Error != nil {
+		return fmt.Errorf("storage: update environment %s: %w", id, res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// ExtendEnvironment moves expires_at to `to` if the environment is in one of
+// the given statuses and its expiry is still `from` (optimistic lock).
+func (q Queries) ExtendEnvironment(ctx context.Context, id string, statuses []string, from, to time.Time) (bool, error) {
+	res := q.ctx(ctx).Model(&Environment{}).
+		Where("id = ? AND status IN ? AND expires_at = ?", id, statuses, from).
+		Updates(map[string]any{"expires_at": to, "updated_at": time.Now().UTC()})
+	if res.Error != nil {
+		return false, fmt.Errorf("storage: extend environment %s: %w", id, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
+// Expired lists environments in the given statuses whose expires_at is at or
+// before now, oldest expiry first. The (status, expires_at) index keeps this
+// off a full scan.
+func (q Queries) Expired(ctx context.Context, statuses []string, now time.Time, limit int) ([]Environment, error) {
+	var es []Environment
+	err := q.ctx(ctx).Where("status IN ? AND expires_at <= ?", statuses, now).
+		Order("expires_at").Limit(limit).Find(&es).Error
+	if err != nil {
+		return nil, fmt.Errorf("storage: list expired environments: %w", err)
+	}
+	return es, nil
+}
+
+// EnvironmentsByHandle returns the environments of a provider whose handle
+// or id is one of the given handles (providers may key stacks by id before
+// the handle is recorded).
+func (q Queries) EnvironmentsByHandle(ctx context.Context, provider string, handles []string) ([]Environment, error) {
+	var es []Environment
+	err := q.ctx(ctx).Where("provider = ? AND (handle IN ? OR id IN ?)", provider, handles, handles).Find(&es).Error
+	if err != nil {
+		return nil, fmt.Errorf("storage: environments by handle: %w", err)
+	}
+	return es, nil
+}
+
+// --- events ---
+
+// AddEvent appends an event to a timeline; ev.ID is set.
+func (q Queries) AddEvent(ctx context.Context, ev *Event) error {
+	if err := q.ctx(ctx).Create(ev).Error; err != nil {
+		return fmt.Errorf("storage: add event to %s: %w", ev.EnvironmentID, err)
+	}
+	return nil
+}
+
+// Events lists an environment's events with id > after, oldest first.
+func (q Queries) Events(ctx context.Context, envID string, after int64, limit int) ([]Event, error) {
+	var evs []Event
+	db := q.ctx(ctx).Where("environment_id = ? AND id > ?", envID, after).Order("id")
+	if limit > 0 {
+		db = db.Limit(limit)
+	}
+	if err := db.Find(&evs).Error; err != nil {
+		return nil, fmt.Errorf("storage: list events of %s: %w", envID, err)
+	}
+	return evs, nil
+}
+
+// LastEventID is the id of the newest event of any environment (0 if none).
+func (q Queries) LastEventID(ctx context.Context) (int64, error) {
+	var id *int64
+	if err := q.ctx(ctx).Model(&Event{}).Select("MAX(id)").Scan(&id).Error; err != nil {
+		return 0, fmt.Errorf("storage: last event id: %w", err)
+	}
+	if id == nil {
+		return 0, nil
+	}
+	return *id, nil
+}
+
+// EventsSince lists events of every environment with id > after.
+func (q Queries) EventsSince(ctx context.Context, after int64, limit int) ([]Event, error) {
+	var evs []Event
+	if err := q.ctx(ctx).Where("id > ?", after).Order("id").Limit(limit).Find(&evs).Error; err != nil {
+		return nil, fmt.Errorf("storage: list events: %w", err)
+	}
+	return evs, nil
+}
+
+// --- audit ---
+
+// Audit appends an audit entry.
+func (q Queries) Audit(ctx context.Context, a *AuditEntry) error {
+	if err := q.ctx(ctx).Create(a).Error; err != nil {
+		return fmt.Errorf("storage: audit %s: %w", a.Action, err)
+	}
+	return nil
+}
+
+// AuditEntries lists the newest audit entries first.
+func (q Queries) AuditEntries(ctx context.Context, limit int) ([]AuditEntry, error) {
+	var as []AuditEntry
+	if err := q.ctx(ctx).Order("id DESC").Limit(limit).Find(&as).Error; err != nil {
+		return nil, fmt.Errorf("storage: list audit log: %w", err)
+	}
+	return as, nil
+}
+
+// --- settings ---
+
+// Setting reads a setting; ErrNotFound if unset.
+func (q Queries) Setting(ctx context.Context, key string) (string, error) {
+	var s Setting
+	if err := q.ctx(ctx).Where("key = ?", key).Take(&s).Error; err != nil {
+		return "", notFound(err)
+	}
+	return s.Value, nil
+}
+
+// SetSettingOnce stores a setting unless it exists, and returns the stored
+// value (so concurrent first starts agree on one value).
+func (q Queries) SetSettingOnce(ctx context.Context, key, value string) (string, error) {
+	err := q.ctx(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&Setting{Key: key, Value: value}).Error
+	if err != nil {
+		return "", fmt.Errorf("storage: set %s: %w", key, err)
+	}
+	return q.Setting(ctx, key)
+}

@@ -1,0 +1,189 @@
+// Package web holds Mayfly's templ components: layouts, pages and partials.
+// Components take the plain view structs below; they never call services or
+// import echo. Handlers build the views from the envs domain types.
+package web
+
+import "time"
+
+// Page is what every full page needs from the layout.
+type Page struct {
+	Title string
+	// Nav is the active navigation entry: "environments", "catalog", "admin".
+	Nav  string
+	User UserView
+	// Now is the server's clock, so countdowns are computed consistently.
+	Now time.Time
+	// CSRFToken, when set, is put in a <meta name="csrf-token"> (app.js sends
+	// it as the X-CSRF-Token header with every htmx request) and in a hidden
+	// "_csrf" field of the plain HTML forms. Empty: neither is rendered.
+	CSRFToken string
+}
+
+// UserView is the signed-in user (or the local user in local mode).
+type UserView struct {
+	Name    string
+	IsAdmin bool
+	// LocalMode is true when no sign-in is configured (loopback only).
+	LocalMode bool
+}
+
+// TemplateView is one catalog entry.
+type TemplateView struct {
+	Name        string
+	Kind        string // replica, demo, dr
+	Description string
+	Owner       string
+	Provider    string
+	Latest      VersionView
+	Versions    []VersionView // newest first
+}
+
+// VersionView is one published version of a template.
+type VersionView struct {
+	Version     string
+	Digest      string // short content digest, e.g. "sha256:1a2b3c4d"
+	DefaultTTL  string // e.g. "2h"
+	MaxTTL      string // e.g. "8h"
+	Deprecated  bool
+	PublishedAt time.Time
+	Params      []ParamView
+}
+
+// ParamView describes one parameter of a version, for the launch form.
+type ParamView struct {
+	Name        string
+	Label       string // human label, defaults to Name
+	Description string
+	Type        string // string, int, bool, enum
+	Required    bool
+	Secret      bool
+	Default     string
+	Pattern     string
+	Min, Max    *int64 // for int
+	Options     []string // for enum
+}
+
+// LaunchForm is the launch page: the chosen template version, the values the
+// user typed (kept on error) and the errors per field.
+type LaunchForm struct {
+	Template TemplateView
+	Version  VersionView
+	Name     string
+	TTL      string
+	Params   map[string]string
+	// Errors maps a field ("name", "ttl", "version", "params.customer") to its
+	// message. General holds an error that belongs to no field.
+	Errors  map[string]string
+	General string
+}
+
+// EnvironmentView is one environment as users see it.
+type EnvironmentView struct {
+	ID            string
+	Name          string
+	Owner         string
+	Team          string
+	Template      string
+	Kind          string
+	Version       string
+	Status        string // pending, provisioning, ready, failed, destroying, destroyed, destroy_failed
+	StatusReason  string // why the environment is in this status (failures)
+	FailureReason string // kept after a failed launch was cleaned up
+	Outputs       []OutputView
+	Params        []ParamValueView
+	CreatedAt     time.Time
+	ReadyAt       *time.Time
+	ExpiresAt     time.Time
+	MaxExpiresAt  time.Time
+	DestroyedAt   *time.Time
+	// RTO and RPO are set on dr drills once recovered (empty otherwise),
+	// formatted durations such as "14.2s" and "3h12m".
+	RTO string
+	RPO string
+	// SnapshotName and SnapshotTakenAt describe the restored snapshot, if any.
+	SnapshotName    string
+	SnapshotTakenAt *time.Time
+	// Live is true while the environment has (or is getting) a stack:
+	// pending, provisioning, ready. Extend is offered only then.
+	Live bool
+	// CanDestroy is true unless the environment is destroying or destroyed.
+	CanDestroy bool
+	// ExtendOptions are the durations offered by the extend control that fit
+	// under the max TTL, e.g. ["30m", "1h", "2h"].
+	ExtendOptions []string
+}
+
+// OutputView is one named output (a URL is rendered as a link).
+type OutputView struct {
+	Name  string
+	Value string
+	IsURL bool
+}
+
+// ParamValueView is one parameter value of an environment; secrets are never
+// rendered: Secret is true and Value is empty.
+type ParamValueView struct {
+	Name   string
+	Value  string
+	Secret bool
+}
+
+// EventView is one line of an environment's timeline.
+type EventView struct {
+	ID      int64
+	At      time.Time
+	Kind    string // status, provider, action
+	Status  string // the new status for status events
+	Message string
+	Actor   string
+}
+
+// EnvironmentList is the environments page.
+type EnvironmentList struct {
+	Environments []EnvironmentView
+	// Status is the active filter ("" for all live ones, "all" for every one).
+	Status string
+	Counts map[string]int // environments per status
+}
+
+// EnvironmentDetail is the environment page.
+type EnvironmentDetail struct {
+	Env      EnvironmentView
+	Events   []EventView
+	Services []string // services with logs, for the logs panel
+	// Flash is a one-line notice shown after an action (e.g. "Extended by 1h").
+	Flash string
+	// Error is shown when an action failed (e.g. extend past max TTL).
+	Error string
+}
+
+// LogsView is the logs panel content.
+type LogsView struct {
+	EnvironmentID string
+	Service       string
+	Services      []string
+	Text          string
+	Truncated     bool
+	Live          bool // keep polling while the environment is live
+}
+
+// AdminView is the admin page: failures and orphans.
+type AdminView struct {
+	Failures []EnvironmentView
+	Orphans  []OrphanView
+}
+
+// OrphanView is a stack that carries Mayfly's marks but has no live
+// environment.
+type OrphanView struct {
+	Provider string
+	Handle   string
+	Reason   string
+}
+
+// ErrorView is an error page.
+type ErrorView struct {
+	Status  int
+	Title   string
+	Message string
+}
