@@ -1,0 +1,95 @@
+package envs_test
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/mayflyhq/mayfly/envs"
+)
+
+func ptr(n int64) *int64 { return &n }
+
+func TestValidateParams(t *testing.T) {
+	schema := []envs.Param{
+		{Name: "customer", Type: envs.ParamString, Required: true, Pattern: "[A-Za-z ]+", Max: ptr(20)},
+		{Name: "products", Type: envs.ParamInt, Default: "12", HasDefault: true, Min: ptr(1), Max: ptr(200)},
+		{Name: "orders", Type: envs.ParamBool},
+		{Name: "theme", Type: envs.ParamEnum, Options: []string{"light", "dark"}, Default: "light", HasDefault: true},
+		{Name: "api_key", Type: envs.ParamString, Secret: true},
+	}
+	tests := []struct {
+		name       string
+		in         map[string]any
+		want       map[string]string
+		wantFields map[string]string // field -> message
+	}{
+		{
+			name: "defaults filled",
+			in:   map[string]any{"customer": "Acme"},
+			want: map[string]string{"customer": "Acme", "products": "12", "orders": "false", "theme": "light"},
+		},
+		{
+			name: "json types normalised",
+			in:   map[string]any{"customer": "Acme", "products": float64(40), "orders": true, "theme": "dark", "api_key": "s3cret"},
+			want: map[string]string{"customer": "Acme", "products": "40", "orders": "true", "theme": "dark", "api_key": "s3cret"},
+		},
+		{
+			name: "form strings",
+			in:   map[string]any{"customer": "Acme", "products": " 7 ", "orders": "true"},
+			want: map[string]string{"customer": "Acme", "products": "7", "orders": "true", "theme": "light"},
+		},
+		{
+			name:       "every problem at once",
+			in:         map[string]any{"customer": "Acme!", "products": "0", "orders": "maybe", "theme": "blue", "colour": "red"},
+			wantFields: map[string]string{"params.customer": "does not match the pattern [A-Za-z ]+", "params.products": "must be at least 1", "params.orders": `"maybe" is not true or false`, "params.theme": `"blue" is not one of light, dark`, "params.colour": "is not a parameter of this template"},
+		},
+		{
+			name:       "required missing",
+			in:         map[string]any{},
+			wantFields: map[string]string{"params.customer": "is required"},
+		},
+		{
+			name:       "required empty",
+			in:         map[string]any{"customer": ""},
+			wantFields: map[string]string{"params.customer": "is required"},
+		},
+		{
+			name:       "pattern is anchored",
+			in:         map[string]any{"customer": "Acme; DROP"},
+			wantFields: map[string]string{"params.customer": "does not match the pattern [A-Za-z ]+"},
+		},
+		{
+			name:       "int not a number",
+			in:         map[string]any{"customer": "Acme", "products": 1.5},
+			wantFields: map[string]string{"params.products": `"1.5" is not a whole number`},
+		},
+		{
+			name:       "string too long",
+			in:         map[string]any{"customer": "Abcdefghijklmnopqrstuvwxyz"},
+			wantFields: map[string]string{"params.customer": "must be at most 20 characters"},
+		},
+		{
+			name:       "object value",
+			in:         map[string]any{"customer": map[string]any{"a": 1}},
+			wantFields: map[string]string{"params.customer": "must be a string, number or boolean"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, errs := envs.ValidateParams(schema, tt.in)
+			gotFields := map[string]string{}
+			for _, e := range errs {
+				gotFields[e.Field] = e.Message
+			}
+			if tt.wantFields == nil {
+				tt.wantFields = map[string]string{}
+			}
+			if !reflect.DeepEqual(gotFields, tt.wantFields) {
+				t.Errorf("errors = %v, want %v", gotFields, tt.wantFields)
+			}
+			if tt.want != nil && !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("values = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
