@@ -1,0 +1,146 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// portal is a real Mayfly process (this test binary re-executed as
+// "serve"), so the test can SIGKILL it like a crash would.
+type portal struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	dataDir string
+	addr    string
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startPortal(t *testing.T, dataDir, addr string) *portal {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "serve", "--addr", addr, "--data-dir", dataDir,
+		"--catalog-dir", testCatalog(t), "--reaper-sweep-interval", "1s", "--stop-grace", "2s", "--log-level", "warn")
+	logf, err := os.OpenFile(filepath.Join(dataDir, "portal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &portal{t: t, cmd: cmd, dataDir: dataDir, addr: addr}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if code, _, err := httpGet("http://" + addr + "/readyz"); err == nil && code == http.StatusOK {
+			return p
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	p.kill()
+	log, _ := os.ReadFile(filepath.Join(dataDir, "portal.log"))
+	t.Fatalf("portal did not become ready:\n%s", log)
+	return nil
+}
+
+func (p *portal) kill() {
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	_ = p.cmd.Wait()
+}
+
+func (p *portal) server() *testServer {
+	return &testServer{t: p.t, url: "http://" + p.addr}
+}
+
+func TestCrashMidProvisionAndRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real portal processes")
+	}
+	dataDir := t.TempDir()
+	addr := freeAddr(t)
+	p := startPortal(t, dataDir, addr)
+	s := p.server()
+	e := s.launch(map[string]any{"template": "slow-setup", "name": "crashy", "ttl": "10m"})
+	s.waitStatus(e.ID, "provisioning", 10*time.Second)
+	time.Sleep(500 * time.Millisecond) // inside the setup step
+	p.kill()
+
+	// The second run finds the interrupted job and finishes the launch.
+	p = startPortal(t, dataDir, addr)
+	s = p.server()
+	ready := s.waitStatus(e.ID, "ready", 60*time.Second)
+	url := ready.Outputs["url"]
+	if code, _, err := httpGet(url); err != nil || code != http.StatusOK {
+		t.Fatalf("GET %s after recovery: %d %v", url, code, err)
+	}
+
+	// A crash while ready leaves the stack running; the next run finds it.
+	p.kill()
+	p = startPortal(t, dataDir, addr)
+	defer p.kill()
+	s = p.server()
+	if got := s.env(e.ID); got.Status != "ready" || got.Outputs["url"] != url {
+		t.Fatalf("after restart: %+v", got)
+	}
+	if code, _, err := httpGet(url); err != nil || code != http.StatusOK {
+		t.Fatalf("GET %s after restart: %d %v", url, code, err)
+	}
+
+	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("destroy: %d %s", r.Status, r.Body)
+	}
+	s.waitStatus(e.ID, "destroyed", 30*time.Second)
+	if pids := processesOf(e.ID); len(pids) > 0 {
+		t.Errorf("processes of %s leaked: %v", e.ID, pids)
+	}
+	entries, _ := os.ReadDir(filepath.Join(dataDir, "stacks"))
+	if len(entries) > 0 {
+		t.Errorf("stack directories leaked: %v", entries)
+	}
+	if _, _, err := httpGet(url); err == nil {
+		t.Errorf("GET %s still answers after destroy", url)
+	}
+}
+
+func TestReapsWhatExpiredWhileDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real portal processes")
+	}
+	dataDir := t.TempDir()
+	addr := freeAddr(t)
+	p := startPortal(t, dataDir, addr)
+	s := p.server()
+	e := s.launch(map[string]any{"template": "slow-setup", "name": "short-lived", "ttl": "7s"})
+	ready := s.waitStatus(e.ID, "ready", 30*time.Second)
+	url := ready.Outputs["url"]
+	p.kill()
+	time.Sleep(time.Until(ready.ExpiresAt) + time.Second) // expires while Mayfly is down
+
+	p = startPortal(t, dataDir, addr)
+	defer p.kill()
+	s = p.server()
+	s.waitStatus(e.ID, "destroyed", 20*time.Second)
+	if _, _, err := httpGet(url); err == nil {
+		t.Errorf("GET %s still answers after the reaper ran", url)
+	}
+	if msgs := s.events(e.ID); !containsAny(msgs, "TTL expired") {
+		t.Errorf("timeline lacks the expiry: %q", msgs)
+	} else if n := strings.Count(strings.Join(msgs, "\n"), "TTL expired"); n != 1 {
+		t.Errorf("expired %d times, want exactly once", n)
+	}
+}

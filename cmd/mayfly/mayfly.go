@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mayflyhq/mayfly/catalog"
+	"github.com/mayflyhq/mayfly/catalog/shop"
+	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/local"
+	"github.com/mayflyhq/mayfly/handlers"
+	"github.com/mayflyhq/mayfly/storage"
+)
+
+// Main is the whole running portal: configuration, database, orchestrator
+// and HTTP server. The binary and the end-to-end tests start the very same
+// thing (tests on port 0 with a temporary data directory).
+type Main struct {
+	Config  Config
+	Log     *slog.Logger
+	DB      *storage.DB
+	Local   *local.Provider
+	Service *envs.Service
+	Metrics *handlers.Metrics
+
+	listener net.Listener
+	server   *http.Server
+	started  bool
+	lock     *os.File
+}
+
+// NewMain prepares a Main from a validated configuration.
+func NewMain(cfg Config) *Main {
+	return &Main{Config: cfg, Log: newLogger(cfg, os.Stderr)}
+}
+
+// Run opens everything, starts the orchestrator and begins serving. It
+// returns once the server is listening.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := m.Config
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	lock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	m.lock = lock
+	if err := m.openDatabase(ctx); err != nil {
+		return err
+	}
+	if n, err := m.DB.RequeueRunningJobs(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		m.Log.Warn("resuming jobs interrupted when Mayfly last stopped", "jobs", n)
+	}
+	key, err := m.secretKey()
+	if err != nil {
+		return err
+	}
+	cipher, err := envs.NewCipher(key)
+	if err != nil {
+		return err
+	}
+	instance, err := m.DB.SetSettingOnce(ctx, "instance_id", "mfi-"+randomHex(8))
+	if err != nil {
+		return err
+	}
+	snapshots := filepath.Join(cfg.DataDir, "snapshots")
+	if created, err := shop.EnsureProductionSnapshot(cfg.DataDir, snapshots, time.Now().UTC()); err != nil {
+		m.Log.Warn("could not create the sample production snapshot", "err", err)
+	} else if created {
+		m.Log.Info("created the sample production dataset and its first snapshot", "dir", snapshots)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find own executable: %w", err)
+	}
+	m.Local, err = local.New(local.Config{
+		Root:         filepath.Join(cfg.DataDir, "stacks"),
+		LogsDir:      filepath.Join(cfg.DataDir, "logs"),
+		SnapshotsDir: snapshots,
+		Executable:   exe,
+		StopGrace:    cfg.StopGrace,
+		Logger:       m.Log.With("provider", "local"),
+	})
+	if err != nil {
+		return err
+	}
+	m.Metrics = handlers.NewMetrics()
+	m.Service, err = envs.New(envs.Config{
+		Store:         m.DB,
+		Providers:     []envs.Provider{m.Local},
+		Cipher:        cipher,
+		Logger:        m.Log,
+		Metrics:       m.Metrics,
+		InstanceID:    instance,
+		SweepInterval: cfg.SweepInterval,
+	})
+	if err != nil {
+		return err
+	}
+	if err := m.loadCatalog(ctx); err != nil {
+		return err
+	}
+	if err := m.Service.Start(ctx); err != nil {
+		return err
+	}
+	m.started = true
+
+	handler := handlers.New(handlers.Config{
+		Service: m.Service,
+		Logger:  m.Log,
+		Metrics: m.Metrics,
+		Ready: func(ctx context.Context) error {
+			if err := m.DB.Ping(ctx); err != nil {
+				return err
+			}
+			return m.DB.Migrated(ctx)
+		},
+	})
+	m.listener, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m.server = &http.Server{
+		Handler: handler,
+		// No write timeout: SSE streams stay open. Slow clients cannot hold
+		// a connection forever before sending their headers, though.
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := m.server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Log.Error("http server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+func (m *Main) openDatabase(ctx context.Context) error {
+	db, err := storage.Open(ctx, m.Config.DatabaseURL, m.Config.DataDir)
+	if err != nil {
+		return err
+	}
+	m.DB = db
+	return db.Migrate(ctx, m.Log)
+}
+
+// URL is where the portal answers (with the real port when started on :0).
+func (m *Main) URL() string {
+	if m.listener == nil {
+		return m.Config.ExternalURL
+	}
+	return "http://" + m.listener.Addr().String()
+}
+
+// Close stops serving, lets running jobs finish briefly, and closes the
+// database. Stacks keep running: they belong to their environments, and the
+// next start finds them again.
+func (m *Main) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var errs []error
+	if m.server != nil {
+		// SSE streams never finish on their own; close them after a short
+		// grace instead of waiting out the whole timeout.
+		sctx, scancel := context.WithTimeout(ctx, 2*time.Second)
+		if err := m.server.Shutdown(sctx); err != nil {
+			m.server.Close()
+		}
+		scancel()
+	}
+	if m.Service != nil && m.started {
+		if err := m.Service.Stop(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if m.DB != nil {
+		if err := m.DB.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if m.lock != nil {
+		m.lock.Close() // releases the flock
+	}
+	return errors.Join(errs...)
+}
+
+// secretKey returns the key that encrypts secret parameters: from
+// MAYFLY_SECRET_KEY, from --secret-key-file, or generated on first start
+// into the data directory (readable by the owner only).
+func (m *Main) secretKey() ([]byte, error) {
+	if m.Config.SecretKey != "" {
+		return hex.DecodeString(strings.TrimSpace(m.Config.SecretKey))
+	}
+	path := m.Config.SecretKeyFile
+	if path == "" {
+		path = filepath.Join(m.Config.DataDir, "secret.key")
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			if err := os.WriteFile(path, []byte(randomHex(32)+"\n"), 0o600); err != nil {
+				return nil, fmt.Errorf("write secret key: %w", err)
+			}
+			m.Log.Info("generated the secret key", "file", path)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read secret key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("secret key file %s must hold 64 hex characters", path)
+	}
+	return key, nil
+}
+
+// loadCatalog publishes every template of the catalog directory (or the
+// built-in sample catalog). Publishing is idempotent, so this runs at every
+// start; a file whose version exists with other content is reported, not
+// fatal.
+func (m *Main) loadCatalog(ctx context.Context) error {
+	var fsys fs.FS = catalog.FS
+	if m.Config.CatalogDir != "" {
+		fsys = os.DirFS(m.Config.CatalogDir)
+	}
+	names, err := fs.Glob(fsys, "*.yaml")
+	if err != nil {
+		return fmt.Errorf("read catalog: %w", err)
+	}
+	more, _ := fs.Glob(fsys, "*.yml")
+	names = append(names, more...)
+	sort.Strings(names)
+	for _, name := range names {
+		if m.Config.CatalogDir != "" {
+			// A symlink must not lead the loader outside the catalog directory.
+			real, err := filepath.EvalSymlinks(filepath.Join(m.Config.CatalogDir, name))
+			base, berr := filepath.EvalSymlinks(m.Config.CatalogDir)
+			if err != nil || berr != nil || !strings.HasPrefix(real, base+string(filepath.Separator)) {
+				m.Log.Warn("skipping catalog file outside the catalog directory", "file", name)
+				continue
+			}
+		}
+		src, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return fmt.Errorf("read catalog file %s: %w", name, err)
+		}
+		v, created, err := m.Service.Publish(ctx, envs.System, src)
+		switch {
+		case err != nil:
+			m.Log.Warn("catalog template not loaded", "file", name, "err", err)
+		case created:
+			m.Log.Info("published catalog template", "template", v.Spec.Name, "version", v.Spec.Version)
+		}
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}

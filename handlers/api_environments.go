@@ -1,0 +1,177 @@
+package handlers
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/mayflyhq/mayfly/envs"
+)
+
+// apiEnvironmentList is GET /api/v1/environments?status=&owner=&template=&limit=&offset=.
+// status may repeat or be comma-separated.
+func (h *Handler) apiEnvironmentList(c *echo.Context) error {
+	q := c.QueryParams()
+	f := envs.Filter{Owner: q.Get("owner"), Template: q.Get("template"), Limit: 100}
+	for _, v := range q["status"] {
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				f.Statuses = append(f.Statuses, envs.Status(s))
+			}
+		}
+	}
+	var err error
+	if f.Limit, err = intParam(q.Get("limit"), "limit", 100, 1, 1000); err != nil {
+		return err
+	}
+	if f.Offset, err = intParam(q.Get("offset"), "offset", 0, 0, 1<<31-1); err != nil {
+		return err
+	}
+	list, err := h.svc.Environments(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	now := h.svc.Now()
+	out := listJSON[environmentJSON]{Items: []environmentJSON{}}
+	for _, e := range list {
+		out.Items = append(out.Items, toEnvironmentJSON(e, now))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func intParam(s, field string, def, lo, hi int) (int, error) {
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, envs.Invalid("query is not valid", envs.FieldError{Field: field, Message: fmt.Sprintf("must be a whole number from %d to %d", lo, hi)})
+	}
+	return n, nil
+}
+
+// apiEnvironmentLaunch is POST /api/v1/environments -> 202 with the
+// environment, which is provisioned in the background.
+func (h *Handler) apiEnvironmentLaunch(c *echo.Context) error {
+	var req struct {
+		Template string         `json:"template"`
+		Version  string         `json:"version"`
+		Name     string         `json:"name"`
+		Params   map[string]any `json:"params"`
+		TTL      string         `json:"ttl"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	env, err := h.svc.Launch(c.Request().Context(), actorOf(c), envs.LaunchRequest{
+		Template: req.Template, Version: req.Version, Name: req.Name, Params: req.Params, TTL: req.TTL,
+	})
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/environments/"+env.ID)
+	return c.JSON(http.StatusAccepted, toEnvironmentJSON(env, h.svc.Now()))
+}
+
+// apiEnvironmentShow is GET /api/v1/environments/{id}.
+func (h *Handler) apiEnvironmentShow(c *echo.Context) error {
+	env, err := h.svc.Environment(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toEnvironmentJSON(env, h.svc.Now()))
+}
+
+// apiEnvironmentEvents is GET /api/v1/environments/{id}/events?after=.
+func (h *Handler) apiEnvironmentEvents(c *echo.Context) error {
+	after, err := intParam(c.QueryParam("after"), "after", 0, 0, 1<<62)
+	if err != nil {
+		return err
+	}
+	events, err := h.svc.Events(c.Request().Context(), c.Param("id"), int64(after))
+	if err != nil {
+		return err
+	}
+	if events == nil {
+		events = []envs.Event{}
+	}
+	return c.JSON(http.StatusOK, listJSON[envs.Event]{Items: events})
+}
+
+// apiEnvironmentLogs is GET /api/v1/environments/{id}/logs?service=.
+func (h *Handler) apiEnvironmentLogs(c *echo.Context) error {
+	logs, err := h.svc.Logs(c.Request().Context(), c.Param("id"), c.QueryParam("service"), logLimit)
+	if err != nil {
+		return err
+	}
+	type logJSON struct {
+		Service   string `json:"service"`
+		Text      string `json:"text"`
+		Truncated bool   `json:"truncated"`
+	}
+	out := listJSON[logJSON]{Items: []logJSON{}}
+	for _, l := range logs {
+		out.Items = append(out.Items, logJSON{Service: l.Service, Text: l.Text, Truncated: l.Truncated})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// apiEnvironmentExtend is POST /api/v1/environments/{id}/extend {"ttl":"1h"}.
+func (h *Handler) apiEnvironmentExtend(c *echo.Context) error {
+	var req struct {
+		TTL string `json:"ttl"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	env, err := h.svc.Extend(c.Request().Context(), actorOf(c), c.Param("id"), req.TTL)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toEnvironmentJSON(env, h.svc.Now()))
+}
+
+// apiEnvironmentDestroy is DELETE /api/v1/environments/{id} -> 202.
+func (h *Handler) apiEnvironmentDestroy(c *echo.Context) error {
+	env, err := h.svc.Destroy(c.Request().Context(), actorOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, toEnvironmentJSON(env, h.svc.Now()))
+}
+
+// decodeJSON reads a JSON body strictly: unknown fields and trailing data
+// are errors that say where the problem is.
+func decodeJSON(c *echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syntax *json.SyntaxError
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case isHTTPStatus(err):
+			return err
+		case errors.Is(err, io.EOF):
+			return envs.Invalid("request body is empty", envs.FieldError{Message: "a JSON object is required"})
+		case errors.As(err, &syntax):
+			return envs.Invalid("request body is not valid JSON", envs.FieldError{Message: fmt.Sprintf("%s (at byte %d)", syntax.Error(), syntax.Offset)})
+		case errors.As(err, &typeErr):
+			return envs.Invalid("request body is not valid", envs.FieldError{Field: typeErr.Field, Message: "must be a " + typeErr.Type.String()})
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return envs.Invalid("request body is not valid", envs.FieldError{Field: field, Message: "is not a known field"})
+		default:
+			return envs.Invalid("request body is not valid JSON", envs.FieldError{Message: err.Error()})
+		}
+	}
+	if dec.More() {
+		return envs.Invalid("request body is not valid JSON", envs.FieldError{Message: "unexpected data after the JSON object"})
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package handlers
+
+import (
+	"time"
+
+	"github.com/mayflyhq/mayfly/envs"
+)
+
+// The JSON shapes of /api/v1. They are the API contract: extend, don't break.
+
+type templateJSON struct {
+	Name        string        `json:"name"`
+	Kind        string        `json:"kind"`
+	Description string        `json:"description"`
+	Owner       string        `json:"owner"`
+	Latest      string        `json:"latest,omitempty"`
+	Versions    []versionJSON `json:"versions"`
+}
+
+type versionJSON struct {
+	Version         string       `json:"version"`
+	Digest          string       `json:"digest"`
+	Kind            string       `json:"kind"`
+	Description     string       `json:"description"`
+	Provider        string       `json:"provider"`
+	TTL             ttlJSON      `json:"ttl"`
+	Parameters      []envs.Param `json:"parameters"`
+	Deprecated      bool         `json:"deprecated"`
+	DeprecatedAt    *time.Time   `json:"deprecated_at,omitempty"`
+	DeprecationNote string       `json:"deprecation_note,omitempty"`
+	PublishedAt     time.Time    `json:"published_at"`
+	PublishedBy     string       `json:"published_by,omitempty"`
+}
+
+type ttlJSON struct {
+	Default string `json:"default"`
+	Max     string `json:"max"`
+}
+
+func toTemplateJSON(t envs.Template) templateJSON {
+	out := templateJSON{Name: t.Name, Kind: string(t.Kind), Description: t.Description, Owner: t.Owner, Versions: []versionJSON{}}
+	if l, ok := t.Latest(); ok && l.DeprecatedAt == nil {
+		out.Latest = l.Spec.Version
+	}
+	for _, v := range t.Versions {
+		out.Versions = append(out.Versions, toVersionJSON(v))
+	}
+	return out
+}
+
+func toVersionJSON(v envs.Version) versionJSON {
+	params := v.Spec.Parameters
+	if params == nil {
+		params = []envs.Param{}
+	}
+	return versionJSON{
+		Version: v.Spec.Version, Digest: v.Digest, Kind: string(v.Spec.Kind), Description: v.Spec.Description,
+		Provider: v.Spec.Provider, TTL: ttlJSON{Default: v.Spec.TTL.Default.String(), Max: v.Spec.TTL.Max.String()},
+		Parameters: params, Deprecated: v.DeprecatedAt != nil, DeprecatedAt: v.DeprecatedAt,
+		DeprecationNote: v.DeprecationNote, PublishedAt: v.PublishedAt, PublishedBy: v.PublishedBy,
+	}
+}
+
+type environmentJSON struct {
+	ID            string            `json:"id"`
+	Name          string            `json:"name"`
+	Owner         string            `json:"owner"`
+	Team          string            `json:"team,omitempty"`
+	Template      string            `json:"template"`
+	Version       string            `json:"version"`
+	Kind          string            `json:"kind"`
+	Provider      string            `json:"provider"`
+	Status        string            `json:"status"`
+	StatusReason  string            `json:"status_reason,omitempty"`
+	FailureReason string            `json:"failure_reason,omitempty"`
+	Params        map[string]string `json:"params"`
+	SecretParams  []string          `json:"secret_params,omitempty"`
+	Outputs       map[string]string `json:"outputs"`
+	Facts         map[string]string `json:"facts,omitempty"`
+	CreatedAt     time.Time         `json:"created_at"`
+	ReadyAt       *time.Time        `json:"ready_at,omitempty"`
+	ExpiresAt     time.Time         `json:"expires_at"`
+	MaxExpiresAt  time.Time         `json:"max_expires_at"`
+	DestroyedAt   *time.Time        `json:"destroyed_at,omitempty"`
+	TTLRemaining  string            `json:"ttl_remaining"`
+	RTOSeconds    *float64          `json:"rto_seconds,omitempty"`
+	RPOSeconds    *float64          `json:"rpo_seconds,omitempty"`
+}
+
+func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
+	out := environmentJSON{
+		ID: e.ID, Name: e.Name, Owner: e.Owner, Team: e.Team, Template: e.Template, Version: e.Version,
+		Kind: string(e.Kind), Provider: e.Provider, Status: string(e.Status), StatusReason: e.StatusReason,
+		FailureReason: e.FailureReason, Params: e.Params, SecretParams: e.SecretNames, Outputs: e.Outputs,
+		Facts: e.Facts, CreatedAt: e.CreatedAt, ReadyAt: e.ReadyAt, ExpiresAt: e.ExpiresAt,
+		MaxExpiresAt: e.MaxExpiresAt, DestroyedAt: e.DestroyedAt, TTLRemaining: e.TimeLeft(now).Truncate(time.Second).String(),
+	}
+	if e.RTO != nil {
+		s := e.RTO.Seconds()
+		out.RTOSeconds = &s
+	}
+	if e.RPO != nil {
+		s := e.RPO.Seconds()
+		out.RPOSeconds = &s
+	}
+	return out
+}
+
+type listJSON[T any] struct {
+	Items []T `json:"items"`
+}

@@ -1,0 +1,105 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/web"
+)
+
+// environmentLaunchForm renders the launch form of a template version
+// (?version=, default the latest).
+func (h *Handler) environmentLaunchForm(c *echo.Context) error {
+	f, err := h.launchForm(c, c.QueryParam("version"))
+	if err != nil {
+		return err
+	}
+	f.TTL = f.Version.DefaultTTL
+	return render(c, http.StatusOK, web.LaunchPage(h.page(c, "Launch "+f.Template.Name, "catalog"), f))
+}
+
+// environmentLaunch launches from the form; on invalid input it renders the
+// form again with the values kept and a message under each field at fault.
+func (h *Handler) environmentLaunch(c *echo.Context) error {
+	form, err := c.FormValues()
+	if err != nil {
+		return envs.Errorf(envs.EInvalid, "the form could not be read")
+	}
+	req := envs.LaunchRequest{
+		Template: c.Param("name"),
+		Version:  form.Get("version"),
+		Name:     form.Get("name"),
+		TTL:      strings.TrimSpace(form.Get("ttl")),
+		Params:   map[string]any{},
+	}
+	typed := map[string]string{}
+	for key, vals := range form {
+		name, ok := strings.CutPrefix(key, "params.")
+		if !ok || len(vals) == 0 {
+			continue
+		}
+		// A checkbox sends its value only when ticked; a hidden "false"
+		// input before it makes an unticked box explicit.
+		val := vals[len(vals)-1]
+		req.Params[name] = val
+		typed[name] = val
+	}
+	env, err := h.svc.Launch(c.Request().Context(), actorOf(c), req)
+	if err == nil {
+		return redirect(c, "/environments/"+env.ID)
+	}
+	code := envs.ErrorCode(err)
+	if code != envs.EInvalid && code != envs.EConflict {
+		return err
+	}
+	f, ferr := h.launchForm(c, req.Version)
+	if ferr != nil {
+		return ferr
+	}
+	f.Name, f.TTL, f.Errors = req.Name, req.TTL, map[string]string{}
+	for _, p := range f.Version.Params {
+		if !p.Secret { // a secret is never sent back to the browser
+			f.Params[p.Name] = typed[p.Name]
+		}
+	}
+	for _, fe := range envs.ErrorFields(err) {
+		f.Errors[fe.Field] = fe.Message
+	}
+	if len(f.Errors) == 0 {
+		f.General = envs.ErrorMessage(err)
+	}
+	status := http.StatusUnprocessableEntity
+	if code == envs.EConflict {
+		status = http.StatusConflict
+	}
+	return render(c, status, web.LaunchPage(h.page(c, "Launch "+f.Template.Name, "catalog"), f))
+}
+
+func (h *Handler) launchForm(c *echo.Context, version string) (web.LaunchForm, error) {
+	t, err := h.svc.Template(c.Request().Context(), c.Param("name"))
+	if err != nil {
+		return web.LaunchForm{}, err
+	}
+	tv := templateView(t)
+	f := web.LaunchForm{Template: tv, Version: tv.Latest, Params: map[string]string{}}
+	if version != "" {
+		found := false
+		for _, v := range tv.Versions {
+			if v.Version == version {
+				f.Version, found = v, true
+			}
+		}
+		if !found {
+			return web.LaunchForm{}, envs.Errorf(envs.ENotFound, "template %s has no version %s", t.Name, version)
+		}
+	}
+	for _, p := range f.Version.Params {
+		if !p.Secret {
+			f.Params[p.Name] = p.Default
+		}
+	}
+	return f, nil
+}

@@ -1,0 +1,119 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/web"
+)
+
+// environmentShow renders one environment with its timeline; the page then
+// follows the environment live over SSE.
+func (h *Handler) environmentShow(c *echo.Context) error {
+	ctx := c.Request().Context()
+	env, err := h.svc.Environment(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	events, err := h.svc.Events(ctx, env.ID, 0)
+	if err != nil {
+		return err
+	}
+	d := web.EnvironmentDetail{Env: environmentView(env)}
+	for _, ev := range events {
+		d.Events = append(d.Events, eventView(ev))
+	}
+	if logs, err := h.svc.Logs(ctx, env.ID, "", 0); err == nil {
+		for _, l := range logs {
+			d.Services = append(d.Services, l.Service)
+		}
+	}
+	return render(c, http.StatusOK, web.EnvironmentPage(h.page(c, env.Name, "environments"), d))
+}
+
+// environmentExtend extends from the UI and answers with the new summary.
+func (h *Handler) environmentExtend(c *echo.Context) error {
+	env, err := h.svc.Extend(c.Request().Context(), actorOf(c), c.Param("id"), c.FormValue("ttl"))
+	if err != nil {
+		return err
+	}
+	return h.summary(c, env)
+}
+
+// environmentDestroy destroys from the UI and answers with the new summary.
+func (h *Handler) environmentDestroy(c *echo.Context) error {
+	env, err := h.svc.Destroy(c.Request().Context(), actorOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return h.summary(c, env)
+}
+
+func (h *Handler) summary(c *echo.Context, env *envs.Environment) error {
+	if !isHTMX(c) {
+		return c.Redirect(http.StatusSeeOther, "/environments/"+env.ID)
+	}
+	return render(c, http.StatusOK, web.EnvironmentSummary(environmentView(env)))
+}
+
+// environmentLogs renders the logs panel (?service=, default the first).
+func (h *Handler) environmentLogs(c *echo.Context) error {
+	ctx := c.Request().Context()
+	env, err := h.svc.Environment(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	all, err := h.svc.Logs(ctx, env.ID, "", logLimit)
+	if err != nil {
+		return err
+	}
+	v := web.LogsView{EnvironmentID: env.ID, Service: c.QueryParam("service"), Live: env.Status.Live() || env.Status == envs.StatusDestroying}
+	for _, l := range all {
+		v.Services = append(v.Services, l.Service)
+	}
+	if v.Service == "" && len(all) > 0 {
+		v.Service = all[len(all)-1].Service
+		for _, l := range all {
+			if l.Service != "setup" {
+				v.Service = l.Service
+				break
+			}
+		}
+	}
+	for _, l := range all {
+		if l.Service == v.Service {
+			v.Text, v.Truncated = l.Text, l.Truncated
+		}
+	}
+	return render(c, http.StatusOK, web.LogsPanel(v))
+}
+
+// logLimit is how much of a log the UI and API show (the tail).
+const logLimit = 64 << 10
+
+// adminShow renders the admin view: failures and orphans.
+func (h *Handler) adminShow(c *echo.Context) error {
+	a := actorOf(c)
+	if !a.Admin {
+		return envs.Errorf(envs.EForbidden, "only administrators can see this page")
+	}
+	ctx := c.Request().Context()
+	failures, err := h.svc.Failures(ctx)
+	if err != nil {
+		return err
+	}
+	orphans, err := h.svc.Orphans(ctx)
+	if err != nil {
+		return err
+	}
+	var v web.AdminView
+	for _, e := range failures {
+		v.Failures = append(v.Failures, environmentView(e))
+	}
+	for _, o := range orphans {
+		v.Orphans = append(v.Orphans, web.OrphanView{Provider: o.Provider, Handle: o.Handle, Reason: o.Reason})
+	}
+	return render(c, http.StatusOK, web.AdminPage(h.page(c, "Admin", "admin"), v))
+}

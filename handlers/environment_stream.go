@@ -1,0 +1,97 @@
+package handlers
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v5"
+
+	"github.com/mayflyhq/mayfly/web"
+)
+
+// environmentStream follows an environment over Server-Sent Events: each new
+// timeline event is sent as a rendered row ("timeline"), and after a status
+// change the summary card is sent again ("summary"). The stream resumes
+// after Last-Event-ID (or ?after=) so a reconnect neither loses nor repeats.
+func (h *Handler) environmentStream(c *echo.Context) error {
+	ctx := c.Request().Context()
+	id := c.Param("id")
+	if _, err := h.svc.Environment(ctx, id); err != nil {
+		return err
+	}
+	after, _ := strconv.ParseInt(c.QueryParam("after"), 10, 64)
+	if last := c.Request().Header.Get("Last-Event-ID"); last != "" {
+		after, _ = strconv.ParseInt(last, 10, 64)
+	}
+	wake, cancel := h.svc.Subscribe(id)
+	defer cancel()
+
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set(echo.HeaderCacheControl, "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no") // let reverse proxies pass events through at once
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+		return nil
+	}
+	_ = rc.Flush()
+
+	poll := time.NewTicker(h.streamPoll)
+	defer poll.Stop()
+	lastStatus := ""
+	for {
+		events, err := h.svc.Events(ctx, id, after)
+		if err != nil {
+			return nil // the client reconnects
+		}
+		var buf bytes.Buffer
+		for _, ev := range events {
+			writeSSE(&buf, "timeline", strconv.FormatInt(ev.ID, 10), web.EventRow(eventView(ev)), c)
+			after = ev.ID
+		}
+		env, err := h.svc.Environment(ctx, id)
+		if err != nil {
+			return nil
+		}
+		key := string(env.Status) + env.ExpiresAt.String() + strconv.Itoa(len(env.Outputs))
+		if key != lastStatus {
+			writeSSE(&buf, "summary", "", web.EnvironmentSummary(environmentView(env)), c)
+			lastStatus = key
+		}
+		if buf.Len() > 0 {
+			if _, err := w.Write(buf.Bytes()); err != nil {
+				return nil
+			}
+			_ = rc.Flush()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-poll.C:
+		}
+	}
+}
+
+// writeSSE renders comp and writes it as one SSE message; every line of
+// the HTML gets its own "data:" prefix, as the format requires.
+func writeSSE(buf *bytes.Buffer, event, id string, comp templ.Component, c *echo.Context) {
+	var html bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &html); err != nil {
+		return
+	}
+	if id != "" {
+		fmt.Fprintf(buf, "id: %s\n", id)
+	}
+	fmt.Fprintf(buf, "event: %s\n", event)
+	for _, line := range strings.Split(strings.TrimRight(html.String(), "\n"), "\n") {
+		fmt.Fprintf(buf, "data: %s\n", line)
+	}
+	buf.WriteString("\n")
+}

@@ -1,0 +1,166 @@
+// Package handlers serves Mayfly over HTTP: the HTML pages (templ + htmx),
+// the JSON API under /api/v1, SSE streams, health and metrics. Handlers
+// parse, call one envs.Service method, render, and return early on errors;
+// business rules live in envs.
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v5"
+	"github.com/labstack/echo/v5/middleware"
+
+	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/static"
+)
+
+// Config wires the HTTP layer.
+type Config struct {
+	Service *envs.Service
+	Logger  *slog.Logger
+	Metrics *Metrics
+	// Ready reports whether the server can take traffic (database reachable,
+	// migrations applied).
+	Ready func(ctx context.Context) error
+	// BodyLimit caps request bodies (default 1 MiB, the template size limit).
+	BodyLimit int64
+	// StreamPoll is how often an SSE stream re-reads its timeline even
+	// without a wake-up (events committed by another replica). Default 1s.
+	StreamPoll time.Duration
+}
+
+// Handler holds the dependencies of every route.
+type Handler struct {
+	svc        *envs.Service
+	log        *slog.Logger
+	metrics    *Metrics
+	ready      func(ctx context.Context) error
+	streamPoll time.Duration
+}
+
+// New returns the router with every route and middleware.
+func New(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+	}
+	if cfg.BodyLimit == 0 {
+		cfg.BodyLimit = envs.MaxTemplateSize
+	}
+	if cfg.StreamPoll == 0 {
+		cfg.StreamPoll = time.Second
+	}
+	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll}
+	cfg.Metrics.watch(cfg.Service)
+
+	e := echo.New()
+	e.Logger = cfg.Logger
+	e.HTTPErrorHandler = h.handleError
+	e.Use(middleware.Recover())
+	e.Use(middleware.RequestID())
+	e.Use(h.logRequests)
+	e.Use(securityHeaders)
+	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(h.authenticate)
+
+	e.GET("/healthz", h.healthz)
+	e.GET("/readyz", h.readyz)
+	e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
+	e.GET("/static/*", echo.WrapHandler(static.Handler()))
+
+	e.GET("/", func(c *echo.Context) error { return c.Redirect(http.StatusSeeOther, "/environments") })
+	e.GET("/catalog", h.catalogShow)
+	e.GET("/templates/:name/launch", h.environmentLaunchForm)
+	e.POST("/templates/:name/launch", h.environmentLaunch)
+	e.GET("/environments", h.environmentList)
+	e.GET("/environments/:id", h.environmentShow)
+	e.POST("/environments/:id/extend", h.environmentExtend)
+	e.POST("/environments/:id/destroy", h.environmentDestroy)
+	e.GET("/environments/:id/stream", h.environmentStream)
+	e.GET("/environments/:id/logs", h.environmentLogs)
+	e.GET("/admin", h.adminShow)
+
+	api := e.Group("/api/v1")
+	api.GET("/templates", h.apiTemplateList)
+	api.POST("/templates", h.apiTemplatePublish)
+	api.GET("/templates/:name", h.apiTemplateShow)
+	api.POST("/templates/:name/versions/:version/deprecate", h.apiTemplateDeprecate)
+	api.GET("/environments", h.apiEnvironmentList)
+	api.POST("/environments", h.apiEnvironmentLaunch)
+	api.GET("/environments/:id", h.apiEnvironmentShow)
+	api.GET("/environments/:id/events", h.apiEnvironmentEvents)
+	api.GET("/environments/:id/logs", h.apiEnvironmentLogs)
+	api.POST("/environments/:id/extend", h.apiEnvironmentExtend)
+	api.DELETE("/environments/:id", h.apiEnvironmentDestroy)
+	api.Any("/*", func(c *echo.Context) error { return echo.ErrNotFound })
+
+	// Browsers send Sec-Fetch-Site / Origin with every request; a
+	// state-changing request from another site is refused (CSRF). API
+	// clients such as curl send neither and are not affected.
+	return http.NewCrossOriginProtection().Handler(e)
+}
+
+// securityHeaders sets the headers every response carries.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		hd := c.Response().Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("X-Frame-Options", "DENY")
+		// Scripts only from our own static files (no inline script, no eval);
+		// htmx sets element styles, which CSP allows through the CSSOM.
+		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "+
+			"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'")
+		return next(c)
+	}
+}
+
+// logRequests writes one structured line per request, with its request id.
+func (h *Handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			// Let the error handler write the response now so the status we
+			// log is the one the client gets.
+			c.Echo().HTTPErrorHandler(c, err)
+		}
+		status := http.StatusOK
+		if r, _ := echo.UnwrapResponse(c.Response()); r != nil {
+			status = r.Status
+		}
+		route := c.Path()
+		h.metrics.observeRequest(c.Request().Method, route, status, time.Since(start))
+		if route == "/healthz" || route == "/readyz" || route == "/metrics" || route == "/static/*" {
+			return nil
+		}
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		h.log.Log(c.Request().Context(), level, "request",
+			"method", c.Request().Method, "path", c.Request().URL.Path, "status", status,
+			"duration_ms", time.Since(start).Milliseconds(),
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "remote", c.RealIP())
+		return nil
+	}
+}
+
+func (h *Handler) healthz(c *echo.Context) error {
+	return c.String(http.StatusOK, "ok\n")
+}
+
+func (h *Handler) readyz(c *echo.Context) error {
+	if h.ready != nil {
+		if err := h.ready(c.Request().Context()); err != nil {
+			h.log.Warn("not ready", "err", err)
+			return c.String(http.StatusServiceUnavailable, "not ready\n")
+		}
+	}
+	return c.String(http.StatusOK, "ready\n")
+}

@@ -1,0 +1,139 @@
+package handlers
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v5"
+
+	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/web"
+)
+
+// render writes a templ component as HTML with the given status.
+func render(c *echo.Context, status int, comp templ.Component) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return comp.Render(c.Request().Context(), c.Response())
+}
+
+func (h *Handler) page(c *echo.Context, title, nav string) web.Page {
+	a := actorOf(c)
+	return web.Page{Title: title, Nav: nav, Now: h.svc.Now(),
+		User: web.UserView{Name: a.Name, IsAdmin: a.Admin, LocalMode: true}}
+}
+
+func templateView(t envs.Template) web.TemplateView {
+	v := web.TemplateView{Name: t.Name, Kind: string(t.Kind), Description: t.Description, Owner: t.Owner}
+	for _, ver := range t.Versions {
+		v.Versions = append(v.Versions, versionView(ver))
+	}
+	if latest, ok := t.Latest(); ok {
+		v.Latest = versionView(latest)
+		v.Provider = latest.Spec.Provider
+	}
+	return v
+}
+
+func versionView(v envs.Version) web.VersionView {
+	vv := web.VersionView{
+		Version: v.Spec.Version, Digest: shortDigest(v.Digest),
+		DefaultTTL: envs.FormatDuration(v.Spec.TTL.Default), MaxTTL: envs.FormatDuration(v.Spec.TTL.Max),
+		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt,
+	}
+	for _, p := range v.Spec.Parameters {
+		vv.Params = append(vv.Params, web.ParamView{
+			Name: p.Name, Label: p.DisplayLabel(), Description: p.Description, Type: string(p.Type),
+			Required: p.Required, Secret: p.Secret, Default: p.Default, Pattern: p.Pattern,
+			Min: p.Min, Max: p.Max, Options: p.Options,
+		})
+	}
+	return vv
+}
+
+func shortDigest(d string) string {
+	if i := strings.Index(d, ":"); i >= 0 && len(d) > i+9 {
+		return d[:i+9]
+	}
+	return d
+}
+
+// extendChoices are the extensions offered in the UI, when they fit.
+var extendChoices = []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 24 * time.Hour}
+
+func environmentView(e *envs.Environment) web.EnvironmentView {
+	v := web.EnvironmentView{
+		ID: e.ID, Name: e.Name, Owner: e.Owner, Team: e.Team, Template: e.Template, Kind: string(e.Kind),
+		Version: e.Version, Status: string(e.Status), StatusReason: e.StatusReason, FailureReason: e.FailureReason,
+		CreatedAt: e.CreatedAt, ReadyAt: e.ReadyAt, ExpiresAt: e.ExpiresAt, MaxExpiresAt: e.MaxExpiresAt,
+		DestroyedAt: e.DestroyedAt, Live: e.Status.Live(),
+		CanDestroy: e.Status != envs.StatusDestroying && e.Status != envs.StatusDestroyed,
+	}
+	for _, k := range sortedKeys(e.Outputs) {
+		val := e.Outputs[k]
+		v.Outputs = append(v.Outputs, web.OutputView{Name: k, Value: val,
+			IsURL: strings.HasPrefix(val, "http://") || strings.HasPrefix(val, "https://")})
+	}
+	for _, k := range sortedKeys(e.Params) {
+		v.Params = append(v.Params, web.ParamValueView{Name: k, Value: e.Params[k]})
+	}
+	for _, k := range e.SecretNames {
+		v.Params = append(v.Params, web.ParamValueView{Name: k, Secret: true})
+	}
+	if e.RTO != nil {
+		v.RTO = formatPrecise(*e.RTO)
+	}
+	if e.RPO != nil {
+		v.RPO = envs.FormatDuration(*e.RPO)
+		if *e.RPO < time.Second {
+			v.RPO = formatPrecise(*e.RPO)
+		}
+	}
+	v.SnapshotName = e.Facts[envs.FactSnapshotName]
+	if t, err := time.Parse(time.RFC3339, e.Facts[envs.FactSnapshotTakenAt]); err == nil {
+		v.SnapshotTakenAt = &t
+	}
+	if v.Live {
+		left := e.ExtendableBy()
+		for _, d := range extendChoices {
+			if d <= left {
+				v.ExtendOptions = append(v.ExtendOptions, envs.FormatDuration(d))
+			}
+		}
+	}
+	return v
+}
+
+// formatPrecise prints short durations with a tenth of a second.
+func formatPrecise(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return envs.FormatDuration(d)
+}
+
+func eventView(e envs.Event) web.EventView {
+	return web.EventView{ID: e.ID, At: e.At, Kind: e.Kind, Status: string(e.Status), Message: e.Message, Actor: e.Actor}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// redirect sends the browser to url; htmx requests get HX-Redirect so the
+// whole page changes rather than a fragment.
+func redirect(c *echo.Context, url string) error {
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Redirect", url)
+		return c.NoContent(http.StatusOK)
+	}
+	return c.Redirect(http.StatusSeeOther, url)
+}
