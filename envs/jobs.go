@@ -49,6 +49,10 @@ func (expireArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
+// jobTimeout bounds one step of a job: a provision (setup commands have
+// their own, shorter timeouts), one status check, one destroy call.
+const jobTimeout = 10 * time.Minute
+
 type sweepArgs struct{}
 
 func (sweepArgs) Kind() string { return "sweep" }
@@ -67,10 +71,12 @@ func (s *Service) newRiver() (*river.Client[*sql.Tx], error) {
 		// intervals keep a launch or an expiry from waiting up to a second.
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: 100 * time.Millisecond,
-		// Jobs are short steps (long waits snooze), so one that has been
-		// running for RescueAfter belonged to a process that died.
-		JobTimeout:           s.cfg.RescueAfter / 2,
-		RescueStuckJobsAfter: s.cfg.RescueAfter,
+		// Jobs are bounded steps (long waits snooze rather than block), so
+		// one running past RescueAfter belonged to a worker that died; on
+		// SQLite a restart requeues such jobs at once (see
+		// storage.RequeueRunningJobs).
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: max(s.cfg.RescueAfter, jobTimeout+time.Minute),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(s.cfg.SweepInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true})},

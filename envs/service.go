@@ -64,7 +64,8 @@ type Config struct {
 	// SweepInterval is how often the reaper's backstop scan runs (default 10s).
 	SweepInterval time.Duration
 	// RescueAfter is how long a job may look stuck (its worker died) before
-	// another worker takes it over (default 2m).
+	// another worker takes it over (default and minimum 11m: longer than
+	// the longest step).
 	RescueAfter time.Duration
 	// RetryDelay is the base of the linear backoff between job retries
 	// (default 2s).
@@ -106,7 +107,7 @@ func New(cfg Config) (*Service, error) {
 	cfg.PollInterval = cmpOr(cfg.PollInterval, time.Second)
 	cfg.ProvisionTimeout = cmpOr(cfg.ProvisionTimeout, 15*time.Minute)
 	cfg.SweepInterval = cmpOr(cfg.SweepInterval, 10*time.Second)
-	cfg.RescueAfter = cmpOr(cfg.RescueAfter, 2*time.Minute)
+	cfg.RescueAfter = cmpOr(cfg.RescueAfter, 11*time.Minute)
 	cfg.RetryDelay = cmpOr(cfg.RetryDelay, 2*time.Second)
 	s := &Service{
 		store:     cfg.Store,

@@ -177,3 +177,19 @@ func isUniqueViolation(err error) bool {
 	msg := err.Error()
 	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
 }
+
+// RequeueRunningJobs makes jobs left "running" by a process that died
+// available again. Only safe when no other process uses the database: a
+// SQLite file is used by one portal at a time (the data directory is
+// locked), so at start every running job is an orphan of the previous run.
+// It returns how many jobs were requeued.
+func (db *DB) RequeueRunningJobs(ctx context.Context) (int64, error) {
+	if db.dialect != "sqlite" {
+		return 0, nil
+	}
+	res, err := db.sql.ExecContext(ctx, `UPDATE river_job SET state = 'available', scheduled_at = datetime('now', 'subsec') WHERE state = 'running'`)
+	if err != nil {
+		return 0, fmt.Errorf("storage: requeue running jobs: %w", err)
+	}
+	return res.RowsAffected()
+}

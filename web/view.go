@@ -59,7 +59,7 @@ type ParamView struct {
 	Secret      bool
 	Default     string
 	Pattern     string
-	Min, Max    *int64 // for int
+	Min, Max    *int64   // for int
 	Options     []string // for enum
 }
 

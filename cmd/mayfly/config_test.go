@@ -1,0 +1,84 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "defaults", check: func(t *testing.T, c Config) {
+			if c.Addr != "127.0.0.1:8080" || c.DataDir != "/home/u/.local/share/mayfly" || c.ExternalURL != "http://127.0.0.1:8080" {
+				t.Errorf("defaults = %+v", c)
+			}
+		}},
+		{name: "xdg data home", env: map[string]string{"XDG_DATA_HOME": "/xdg"}, check: func(t *testing.T, c Config) {
+			if c.DataDir != "/xdg/mayfly" {
+				t.Errorf("data dir = %q", c.DataDir)
+			}
+		}},
+		{name: "flag beats env", args: []string{"--addr", "127.0.0.1:9000"}, env: map[string]string{"MAYFLY_ADDR": "127.0.0.1:7000"}, check: func(t *testing.T, c Config) {
+			if c.Addr != "127.0.0.1:9000" {
+				t.Errorf("addr = %q", c.Addr)
+			}
+		}},
+		{name: "localhost is loopback", args: []string{"--addr", "localhost:8080"}},
+		{name: "ipv6 loopback", args: []string{"--addr", "[::1]:8080"}},
+		{name: "refuses all interfaces without sign-in", args: []string{"--addr", "0.0.0.0:8080"}, wantErr: "refusing to listen on 0.0.0.0:8080"},
+		{name: "refuses empty host without sign-in", env: map[string]string{"MAYFLY_ADDR": ":8080"}, wantErr: "refusing to listen"},
+		{name: "bad addr", args: []string{"--addr", "nope"}, wantErr: "--addr"},
+		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
+		{name: "bad log format", env: map[string]string{"MAYFLY_LOG_FORMAT": "xml"}, wantErr: "--log-format"},
+		{name: "bad secret key", env: map[string]string{"MAYFLY_SECRET_KEY": "abc"}, wantErr: "MAYFLY_SECRET_KEY"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"HOME": "/home/u"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			c, err := ParseConfig(tt.args, func(k string) string { return env[k] }, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseConfig: %v", err)
+			}
+			if tt.check != nil {
+				tt.check(t, c)
+			}
+		})
+	}
+}
+
+func TestRunRefusesPublicAddressWithoutSignIn(t *testing.T) {
+	var stderr strings.Builder
+	code := run([]string{"serve", "--addr", "0.0.0.0:0", "--data-dir", t.TempDir()}, func(string) string { return "" }, io.Discard, &stderr)
+	if code == 0 {
+		t.Fatal("serve on 0.0.0.0 without sign-in succeeded")
+	}
+	if !strings.Contains(stderr.String(), "no sign-in is configured") {
+		t.Errorf("message = %q, want it to explain why", stderr.String())
+	}
+}
+
+func TestRunUnknownCommand(t *testing.T) {
+	var stderr strings.Builder
+	if code := run([]string{"frobnicate"}, func(string) string { return "" }, io.Discard, &stderr); code != 2 {
+		t.Errorf("exit code = %d, want 2", code)
+	}
+	if !strings.Contains(stderr.String(), `unknown command "frobnicate"`) {
+		t.Errorf("stderr = %q", stderr.String())
+	}
+}

@@ -1,0 +1,324 @@
+package web_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+	"github.com/a-h/templ"
+
+	"github.com/mayflyhq/mayfly/web"
+)
+
+func TestEnvironmentSummary(t *testing.T) {
+	e := readyEnv()
+	doc := render(t, web.EnvironmentSummary(e))
+	summary := one(t, doc.Find("#summary"), "#summary")
+
+	t.Run("swapped by SSE and by actions", func(t *testing.T) {
+		for k, want := range map[string]string{"sse-swap": "summary", "hx-swap": "outerHTML"} {
+			if got := attr(summary, k); got != want {
+				t.Errorf("%s: got %q, want %q", k, got, want)
+			}
+		}
+	})
+	t.Run("status testid holds the raw status", func(t *testing.T) {
+		if got, want := one(t, byTestID(doc, "status"), "status").Text(), "ready"; got != want {
+			t.Errorf("status: got %q, want %q", got, want)
+		}
+	})
+	t.Run("outputs", func(t *testing.T) {
+		tests := []struct {
+			name     string
+			wantLink bool
+		}{
+			{"url", true},
+			{"db", false},
+			{"evil", false}, // not http(s): never a link
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				el := one(t, byTestID(doc, "output-"+tt.name), "output")
+				isLink := el.Is("a")
+				if isLink != tt.wantLink {
+					t.Fatalf("link: got %v, want %v", isLink, tt.wantLink)
+				}
+				if !isLink {
+					return
+				}
+				if got, want := attr(el, "href"), "http://127.0.0.1:41234/"; got != want {
+					t.Errorf("href: got %q, want %q", got, want)
+				}
+				if got, want := attr(el, "target"), "_blank"; got != want {
+					t.Errorf("target: got %q, want %q", got, want)
+				}
+				if !strings.Contains(attr(el, "rel"), "noopener") {
+					t.Errorf("rel: got %q, want noopener", attr(el, "rel"))
+				}
+			})
+		}
+	})
+	t.Run("secrets masked", func(t *testing.T) {
+		if strings.Contains(renderString(t, web.EnvironmentSummary(e)), "hunter2") {
+			t.Fatal("a secret value is in the page")
+		}
+		if got, want := byTestID(byTestID(doc, "param-api_key"), "param-value").Text(), "••••••"; got != want {
+			t.Errorf("secret: got %q, want %q", got, want)
+		}
+		if got, want := byTestID(byTestID(doc, "param-customer"), "param-value").Text(), "acme"; got != want {
+			t.Errorf("param: got %q, want %q", got, want)
+		}
+	})
+	t.Run("extend", func(t *testing.T) {
+		form := one(t, byTestID(doc, "extend-form"), "extend form")
+		for k, want := range map[string]string{"hx-post": "/environments/env_01/extend", "hx-target": "#summary", "hx-swap": "outerHTML"} {
+			if got := attr(form, k); got != want {
+				t.Errorf("%s: got %q, want %q", k, got, want)
+			}
+		}
+		var opts []string
+		form.Find(`select[name="ttl"] option`).Each(func(_ int, s *goquery.Selection) { opts = append(opts, attr(s, "value")) })
+		if got, want := strings.Join(opts, ","), "30m,1h,2h"; got != want {
+			t.Errorf("options: got %q, want %q", got, want)
+		}
+		one(t, byTestID(form, "extend-button"), "extend button")
+	})
+	t.Run("destroy", func(t *testing.T) {
+		btn := one(t, byTestID(doc, "destroy-button"), "destroy button")
+		for k, want := range map[string]string{
+			"hx-post":    "/environments/env_01/destroy",
+			"hx-confirm": "Destroy acme-demo? This cannot be undone.",
+			"hx-target":  "#summary",
+			"hx-swap":    "outerHTML",
+		} {
+			if got := attr(btn, k); got != want {
+				t.Errorf("%s: got %q, want %q", k, got, want)
+			}
+		}
+	})
+	t.Run("countdown", func(t *testing.T) {
+		el := one(t, byTestID(doc, "time-left").Find("[data-expires-at]"), "countdown")
+		if got, want := attr(el, "data-expires-at"), "2026-03-14T16:04:00Z"; got != want {
+			t.Errorf("data-expires-at: got %q, want %q", got, want)
+		}
+	})
+}
+
+func TestEnvironmentSummaryByStatus(t *testing.T) {
+	tests := []struct {
+		name        string
+		edit        func(*web.EnvironmentView)
+		wantExtend  bool
+		wantDestroy bool
+		wantReason  string
+	}{
+		{"ready", func(*web.EnvironmentView) {}, true, true, ""},
+		{"at max lifetime", func(e *web.EnvironmentView) { e.ExtendOptions = nil }, false, true, ""},
+		{"failed", func(e *web.EnvironmentView) {
+			e.Status, e.StatusReason, e.Live = "failed", "health check timed out", false
+		}, false, true, "health check timed out"},
+		{"destroying", func(e *web.EnvironmentView) {
+			e.Status, e.Live, e.CanDestroy = "destroying", false, false
+		}, false, false, ""},
+		{"destroyed after a failure", func(e *web.EnvironmentView) {
+			e.Status, e.Live, e.CanDestroy, e.FailureReason = "destroyed", false, false, "port in use"
+			e.DestroyedAt = ptr(now)
+		}, false, false, "port in use"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := readyEnv()
+			tt.edit(&e)
+			doc := render(t, web.EnvironmentSummary(e))
+			if got := byTestID(doc, "extend-button").Length() == 1; got != tt.wantExtend {
+				t.Errorf("extend: got %v, want %v", got, tt.wantExtend)
+			}
+			if got := byTestID(doc, "destroy-button").Length() == 1; got != tt.wantDestroy {
+				t.Errorf("destroy: got %v, want %v", got, tt.wantDestroy)
+			}
+			if got, want := byTestID(doc, "status").Text(), e.Status; got != want {
+				t.Errorf("status: got %q, want %q", got, want)
+			}
+			if tt.wantReason != "" && !strings.Contains(doc.Text(), tt.wantReason) {
+				t.Errorf("reason %q not shown", tt.wantReason)
+			}
+		})
+	}
+}
+
+func TestEnvironmentSummaryDrill(t *testing.T) {
+	e := readyEnv()
+	e.Kind, e.RTO, e.RPO, e.SnapshotName = "dr", "14.2s", "3h12m", "prod-2026-03-14"
+	e.SnapshotTakenAt = ptr(now.Add(-3 * time.Hour))
+	doc := render(t, web.EnvironmentSummary(e))
+	for id, want := range map[string]string{"rto": "14.2s", "rpo": "3h12m", "snapshot": "prod-2026-03-14"} {
+		if got := byTestID(doc, id).Text(); got != want {
+			t.Errorf("%s: got %q, want %q", id, got, want)
+		}
+	}
+	if byTestID(render(t, web.EnvironmentSummary(readyEnv())), "drill").Length() != 0 {
+		t.Error("a demo environment shows the drill card")
+	}
+}
+
+func TestEnvironmentPage(t *testing.T) {
+	d := web.EnvironmentDetail{
+		Env: readyEnv(),
+		Events: []web.EventView{
+			{ID: 1, At: now.Add(-30 * time.Minute), Kind: "action", Message: "Launched", Actor: "ada"},
+			{ID: 2, At: now.Add(-29 * time.Minute), Kind: "status", Status: "ready", Message: "All services healthy"},
+		},
+		Services: []string{"web", "db"},
+		Flash:    "Extended by 1h",
+	}
+	doc := render(t, web.EnvironmentPage(page("environments"), d))
+
+	t.Run("SSE connection on a parent of the summary", func(t *testing.T) {
+		root := one(t, doc.Find("[sse-connect]"), "sse-connect")
+		if got, want := attr(root, "sse-connect"), "/environments/env_01/stream?after=2"; got != want {
+			t.Errorf("sse-connect: got %q, want %q", got, want)
+		}
+		if got, want := attr(root, "hx-ext"), "sse"; got != want {
+			t.Errorf("hx-ext: got %q, want %q", got, want)
+		}
+		if root.Find("#summary").Length() != 1 || root.Find("#timeline").Length() != 1 {
+			t.Error("summary and timeline are not inside the SSE element")
+		}
+		if hasAttr(root, "hx-target") || hasAttr(root, "hx-swap") {
+			t.Error("the SSE element sets hx-target/hx-swap, which its children would inherit")
+		}
+	})
+	t.Run("timeline", func(t *testing.T) {
+		tl := one(t, doc.Find("ol#timeline"), "timeline")
+		for k, want := range map[string]string{"sse-swap": "timeline", "hx-swap": "beforeend"} {
+			if got := attr(tl, k); got != want {
+				t.Errorf("%s: got %q, want %q", k, got, want)
+			}
+		}
+		if got, want := byTestID(tl, "event").Length(), 2; got != want {
+			t.Errorf("events: got %d, want %d", got, want)
+		}
+	})
+	t.Run("logs load", func(t *testing.T) {
+		logs := one(t, doc.Find("#logs"), "logs")
+		if got, want := attr(logs, "hx-get"), "/environments/env_01/logs?service=web"; got != want {
+			t.Errorf("hx-get: got %q, want %q", got, want)
+		}
+	})
+	t.Run("flash", func(t *testing.T) {
+		if got := byTestID(doc, "flash").Text(); !strings.Contains(got, "Extended by 1h") {
+			t.Errorf("flash: got %q", got)
+		}
+		if byTestID(doc, "error-banner").Length() != 0 {
+			t.Error("error banner without an error")
+		}
+	})
+	t.Run("destroyed: no stream", func(t *testing.T) {
+		d := d
+		d.Env.Status, d.Env.Live, d.Env.CanDestroy = "destroyed", false, false
+		doc := render(t, web.EnvironmentPage(page("environments"), d))
+		if doc.Find("[sse-connect]").Length() != 0 {
+			t.Error("a destroyed environment opens an SSE connection")
+		}
+	})
+}
+
+func TestEventRow(t *testing.T) {
+	tests := []struct {
+		name      string
+		event     web.EventView
+		wantBadge string
+	}{
+		{"status", web.EventView{ID: 7, At: now, Kind: "status", Status: "provisioning", Message: "Creating stack"}, "provisioning"},
+		{"provider", web.EventView{ID: 8, At: now, Kind: "provider", Message: "web: listening on :41234"}, ""},
+		{"action", web.EventView{ID: 9, At: now, Kind: "action", Message: "Extended by 1h", Actor: "ada"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := render(t, web.EventRow(tt.event))
+			li := one(t, doc.Find("li"), "li")
+			if got, want := attr(li, "data-kind"), tt.event.Kind; got != want {
+				t.Errorf("kind: got %q, want %q", got, want)
+			}
+			if got := li.Find("[data-status]").Text(); got != tt.wantBadge {
+				t.Errorf("badge: got %q, want %q", got, tt.wantBadge)
+			}
+			if got := byTestID(li, "event-message").Text(); got != tt.event.Message {
+				t.Errorf("message: got %q, want %q", got, tt.event.Message)
+			}
+			if got := byTestID(li, "event-actor").Text(); got != tt.event.Actor {
+				t.Errorf("actor: got %q, want %q", got, tt.event.Actor)
+			}
+			if got, want := li.Find("time").AttrOr("datetime", ""), "2026-03-14T15:00:00Z"; got != want {
+				t.Errorf("time: got %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func TestLogsPanel(t *testing.T) {
+	tests := []struct {
+		name     string
+		view     web.LogsView
+		wantPoll bool
+	}{
+		{"live", web.LogsView{EnvironmentID: "env_01", Service: "db", Services: []string{"web", "db"}, Text: "ready\n", Live: true}, true},
+		{"finished", web.LogsView{EnvironmentID: "env_01", Service: "web", Services: []string{"web", "db"}, Text: "bye\n", Truncated: true}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := render(t, web.LogsPanel(tt.view))
+			panel := one(t, doc.Find("#logs"), "#logs")
+			if got := attr(panel, "hx-trigger") == "every 3s"; got != tt.wantPoll {
+				t.Errorf("polls: got %v, want %v", got, tt.wantPoll)
+			}
+			if tt.wantPoll {
+				if got, want := attr(panel, "hx-get"), "/environments/env_01/logs?service="+tt.view.Service; got != want {
+					t.Errorf("hx-get: got %q, want %q", got, want)
+				}
+			}
+			if got := byTestID(panel, "log-text").Text(); got != tt.view.Text {
+				t.Errorf("text: got %q, want %q", got, tt.view.Text)
+			}
+			if got := byTestID(panel, "log-text").Is("pre"); !got {
+				t.Error("log text is not preformatted")
+			}
+			for _, s := range tt.view.Services {
+				tab := one(t, byTestID(panel, "logs-tab-"+s), "tab "+s)
+				if got, want := attr(tab, "hx-get"), "/environments/env_01/logs?service="+s; got != want {
+					t.Errorf("tab hx-get: got %q, want %q", got, want)
+				}
+				if got, want := attr(tab, "aria-selected"), map[bool]string{true: "true", false: "false"}[s == tt.view.Service]; got != want {
+					t.Errorf("tab %s aria-selected: got %q, want %q", s, got, want)
+				}
+			}
+			if got := byTestID(panel, "logs-truncated").Length() == 1; got != tt.view.Truncated {
+				t.Errorf("truncated notice: got %v, want %v", got, tt.view.Truncated)
+			}
+		})
+	}
+}
+
+func TestNoticesDismissable(t *testing.T) {
+	for name, c := range map[string]templ.Component{"flash": web.Flash("Extended by 1h"), "error": web.ErrorBanner("No.")} {
+		t.Run(name, func(t *testing.T) {
+			doc := render(t, c)
+			one(t, doc.Find("[data-dismissable] button[data-dismiss]"), "dismiss button")
+		})
+	}
+	if got := renderString(t, web.ErrorBanner("")); got != "" {
+		t.Errorf("empty banner: got %q, want nothing", got)
+	}
+}
+
+func TestFlashOOB(t *testing.T) {
+	doc := render(t, web.FlashOOB("", "Past the max TTL of 8h"))
+	el := one(t, doc.Find("#flash"), "#flash")
+	if got, want := attr(el, "hx-swap-oob"), "true"; got != want {
+		t.Errorf("hx-swap-oob: got %q, want %q", got, want)
+	}
+	if got := byTestID(el, "error-banner").Text(); !strings.Contains(got, "Past the max TTL of 8h") {
+		t.Errorf("banner: got %q", got)
+	}
+}
