@@ -1,6 +1,7 @@
 package local_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -334,8 +335,9 @@ func TestProvisionFailureLeavesNothingRunning(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "start service second") {
 			t.Fatalf("Provision: err = %v, want the service that failed", err)
 		}
-		// The work dir stays (its logs explain the failure) until Destroy.
-		waitGone(t, readPID(t, filepath.Join(cfg.Root, "bad-service", "first.pid")))
+		// Whether or not the first service got far enough to write its pid,
+		// nothing of this stack may be left running.
+		waitNoProcesses(t, "bad-service")
 	})
 }
 
@@ -515,5 +517,34 @@ func TestRestartDuringSetup(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Root, "interrupted")); !os.IsNotExist(err) {
 		t.Errorf("work dir after destroy: stat err = %v, want not exist", err)
+	}
+}
+
+// waitNoProcesses waits until no live process carries the environment id
+// the provider gives every process of a stack.
+func waitNoProcesses(t *testing.T, envID string) {
+	t.Helper()
+	marker := []byte("MAYFLY_ENVIRONMENT_ID=" + envID + "\x00")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var alive []string
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
+			if err != nil || !bytes.Contains(env, marker) {
+				continue
+			}
+			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && bytes.Contains(st, []byte(") Z ")) {
+				continue // exited, waiting to be reaped
+			}
+			alive = append(alive, e.Name())
+		}
+		if len(alive) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes of %s still running: %v", envID, alive)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
