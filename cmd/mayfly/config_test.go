@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -80,5 +82,21 @@ func TestRunUnknownCommand(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), `unknown command "frobnicate"`) {
 		t.Errorf("stderr = %q", stderr.String())
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr strings.Builder
+	for i := 0; i < 2; i++ { // migrations run once, then are a no-op
+		if code := run([]string{"migrate", "--data-dir", dir}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
+			t.Fatalf("migrate exit code %d: %s", code, stderr.String())
+		}
+	}
+	if !strings.Contains(stdout.String(), "migrations applied") {
+		t.Errorf("stdout = %q", stdout.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "mayfly.db")); err != nil {
+		t.Errorf("no database after migrate: %v", err)
 	}
 }

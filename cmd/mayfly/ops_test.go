@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -82,5 +83,28 @@ func TestReaperDestroysEachExactlyOnce(t *testing.T) {
 		if n := strings.Count(msgs, "Destroyed"); n != 1 {
 			t.Errorf("%s destroyed %d times, want once", id, n)
 		}
+	}
+}
+
+func TestDeadStackIsFlagged(t *testing.T) {
+	s := startMain(t, "")
+	e := s.launch(map[string]any{"template": "demo-shop", "params": map[string]any{"customer": "Vandelay"}})
+	s.waitStatus(e.ID, "ready", 30*time.Second)
+	for _, pid := range processesOf(e.ID) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got := s.env(e.ID)
+		if strings.Contains(got.StatusReason, "Stack is not healthy") && strings.Contains(got.StatusReason, "web") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status_reason = %q, want the dead service named", got.StatusReason)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !containsAny(s.events(e.ID), "Stack is not healthy") {
+		t.Errorf("timeline lacks the failure: %q", s.events(e.ID))
 	}
 }
