@@ -205,6 +205,7 @@ func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.
 	return p.Provision(ctx, ProvisionRequest{
 		EnvironmentID: r.ID, Name: r.Name, Owner: r.Owner, Template: r.TemplateName, Version: r.Version,
 		Stack: []byte(v.Stack), Params: params, ExpiresAt: r.ExpiresAt.UTC(),
+		InstanceID: s.instance, Attempt: 1,
 	})
 }
 

@@ -57,6 +57,13 @@ type ProvisionRequest struct {
 	// Params holds every parameter value as a string, secrets decrypted.
 	Params    map[string]string
 	ExpiresAt time.Time
+	// InstanceID is this Mayfly installation's id, for providers that tag
+	// what they create (the orphan sweep leaves other installations alone).
+	InstanceID string
+	// Attempt numbers launches of one environment (1 for the first); cloud
+	// providers derive idempotency tokens from the id and the attempt, so
+	// retried calls of one attempt never create a second stack.
+	Attempt int
 }
 
 // StackState is the provisioning progress a provider reports.

@@ -1,0 +1,217 @@
+// Package awstest is an in-process fake of the parts of CloudFormation, RDS
+// and STS that Mayfly uses. It speaks the services' real wire protocol (AWS
+// query protocol: form-encoded POSTs with Action=..., XML answers), so the
+// real aws-sdk-go-v2 clients talk to it unchanged through an endpoint
+// override. It keeps stack state with time-driven transitions and can be
+// told to fail the ways AWS does.
+package awstest
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Server is the fake. Set its exported fields before the calls they affect.
+type Server struct {
+	*httptest.Server
+
+	// Account and Region make up stack ARNs.
+	Account string
+	Region  string
+	// Step is the time between two stack transitions (default 20ms).
+	Step time.Duration
+	// PageSize bounds DescribeStacks and DescribeStackEvents pages (default 100).
+	PageSize int
+	// Outputs are the outputs every completed stack reports.
+	Outputs map[string]string
+
+	mu        sync.Mutex
+	stacks    []*Stack
+	tokens    map[string]*Stack
+	faults    map[string][]fault
+	calls     map[string]int
+	failRes   map[string]string // logical id -> create failure reason
+	delFail   map[string]string // logical id -> delete failure reason
+	snapshots []Snapshot
+	roles     []string
+	seq       int
+}
+
+type fault int
+
+const (
+	faultThrottle fault = iota
+	faultDrop
+	faultDropAfter
+)
+
+// Snapshot is an RDS DB snapshot (or cluster snapshot when Cluster is set).
+type Snapshot struct {
+	ID       string
+	Instance string
+	Cluster  string
+	Status   string // default "available"
+	TakenAt  time.Time
+}
+
+// New starts a fake; it is closed when the test ends.
+func New(t interface{ Cleanup(func()) }) *Server {
+	s := &Server{Account: "123456789012", Region: "eu-west-1", Step: 20 * time.Millisecond, PageSize: 100,
+		tokens: map[string]*Stack{}, faults: map[string][]fault{}, calls: map[string]int{},
+		failRes: map[string]string{}, delFail: map[string]string{}}
+	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Throttle makes the next n calls of action answer with a Throttling error.
+func (s *Server) Throttle(action string, n int) { s.addFault(action, faultThrottle, n) }
+
+// Drop makes the next n calls of action drop the connection without an answer.
+func (s *Server) Drop(action string, n int) { s.addFault(action, faultDrop, n) }
+
+// DropAfter makes the next n calls of action take effect but lose their
+// answer: the connection drops after the work is done (the case idempotency
+// tokens exist for).
+func (s *Server) DropAfter(action string, n int) { s.addFault(action, faultDropAfter, n) }
+
+func (s *Server) addFault(action string, f fault, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.faults[action] = append(s.faults[action], f)
+	}
+}
+
+// FailCreate makes the resource of this logical id fail to create in every
+// stack created from now on, with reason; the stack then rolls back.
+func (s *Server) FailCreate(logicalID, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failRes[logicalID] = reason
+}
+
+// FailDelete makes the resource fail to delete (the stack ends in
+// DELETE_FAILED) until it is retained or the failure is cleared.
+func (s *Server) FailDelete(logicalID, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if reason == "" {
+		delete(s.delFail, logicalID)
+		return
+	}
+	s.delFail[logicalID] = reason
+}
+
+// AddSnapshot adds an RDS snapshot.
+func (s *Server) AddSnapshot(sn Snapshot) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sn.Status == "" {
+		sn.Status = "available"
+	}
+	s.snapshots = append(s.snapshots, sn)
+}
+
+// Calls reports how often an action was called (faults included).
+func (s *Server) Calls(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[action]
+}
+
+// AssumedRoles lists the role ARNs AssumeRole was called with.
+func (s *Server) AssumedRoles() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.roles)
+}
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || r.Method != http.MethodPost {
+		http.Error(w, "not a query protocol request", http.StatusBadRequest)
+		return
+	}
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+		writeError(w, http.StatusForbidden, "Sender", "MissingAuthenticationToken", "Request is missing Authentication Token")
+		return
+	}
+	action := r.Form.Get("Action")
+	s.mu.Lock()
+	s.calls[action]++
+	var f *fault
+	if q := s.faults[action]; len(q) > 0 {
+		f, s.faults[action] = &q[0], q[1:]
+	}
+	s.mu.Unlock()
+	if f != nil && *f != faultDropAfter {
+		switch *f {
+		case faultThrottle:
+			writeError(w, http.StatusBadRequest, "Sender", "Throttling", "Rate exceeded")
+		case faultDrop:
+			dropConnection(w)
+		}
+		return
+	}
+	h, ok := map[string]func(http.ResponseWriter, *http.Request){
+		"CreateStack":                s.createStack,
+		"DescribeStacks":             s.describeStacks,
+		"DescribeStackEvents":        s.describeStackEvents,
+		"DeleteStack":                s.deleteStack,
+		"ValidateTemplate":           s.validateTemplate,
+		"GetCallerIdentity":          s.getCallerIdentity,
+		"AssumeRole":                 s.assumeRole,
+		"DescribeDBSnapshots":        s.describeDBSnapshots,
+		"DescribeDBClusterSnapshots": s.describeDBClusterSnapshots,
+	}[action]
+	if !ok {
+		writeError(w, http.StatusBadRequest, "Sender", "InvalidAction", "Could not find operation "+action)
+		return
+	}
+	if f != nil { // faultDropAfter
+		h(httptest.NewRecorder(), r)
+		dropConnection(w)
+		return
+	}
+	h(w, r)
+}
+
+// dropConnection closes the TCP connection without an HTTP answer, as a
+// network outage or a load balancer reset looks to the client.
+func dropConnection(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("awstest: cannot hijack")
+	}
+	conn, _, err := hj.Hijack()
+	if err == nil {
+		conn.Close()
+	}
+}
+
+// form lists of the query protocol: Name.member.1.Key, Name.member.2.Key...
+func members(r *http.Request, name, field string) []string {
+	var out []string
+	for i := 1; ; i++ {
+		key := name + ".member." + strconv.Itoa(i)
+		if field != "" {
+			key += "." + field
+		}
+		v, ok := r.Form[key]
+		if !ok {
+			return out
+		}
+		out = append(out, v[0])
+	}
+}
+
+func (s *Server) nextID() string {
+	s.seq++
+	return fmt.Sprintf("%08d-0000-4000-8000-%012d", s.seq, s.seq)
+}

@@ -1,0 +1,150 @@
+package aws
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/mayflyhq/mayfly/envs"
+)
+
+// ValidateStack implements envs.Provider: local checks always, and
+// CloudFormation's ValidateTemplate when the last reachability check
+// succeeded (publishing never waits on an unreachable AWS).
+func (p *Provider) ValidateStack(raw []byte) error {
+	s, _, err := ParseStack(raw)
+	if err != nil {
+		return err
+	}
+	if p.reachable.Load() != 1 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = p.client(s.Region, s.RoleARN).cfn.ValidateTemplate(ctx, &cloudformation.ValidateTemplateInput{TemplateBody: aws.String(s.Template)})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "ValidationError" {
+		return envs.Invalid("template is not valid", envs.FieldError{Field: "stack.template", Message: "CloudFormation: " + ae.ErrorMessage()})
+	}
+	if err != nil {
+		// Not a verdict on the template (network, credentials): publish on
+		// the local checks alone rather than refuse.
+		p.log.Warn("could not validate a CloudFormation template remotely", "err", err)
+	}
+	return nil
+}
+
+// Provision implements envs.Provider: CreateStack, returning the stack id.
+// The ClientRequestToken is derived from the environment, so a retried call
+// (a job retried after a timeout or a crash) gets the same stack back instead
+// of a second one; a stack name already taken by this environment's stack is
+// adopted for the same reason.
+func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (string, error) {
+	s, _, err := ParseStack(req.Stack)
+	if err != nil {
+		return "", err
+	}
+	c := p.client(s.Region, s.RoleARN)
+	name := stackName(req.EnvironmentID, req.Name)
+	tags := map[string]string{
+		TagEnvironment: req.EnvironmentID,
+		TagInstance:    p.cfg.InstanceID,
+		TagOwner:       req.Owner,
+		TagTemplate:    req.Template + "@" + req.Version,
+		TagExpiresAt:   req.ExpiresAt.UTC().Format(time.RFC3339),
+	}
+	if s.HealthOutput != "" {
+		tags[TagHealthOutput] = s.HealthOutput
+	}
+	// A restore from a snapshot records the snapshot's age on the stack, so
+	// Status (which only gets the handle) can report it for the RPO.
+	// A snapshot parameter left empty means the latest snapshot.
+	params := maps.Clone(req.Params)
+	if params == nil {
+		params = map[string]string{}
+	}
+	for _, param := range sortedKeys(s.Choices) {
+		if s.Choices[param].RDSSnapshots == nil {
+			continue
+		}
+		snap, err := p.snapshot(ctx, c, *s.Choices[param].RDSSnapshots, params[param])
+		if err != nil {
+			return "", err
+		}
+		params[param] = snap.ID
+		tags[TagSnapshot] = snap.ID
+		tags[TagSnapshotTaken] = snap.TakenAt.UTC().Format(time.RFC3339)
+	}
+	values, err := s.renderParameters(templateData{Params: params, EnvironmentID: req.EnvironmentID, Name: req.Name, Owner: req.Owner})
+	if err != nil {
+		return "", err
+	}
+	in := &cloudformation.CreateStackInput{
+		StackName:          aws.String(name),
+		TemplateBody:       aws.String(s.Template),
+		ClientRequestToken: aws.String(requestToken(req)),
+		// The default (ROLLBACK) removes what was created; the orchestrator
+		// then deletes the rolled-back stack itself.
+		OnFailure: types.OnFailureRollback,
+	}
+	for _, k := range sortedKeys(values) {
+		in.Parameters = append(in.Parameters, types.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(values[k])})
+	}
+	for _, k := range sortedKeys(tags) {
+		if tags[k] != "" {
+			in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
+		}
+	}
+	for _, cp := range s.Capabilities {
+		in.Capabilities = append(in.Capabilities, types.Capability(cp))
+	}
+	out, err := c.cfn.CreateStack(ctx, in)
+	var exists *types.AlreadyExistsException
+	if errors.As(err, &exists) {
+		return p.adopt(ctx, c, name, req.EnvironmentID, s.RoleARN)
+	}
+	if err != nil {
+		return "", fmt.Errorf("aws: create stack %s: %w", name, err)
+	}
+	h := handle{StackID: aws.ToString(out.StackId), Role: s.RoleARN}
+	p.log.Info("stack created", "stack", h.StackID, "environment", req.EnvironmentID)
+	return h.String(), nil
+}
+
+// requestToken is the CreateStack idempotency token: one per environment
+// launch (an environment is launched once; retries must not make a second
+// stack). CloudFormation allows 128 characters of [a-zA-Z0-9-].
+func requestToken(req envs.ProvisionRequest) string {
+	return fmt.Sprintf("mayfly-%s-launch-%d", req.EnvironmentID, max(req.Attempt, 1))
+}
+
+// adopt returns the existing stack of the name if it is this environment's;
+// a stack of that name owned by anything else is an error, never taken over.
+func (p *Provider) adopt(ctx context.Context, c *clients, name, envID, role string) (string, error) {
+	out, err := c.cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(name)})
+	if err != nil {
+		return "", fmt.Errorf("aws: describe existing stack %s: %w", name, err)
+	}
+	for _, st := range out.Stacks {
+		if tagValue(st.Tags, TagEnvironment) == envID && tagValue(st.Tags, TagInstance) == p.cfg.InstanceID {
+			return handle{StackID: aws.ToString(st.StackId), Role: role}.String(), nil
+		}
+	}
+	return "", fmt.Errorf("aws: create stack %s: a stack of that name exists and is not this environment's", name)
+}
+
+func tagValue(tags []types.Tag, key string) string {
+	for _, t := range tags {
+		if aws.ToString(t.Key) == key {
+			return aws.ToString(t.Value)
+		}
+	}
+	return ""
+}
