@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -21,10 +22,12 @@ const instance = "mfi-test"
 func newProvider(t *testing.T) (*mfaws.Provider, *awstest.Server) {
 	t.Helper()
 	srv := awstest.New(t)
-	return providerFor(t, srv, instance), srv
+	return providerFor(t, srv, instance, awssdk.RetryModeStandard), srv
 }
 
-func providerFor(t *testing.T, srv *awstest.Server, inst string) *mfaws.Provider {
+// providerFor uses the standard retryer unless told otherwise: the adaptive
+// one sleeps for seconds after throttles, on purpose.
+func providerFor(t *testing.T, srv *awstest.Server, inst string, mode awssdk.RetryMode) *mfaws.Provider {
 	t.Helper()
 	cfg, err := config.LoadDefaultConfig(context.Background(),
 		config.WithRegion(srv.Region),
@@ -33,7 +36,7 @@ func providerFor(t *testing.T, srv *awstest.Server, inst string) *mfaws.Provider
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mfaws.New(mfaws.Config{AWS: cfg, InstanceID: inst, MaxBackoff: 5 * time.Millisecond})
+	return mfaws.New(mfaws.Config{AWS: cfg, InstanceID: inst, MaxBackoff: 5 * time.Millisecond, RetryMode: mode})
 }
 
 const siteTemplate = `AWSTemplateFormatVersion: "2010-09-09"

@@ -51,6 +51,8 @@ type Config struct {
 	// MaxBackoff caps the SDK retryer's delay between attempts (default
 	// 20s, the SDK's own; tests lower it).
 	MaxBackoff time.Duration
+	// RetryMode is the SDK retryer: adaptive (the default) or standard.
+	RetryMode aws.RetryMode
 	// HTTPClient checks a stack's health output (default: 5s timeout).
 	HTTPClient interface {
 		Get(url string) (*http.Response, error)
@@ -128,13 +130,17 @@ func (p *Provider) client(region, role string) *clients {
 	// retries: when CloudFormation throttles (DescribeStackEvents under many
 	// polling environments), the client slows down instead of burning its
 	// retry quota.
-	maxBackoff := p.cfg.MaxBackoff
+	maxBackoff, mode := p.cfg.MaxBackoff, p.cfg.RetryMode
+	standard := func(so *retry.StandardOptions) {
+		so.MaxAttempts = 5
+		so.MaxBackoff = maxBackoff
+	}
 	cfg.Retryer = func() aws.Retryer {
+		if mode == aws.RetryModeStandard {
+			return retry.NewStandard(standard)
+		}
 		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-			o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) {
-				so.MaxAttempts = 5
-				so.MaxBackoff = maxBackoff
-			})
+			o.StandardOptions = append(o.StandardOptions, standard)
 		})
 	}
 	if role != "" {

@@ -65,4 +65,3 @@ func (p *Provider) StackInfos(ctx context.Context) ([]envs.StackInfo, error) {
 func (p *Provider) ours(tags []types.Tag) bool {
 	return p.cfg.InstanceID != "" && tagValue(tags, TagInstance) == p.cfg.InstanceID && tagValue(tags, TagEnvironment) != ""
 }
-
