@@ -15,7 +15,9 @@ package catalog
 
 import "embed"
 
-// FS holds every template, one *.yaml file each, at its root.
+// FS holds every template, one *.yaml file each, at its root; the aws/
+// folder holds the samples for the aws provider, loaded only when it is
+// enabled.
 //
-//go:embed *.yaml
+//go:embed *.yaml aws/*.yaml
 var FS embed.FS

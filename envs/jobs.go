@@ -63,6 +63,7 @@ func (s *Service) newRiver() (*river.Client[*sql.Tx], error) {
 	river.AddWorker(workers, &destroyWorker{s: s})
 	river.AddWorker(workers, &expireWorker{s: s})
 	river.AddWorker(workers, &sweepWorker{s: s})
+	orphanSweep := s.orphanSweepJob(workers)
 	client, err := river.NewClient(riversqlite.New(s.store.SQL()), &river.Config{
 		Logger:  s.log.With("component", "jobs"),
 		Workers: workers,
@@ -79,7 +80,7 @@ func (s *Service) newRiver() (*river.Client[*sql.Tx], error) {
 		RescueStuckJobsAfter: max(s.cfg.RescueAfter, jobTimeout+time.Minute),
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(s.cfg.SweepInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true})},
+			&river.PeriodicJobOpts{RunOnStart: true}), orphanSweep},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("envs: job queue: %w", err)

@@ -70,6 +70,8 @@ type Config struct {
 	// RetryDelay is the base of the linear backoff between job retries
 	// (default 2s).
 	RetryDelay time.Duration
+	// Orphans is the cloud orphan sweep's policy (see orphan_sweep.go).
+	Orphans OrphanPolicy
 }
 
 // Service is the domain's entry point: the catalog, environments and their

@@ -34,6 +34,10 @@ type Config struct {
 	// Tuning, mostly for tests and demos.
 	SweepInterval time.Duration
 	StopGrace     time.Duration
+
+	// AWS enables the aws provider (see awsEnabled); its credentials,
+	// region and endpoints come from the SDK's own chain.
+	AWS AWSConfig
 }
 
 // defaultDataDir is $XDG_DATA_HOME/mayfly or ~/.local/share/mayfly.
@@ -80,9 +84,11 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.LogLevel, "log-level", env("MAYFLY_LOG_LEVEL", "info"), "debug, info, warn or error (MAYFLY_LOG_LEVEL)")
 	fs.DurationVar(&c.SweepInterval, "reaper-sweep-interval", envDur("MAYFLY_REAPER_SWEEP_INTERVAL", 10*time.Second), "how often the reaper's backstop scan runs")
 	fs.DurationVar(&c.StopGrace, "stop-grace", envDur("MAYFLY_STOP_GRACE", 5*time.Second), "local provider: time between TERM and KILL")
+	awsFlags(fs, &c.AWS, env, envDur)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
+	c.AWS.resolve(getenv)
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
@@ -115,6 +121,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--log-format %q: must be text or json", c.LogFormat)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	if err := c.AWS.validate(); err != nil {
 		return err
 	}
 	if c.SecretKey != "" {

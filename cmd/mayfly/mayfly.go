@@ -19,6 +19,7 @@ import (
 	"github.com/mayflyhq/mayfly/catalog"
 	"github.com/mayflyhq/mayfly/catalog/shop"
 	"github.com/mayflyhq/mayfly/envs"
+	mfaws "github.com/mayflyhq/mayfly/envs/aws"
 	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/handlers"
 	"github.com/mayflyhq/mayfly/storage"
@@ -32,6 +33,7 @@ type Main struct {
 	Log     *slog.Logger
 	DB      *storage.DB
 	Local   *local.Provider
+	AWS     *mfaws.Provider // nil unless the aws provider is enabled
 	Service *envs.Service
 	Metrics *handlers.Metrics
 
@@ -39,6 +41,7 @@ type Main struct {
 	server   *http.Server
 	started  bool
 	lock     *os.File
+	awsStop  func()
 }
 
 // NewMain prepares a Main from a validated configuration.
@@ -99,15 +102,21 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cloud, err := m.startAWS(ctx, instance)
+	if err != nil {
+		return err
+	}
 	m.Metrics = handlers.NewMetrics()
 	m.Service, err = envs.New(envs.Config{
 		Store:         m.DB,
-		Providers:     []envs.Provider{m.Local},
+		Providers:     append([]envs.Provider{m.Local}, cloud...),
 		Cipher:        cipher,
 		Logger:        m.Log,
 		Metrics:       m.Metrics,
 		InstanceID:    instance,
 		SweepInterval: cfg.SweepInterval,
+		Orphans: envs.OrphanPolicy{Grace: cfg.AWS.OrphanGrace, DryRun: cfg.AWS.OrphanDryRun,
+			Interval: cfg.AWS.OrphanSweepInterval},
 	})
 	if err != nil {
 		return err
@@ -184,6 +193,9 @@ func (m *Main) Close() error {
 		}
 		scancel()
 	}
+	if m.awsStop != nil {
+		m.awsStop()
+	}
 	if m.Service != nil && m.started {
 		if err := m.Service.Stop(ctx); err != nil {
 			errs = append(errs, err)
@@ -243,6 +255,11 @@ func (m *Main) loadCatalog(ctx context.Context) error {
 	}
 	more, _ := fs.Glob(fsys, "*.yml")
 	names = append(names, more...)
+	if m.AWS != nil && m.Config.CatalogDir == "" {
+		// The AWS samples load only where they can be launched.
+		more, _ = fs.Glob(fsys, "aws/*.yaml")
+		names = append(names, more...)
+	}
 	sort.Strings(names)
 	for _, name := range names {
 		if m.Config.CatalogDir != "" {

@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
 	"github.com/aws/aws-sdk-go-v2/service/rds"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/mayflyhq/mayfly/envs"
 )
 
 // Name is the value templates put in their `provider` field.
@@ -190,3 +192,10 @@ func (p *Provider) LastCheck() (Reachability, bool) {
 	}
 	return *r, true
 }
+
+var (
+	_ envs.Provider           = (*Provider)(nil)
+	_ envs.StackDescriber     = (*Provider)(nil)
+	_ envs.ParamChoicer       = (*Provider)(nil)
+	_ envs.RetainingDestroyer = (*Provider)(nil)
+)

@@ -2,6 +2,7 @@ package aws
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -18,7 +19,7 @@ import (
 // ValidateStack implements envs.Provider: local checks always, and
 // CloudFormation's ValidateTemplate when the last reachability check
 // succeeded (publishing never waits on an unreachable AWS).
-func (p *Provider) ValidateStack(raw []byte) error {
+func (p *Provider) ValidateStack(raw json.RawMessage) error {
 	s, _, err := ParseStack(raw)
 	if err != nil {
 		return err

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"time"
+)
+
+// AWSConfig is Mayfly's own part of the aws provider's configuration.
+// Credentials, region and endpoints are not here: the SDK reads them from
+// its standard variables and files (AWS_REGION, AWS_PROFILE,
+// AWS_ENDPOINT_URL, ...) when the provider starts.
+type AWSConfig struct {
+	// Mode is auto (the default: on when AWS_REGION, AWS_DEFAULT_REGION or
+	// AWS_PROFILE is set), on or off (MAYFLY_AWS, --aws).
+	Mode    string
+	Enabled bool
+	// OrphanGrace is how long a stack may stay without a live environment
+	// before the sweep deletes it; OrphanDryRun only reports.
+	OrphanGrace  time.Duration
+	OrphanDryRun bool
+	// OrphanSweepInterval is how often the stacks are listed (the call is
+	// paginated and rate-limited by AWS, so not every few seconds).
+	OrphanSweepInterval time.Duration
+	// CheckInterval is how often reachability (STS GetCallerIdentity) is
+	// checked for the admin view.
+	CheckInterval time.Duration
+}
+
+func awsFlags(fs *flag.FlagSet, c *AWSConfig, env func(string, string) string, envDur func(string, time.Duration) time.Duration) {
+	fs.StringVar(&c.Mode, "aws", env("MAYFLY_AWS", "auto"), "aws provider: auto (on when AWS_REGION or AWS_PROFILE is set), on or off (MAYFLY_AWS)")
+	fs.DurationVar(&c.OrphanGrace, "aws-orphan-grace", envDur("MAYFLY_AWS_ORPHAN_GRACE", 24*time.Hour), "delete a Mayfly stack this long after it lost its environment (MAYFLY_AWS_ORPHAN_GRACE)")
+	fs.BoolVar(&c.OrphanDryRun, "aws-orphan-dry-run", env("MAYFLY_AWS_ORPHAN_DRY_RUN", "") == "1" || env("MAYFLY_AWS_ORPHAN_DRY_RUN", "") == "true",
+		"only report orphaned stacks, never delete them (MAYFLY_AWS_ORPHAN_DRY_RUN)")
+	fs.DurationVar(&c.OrphanSweepInterval, "aws-orphan-sweep-interval", envDur("MAYFLY_AWS_ORPHAN_SWEEP_INTERVAL", 5*time.Minute), "how often orphaned stacks are looked for (MAYFLY_AWS_ORPHAN_SWEEP_INTERVAL)")
+	fs.DurationVar(&c.CheckInterval, "aws-check-interval", envDur("MAYFLY_AWS_CHECK_INTERVAL", time.Minute), "how often AWS reachability is checked (MAYFLY_AWS_CHECK_INTERVAL)")
+}
+
+// resolve decides whether the provider is on. In auto mode the presence of
+// a region or profile is the sign that this installation is meant to use
+// AWS; a plain local start never tries to reach it.
+func (c *AWSConfig) resolve(getenv func(string) string) {
+	switch c.Mode {
+	case "on", "1", "true":
+		c.Enabled = true
+	case "auto", "":
+		c.Enabled = getenv("AWS_REGION") != "" || getenv("AWS_DEFAULT_REGION") != "" || getenv("AWS_PROFILE") != ""
+	}
+}
+
+func (c AWSConfig) validate() error {
+	switch c.Mode {
+	case "on", "1", "true", "off", "0", "false", "auto", "":
+	default:
+		return fmt.Errorf("--aws %q: must be auto, on or off", c.Mode)
+	}
+	if c.OrphanGrace < 0 || c.OrphanSweepInterval <= 0 || c.CheckInterval <= 0 {
+		return fmt.Errorf("--aws-orphan-grace must not be negative, the intervals must be positive")
+	}
+	return nil
+}
