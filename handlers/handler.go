@@ -97,6 +97,7 @@ func New(cfg Config) http.Handler {
 	api.GET("/environments/:id/logs", h.apiEnvironmentLogs)
 	api.POST("/environments/:id/extend", h.apiEnvironmentExtend)
 	api.DELETE("/environments/:id", h.apiEnvironmentDestroy)
+	api.POST("/environments/:id/retry-destroy", h.apiEnvironmentRetryDestroy)
 	api.Any("/*", func(c *echo.Context) error { return echo.ErrNotFound })
 
 	// Browsers send Sec-Fetch-Site / Origin with every request; a

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	mfaws "github.com/mayflyhq/mayfly/envs/aws"
+	"github.com/mayflyhq/mayfly/envs/aws/awstest"
+)
+
+// startAWSMain runs the real portal with the aws provider pointed at a fake
+// CloudFormation the way a user points it at LocalStack: the SDK's standard
+// variables (endpoint, static credentials, region), and --aws on.
+func startAWSMain(t *testing.T, extra ...string) (*testServer, *awstest.Server) {
+	t.Helper()
+	fake := awstest.New(t)
+	fake.Outputs = map[string]string{"url": "arn:aws:sns:eu-west-1:123456789012:demo"}
+	home := t.TempDir()
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL":      fake.URL,
+		"AWS_ACCESS_KEY_ID":     "AKIDTEST",
+		"AWS_SECRET_ACCESS_KEY": "secret",
+		"AWS_REGION":            fake.Region,
+		// No shared files from the machine running the tests.
+		"AWS_CONFIG_FILE":             filepath.Join(home, "config"),
+		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "credentials"),
+		"AWS_PROFILE":                 "",
+		"AWS_EC2_METADATA_DISABLED":   "true",
+	} {
+		t.Setenv(k, v)
+	}
+	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "warn",
+		"--reaper-sweep-interval", "1s", "--catalog-dir", filepath.Join("testdata", "aws-catalog")}, extra...)
+	cfg, err := ParseConfig(args, os.Getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.AWS.Enabled {
+		t.Fatal("AWS_REGION set: the aws provider should be on")
+	}
+	m := NewMain(cfg)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	s := &testServer{Main: m, t: t, url: m.URL()}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s, fake
+}
+
+func TestAWSLaunchReadyDestroyed(t *testing.T) {
+	s, fake := startAWSMain(t)
+	e := s.launch(map[string]any{"template": "aws-topic", "name": "demo", "params": map[string]any{"customer": "acme"}})
+	e = s.waitStatus(e.ID, "ready", 20*time.Second)
+	if got, want := e.Outputs["url"], "arn:aws:sns:eu-west-1:123456789012:demo"; got != want {
+		t.Errorf("output url: got %q, want %q", got, want)
+	}
+	stacks := fake.Stacks()
+	if len(stacks) != 1 {
+		t.Fatalf("got %d stacks, want 1", len(stacks))
+	}
+	st := stacks[0]
+	if st.Tags[mfaws.TagEnvironment] != e.ID || !strings.HasPrefix(st.Tags[mfaws.TagInstance], "mfi-") || st.Params["Customer"] != "acme" {
+		t.Errorf("stack tags %v, params %v", st.Tags, st.Params)
+	}
+	msgs := s.events(e.ID)
+	if !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, "Topic AWS::SNS::Topic CREATE_COMPLETE") }) {
+		t.Errorf("timeline lacks the stack events: %q", msgs)
+	}
+	if n := countContaining(msgs, "Queue AWS::SQS::Queue CREATE_COMPLETE"); n != 1 {
+		t.Errorf("stack event copied %d times, want once: %q", n, msgs)
+	}
+	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("destroy: %d %s", r.Status, r.Body)
+	}
+	s.waitStatus(e.ID, "destroyed", 20*time.Second)
+	if got := fake.Stacks()[0].Status; got != "DELETE_COMPLETE" {
+		t.Errorf("stack after destroy: %s", got)
+	}
+}
+
+func TestAWSDestroyFailedThenRetainRetry(t *testing.T) {
+	s, fake := startAWSMain(t)
+	e := s.launch(map[string]any{"template": "aws-topic", "name": "stuck", "params": map[string]any{"customer": "acme"}})
+	s.waitStatus(e.ID, "ready", 20*time.Second)
+	fake.FailDelete("Queue", "Queue is in use by a subscription")
+	s.api("DELETE", "/api/v1/environments/"+e.ID, nil)
+	failed := s.waitStatus(e.ID, "destroy_failed", 20*time.Second)
+	if !strings.Contains(failed.StatusReason, "Queue (AWS::SQS::Queue): Queue is in use") {
+		t.Errorf("reason %q does not name the resource and why", failed.StatusReason)
+	}
+	r := s.api("POST", "/api/v1/environments/"+e.ID+"/retry-destroy", map[string]any{"retain": []string{"Queue"}})
+	if r.Status != http.StatusAccepted {
+		t.Fatalf("retry-destroy: %d %s", r.Status, r.Body)
+	}
+	s.waitStatus(e.ID, "destroyed", 20*time.Second)
+	if msgs := s.events(e.ID); countContaining(msgs, "retaining Queue") != 1 {
+		t.Errorf("timeline lacks the retry: %q", msgs)
+	}
+}
+
+func TestAWSLaunchFailsAndIsCleanedUp(t *testing.T) {
+	s, fake := startAWSMain(t)
+	fake.FailCreate("Queue", "Resource handler returned message: \"Access Denied\"")
+	e := s.launch(map[string]any{"template": "aws-topic", "name": "broken", "params": map[string]any{"customer": "acme"}})
+	e = s.waitStatus(e.ID, "destroyed", 20*time.Second)
+	if !strings.Contains(e.FailureReason, "Access Denied") || !strings.Contains(e.FailureReason, "Queue") {
+		t.Errorf("failure reason %q", e.FailureReason)
+	}
+	if got := fake.Stacks()[0].Status; got != "DELETE_COMPLETE" {
+		t.Errorf("failed stack not deleted: %s", got)
+	}
+}
+
+func countContaining(msgs []string, sub string) int {
+	n := 0
+	for _, m := range msgs {
+		if strings.Contains(m, sub) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,84 @@
+package envs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/mayflyhq/mayfly/storage"
+)
+
+// RetryDestroy is an administrator's way out of destroy_failed: destroy
+// again now instead of at the next backoff, optionally leaving the named
+// resources in place (those that cannot be deleted and will be handled by
+// hand). Retaining needs a provider that supports it (aws).
+func (s *Service) RetryDestroy(ctx context.Context, actor Actor, id string, retain []string) (env *Environment, err error) {
+	defer func() { s.audit(ctx, actor, "environment.retry_destroy", id, err) }()
+	if !actor.Admin {
+		return nil, Errorf(EForbidden, "only administrators can retry a destroy")
+	}
+	unlock := s.locks.lock(id)
+	defer unlock()
+	r, err := s.store.Environment(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, Errorf(ENotFound, "environment %q does not exist", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if Status(r.Status) != StatusDestroyFailed {
+		return nil, Errorf(EConflict, "environment %s is %s, not destroy_failed", r.Name, r.Status)
+	}
+	for i, name := range retain {
+		if strings.TrimSpace(name) == "" {
+			return nil, Invalid("retry request is not valid", FieldError{Field: fmt.Sprintf("retain[%d]", i), Message: "is empty"})
+		}
+	}
+	msg := "Destroy retried by " + actor.Name
+	if len(retain) > 0 {
+		p, ok := s.providers[r.Provider].(RetainingDestroyer)
+		if !ok {
+			return nil, Invalid("retry request is not valid", FieldError{Field: "retain",
+				Message: fmt.Sprintf("the %s provider cannot retain resources", r.Provider)})
+		}
+		if _, err := p.DestroyRetaining(ctx, r.Handle, retain); err != nil {
+			return nil, fmt.Errorf("envs: retry destroy of %s: %w", id, err)
+		}
+		msg += ", retaining " + strings.Join(retain, ", ")
+	}
+	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+		_, err := s.requestDestroy(ctx, tx, r, msg, actor.Name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.retryDestroyJobNow(ctx, id)
+	s.hub.notify(id)
+	return s.Environment(ctx, id)
+}
+
+// retryDestroyJobNow runs the environment's waiting destroy job at once: a
+// new destroy job is not queued while one waits for its backoff (destroy
+// jobs are unique), so the waiting one is brought forward instead.
+func (s *Service) retryDestroyJobNow(ctx context.Context, id string) {
+	res, err := s.river.JobList(ctx, river.NewJobListParams().Kinds(destroyArgs{}.Kind()).
+		States(rivertype.JobStateRetryable, rivertype.JobStateScheduled).First(1000))
+	if err != nil {
+		s.log.Error("list destroy jobs", "err", err)
+		return
+	}
+	for _, j := range res.Jobs {
+		var args destroyArgs
+		if json.Unmarshal(j.EncodedArgs, &args) == nil && args.EnvironmentID == id {
+			if _, err := s.river.JobRetry(ctx, j.ID); err != nil {
+				s.log.Error("retry destroy job", "environment", id, "err", err)
+			}
+		}
+	}
+}
