@@ -17,7 +17,8 @@ import (
 // deletes one only after it has had no live environment for Grace.
 type OrphanPolicy struct {
 	// Grace is how long a stack may stay without a live environment before
-	// it is deleted (default 24h).
+	// it is deleted (0: at once). A Service configured with no policy at
+	// all only reports, so nothing is deleted by default.
 	Grace time.Duration
 	// DryRun reports orphans (log, admin view) and deletes nothing.
 	DryRun bool
@@ -67,7 +68,7 @@ type SweptOrphan struct {
 // live environment long past its expiry is reported but left to the reaper,
 // which owns that environment.
 func (s *Service) SweepCloudOrphans(ctx context.Context) ([]SweptOrphan, error) {
-	grace := cmpOr(s.cfg.Orphans.Grace, 24*time.Hour)
+	grace, dryRun := s.cfg.Orphans.Grace, s.cfg.Orphans.DryRun || s.cfg.Orphans == OrphanPolicy{}
 	var out []SweptOrphan
 	for _, name := range s.providerNames() {
 		p := s.providers[name]
@@ -129,7 +130,7 @@ func (s *Service) SweepCloudOrphans(ctx context.Context) ([]SweptOrphan, error) 
 			}
 			age := now.Sub(o.Since)
 			switch {
-			case s.cfg.Orphans.DryRun:
+			case dryRun:
 				s.log.Warn("orphaned stack (dry run: not deleting)", "provider", name, "stack", in.Handle, "reason", o.Reason, "orphaned_for", age.String())
 			case age < grace:
 				s.log.Info("orphaned stack within its grace period", "provider", name, "stack", in.Handle, "reason", o.Reason, "delete_in", (grace - age).String())
