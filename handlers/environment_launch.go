@@ -101,5 +101,6 @@ func (h *Handler) launchForm(c *echo.Context, version string) (web.LaunchForm, e
 			f.Params[p.Name] = p.Default
 		}
 	}
+	h.applyChoices(c, &f)
 	return f, nil
 }

@@ -89,6 +89,8 @@ func New(cfg Config) http.Handler {
 	api.GET("/templates", h.apiTemplateList)
 	api.POST("/templates", h.apiTemplatePublish)
 	api.GET("/templates/:name", h.apiTemplateShow)
+	api.GET("/templates/:name/choices", h.apiTemplateChoices)
+	api.GET("/templates/:name/drills", h.apiTemplateDrills)
 	api.POST("/templates/:name/versions/:version/deprecate", h.apiTemplateDeprecate)
 	api.GET("/environments", h.apiEnvironmentList)
 	api.POST("/environments", h.apiEnvironmentLaunch)

@@ -61,6 +61,9 @@ type ParamView struct {
 	Pattern     string
 	Min, Max    *int64   // for int
 	Options     []string // for enum
+	// OptionLabels are shown instead of option values where set (choices
+	// from a provider, such as snapshots with their age).
+	OptionLabels map[string]string
 }
 
 // LaunchForm is the launch page: the chosen template version, the values the
