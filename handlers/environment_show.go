@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -104,11 +106,18 @@ func (h *Handler) adminShow(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	orphans, err := h.svc.Orphans(ctx)
-	if err != nil {
-		return err
-	}
 	var v web.AdminView
+	// Listing cloud stacks retries when the cloud is unreachable; bound it
+	// so the page still answers.
+	octx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	orphans, err := h.svc.Orphans(octx)
+	cancel()
+	if err != nil {
+		// A cloud provider that cannot be reached must not hide the rest.
+		h.log.Warn("list orphans", "err", err)
+		v.OrphansError = err.Error()
+	}
+	v.Providers = providerCheckViews(h.providerChecks())
 	for _, e := range failures {
 		v.Failures = append(v.Failures, environmentView(e))
 	}

@@ -30,6 +30,9 @@ type Config struct {
 	// StreamPoll is how often an SSE stream re-reads its timeline even
 	// without a wake-up (events committed by another replica). Default 1s.
 	StreamPoll time.Duration
+	// ProviderChecks reports cloud providers' reachability for the admin
+	// view (nil: local only).
+	ProviderChecks func() []ProviderCheck
 }
 
 // Handler holds the dependencies of every route.
@@ -39,6 +42,7 @@ type Handler struct {
 	metrics    *Metrics
 	ready      func(ctx context.Context) error
 	streamPoll time.Duration
+	checks     func() []ProviderCheck
 }
 
 // New returns the router with every route and middleware.
@@ -55,7 +59,8 @@ func New(cfg Config) http.Handler {
 	if cfg.StreamPoll == 0 {
 		cfg.StreamPoll = time.Second
 	}
-	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll}
+	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll,
+		checks: cfg.ProviderChecks}
 	cfg.Metrics.watch(cfg.Service)
 
 	e := echo.New()
@@ -100,6 +105,7 @@ func New(cfg Config) http.Handler {
 	api.POST("/environments/:id/extend", h.apiEnvironmentExtend)
 	api.DELETE("/environments/:id", h.apiEnvironmentDestroy)
 	api.POST("/environments/:id/retry-destroy", h.apiEnvironmentRetryDestroy)
+	api.GET("/admin/providers", h.apiProviderChecks)
 	api.Any("/*", func(c *echo.Context) error { return echo.ErrNotFound })
 
 	// Browsers send Sec-Fetch-Site / Origin with every request; a

@@ -174,6 +174,20 @@ type LogsView struct {
 type AdminView struct {
 	Failures []EnvironmentView
 	Orphans  []OrphanView
+	// OrphansError says why orphans could not be listed (a cloud provider
+	// unreachable); the rest of the page still renders.
+	OrphansError string
+	// Providers is the reachability of cloud providers (none: local only).
+	Providers []ProviderCheckView
+}
+
+// ProviderCheckView is the last reachability check of a cloud provider.
+type ProviderCheckView struct {
+	Provider  string
+	Reachable bool
+	Checked   bool // false until the first check finished
+	Detail    string
+	CheckedAt time.Time
 }
 
 // OrphanView is a stack that carries Mayfly's marks but has no live

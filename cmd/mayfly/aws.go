@@ -9,6 +9,7 @@ import (
 
 	"github.com/mayflyhq/mayfly/envs"
 	mfaws "github.com/mayflyhq/mayfly/envs/aws"
+	"github.com/mayflyhq/mayfly/handlers"
 )
 
 // startAWS builds the aws provider when it is enabled. It loads the SDK's
@@ -65,4 +66,21 @@ func (m *Main) checkAWS(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// providerChecks reports the aws provider's last reachability check.
+func (m *Main) providerChecks() []handlers.ProviderCheck {
+	if m.AWS == nil {
+		return nil
+	}
+	c := handlers.ProviderCheck{Provider: mfaws.Name, Detail: "region " + m.AWS.DefaultRegion()}
+	if r, ok := m.AWS.LastCheck(); ok {
+		c.Checked, c.Reachable, c.CheckedAt = true, r.Reachable, r.CheckedAt
+		if r.Reachable {
+			c.Detail = fmt.Sprintf("account %s as %s, region %s", r.Account, r.Arn, r.Region)
+		} else {
+			c.Detail = r.Error
+		}
+	}
+	return []handlers.ProviderCheck{c}
 }

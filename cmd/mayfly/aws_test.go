@@ -22,12 +22,18 @@ func startAWSMain(t *testing.T, extra ...string) (*testServer, *awstest.Server) 
 	t.Helper()
 	fake := awstest.New(t)
 	fake.Outputs = map[string]string{"url": "arn:aws:sns:eu-west-1:123456789012:demo"}
+	return startAWSPortal(t, fake.URL, extra...), fake
+}
+
+// startAWSPortal runs the portal with AWS at endpoint.
+func startAWSPortal(t *testing.T, endpoint string, extra ...string) *testServer {
+	t.Helper()
 	home := t.TempDir()
 	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL":      fake.URL,
+		"AWS_ENDPOINT_URL":      endpoint,
 		"AWS_ACCESS_KEY_ID":     "AKIDTEST",
 		"AWS_SECRET_ACCESS_KEY": "secret",
-		"AWS_REGION":            fake.Region,
+		"AWS_REGION":            "eu-west-1",
 		// No shared files from the machine running the tests.
 		"AWS_CONFIG_FILE":             filepath.Join(home, "config"),
 		"AWS_SHARED_CREDENTIALS_FILE": filepath.Join(home, "credentials"),
@@ -55,7 +61,7 @@ func startAWSMain(t *testing.T, extra ...string) (*testServer, *awstest.Server) 
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return s, fake
+	return s
 }
 
 func TestAWSLaunchReadyDestroyed(t *testing.T) {

@@ -130,9 +130,10 @@ func (m *Main) Run(ctx context.Context) error {
 	m.started = true
 
 	handler := handlers.New(handlers.Config{
-		Service: m.Service,
-		Logger:  m.Log,
-		Metrics: m.Metrics,
+		Service:        m.Service,
+		Logger:         m.Log,
+		Metrics:        m.Metrics,
+		ProviderChecks: m.providerChecks,
 		Ready: func(ctx context.Context) error {
 			if err := m.DB.Ping(ctx); err != nil {
 				return err

@@ -170,7 +170,10 @@ type Reachability struct {
 // remembers the answer for the admin view and publish-time validation.
 func (p *Provider) Check(ctx context.Context) Reachability {
 	r := Reachability{CheckedAt: p.cfg.Clock().UTC(), Region: p.cfg.AWS.Region}
-	out, err := p.client("", "").sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	// One attempt: a probe reports the state now, and the next probe is the
+	// retry; backing off here would only delay the admin view's answer.
+	out, err := p.client("", "").sts.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{},
+		func(o *sts.Options) { o.RetryMaxAttempts = 1 })
 	if err != nil {
 		r.Error = fmt.Sprintf("aws: get caller identity: %v", err)
 		p.reachable.Store(2)
