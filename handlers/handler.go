@@ -82,6 +82,7 @@ func New(cfg Config) http.Handler {
 	e.GET("/catalog", h.catalogShow)
 	e.GET("/templates/:name/launch", h.environmentLaunchForm)
 	e.POST("/templates/:name/launch", h.environmentLaunch)
+	e.GET("/templates/:name/drills", h.templateDrills)
 	e.GET("/environments", h.environmentList)
 	e.GET("/environments/:id", h.environmentShow)
 	e.POST("/environments/:id/extend", h.environmentExtend)

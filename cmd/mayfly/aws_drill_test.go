@@ -82,6 +82,18 @@ func TestAWSDrillFromTheLatestSnapshot(t *testing.T) {
 		drills.Items[0].RTOSeconds == nil || drills.Items[0].RPOSeconds == nil {
 		t.Errorf("drill history: %+v", drills.Items)
 	}
+	status, body, err = httpGet(s.url + "/templates/aws-drill/drills")
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("drills page: %d %v", status, err)
+	}
+	page, _ := goquery.NewDocumentFromReader(strings.NewReader(body))
+	row := page.Find(`[data-testid="drill-drill"]`)
+	if rpo := strings.TrimSpace(row.Find(`[data-testid="rpo"]`).Text()); rpo != "1h 30m" {
+		t.Errorf("drills page RPO %q, want 1h 30m", rpo)
+	}
+	if rto := strings.TrimSpace(row.Find(`[data-testid="rto"]`).Text()); rto == "" || rto == "—" {
+		t.Errorf("drills page RTO %q", rto)
+	}
 	var choices map[string][]struct{ Value string }
 	s.api("GET", "/api/v1/templates/aws-drill/choices", nil).decode(t, &choices)
 	if len(choices["snapshot"]) != 3 || choices["snapshot"][0].Value != "prod-3" {
