@@ -3,6 +3,7 @@ package envs
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -119,7 +120,7 @@ func (s *Service) SweepCloudOrphans(ctx context.Context) ([]SweptOrphan, error) 
 				if r.DestroyedAt != nil {
 					o.Since = *r.DestroyedAt
 				}
-			case r.Handle != "" && r.Handle != in.Handle:
+			case r.Handle != "" && stackOfHandle(r.Handle) != stackOfHandle(in.Handle):
 				o.Reason = "its environment " + r.Name + " has another stack"
 			case Status(r.Status).Live() && now.Sub(r.ExpiresAt) > grace:
 				o.Reason = "its environment " + r.Name + " expired " + FormatDuration(now.Sub(r.ExpiresAt)) + " ago; left to the reaper"
@@ -153,4 +154,11 @@ func valueOr(s, def string) string {
 		return def
 	}
 	return s
+}
+
+// stackOfHandle is the stack part of a handle: providers may append details
+// (aws: "|<role>") that a listing cannot always reproduce.
+func stackOfHandle(h string) string {
+	id, _, _ := strings.Cut(h, "|")
+	return id
 }

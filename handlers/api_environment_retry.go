@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"net/http"
+	"strings"
+	"unicode"
 
 	"github.com/labstack/echo/v5"
 )
@@ -23,4 +25,14 @@ func (h *Handler) apiEnvironmentRetryDestroy(c *echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusAccepted, toEnvironmentJSON(env, h.svc.Now()))
+}
+
+// environmentRetryDestroy is the admin page's retry form: "retain" holds
+// logical ids separated by commas or spaces.
+func (h *Handler) environmentRetryDestroy(c *echo.Context) error {
+	retain := strings.FieldsFunc(c.FormValue("retain"), func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	if _, err := h.svc.RetryDestroy(c.Request().Context(), actorOf(c), c.Param("id"), retain); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin")
 }

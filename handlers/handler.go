@@ -87,6 +87,7 @@ func New(cfg Config) http.Handler {
 	e.GET("/environments/:id", h.environmentShow)
 	e.POST("/environments/:id/extend", h.environmentExtend)
 	e.POST("/environments/:id/destroy", h.environmentDestroy)
+	e.POST("/environments/:id/retry-destroy", h.environmentRetryDestroy)
 	e.GET("/environments/:id/stream", h.environmentStream)
 	e.GET("/environments/:id/logs", h.environmentLogs)
 	e.GET("/admin", h.adminShow)

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	mfaws "github.com/mayflyhq/mayfly/envs/aws"
 	"github.com/mayflyhq/mayfly/envs/aws/awstest"
 )
@@ -105,11 +107,23 @@ func TestAWSDestroyFailedThenRetainRetry(t *testing.T) {
 	if !strings.Contains(failed.StatusReason, "Queue (AWS::SQS::Queue): Queue is in use") {
 		t.Errorf("reason %q does not name the resource and why", failed.StatusReason)
 	}
+	// The admin page offers the retry on the failure.
+	status, body, err := httpGet(s.url + "/admin")
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("admin: %d %v", status, err)
+	}
+	doc, _ := goquery.NewDocumentFromReader(strings.NewReader(body))
+	if doc.Find(`[data-testid="failure-stuck"] [data-testid="retry-destroy"]`).Length() != 1 {
+		t.Error("the admin page offers no retry for the failed destroy")
+	}
 	r := s.api("POST", "/api/v1/environments/"+e.ID+"/retry-destroy", map[string]any{"retain": []string{"Queue"}})
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("retry-destroy: %d %s", r.Status, r.Body)
 	}
 	s.waitStatus(e.ID, "destroyed", 20*time.Second)
+	if r := s.api("POST", "/api/v1/environments/"+e.ID+"/retry-destroy", nil); r.Status != http.StatusConflict {
+		t.Errorf("retry of a destroyed environment: %d, want 409", r.Status)
+	}
 	if msgs := s.events(e.ID); countContaining(msgs, "retaining Queue") != 1 {
 		t.Errorf("timeline lacks the retry: %q", msgs)
 	}

@@ -66,9 +66,10 @@ func (p *Provider) destroy(ctx context.Context, raw string, retain []string) (bo
 		}
 	default:
 		if strings.HasSuffix(string(st.StackStatus), "_IN_PROGRESS") {
-			// CloudFormation refuses to delete a stack mid-operation other
-			// than a create; ask again once it settles.
-			if st.StackStatus != types.StackStatusCreateInProgress && st.StackStatus != types.StackStatusRollbackInProgress {
+			// CloudFormation refuses to delete a stack mid-operation (a
+			// rollback, an update) other than a create; ask again once it
+			// settles.
+			if st.StackStatus != types.StackStatusCreateInProgress {
 				return false, nil
 			}
 		}

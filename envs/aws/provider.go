@@ -39,6 +39,9 @@ const (
 	TagSnapshot      = "mayfly:snapshot"
 	TagSnapshotTaken = "mayfly:snapshot-taken-at"
 	TagHealthOutput  = "mayfly:health-output"
+	// TagRole records the role a template assumes, so a listed stack's
+	// handle is the same string as the environment's.
+	TagRole = "mayfly:role-arn"
 )
 
 // Config wires a Provider.

@@ -263,6 +263,11 @@ func TestRoleAndRegion(t *testing.T) {
 	if got := srv.AssumedRoles(); len(got) == 0 || got[0] != role {
 		t.Errorf("assumed roles %q, want %s", got, role)
 	}
+	// Listed for the orphan sweep under the very same handle, so the
+	// environment that owns it is found.
+	if listed, err := p.Stacks(context.Background()); err != nil || !slices.Contains(listed, h) {
+		t.Errorf("Stacks: %q, %v; want it to contain %s", listed, err, h)
+	}
 	if st, _ := waitState(t, p, h); st.State != envs.StackReady {
 		t.Errorf("state %s", st.State)
 	}

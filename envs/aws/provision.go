@@ -64,6 +64,9 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	if s.HealthOutput != "" {
 		tags[TagHealthOutput] = s.HealthOutput
 	}
+	if s.RoleARN != "" {
+		tags[TagRole] = s.RoleARN
+	}
 	// A restore from a snapshot records the snapshot's age on the stack, so
 	// Status (which only gets the handle) can report it for the RPO.
 	// A snapshot parameter left empty means the latest snapshot.

@@ -50,7 +50,7 @@ func (p *Provider) StackInfos(ctx context.Context) ([]envs.StackInfo, error) {
 				continue
 			}
 			out = append(out, envs.StackInfo{
-				Handle:        handle{StackID: aws.ToString(st.StackId)}.String(),
+				Handle:        handle{StackID: aws.ToString(st.StackId), Role: tagValue(st.Tags, TagRole)}.String(),
 				Name:          aws.ToString(st.StackName),
 				EnvironmentID: tagValue(st.Tags, TagEnvironment),
 				Status:        string(st.StackStatus),
