@@ -153,8 +153,8 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	if !ok {
 		return s.failLaunch(ctx, r, fmt.Sprintf("provider %q is not configured on this server", r.Provider))
 	}
-	if r.ProvisionStartedAt != nil && s.now().Sub(*r.ProvisionStartedAt) > s.cfg.ProvisionTimeout {
-		return s.failLaunch(ctx, r, fmt.Sprintf("did not become ready within %s", FormatDuration(s.cfg.ProvisionTimeout)))
+	if timeout := provisionTimeout(p, s.cfg.ProvisionTimeout); r.ProvisionStartedAt != nil && s.now().Sub(*r.ProvisionStartedAt) > timeout {
+		return s.failLaunch(ctx, r, fmt.Sprintf("did not become ready within %s", FormatDuration(timeout)))
 	}
 	if r.Handle == "" {
 		handle, err := w.provision(ctx, p, r)

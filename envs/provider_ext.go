@@ -42,3 +42,17 @@ type ParamChoicer interface {
 type RetainingDestroyer interface {
 	DestroyRetaining(ctx context.Context, handle string, retain []string) (done bool, err error)
 }
+
+// ProvisionTimeouter is a provider whose stacks legitimately take longer to
+// come up than the orchestrator's default (a database restored from a
+// snapshot in the cloud takes tens of minutes).
+type ProvisionTimeouter interface {
+	ProvisionTimeout() time.Duration
+}
+
+func provisionTimeout(p Provider, def time.Duration) time.Duration {
+	if pt, ok := p.(ProvisionTimeouter); ok {
+		return max(def, pt.ProvisionTimeout())
+	}
+	return def
+}

@@ -204,4 +204,10 @@ var (
 	_ envs.StackDescriber     = (*Provider)(nil)
 	_ envs.ParamChoicer       = (*Provider)(nil)
 	_ envs.RetainingDestroyer = (*Provider)(nil)
+	_ envs.ProvisionTimeouter = (*Provider)(nil)
 )
+
+// ProvisionTimeout implements envs.ProvisionTimeouter: CloudFormation
+// stacks with databases restored from snapshots often take 20-60 minutes,
+// far past the orchestrator's default.
+func (p *Provider) ProvisionTimeout() time.Duration { return 2 * time.Hour }

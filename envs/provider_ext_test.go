@@ -1,0 +1,32 @@
+package envs
+
+import (
+	"testing"
+	"time"
+)
+
+type plainProvider struct{ Provider }
+
+type slowProvider struct{ Provider }
+
+func (slowProvider) ProvisionTimeout() time.Duration { return 2 * time.Hour }
+
+func TestProvisionTimeout(t *testing.T) {
+	tests := []struct {
+		name string
+		p    Provider
+		def  time.Duration
+		want time.Duration
+	}{
+		{"a provider without its own uses the default", plainProvider{}, 15 * time.Minute, 15 * time.Minute},
+		{"a slow provider extends it", slowProvider{}, 15 * time.Minute, 2 * time.Hour},
+		{"a longer default is kept", slowProvider{}, 3 * time.Hour, 3 * time.Hour},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := provisionTimeout(tt.p, tt.def); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
