@@ -3,6 +3,7 @@ package envs
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // ParamChoices returns, per parameter, the choices the version's provider
@@ -41,4 +42,40 @@ func (s *Service) ParamChoices(ctx context.Context, template, version string) (m
 		}
 	}
 	return out, nil
+}
+
+// checkChoices refuses, at launch, a value that is not among the provider's
+// current choices (a snapshot of another database, a deleted one), naming
+// the field. When the provider cannot be asked the launch goes ahead: the
+// provider checks again when it provisions.
+func (s *Service) checkChoices(ctx context.Context, spec Spec, values map[string]string) []FieldError {
+	pc, ok := s.providers[spec.Provider].(ParamChoicer)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var fields []FieldError
+	for _, p := range spec.Parameters {
+		v := values[p.Name]
+		if v == "" {
+			continue // empty: the provider's default (the latest snapshot)
+		}
+		choices, ok, err := pc.ParamChoices(ctx, spec.Stack, p.Name)
+		if err != nil {
+			s.log.Warn("could not check a parameter's choices at launch", "param", p.Name, "err", err)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		found := false
+		for _, c := range choices {
+			found = found || c.Value == v
+		}
+		if !found {
+			fields = append(fields, FieldError{Field: "params." + p.Name, Message: fmt.Sprintf("%q is not one of the available choices", v)})
+		}
+	}
+	return fields
 }

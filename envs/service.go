@@ -376,6 +376,9 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 	}
 	values, perrs := ValidateParams(spec.Parameters, req.Params)
 	fields = append(fields, perrs...)
+	if len(perrs) == 0 {
+		fields = append(fields, s.checkChoices(ctx, spec, values)...)
+	}
 	if len(fields) > 0 {
 		return nil, Invalid("launch request is not valid", fields...)
 	}

@@ -52,6 +52,13 @@ func TestAWSDrillFromTheLatestSnapshot(t *testing.T) {
 		t.Errorf("preselected %q, want the latest", sel)
 	}
 
+	// A snapshot of anything else is refused at launch, naming the field.
+	r := s.api("POST", "/api/v1/environments", map[string]any{"template": "aws-drill", "name": "wrong",
+		"params": map[string]any{"snapshot": "staging-9"}})
+	if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "params.snapshot") {
+		t.Errorf("launch with a foreign snapshot: %d %s, want 422 naming params.snapshot", r.Status, r.Body)
+	}
+
 	e := s.launch(map[string]any{"template": "aws-drill", "name": "drill"})
 	time.Sleep(300 * time.Millisecond)
 	if st := s.env(e.ID).Status; st != "provisioning" {
