@@ -25,6 +25,7 @@ func (h *Handler) applyChoices(c *echo.Context, f *web.LaunchForm) {
 			continue
 		}
 		p.Type, p.Options, p.OptionLabels = "enum", nil, map[string]string{}
+		p.EmptyLabel = "The latest at launch time"
 		for _, ch := range list {
 			p.Options = append(p.Options, ch.Value)
 			p.OptionLabels[ch.Value] = ch.Label

@@ -146,6 +146,9 @@ func paramHelpText(f LaunchForm, p ParamView) string {
 }
 
 func enumPlaceholder(p ParamView) string {
+	if p.EmptyLabel != "" {
+		return p.EmptyLabel
+	}
 	if p.Required {
 		return "Choose…"
 	}

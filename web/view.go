@@ -64,6 +64,8 @@ type ParamView struct {
 	// OptionLabels are shown instead of option values where set (choices
 	// from a provider, such as snapshots with their age).
 	OptionLabels map[string]string
+	// EmptyLabel names what an empty choice means ("" for the default).
+	EmptyLabel string
 }
 
 // LaunchForm is the launch page: the chosen template version, the values the
