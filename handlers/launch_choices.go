@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -13,7 +15,10 @@ import (
 // the provider cannot be asked, the field stays a text box: the launch still
 // works (an empty snapshot means the latest).
 func (h *Handler) applyChoices(c *echo.Context, f *web.LaunchForm) {
-	choices, err := h.svc.ParamChoices(c.Request().Context(), f.Template.Name, f.Version.Version)
+	// The form must answer even when the cloud does not.
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	choices, err := h.svc.ParamChoices(ctx, f.Template.Name, f.Version.Version)
 	if err != nil {
 		h.log.Warn("parameter choices unavailable", "template", f.Template.Name, "err", err)
 		return
