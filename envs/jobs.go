@@ -176,9 +176,7 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 		// A provider that cannot be reached is retried; the stack is not lost.
 		return fmt.Errorf("status of %s: %w", r.Handle, err)
 	}
-	for _, ev := range st.Events {
-		s.event(ctx, id, EventProvider, ev.Message, "")
-	}
+	s.providerEvents(ctx, id, st.Events)
 	switch st.State {
 	case StackReady:
 		return s.markReady(ctx, r, st)

@@ -93,6 +93,11 @@ type StackStatus struct {
 type ProviderEvent struct {
 	At      time.Time
 	Message string
+	// ID, when set, says the provider may report this event again (after
+	// a restart it no longer remembers what it reported); an event whose
+	// message is already in the timeline is then skipped, so providers
+	// that set it make each message unique (e.g. with the event's time).
+	ID string
 }
 
 // LogStream is the captured output of one service.

@@ -30,6 +30,23 @@ func startAWSMain(t *testing.T, extra ...string) (*testServer, *awstest.Server) 
 // startAWSPortal runs the portal with AWS at endpoint.
 func startAWSPortal(t *testing.T, endpoint string, extra ...string) *testServer {
 	t.Helper()
+	m := NewMain(awsConfig(t, endpoint, t.TempDir(), extra...))
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	s := &testServer{Main: m, t: t, url: m.URL()}
+	t.Cleanup(func() {
+		if err := m.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+// awsConfig sets the SDK's variables for the endpoint and parses the
+// portal's configuration as the binary does.
+func awsConfig(t *testing.T, endpoint, dataDir string, extra ...string) Config {
+	t.Helper()
 	home := t.TempDir()
 	for k, v := range map[string]string{
 		"AWS_ENDPOINT_URL":      endpoint,
@@ -44,7 +61,7 @@ func startAWSPortal(t *testing.T, endpoint string, extra ...string) *testServer 
 	} {
 		t.Setenv(k, v)
 	}
-	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "warn",
+	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn",
 		"--reaper-sweep-interval", "1s", "--catalog-dir", filepath.Join("testdata", "aws-catalog")}, extra...)
 	cfg, err := ParseConfig(args, os.Getenv, io.Discard)
 	if err != nil {
@@ -53,17 +70,7 @@ func startAWSPortal(t *testing.T, endpoint string, extra ...string) *testServer 
 	if !cfg.AWS.Enabled {
 		t.Fatal("AWS_REGION set: the aws provider should be on")
 	}
-	m := NewMain(cfg)
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	s := &testServer{Main: m, t: t, url: m.URL()}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
+	return cfg
 }
 
 func TestAWSLaunchReadyDestroyed(t *testing.T) {
@@ -150,4 +157,46 @@ func countContaining(msgs []string, sub string) int {
 		}
 	}
 	return n
+}
+
+// A portal that stops mid-provision and starts again finds its stack by
+// its handle, and the timeline gets each stack event once.
+func TestAWSRestartMidProvision(t *testing.T) {
+	fake := awstest.New(t)
+	fake.Step = 500 * time.Millisecond // polls are 1s apart: still creating at the restart
+	cfg := awsConfig(t, fake.URL, t.TempDir())
+	m := NewMain(cfg)
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{Main: m, t: t, url: m.URL()}
+	e := s.launch(map[string]any{"template": "aws-topic", "name": "restarted", "params": map[string]any{"customer": "a"}})
+	deadline := time.Now().Add(10 * time.Second)
+	for countContaining(s.events(e.ID), "Topic AWS::SNS::Topic CREATE_IN_PROGRESS") == 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if st := s.env(e.ID).Status; st != "provisioning" {
+		t.Fatalf("before the restart: %s, want provisioning", st)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	m2 := NewMain(cfg)
+	if err := m2.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m2.Close() })
+	s2 := &testServer{Main: m2, t: t, url: m2.URL()}
+	s2.waitStatus(e.ID, "ready", 20*time.Second)
+	if n := len(fake.Stacks()); n != 1 {
+		t.Errorf("%d stacks after the restart, want 1", n)
+	}
+	msgs := s2.events(e.ID)
+	for _, want := range []string{"Topic AWS::SNS::Topic CREATE_IN_PROGRESS", "Topic AWS::SNS::Topic CREATE_COMPLETE",
+		"Queue AWS::SQS::Queue CREATE_COMPLETE", "AWS::CloudFormation::Stack CREATE_COMPLETE"} {
+		if n := countContaining(msgs, want); n != 1 {
+			t.Errorf("%q in the timeline %d times, want once: %q", want, n, msgs)
+		}
+	}
 }

@@ -74,7 +74,9 @@ func (p *Provider) Status(ctx context.Context, raw string) (envs.StackStatus, er
 		if name := tagValue(st.Tags, TagHealthOutput); name != "" {
 			if ok, why := p.healthy(out.Outputs[name]); !ok {
 				out.State = envs.StackInProgress
-				out.Events = append(out.Events, envs.ProviderEvent{At: p.cfg.Clock().UTC(), Message: "Waiting for " + name + " to answer: " + why})
+				// Reported once per distinct reason, not at every poll.
+				out.Events = append(out.Events, envs.ProviderEvent{At: p.cfg.Clock().UTC(),
+					Message: "Waiting for " + name + " to answer: " + why, ID: "health:" + h.StackID})
 				return out, nil
 			}
 			if out.Facts == nil {
@@ -165,11 +167,14 @@ func (p *Provider) newEvents(stackID string, events []types.StackEvent) []envs.P
 			continue
 		}
 		seen[id] = true
-		msg := fmt.Sprintf("%s %s %s", aws.ToString(ev.LogicalResourceId), aws.ToString(ev.ResourceType), ev.ResourceStatus)
+		// The event's own time makes the message unique, so the timeline
+		// can drop what a restarted portal reports a second time.
+		msg := fmt.Sprintf("%s %s %s %s", aws.ToTime(ev.Timestamp).UTC().Format("15:04:05.000Z"),
+			aws.ToString(ev.LogicalResourceId), aws.ToString(ev.ResourceType), ev.ResourceStatus)
 		if r := aws.ToString(ev.ResourceStatusReason); r != "" {
 			msg += ": " + r
 		}
-		out = append(out, envs.ProviderEvent{At: aws.ToTime(ev.Timestamp), Message: msg})
+		out = append(out, envs.ProviderEvent{At: aws.ToTime(ev.Timestamp), Message: msg, ID: id})
 	}
 	return out
 }
