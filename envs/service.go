@@ -39,10 +39,17 @@ type Actor struct {
 	Team    string
 	Address string
 	Admin   bool
+	// Identity (see access.go): the user id, role and teams of a signed-in
+	// user or of a token's owner; empty for the local user and the system.
+	UserID string
+	Role   Role
+	Teams  []string
+	// Via says how the actor was authenticated: "session", "token", "local".
+	Via string
 }
 
 // System is the actor of automatic work.
-var System = Actor{Name: "mayfly"}
+var System = Actor{Name: "mayfly", Role: RoleAdmin, Via: "system"}
 
 // Config wires a Service.
 type Config struct {
@@ -70,6 +77,12 @@ type Config struct {
 	// RetryDelay is the base of the linear backoff between job retries
 	// (default 2s).
 	RetryDelay time.Duration
+
+	// Identity (see identity.go): how groups map to roles and teams, and how
+	// long sessions last.
+	Groups      GroupMapping
+	SessionIdle time.Duration // default 8h without a request
+	SessionMax  time.Duration // default 7 days after sign-in
 }
 
 // Service is the domain's entry point: the catalog, environments and their
@@ -109,6 +122,8 @@ func New(cfg Config) (*Service, error) {
 	cfg.SweepInterval = cmpOr(cfg.SweepInterval, 10*time.Second)
 	cfg.RescueAfter = cmpOr(cfg.RescueAfter, 11*time.Minute)
 	cfg.RetryDelay = cmpOr(cfg.RetryDelay, 2*time.Second)
+	cfg.SessionIdle = cmpOr(cfg.SessionIdle, 8*time.Hour)
+	cfg.SessionMax = cmpOr(cfg.SessionMax, 7*24*time.Hour)
 	s := &Service{
 		store:     cfg.Store,
 		providers: map[string]Provider{},
@@ -155,6 +170,9 @@ func (s *Service) Provider(name string) (Provider, bool) {
 // with other content it is refused with EConflict.
 func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Version, created bool, err error) {
 	defer func() { s.audit(ctx, actor, "template.publish", v.Spec.Name+"@"+v.Spec.Version, err) }()
+	if err := Authorize(actor, PermPublish); err != nil {
+		return Version{}, false, err
+	}
 	spec, err := ParseSpec(source)
 	if err != nil {
 		return Version{}, false, err
@@ -285,6 +303,9 @@ func (s *Service) Template(ctx context.Context, name string) (Template, error) {
 // environments keep running, but it can no longer be launched.
 func (s *Service) Deprecate(ctx context.Context, actor Actor, template, version, note string) (err error) {
 	defer func() { s.audit(ctx, actor, "template.deprecate", template+"@"+version, err) }()
+	if err := Authorize(actor, PermPublish); err != nil {
+		return err
+	}
 	v, err := s.store.Version(ctx, template, version)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Errorf(ENotFound, "template version %s@%s does not exist", template, version)
@@ -321,6 +342,9 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		}
 		s.audit(ctx, actor, "environment.launch", target, err)
 	}()
+	if err := Authorize(actor, PermLaunch); err != nil {
+		return nil, err
+	}
 	if req.Template == "" {
 		return nil, Invalid("launch request is not valid", FieldError{Field: "template", Message: "is required"})
 	}
@@ -347,6 +371,9 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		}
 	}
 	spec := version.Spec
+	if err := CanLaunchTemplate(actor, spec); err != nil {
+		return nil, err
+	}
 	var fields []FieldError
 	if version.DeprecatedAt != nil {
 		fields = append(fields, FieldError{Field: "version", Message: fmt.Sprintf("%s is deprecated and cannot be launched", spec.Version)})
@@ -537,6 +564,9 @@ func (s *Service) Extend(ctx context.Context, actor Actor, id, ttl string) (env 
 			return err
 		}
 		e := environmentFromRow(r, splitNames(r.SecretNames))
+		if err := CanActOn(actor, e); err != nil {
+			return err
+		}
 		if !e.Status.Live() {
 			return Errorf(EConflict, "environment %s is %s and can no longer be extended", e.Name, e.Status)
 		}
@@ -578,6 +608,9 @@ func (s *Service) Destroy(ctx context.Context, actor Actor, id string) (env *Env
 			return Errorf(ENotFound, "environment %q does not exist", id)
 		}
 		if err != nil {
+			return err
+		}
+		if err := CanActOn(actor, environmentFromRow(r, nil)); err != nil {
 			return err
 		}
 		if _, err := s.requestDestroy(ctx, tx, r, "Destroy requested by "+actor.Name, actor.Name); err != nil {

@@ -30,6 +30,15 @@ type Config struct {
 	// StreamPoll is how often an SSE stream re-reads its timeline even
 	// without a wake-up (events committed by another replica). Default 1s.
 	StreamPoll time.Duration
+
+	// OIDC signs people in; nil is local mode: everyone is the local
+	// administrator (the server then listens on loopback only).
+	OIDC *OIDC
+	// ExternalURL is where browsers reach Mayfly; https makes cookies Secure.
+	ExternalURL string
+	// TrustProxy takes the client address from X-Forwarded-For and the
+	// scheme from X-Forwarded-Proto (set only behind a reverse proxy).
+	TrustProxy bool
 }
 
 // Handler holds the dependencies of every route.
@@ -39,6 +48,12 @@ type Handler struct {
 	metrics    *Metrics
 	ready      func(ctx context.Context) error
 	streamPoll time.Duration
+
+	oidc        *OIDC
+	externalURL string
+	trustProxy  bool
+	signinLimit *limiter
+	tokenLimit  *limiter
 }
 
 // New returns the router with every route and middleware.
@@ -55,12 +70,25 @@ func New(cfg Config) http.Handler {
 	if cfg.StreamPoll == 0 {
 		cfg.StreamPoll = time.Second
 	}
-	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll}
+	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll,
+		oidc: cfg.OIDC, externalURL: cfg.ExternalURL, trustProxy: cfg.TrustProxy,
+		// Sign-in: a person needs a handful of attempts; a script trying
+		// states or codes is slowed to one every 6s after a burst of 20.
+		signinLimit: newLimiter(10.0/60, 20),
+		// Tokens: CI jobs make bursts of calls, guessing needs millions.
+		tokenLimit: newLimiter(20, 200),
+	}
 	cfg.Metrics.watch(cfg.Service)
 
 	e := echo.New()
 	e.Logger = cfg.Logger
 	e.HTTPErrorHandler = h.handleError
+	// The client address (audit log, rate limits) is the peer's, unless a
+	// trusted reverse proxy in a private network forwards it.
+	e.IPExtractor = echo.ExtractIPDirect()
+	if cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
 	e.Use(h.logRequests)
@@ -73,30 +101,44 @@ func New(cfg Config) http.Handler {
 	e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 
-	e.GET("/", func(c *echo.Context) error { return c.Redirect(http.StatusSeeOther, "/environments") })
-	e.GET("/catalog", h.catalogShow)
-	e.GET("/templates/:name/launch", h.environmentLaunchForm)
-	e.POST("/templates/:name/launch", h.environmentLaunch)
-	e.GET("/environments", h.environmentList)
-	e.GET("/environments/:id", h.environmentShow)
-	e.POST("/environments/:id/extend", h.environmentExtend)
-	e.POST("/environments/:id/destroy", h.environmentDestroy)
-	e.GET("/environments/:id/stream", h.environmentStream)
-	e.GET("/environments/:id/logs", h.environmentLogs)
-	e.GET("/admin", h.adminShow)
+	e.GET("/signin", h.signinShow)
+	e.GET("/auth/signin", h.signinStart)
+	e.GET("/auth/callback", h.signinCallback)
+	e.POST("/auth/signout", h.signout)
+
+	// Every other route needs a permission (see envs/access.go); per-object
+	// rules (whose environment) are checked by the service.
+	read, launch, publish, admin, tokens := envs.PermRead, envs.PermLaunch, envs.PermPublish, envs.PermAdmin, envs.PermTokens
+	e.GET("/", h.require(read, func(c *echo.Context) error { return c.Redirect(http.StatusSeeOther, "/environments") }))
+	e.GET("/catalog", h.require(read, h.catalogShow))
+	e.GET("/templates/:name/launch", h.require(launch, h.environmentLaunchForm))
+	e.POST("/templates/:name/launch", h.require(launch, h.environmentLaunch))
+	e.GET("/environments", h.require(read, h.environmentList))
+	e.GET("/environments/:id", h.require(read, h.environmentShow))
+	e.POST("/environments/:id/extend", h.require(launch, h.environmentExtend))
+	e.POST("/environments/:id/destroy", h.require(launch, h.environmentDestroy))
+	e.GET("/environments/:id/stream", h.require(read, h.environmentStream))
+	e.GET("/environments/:id/logs", h.require(read, h.environmentLogs))
+	e.GET("/admin", h.require(admin, h.adminShow))
+	e.GET("/admin/audit", h.require(admin, h.auditList))
+	e.GET("/admin/audit/export", h.require(admin, h.auditExport))
+	e.GET("/tokens", h.require(tokens, h.tokenList))
+	e.POST("/tokens", h.require(tokens, h.tokenCreate))
+	e.POST("/tokens/:id/revoke", h.require(tokens, h.tokenRevoke))
 
 	api := e.Group("/api/v1")
-	api.GET("/templates", h.apiTemplateList)
-	api.POST("/templates", h.apiTemplatePublish)
-	api.GET("/templates/:name", h.apiTemplateShow)
-	api.POST("/templates/:name/versions/:version/deprecate", h.apiTemplateDeprecate)
-	api.GET("/environments", h.apiEnvironmentList)
-	api.POST("/environments", h.apiEnvironmentLaunch)
-	api.GET("/environments/:id", h.apiEnvironmentShow)
-	api.GET("/environments/:id/events", h.apiEnvironmentEvents)
-	api.GET("/environments/:id/logs", h.apiEnvironmentLogs)
-	api.POST("/environments/:id/extend", h.apiEnvironmentExtend)
-	api.DELETE("/environments/:id", h.apiEnvironmentDestroy)
+	api.GET("/templates", h.require(read, h.apiTemplateList))
+	api.POST("/templates", h.require(publish, h.apiTemplatePublish))
+	api.GET("/templates/:name", h.require(read, h.apiTemplateShow))
+	api.POST("/templates/:name/versions/:version/deprecate", h.require(publish, h.apiTemplateDeprecate))
+	api.GET("/environments", h.require(read, h.apiEnvironmentList))
+	api.POST("/environments", h.require(launch, h.apiEnvironmentLaunch))
+	api.GET("/environments/:id", h.require(read, h.apiEnvironmentShow))
+	api.GET("/environments/:id/events", h.require(read, h.apiEnvironmentEvents))
+	api.GET("/environments/:id/logs", h.require(read, h.apiEnvironmentLogs))
+	api.POST("/environments/:id/extend", h.require(launch, h.apiEnvironmentExtend))
+	api.DELETE("/environments/:id", h.require(launch, h.apiEnvironmentDestroy))
+	api.GET("/audit", h.require(admin, h.apiAuditList))
 	api.Any("/*", func(c *echo.Context) error { return echo.ErrNotFound })
 
 	// Browsers send Sec-Fetch-Site / Origin with every request; a

@@ -22,8 +22,9 @@ func render(c *echo.Context, status int, comp templ.Component) error {
 
 func (h *Handler) page(c *echo.Context, title, nav string) web.Page {
 	a := actorOf(c)
-	return web.Page{Title: title, Nav: nav, Now: h.svc.Now(),
-		User: web.UserView{Name: a.Name, IsAdmin: a.Admin, LocalMode: true}}
+	return web.Page{Title: title, Nav: nav, Now: h.svc.Now(), CSRFToken: csrfOf(c),
+		User: web.UserView{Name: a.Name, IsAdmin: a.IsAdmin(), LocalMode: h.oidc == nil,
+			SignedIn: a.Via == "session", Role: string(a.EffectiveRole())}}
 }
 
 func templateView(t envs.Template) web.TemplateView {

@@ -25,6 +25,10 @@ type UserView struct {
 	IsAdmin bool
 	// LocalMode is true when no sign-in is configured (loopback only).
 	LocalMode bool
+	// SignedIn is true for a browser session (offers tokens and sign-out).
+	SignedIn bool
+	// Role is viewer, member, author or admin ("" for nobody).
+	Role string
 }
 
 // TemplateView is one catalog entry.

@@ -70,10 +70,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cipher, err := envs.NewCipher(key)
+	previous, _ := cfg.previousKeys() // validated
+	cipher, err := envs.NewCipher(key, previous...)
 	if err != nil {
 		return err
 	}
+	groups, _ := envs.ParseGroupMapping(cfg.RoleGroups, cfg.TeamGroups, cfg.DefaultRole) // validated
 	instance, err := m.DB.SetSettingOnce(ctx, "instance_id", "mfi-"+randomHex(8))
 	if err != nil {
 		return err
@@ -108,9 +110,38 @@ func (m *Main) Run(ctx context.Context) error {
 		Metrics:       m.Metrics,
 		InstanceID:    instance,
 		SweepInterval: cfg.SweepInterval,
+		Groups:        groups,
+		SessionIdle:   cfg.SessionIdle,
+		SessionMax:    cfg.SessionMax,
 	})
 	if err != nil {
 		return err
+	}
+	if len(previous) > 0 {
+		n, err := m.Service.ResealSecrets(ctx)
+		if err != nil {
+			return err
+		}
+		m.Log.Info("re-encrypted secrets with the current key; the previous keys can be removed once every replica runs with it", "environments", n)
+	}
+	var signin *handlers.OIDC
+	if cfg.SignIn() {
+		redirectURL := cfg.OIDCRedirectURL
+		if redirectURL == "" {
+			redirectURL = strings.TrimRight(cfg.ExternalURL, "/") + "/auth/callback"
+		}
+		var scopes []string
+		for _, sc := range strings.Split(cfg.OIDCScopes, ",") {
+			if sc = strings.TrimSpace(sc); sc != "" && sc != "openid" {
+				scopes = append(scopes, sc)
+			}
+		}
+		signin, err = handlers.NewOIDC(ctx, handlers.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID,
+			ClientSecret: cfg.OIDCClientSecret, RedirectURL: redirectURL, Scopes: scopes, GroupsClaim: cfg.OIDCGroupsClaim,
+			HTTPClient: &http.Client{Timeout: 30 * time.Second}})
+		if err != nil {
+			return err
+		}
 	}
 	if err := m.loadCatalog(ctx); err != nil {
 		return err
@@ -121,9 +152,12 @@ func (m *Main) Run(ctx context.Context) error {
 	m.started = true
 
 	handler := handlers.New(handlers.Config{
-		Service: m.Service,
-		Logger:  m.Log,
-		Metrics: m.Metrics,
+		Service:     m.Service,
+		Logger:      m.Log,
+		Metrics:     m.Metrics,
+		OIDC:        signin,
+		ExternalURL: cfg.ExternalURL,
+		TrustProxy:  cfg.TrustProxy,
 		Ready: func(ctx context.Context) error {
 			if err := m.DB.Ping(ctx); err != nil {
 				return err
