@@ -117,6 +117,12 @@ func (s *Service) SignIn(ctx context.Context, c Claims, address string) (sess *S
 // RecordSignInFailure audits a sign-in that failed before anyone was known
 // (bad state, a token that does not verify, ...).
 func (s *Service) RecordSignInFailure(ctx context.Context, address string, cause error) {
+	var de *Error
+	if !errors.As(cause, &de) {
+		// Not a domain error (a token that does not verify): the admin reading
+		// the audit log needs the reason, which is no secret.
+		cause = Errorf(EUnauthorized, "%v", cause)
+	}
 	s.audit(ctx, Actor{Name: "anonymous", Address: address}, "auth.signin", "", cause)
 }
 
