@@ -14,6 +14,7 @@ import (
 
 type actorKey struct{}
 type csrfKey struct{}
+type authErrKey struct{}
 
 // sessionCookie holds the session token; loginCookie binds a sign-in in
 // flight to the browser that started it (against login CSRF).
@@ -32,7 +33,14 @@ func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		actor, csrf, err := h.resolveActor(c)
 		if err != nil {
-			return err
+			// A bad token does not stop public routes (health checks, sign-in);
+			// protected ones answer with this error (see require).
+			if envs.ErrorCode(err) != envs.EUnauthorized {
+				return err
+			}
+			actor = envs.Actor{Address: c.RealIP()}
+			c.SetRequest(req.WithContext(context.WithValue(req.Context(), authErrKey{}, err)))
+			req = c.Request()
 		}
 		if actor.Via == "session" && !safeMethod(req.Method) {
 			got := req.Header.Get("X-CSRF-Token")
@@ -104,6 +112,9 @@ func (h *Handler) require(p envs.Permission, next echo.HandlerFunc) echo.Handler
 	return func(c *echo.Context) error {
 		a := actorOf(c)
 		if a.Via == "" {
+			if err, ok := c.Request().Context().Value(authErrKey{}).(error); ok {
+				return err
+			}
 			if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) {
 				return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(c.Request().URL.RequestURI()))
 			}

@@ -39,6 +39,9 @@ type Config struct {
 	// TrustProxy takes the client address from X-Forwarded-For and the
 	// scheme from X-Forwarded-Proto (set only behind a reverse proxy).
 	TrustProxy bool
+	// SignInPerMinute limits sign-in attempts per client address (default
+	// 20 a minute, in bursts of as many).
+	SignInPerMinute int
 }
 
 // Handler holds the dependencies of every route.
@@ -73,8 +76,8 @@ func New(cfg Config) http.Handler {
 	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll,
 		oidc: cfg.OIDC, externalURL: cfg.ExternalURL, trustProxy: cfg.TrustProxy,
 		// Sign-in: a person needs a handful of attempts; a script trying
-		// states or codes is slowed to one every 6s after a burst of 20.
-		signinLimit: newLimiter(10.0/60, 20),
+		// states or codes is slowed to a few a minute.
+		signinLimit: newLimiter(float64(cmpOr(cfg.SignInPerMinute, 20))/60, cmpOr(cfg.SignInPerMinute, 20)),
 		// Tokens: CI jobs make bursts of calls, guessing needs millions.
 		tokenLimit: newLimiter(20, 200),
 	}
@@ -205,4 +208,11 @@ func (h *Handler) readyz(c *echo.Context) error {
 		}
 	}
 	return c.String(http.StatusOK, "ready\n")
+}
+
+func cmpOr(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
 }

@@ -30,4 +30,3 @@ func (h *Handler) tokensView(c *echo.Context) (web.TokensView, error) {
 	}
 	return v, nil
 }
-

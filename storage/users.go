@@ -66,7 +66,14 @@ func (q Queries) UpsertUser(ctx context.Context, u *User) error {
 	if err != nil {
 		return fmt.Errorf("storage: save user %s: %w", u.Subject, err)
 	}
-	return q.ctx(ctx).Where("subject = ?", u.Subject).Take(u).Error
+	// Read back into a fresh value: on conflict the row keeps its first id,
+	// and Take on u would filter by the id we generated.
+	var saved User
+	if err := q.ctx(ctx).Where("subject = ?", u.Subject).Take(&saved).Error; err != nil {
+		return fmt.Errorf("storage: load user %s: %w", u.Subject, err)
+	}
+	*u = saved
+	return nil
 }
 
 // User loads a user by id.

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,6 +49,7 @@ type Config struct {
 	SessionIdle     time.Duration
 	SessionMax      time.Duration
 	TrustProxy      bool
+	SignInPerMinute int
 
 	// Tuning, mostly for tests and demos.
 	SweepInterval time.Duration
@@ -82,6 +84,14 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		return def
 	}
+	envInt := func(key string, def int) int {
+		if v := getenv(key); v != "" {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+		return def
+	}
 	var c Config
 	fs := flag.NewFlagSet("mayfly", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -101,6 +111,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.DurationVar(&c.SessionIdle, "session-idle", envDur("MAYFLY_SESSION_IDLE", 8*time.Hour), "a session ends after this long without a request (MAYFLY_SESSION_IDLE)")
 	fs.DurationVar(&c.SessionMax, "session-max", envDur("MAYFLY_SESSION_MAX", 7*24*time.Hour), "a session ends this long after sign-in (MAYFLY_SESSION_MAX)")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", getenv("MAYFLY_TRUST_PROXY") == "true", "trust X-Forwarded-For/-Proto from a reverse proxy on a private network (MAYFLY_TRUST_PROXY=true)")
+	fs.IntVar(&c.SignInPerMinute, "signin-rate-limit", envInt("MAYFLY_SIGNIN_RATE_LIMIT", 20), "sign-in attempts allowed per minute per client address (MAYFLY_SIGNIN_RATE_LIMIT)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", env("MAYFLY_SECRET_KEY_FILE", ""), "file holding the 32-byte hex key that encrypts secrets (default: generated in the data directory)")
 	fs.StringVar(&c.CatalogDir, "catalog-dir", env("MAYFLY_CATALOG_DIR", ""), "directory of template YAML files to load at start (default: the built-in sample catalog)")
 	fs.StringVar(&c.LogFormat, "log-format", env("MAYFLY_LOG_FORMAT", ""), "text or json (MAYFLY_LOG_FORMAT; default: text on a terminal, json otherwise)")
@@ -136,6 +147,9 @@ func (c Config) Validate() error {
 		}
 		if _, err := envs.ParseGroupMapping(c.RoleGroups, c.TeamGroups, c.DefaultRole); err != nil {
 			return fmt.Errorf("group mapping: %v", err)
+		}
+		if c.SignInPerMinute <= 0 {
+			return errors.New("--signin-rate-limit must be positive")
 		}
 		if c.SessionIdle <= 0 || c.SessionMax <= 0 {
 			return errors.New("--session-idle and --session-max must be positive")

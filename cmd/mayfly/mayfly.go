@@ -158,6 +158,8 @@ func (m *Main) Run(ctx context.Context) error {
 		OIDC:        signin,
 		ExternalURL: cfg.ExternalURL,
 		TrustProxy:  cfg.TrustProxy,
+
+		SignInPerMinute: cfg.SignInPerMinute,
 		Ready: func(ctx context.Context) error {
 			if err := m.DB.Ping(ctx); err != nil {
 				return err

@@ -253,3 +253,21 @@ func TestIDTokenVerification(t *testing.T) {
 		t.Errorf("Verify a day later: %v, want expired", err)
 	}
 }
+
+func TestSignInIsRateLimited(t *testing.T) {
+	o := startOP(t)
+	s := startSignIn(t, o, "--signin-rate-limit", "3")
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	var got []int
+	for range 4 {
+		resp, err := client.Get(s.url + "/auth/signin")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		got = append(got, resp.StatusCode)
+	}
+	if want := []int{302, 302, 302, 429}; !slices.Equal(got, want) {
+		t.Errorf("statuses %v, want %v", got, want)
+	}
+}
