@@ -122,6 +122,9 @@ func (h *Handler) require(p envs.Permission, next echo.HandlerFunc) echo.Handler
 			return envs.Errorf(envs.EUnauthorized, "sign in first (or send an API token as Authorization: Bearer)")
 		}
 		if err := envs.Authorize(a, p); err != nil {
+			if !safeMethod(c.Request().Method) {
+				h.svc.Audit(c.Request().Context(), a, "request.refused", c.Request().Method+" "+c.Request().URL.Path, err)
+			}
 			return err
 		}
 		return next(c)
