@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/mayflyhq/mayfly/envs"
 )
 
 // TestBrowserSignInTokensAuditSignOut signs in through the real provider's
@@ -96,3 +101,54 @@ func TestBrowserSignInTokensAuditSignOut(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="signin-button"]`)),
 	)
 }
+
+// TestBrowserSignedInMemberLaunchesExtendsDestroys drives the forms and htmx
+// actions with a session (minted, not scripted through the provider): the
+// CSRF token must travel in the form's hidden field and htmx's header.
+func TestBrowserSignedInMemberLaunchesExtendsDestroys(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a real browser")
+	}
+	o := startOP(t)
+	s := startSignIn(t, o)
+	_, cookie, _ := mintSession(t, s, "bob", "developers", "team-shop")
+	ctx := newBrowser(t)
+	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: "mayfly_session", Value: cookie, URL: s.url, HTTPOnly: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	status := chromedp.Text(chromedp.CSS(`[data-testid="status"]`))
+	expiry := chromedp.AttributeValue(chromedp.CSS(`#summary [data-expires-at]`), "data-expires-at")
+	do(t, ctx, "launch from the form",
+		chromedp.Navigate(s.url+"/templates/demo-shop/launch"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="launch-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`input[name="params.customer"]`), "Initech"),
+		chromedp.Submit(chromedp.CSS(`[data-testid="launch-form"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="environment-page"]`)),
+	)
+	before := value(t, ctx, "expiry", expiry).Value
+	do(t, ctx, "extend",
+		chromedp.SetValue(chromedp.CSS(`[data-testid="extend-ttl"]`), "1h"),
+		chromedp.Click(chromedp.CSS(`[data-testid="extend-button"]`)),
+	)
+	waitFor(t, ctx, "a new expiry", expiry, func(a chromedp.AttributeResult) bool { return a.Value != before })
+	do(t, ctx, "destroy", chromedp.Click(chromedp.CSS(`[data-testid="destroy-button"]`)))
+	waitFor(t, ctx, "status destroying or destroyed", status, func(s string) bool {
+		s = strings.TrimSpace(s)
+		return s == "destroying" || s == "destroyed"
+	})
+	entries, err := s.Service.AuditLog(context.Background(), envs.System, envs.AuditFilter{Actor: "bob@example.com", Result: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action)
+	}
+	for _, want := range []string{"environment.launch", "environment.extend", "environment.destroy"} {
+		if !slices.Contains(actions, want) {
+			t.Errorf("audit log of bob = %v, want %s", actions, want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
