@@ -344,3 +344,41 @@ func otherCSRF(t *testing.T, s *testServer) string {
 	_, _, csrf := mintSession(t, s, "carol", "developers", "team-shop")
 	return csrf
 }
+
+func TestEnvironmentPageOffersActionsOnlyToThoseAllowed(t *testing.T) {
+	o := startOP(t)
+	s := startSignIn(t, o)
+	ctx := context.Background()
+	if _, _, err := s.Service.Publish(ctx, envs.System, []byte(publishedTemplate)); err != nil {
+		t.Fatal(err)
+	}
+	bob, bobCookie, _ := mintSession(t, s, "bob", "developers", "team-shop")
+	env, err := s.Service.Launch(ctx, bob, envs.LaunchRequest{Template: "tiny", Params: map[string]any{"password": "pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, carol, _ := mintSession(t, s, "carol", "developers", "team-data")
+	_, erin, _ := mintSession(t, s, "erin", "everyone")
+	_, ada, _ := mintSession(t, s, "ada", "mayfly-admins")
+	for _, tt := range []struct {
+		who, cookie string
+		offered     bool
+	}{{"owner", bobCookie, true}, {"other team", carol, false}, {"viewer", erin, false}, {"admin", ada, true}} {
+		req, _ := http.NewRequest("GET", s.url+"/environments/"+env.ID, nil)
+		req.AddCookie(&http.Cookie{Name: "mayfly_session", Value: tt.cookie})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d", tt.who, resp.StatusCode)
+		}
+		for _, control := range []string{`data-testid="destroy-button"`, `data-testid="extend-button"`} {
+			if got := strings.Contains(string(body), control); got != tt.offered {
+				t.Errorf("%s: page offers %s = %v, want %v", tt.who, control, got, tt.offered)
+			}
+		}
+	}
+}
