@@ -125,6 +125,8 @@ func New(cfg Config) http.Handler {
 	e.GET("/admin", h.require(admin, h.adminShow))
 	e.GET("/admin/audit", h.require(admin, h.auditList))
 	e.GET("/admin/audit/export", h.require(admin, h.auditExport))
+	e.GET("/admin/users", h.require(admin, h.userList))
+	e.POST("/admin/users/:id/revoke", h.require(admin, h.userRevoke))
 	e.GET("/tokens", h.require(tokens, h.tokenList))
 	e.POST("/tokens", h.require(tokens, h.tokenCreate))
 	e.POST("/tokens/:id/revoke", h.require(tokens, h.tokenRevoke))

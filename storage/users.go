@@ -284,3 +284,27 @@ func (q Queries) SetSecrets(ctx context.Context, id string, sealed []byte) error
 	}
 	return nil
 }
+
+// Users lists everyone who ever signed in, by e-mail address.
+func (q Queries) Users(ctx context.Context) ([]User, error) {
+	var us []User
+	if err := q.ctx(ctx).Order("email, subject").Find(&us).Error; err != nil {
+		return nil, fmt.Errorf("storage: list users: %w", err)
+	}
+	return us, nil
+}
+
+// RevokeUserAccess ends every session and revokes every API token of a
+// user, and returns how many of each.
+func (q Queries) RevokeUserAccess(ctx context.Context, userID string, at time.Time) (sessions, tokens int64, err error) {
+	res := q.ctx(ctx).Model(&Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", at)
+	if res.Error != nil {
+		return 0, 0, fmt.Errorf("storage: revoke sessions of %s: %w", userID, res.Error)
+	}
+	sessions = res.RowsAffected
+	res = q.ctx(ctx).Model(&APIToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", at)
+	if res.Error != nil {
+		return 0, 0, fmt.Errorf("storage: revoke tokens of %s: %w", userID, res.Error)
+	}
+	return sessions, res.RowsAffected, nil
+}

@@ -62,3 +62,10 @@ func timeOr(t *time.Time, def string) string {
 	}
 	return RFC3339(*t)
 }
+
+// UserRowView is one user on the admin's users page.
+type UserRowView struct {
+	ID, Email, Name, Subject, Role string
+	Teams, Groups                  []string
+	LastLoginAt                    time.Time
+}

@@ -134,6 +134,12 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 		identity{name: "unknown token", bearer: "mfy_" + strings.Repeat("A", 43), invalid: true},
 	)
 
+	zed, zedCookie, _ := mintSession(t, s, "zed", "developers")
+	zedToken, _, err := s.Service.CreateToken(ctx, zed, "zed-ci", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	id := env.ID
 	form := "application/x-www-form-urlencoded"
 	read, launch, publish, admin, tokens := envs.PermRead, envs.PermLaunch, envs.PermPublish, envs.PermAdmin, envs.PermTokens
@@ -156,6 +162,7 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 		{method: "GET", path: "/admin", perm: admin},
 		{method: "GET", path: "/admin/audit", perm: admin},
 		{method: "GET", path: "/admin/audit/export?format=csv", perm: admin},
+		{method: "GET", path: "/admin/users", perm: admin},
 		{method: "GET", path: "/tokens", perm: tokens},
 		{method: "POST", path: "/tokens", body: "name=walk", contentType: form, perm: tokens},
 		{method: "GET", path: "/api/v1/templates", perm: read},
@@ -173,6 +180,7 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 		{method: "POST", path: "/tokens/" + victim.ID + "/revoke", perm: tokens, object: true},
 		{method: "POST", path: "/environments/" + id + "/destroy", perm: launch, object: true},
 		{method: "DELETE", path: "/api/v1/environments/" + id, perm: launch, object: true},
+		{method: "POST", path: "/admin/users/" + zed.UserID + "/revoke", perm: admin},
 	}
 	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, r := range routes {
@@ -227,6 +235,13 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 				}
 			}
 		}
+	}
+	// The admin's "sign out everywhere" ended zed's session and token.
+	if _, _, err := s.Service.SessionActor(ctx, zedCookie, ""); envs.ErrorCode(err) != envs.EUnauthorized {
+		t.Errorf("zed's session after revocation: %v, want unauthorized", err)
+	}
+	if _, err := s.Service.TokenActor(ctx, zedToken, ""); envs.ErrorCode(err) != envs.EUnauthorized {
+		t.Errorf("zed's token after revocation: %v, want unauthorized", err)
 	}
 }
 
