@@ -199,7 +199,7 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		Digest: digest, Kind: string(spec.Kind), Description: spec.Description, Owner: spec.Owner,
 		Provider: spec.Provider, DefaultTTL: spec.TTL.Default, MaxTTL: spec.TTL.Max,
 		Params: string(params), Stack: string(spec.Stack), Source: string(source),
-		PublishedBy: actor.Name, PublishedAt: now,
+		PublishedBy: actor.Name, PublishedAt: now, Teams: strings.Join(spec.Teams, ","),
 	}
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
 		existing, err := tx.Version(ctx, spec.Name, spec.Version)

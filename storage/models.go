@@ -35,6 +35,7 @@ type TemplateVersion struct {
 	PublishedAt     time.Time
 	DeprecatedAt    *time.Time
 	DeprecationNote string
+	Teams           string // comma-separated teams that may launch it; empty: everyone
 }
 
 // Environment is one launch of one template version.

@@ -397,3 +397,43 @@ func TestEnvironmentPageOffersActionsOnlyToThoseAllowed(t *testing.T) {
 		}
 	}
 }
+
+func TestTemplateLimitedToTeamsAndTokenLastUse(t *testing.T) {
+	o := startOP(t)
+	s := startSignIn(t, o)
+	ctx := context.Background()
+	limited := strings.Replace(publishedTemplate, "provider: local\n", "provider: local\nteams: [data]\n", 1)
+	if _, _, err := s.Service.Publish(ctx, envs.System, []byte(limited)); err != nil {
+		t.Fatal(err)
+	}
+	bob, _, _ := mintSession(t, s, "bob", "developers", "team-shop")
+	carol, _, _ := mintSession(t, s, "carol", "developers", "team-data")
+	launch := func(a envs.Actor) int {
+		tok, _, err := s.Service.CreateToken(ctx, a, "ci", "1h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("POST", s.url+"/api/v1/environments", strings.NewReader(`{"template":"tiny","params":{"password":"pw"}}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := launch(bob); got != http.StatusForbidden {
+		t.Errorf("team shop launching a data-only template: %d, want 403", got)
+	}
+	if got := launch(carol); got != http.StatusAccepted {
+		t.Errorf("team data launching its template: %d, want 202", got)
+	}
+	toks, err := s.Service.Tokens(ctx, carol)
+	if err != nil || len(toks) != 1 {
+		t.Fatalf("carol's tokens: %v, %v", toks, err)
+	}
+	if toks[0].LastUsedAt == nil || toks[0].ExpiresAt == nil || toks[0].ExpiresAt.Sub(toks[0].CreatedAt) != time.Hour {
+		t.Errorf("token after use = %+v, want a last use and a 1h lifetime", toks[0])
+	}
+}

@@ -52,3 +52,6 @@ CREATE TABLE login_states (
 
 CREATE INDEX audit_log_actor ON audit_log (actor, id);
 CREATE INDEX audit_log_action ON audit_log (action, id);
+
+-- Teams that may launch a template version (comma-separated; empty: everyone).
+ALTER TABLE template_versions ADD COLUMN teams TEXT NOT NULL DEFAULT '';
