@@ -118,6 +118,15 @@ func (h *Handler) require(p envs.Permission, next echo.HandlerFunc) echo.Handler
 			if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) {
 				return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(c.Request().URL.RequestURI()))
 			}
+			if isHTMX(c) {
+				// A page left open past the session's end: send the whole page
+				// to sign in rather than showing an error in a fragment.
+				ret := c.Request().Header.Get("HX-Current-URL")
+				if u, err := url.Parse(ret); err == nil {
+					ret = u.RequestURI()
+				}
+				c.Response().Header().Set("HX-Redirect", "/signin?return="+url.QueryEscape(safeReturn(ret)))
+			}
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="mayfly"`)
 			return envs.Errorf(envs.EUnauthorized, "sign in first (or send an API token as Authorization: Bearer)")
 		}
