@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -408,6 +409,9 @@ func TestTemplateLimitedToTeamsAndTokenLastUse(t *testing.T) {
 	}
 	bob, _, _ := mintSession(t, s, "bob", "developers", "team-shop")
 	carol, _, _ := mintSession(t, s, "carol", "developers", "team-data")
+	if tpl, err := s.Service.Template(ctx, "tiny"); err != nil || !slices.Equal(tpl.Versions[0].Spec.Teams, []string{"data"}) {
+		t.Fatalf("stored template teams: %v, %v", tpl, err)
+	}
 	launch := func(a envs.Actor) int {
 		tok, _, err := s.Service.CreateToken(ctx, a, "ci", "1h")
 		if err != nil {
