@@ -40,6 +40,9 @@ type TemplateView struct {
 	Provider    string
 	Latest      VersionView
 	Versions    []VersionView // newest first
+	// NotLaunchable says why the viewer may not launch it (their role, or
+	// the template is limited to other teams); empty: they may.
+	NotLaunchable string
 }
 
 // VersionView is one published version of a template.

@@ -407,8 +407,26 @@ func TestTemplateLimitedToTeamsAndTokenLastUse(t *testing.T) {
 	if _, _, err := s.Service.Publish(ctx, envs.System, []byte(limited)); err != nil {
 		t.Fatal(err)
 	}
-	bob, _, _ := mintSession(t, s, "bob", "developers", "team-shop")
-	carol, _, _ := mintSession(t, s, "carol", "developers", "team-data")
+	bob, bobCookie, _ := mintSession(t, s, "bob", "developers", "team-shop")
+	carol, carolCookie, _ := mintSession(t, s, "carol", "developers", "team-data")
+	_, erinCookie, _ := mintSession(t, s, "erin", "everyone")
+	for _, tt := range []struct{ who, cookie, want string }{
+		{"other team", bobCookie, `data-testid="not-launchable-tiny"`},
+		{"the team", carolCookie, `data-testid="launch-tiny"`},
+		{"viewer", erinCookie, "Needs the member role"},
+	} {
+		req, _ := http.NewRequest("GET", s.url+"/catalog", nil)
+		req.AddCookie(&http.Cookie{Name: "mayfly_session", Value: tt.cookie})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), tt.want) {
+			t.Errorf("catalog for %s lacks %s", tt.who, tt.want)
+		}
+	}
 	if tpl, err := s.Service.Template(ctx, "tiny"); err != nil || !slices.Equal(tpl.Versions[0].Spec.Teams, []string{"data"}) {
 		t.Fatalf("stored template teams: %v, %v", tpl, err)
 	}
