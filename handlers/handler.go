@@ -96,6 +96,7 @@ func New(cfg Config) http.Handler {
 	e.Use(middleware.RequestID())
 	e.Use(h.logRequests)
 	e.Use(securityHeaders)
+	e.Use(h.hsts)
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	e.Use(h.authenticate)
 

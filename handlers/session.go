@@ -39,3 +39,14 @@ func safeReturn(p string) string {
 	}
 	return p
 }
+
+// hsts tells browsers to use https only, once Mayfly is served over https
+// (never on plain http, where it would lock people out).
+func (h *Handler) hsts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		if h.secureCookies(c) {
+			c.Response().Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
+}

@@ -51,6 +51,7 @@ func TestConfigSignIn(t *testing.T) {
 // https, or when a trusted proxy says the browser used https.
 func TestCookiesSecureBehindHTTPS(t *testing.T) {
 	o := startOP(t)
+	var hsts string
 	loginCookie := func(s *testServer, header map[string]string) string {
 		req, _ := http.NewRequest("GET", s.url+"/auth/signin", nil)
 		for k, v := range header {
@@ -62,6 +63,7 @@ func TestCookiesSecureBehindHTTPS(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+		hsts = resp.Header.Get("Strict-Transport-Security")
 		for _, c := range resp.Header.Values("Set-Cookie") {
 			if strings.HasPrefix(c, "mayfly_login=") {
 				return c
@@ -74,6 +76,9 @@ func TestCookiesSecureBehindHTTPS(t *testing.T) {
 	if c := loginCookie(https, nil); !strings.Contains(c, "; Secure") {
 		t.Errorf("external URL https: cookie %q is not Secure", c)
 	}
+	if hsts == "" {
+		t.Error("no Strict-Transport-Security behind https")
+	}
 	proxied := startSignIn(t, o, "--trust-proxy")
 	if c := loginCookie(proxied, map[string]string{"X-Forwarded-Proto": "https"}); !strings.Contains(c, "; Secure") {
 		t.Errorf("behind a trusted proxy on https: cookie %q is not Secure", c)
@@ -81,5 +86,8 @@ func TestCookiesSecureBehindHTTPS(t *testing.T) {
 	direct := startSignIn(t, o)
 	if c := loginCookie(direct, map[string]string{"X-Forwarded-Proto": "https"}); strings.Contains(c, "; Secure") {
 		t.Errorf("untrusted X-Forwarded-Proto made the cookie Secure: %q", c)
+	}
+	if hsts != "" {
+		t.Errorf("Strict-Transport-Security on plain http: %q", hsts)
 	}
 }
