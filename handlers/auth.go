@@ -55,8 +55,50 @@ func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		ctx := context.WithValue(req.Context(), actorKey{}, actor)
 		ctx = context.WithValue(ctx, csrfKey{}, csrf)
 		c.SetRequest(req.WithContext(ctx))
+		// Default deny: a route that is not public needs a signed-in user
+		// with a role, even if its registration forgot require.
+		if !publicRoutes[c.Path()] {
+			if err := h.floor(c, actor); err != nil {
+				return err
+			}
+		}
 		return next(c)
 	}
+}
+
+// publicRoutes answer without sign-in.
+var publicRoutes = map[string]bool{
+	"/healthz": true, "/readyz": true, "/metrics": true, "/static/*": true,
+	"/signin": true, "/auth/signin": true, "/auth/callback": true, "/auth/signout": true,
+}
+
+// floor refuses anonymous requests (browsers are sent to sign in) and
+// people without a role.
+func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
+	if a.Via == "" {
+		if err, ok := c.Request().Context().Value(authErrKey{}).(error); ok {
+			return err
+		}
+		if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) {
+			return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(c.Request().URL.RequestURI()))
+		}
+		if isHTMX(c) {
+			// A page left open past the session's end: send the whole page
+			// to sign in rather than showing an error in a fragment.
+			ret := c.Request().Header.Get("HX-Current-URL")
+			if u, err := url.Parse(ret); err == nil {
+				ret = u.RequestURI()
+			}
+			c.Response().Header().Set("HX-Redirect", "/signin?return="+url.QueryEscape(safeReturn(ret)))
+		}
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="mayfly"`)
+		return envs.Errorf(envs.EUnauthorized, "sign in first (or send an API token as Authorization: Bearer)")
+	}
+	err := envs.Authorize(a, envs.PermRead)
+	if err != nil && !safeMethod(c.Request().Method) {
+		h.svc.Audit(c.Request().Context(), a, "request.refused", c.Request().Method+" "+c.Request().URL.Path, err)
+	}
+	return err
 }
 
 func (h *Handler) resolveActor(c *echo.Context) (envs.Actor, string, error) {
@@ -105,31 +147,11 @@ func csrfOf(c *echo.Context) string {
 	return s
 }
 
-// require wraps a route with the permission it needs. Anonymous browsers are
-// sent to sign in; anonymous API clients get 401; others without the right
-// get 403.
+// require wraps a route with the permission it needs (authenticate has
+// already refused anonymous requests); without it: 403.
 func (h *Handler) require(p envs.Permission, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		a := actorOf(c)
-		if a.Via == "" {
-			if err, ok := c.Request().Context().Value(authErrKey{}).(error); ok {
-				return err
-			}
-			if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) {
-				return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(c.Request().URL.RequestURI()))
-			}
-			if isHTMX(c) {
-				// A page left open past the session's end: send the whole page
-				// to sign in rather than showing an error in a fragment.
-				ret := c.Request().Header.Get("HX-Current-URL")
-				if u, err := url.Parse(ret); err == nil {
-					ret = u.RequestURI()
-				}
-				c.Response().Header().Set("HX-Redirect", "/signin?return="+url.QueryEscape(safeReturn(ret)))
-			}
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="mayfly"`)
-			return envs.Errorf(envs.EUnauthorized, "sign in first (or send an API token as Authorization: Bearer)")
-		}
 		if err := envs.Authorize(a, p); err != nil {
 			if !safeMethod(c.Request().Method) {
 				h.svc.Audit(c.Request().Context(), a, "request.refused", c.Request().Method+" "+c.Request().URL.Path, err)
