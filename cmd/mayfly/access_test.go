@@ -459,3 +459,38 @@ func TestTemplateLimitedToTeamsAndTokenLastUse(t *testing.T) {
 		t.Errorf("token after use = %+v, want a last use and a 1h lifetime", toks[0])
 	}
 }
+
+func TestSignOutRevokesTheSessionServerSide(t *testing.T) {
+	o := startOP(t)
+	s := startSignIn(t, o)
+	_, cookie, csrf := mintSession(t, s, "bob", "developers")
+	call := func(method, path, csrf string) int {
+		req, _ := http.NewRequest(method, s.url+path, strings.NewReader("_csrf="+url.QueryEscape(csrf)))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "mayfly_session", Value: cookie})
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := call("GET", "/api/v1/environments", ""); got != http.StatusOK {
+		t.Fatalf("before sign-out: %d", got)
+	}
+	if got := call("POST", "/auth/signout", "wrong"); got != http.StatusForbidden {
+		t.Errorf("sign-out without the CSRF token: %d, want 403 (a foreign page must not sign people out)", got)
+	}
+	if got := call("POST", "/auth/signout", csrf); got != http.StatusSeeOther {
+		t.Fatalf("sign-out: %d, want 303", got)
+	}
+	// The browser dropped the cookie; someone who copied it gets nothing.
+	if got := call("GET", "/api/v1/environments", ""); got != http.StatusUnauthorized {
+		t.Errorf("the old cookie after sign-out: %d, want 401", got)
+	}
+	entries, _ := s.Service.AuditLog(context.Background(), envs.System, envs.AuditFilter{Action: "auth.signout"})
+	if len(entries) != 1 || entries[0].Actor != "bob@example.com" || entries[0].Result != "ok" {
+		t.Errorf("audit of the sign-out = %+v", entries)
+	}
+}
