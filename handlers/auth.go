@@ -34,7 +34,7 @@ func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		actor, csrf, err := h.resolveActor(c)
 		if err != nil {
 			// A bad token does not stop public routes (health checks, sign-in);
-			// protected ones answer with this error (see require).
+			// protected ones answer with this error (see floor).
 			if envs.ErrorCode(err) != envs.EUnauthorized {
 				return err
 			}
