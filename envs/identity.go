@@ -313,7 +313,9 @@ func (s *Service) TokenActor(ctx context.Context, raw, address string) (Actor, e
 			s.log.Warn("could not record token use", "token", row.ID, "err", err)
 		}
 	}
-	return actorOf(u, address, "token"), nil
+	a := actorOf(u, address, "token")
+	a.TokenID = row.ID
+	return a, nil
 }
 
 // --- sign-in in flight ---

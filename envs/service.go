@@ -46,6 +46,8 @@ type Actor struct {
 	Teams  []string
 	// Via says how the actor was authenticated: "session", "token", "local".
 	Via string
+	// TokenID is the API token a request came with (audited).
+	TokenID string
 }
 
 // System is the actor of automatic work.
@@ -678,7 +680,7 @@ func (s *Service) audit(ctx context.Context, actor Actor, action, target string,
 		detail = ErrorMessage(err)
 	}
 	entry := &storage.AuditEntry{At: s.now(), Actor: actor.Name, Action: action, Target: target,
-		Address: actor.Address, Result: result, Detail: detail}
+		Address: actor.Address, Result: result, Detail: detail, Via: strings.TrimSpace(actor.Via + " " + actor.TokenID)}
 	if aerr := s.store.Audit(context.WithoutCancel(ctx), entry); aerr != nil {
 		s.log.Error("audit failed", "action", action, "err", aerr)
 	}

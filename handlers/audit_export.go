@@ -44,10 +44,10 @@ func (h *Handler) auditExport(c *echo.Context) error {
 	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	c.Response().WriteHeader(http.StatusOK)
 	w := csv.NewWriter(c.Response())
-	_ = w.Write([]string{"id", "at", "actor", "action", "target", "address", "result", "detail"})
+	_ = w.Write([]string{"id", "at", "actor", "action", "target", "address", "result", "detail", "via"})
 	for _, e := range entries {
 		_ = w.Write([]string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339Nano), csvSafe(e.Actor), csvSafe(e.Action),
-			csvSafe(e.Target), e.Address, e.Result, csvSafe(e.Detail)})
+			csvSafe(e.Target), e.Address, e.Result, csvSafe(e.Detail), e.Via})
 	}
 	w.Flush()
 	return nil

@@ -26,7 +26,7 @@ func (h *Handler) auditList(c *echo.Context) error {
 	v := web.AuditView{Filter: fv, ExportQuery: auditQuery(fv)}
 	for _, e := range entries {
 		v.Entries = append(v.Entries, web.AuditEntryView{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action,
-			Target: e.Target, Address: e.Address, Result: e.Result, Detail: e.Detail})
+			Target: e.Target, Address: e.Address, Result: e.Result, Detail: e.Detail, Via: e.Via})
 	}
 	return render(c, http.StatusOK, web.AuditPage(h.page(c, "Audit log", "audit"), v))
 }
@@ -93,9 +93,10 @@ type auditJSON struct {
 	Address string    `json:"address"`
 	Result  string    `json:"result"`
 	Detail  string    `json:"detail,omitempty"`
+	Via     string    `json:"via,omitempty"`
 }
 
 func toAuditJSON(e envs.AuditEntry) auditJSON {
 	return auditJSON{ID: e.ID, At: e.At.UTC(), Actor: e.Actor, Action: e.Action, Target: e.Target,
-		Address: e.Address, Result: e.Result, Detail: e.Detail}
+		Address: e.Address, Result: e.Result, Detail: e.Detail, Via: e.Via}
 }

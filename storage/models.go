@@ -91,6 +91,7 @@ type AuditEntry struct {
 	Address string
 	Result  string
 	Detail  string
+	Via     string // how the actor was authenticated: session, token <id>, local, system
 }
 
 // TableName keeps the table name singular-free and explicit.

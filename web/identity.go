@@ -53,6 +53,7 @@ type AuditEntryView struct {
 	Address string
 	Result  string
 	Detail  string
+	Via     string // session, token <id>, local, system
 }
 
 // timeOr formats an optional time, or returns def.

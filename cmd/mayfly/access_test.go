@@ -455,6 +455,10 @@ func TestTemplateLimitedToTeamsAndTokenLastUse(t *testing.T) {
 	if err != nil || len(toks) != 1 {
 		t.Fatalf("carol's tokens: %v, %v", toks, err)
 	}
+	launches, _ := s.Service.AuditLog(ctx, envs.System, envs.AuditFilter{Actor: "carol@example.com", Action: "environment.launch"})
+	if len(launches) != 1 || launches[0].Via != "token "+toks[0].ID {
+		t.Errorf("audit of the token's launch = %+v, want via token %s", launches, toks[0].ID)
+	}
 	if toks[0].LastUsedAt == nil || toks[0].ExpiresAt == nil || toks[0].ExpiresAt.Sub(toks[0].CreatedAt) != time.Hour {
 		t.Errorf("token after use = %+v, want a last use and a 1h lifetime", toks[0])
 	}

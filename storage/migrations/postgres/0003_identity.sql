@@ -55,3 +55,6 @@ CREATE INDEX audit_log_action ON audit_log (action, id);
 
 -- Teams that may launch a template version (comma-separated; empty: everyone).
 ALTER TABLE template_versions ADD COLUMN teams TEXT NOT NULL DEFAULT '';
+
+-- How the actor was authenticated: session, token <id>, local, system.
+ALTER TABLE audit_log ADD COLUMN via TEXT NOT NULL DEFAULT '';
