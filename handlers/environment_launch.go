@@ -101,5 +101,13 @@ func (h *Handler) launchForm(c *echo.Context, version string) (web.LaunchForm, e
 			f.Params[p.Name] = p.Default
 		}
 	}
+	// Say "not for you" before someone fills in the form, not after.
+	for _, v := range t.Versions {
+		if v.Spec.Version == f.Version.Version {
+			if err := envs.CanLaunchTemplate(actorOf(c), v.Spec); err != nil {
+				return web.LaunchForm{}, err
+			}
+		}
+	}
 	return f, nil
 }

@@ -427,6 +427,21 @@ func TestTemplateLimitedToTeamsAndTokenLastUse(t *testing.T) {
 			t.Errorf("catalog for %s lacks %s", tt.who, tt.want)
 		}
 	}
+	for _, tt := range []struct {
+		who, cookie string
+		want        int
+	}{{"other team", bobCookie, http.StatusForbidden}, {"the team", carolCookie, http.StatusOK}} {
+		req, _ := http.NewRequest("GET", s.url+"/templates/tiny/launch", nil)
+		req.AddCookie(&http.Cookie{Name: "mayfly_session", Value: tt.cookie})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("launch form for %s: %d, want %d", tt.who, resp.StatusCode, tt.want)
+		}
+	}
 	if tpl, err := s.Service.Template(ctx, "tiny"); err != nil || !slices.Equal(tpl.Versions[0].Spec.Teams, []string{"data"}) {
 		t.Fatalf("stored template teams: %v, %v", tpl, err)
 	}
