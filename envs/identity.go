@@ -208,6 +208,10 @@ func (s *Service) CreateToken(ctx context.Context, actor Actor, name, ttl string
 	if actor.UserID == "" {
 		return "", Token{}, Errorf(EInvalid, "API tokens need sign-in: in local mode the API is open on this machine without one")
 	}
+	// A leaked token must not be able to mint longer-lived ones.
+	if actor.Via == "token" {
+		return "", Token{}, Errorf(EForbidden, "API tokens are created after signing in, not with another token")
+	}
 	var fields []FieldError
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {

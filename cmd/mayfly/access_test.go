@@ -278,6 +278,9 @@ func expect(r route, who identity) string {
 		}
 		return "403"
 	}
+	if r.method == "POST" && r.path == "/tokens" && who.bearer != "" {
+		return "403" // a token cannot mint tokens
+	}
 	if r.object && strings.HasPrefix(r.path, "/tokens/") && who.role != envs.RoleAdmin && who.name == "member same team" {
 		return "404" // a token is its owner's alone, not the team's
 	}
