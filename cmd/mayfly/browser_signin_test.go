@@ -132,10 +132,7 @@ func TestBrowserSignedInMemberLaunchesExtendsDestroys(t *testing.T) {
 	)
 	waitFor(t, ctx, "a new expiry", expiry, func(a chromedp.AttributeResult) bool { return a.Value != before })
 	do(t, ctx, "destroy", chromedp.Click(chromedp.CSS(`[data-testid="destroy-button"]`)))
-	waitFor(t, ctx, "status destroying or destroyed", status, func(s string) bool {
-		s = strings.TrimSpace(s)
-		return s == "destroying" || s == "destroyed"
-	})
+	waitFor(t, ctx, "status destroyed", status, statusIs("destroyed"))
 	entries, err := s.Service.AuditLog(context.Background(), envs.System, envs.AuditFilter{Actor: "bob@example.com", Result: "ok"})
 	if err != nil {
 		t.Fatal(err)

@@ -173,11 +173,13 @@ func runTestMain(t *testing.T, cfg Config) *testServer {
 		t.Fatalf("Run: %v", err)
 	}
 	s := &testServer{Main: m, t: t, url: m.URL()}
+	// Close first: once the orchestrator has stopped, no provision job can
+	// start a process after destroyAll has looked for stacks.
 	t.Cleanup(func() {
-		s.destroyAll()
 		if err := m.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
+		s.destroyAll()
 	})
 	return s
 }

@@ -73,7 +73,7 @@ func TestSecretsNeverInLogsOrErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &testServer{Main: m, t: t, url: m.URL()}
-	t.Cleanup(func() { s.destroyAll(); m.Close() })
+	t.Cleanup(func() { m.Close(); s.destroyAll() })
 	if r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(secretTemplate)); r.Status != http.StatusCreated {
 		t.Fatalf("publish: %d %s", r.Status, r.Body)
 	}
@@ -138,22 +138,22 @@ func TestSecretKeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := s.launch(map[string]any{"template": "tiny", "params": map[string]any{"password": "pw"}, "ttl": "1h"})
-	s.destroyAll()
 	s.Close()
+	s.destroyAll()
 
 	s = start(map[string]string{"MAYFLY_SECRET_KEY": keyB})
 	if _, err := s.Service.ResealSecrets(context.Background()); err == nil {
 		t.Error("the new key alone opened secrets sealed with the old one")
 	}
-	s.destroyAll()
 	s.Close()
+	s.destroyAll()
 
 	s = start(map[string]string{"MAYFLY_SECRET_KEY": keyB, "MAYFLY_SECRET_KEY_PREVIOUS": keyA})
-	s.destroyAll()
 	s.Close()
+	s.destroyAll()
 
 	s = start(map[string]string{"MAYFLY_SECRET_KEY": keyB})
-	defer func() { s.destroyAll(); s.Close() }()
+	defer func() { s.Close(); s.destroyAll() }()
 	n, err := s.Service.ResealSecrets(context.Background())
 	if err != nil || n != 0 {
 		t.Errorf("after rotation with the new key alone: resealed %d, err %v; want 0, nil (all sealed with the new key)", n, err)
