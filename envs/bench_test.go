@@ -84,7 +84,7 @@ func BenchmarkLaunchToReady(b *testing.B) {
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			e, err := svc.Launch(ctx, envs.Actor{Name: "bench"}, envs.LaunchRequest{Template: "instant", Name: fmt.Sprintf("b-%d", i)})
+			e, err := svc.Launch(ctx, envs.Actor{Name: "bench", Role: envs.RoleMember}, envs.LaunchRequest{Template: "instant", Name: fmt.Sprintf("b-%d", i)})
 			if err != nil {
 				b.Error(err)
 				return

@@ -19,7 +19,7 @@ import (
 // hand). Retaining needs a provider that supports it (aws).
 func (s *Service) RetryDestroy(ctx context.Context, actor Actor, id string, retain []string) (env *Environment, err error) {
 	defer func() { s.audit(ctx, actor, "environment.retry_destroy", id, err) }()
-	if !actor.Admin {
+	if !actor.IsAdmin() {
 		return nil, Errorf(EForbidden, "only administrators can retry a destroy")
 	}
 	unlock := s.locks.lock(id)

@@ -179,6 +179,7 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 		Provider:    r.Provider,
 		TTL:         TTLPolicy{Default: r.DefaultTTL, Max: r.MaxTTL},
 		Stack:       json.RawMessage(r.Stack),
+		Teams:       splitNames(r.Teams),
 	}
 	if err := json.Unmarshal([]byte(r.Params), &spec.Parameters); err != nil {
 		return Version{}, err

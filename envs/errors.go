@@ -17,6 +17,11 @@ const (
 	EForbidden Code = "forbidden"
 	ETooLarge  Code = "too_large"
 	EInternal  Code = "internal"
+	// EUnauthorized: nobody is signed in, or the session or token is no
+	// longer valid.
+	EUnauthorized Code = "unauthorized"
+	// ETooMany: a rate limit was hit.
+	ETooMany Code = "too_many_requests"
 )
 
 // FieldError names one field at fault. Field is a dotted path such as

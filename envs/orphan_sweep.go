@@ -149,13 +149,6 @@ func (s *Service) SweepCloudOrphans(ctx context.Context) ([]SweptOrphan, error) 
 	return out, nil
 }
 
-func valueOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
-
 // stackOfHandle is the stack part of a handle: providers may append details
 // (aws: "|<role>") that a listing cannot always reproduce.
 func stackOfHandle(h string) string {

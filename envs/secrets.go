@@ -1,6 +1,7 @@
 package envs
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -9,13 +10,33 @@ import (
 	"fmt"
 )
 
-// Cipher encrypts secret parameter values at rest with AES-256-GCM.
+// Cipher encrypts secret parameter values at rest with AES-256-GCM. It
+// encrypts with the current key and decrypts with it or any previous key,
+// so keys can be rotated: configure the new key with the old ones as
+// previous keys, run ResealSecrets, then drop the old ones.
 type Cipher struct {
-	aead cipher.AEAD
+	aead     cipher.AEAD
+	previous []cipher.AEAD
 }
 
-// NewCipher takes a 32-byte key.
-func NewCipher(key []byte) (*Cipher, error) {
+// NewCipher takes the current 32-byte key and any previous keys.
+func NewCipher(key []byte, previous ...[]byte) (*Cipher, error) {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	c := &Cipher{aead: aead}
+	for i, k := range previous {
+		a, err := newAEAD(k)
+		if err != nil {
+			return nil, fmt.Errorf("envs: previous key %d: %w", i+1, err)
+		}
+		c.previous = append(c.previous, a)
+	}
+	return c, nil
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != 32 {
 		return nil, fmt.Errorf("envs: secret key must be 32 bytes, got %d", len(key))
 	}
@@ -27,7 +48,7 @@ func NewCipher(key []byte) (*Cipher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("envs: secret key: %w", err)
 	}
-	return &Cipher{aead: aead}, nil
+	return aead, nil
 }
 
 // sealVersion prefixes ciphertexts so that key rotation can tell formats apart.
@@ -52,20 +73,61 @@ func (c *Cipher) seal(values map[string]string, envID string) ([]byte, error) {
 }
 
 func (c *Cipher) open(sealed []byte, envID string) (map[string]string, error) {
+	values, _, err := c.openAny(sealed, envID)
+	return values, err
+}
+
+// openAny decrypts with the current key or a previous one; current reports
+// which.
+func (c *Cipher) openAny(sealed []byte, envID string) (values map[string]string, current bool, err error) {
 	if len(sealed) == 0 {
-		return map[string]string{}, nil
+		return map[string]string{}, true, nil
 	}
 	ns := c.aead.NonceSize()
 	if len(sealed) < 1+ns || sealed[0] != sealVersion {
-		return nil, errors.New("envs: secrets: unknown format")
+		return nil, false, errors.New("envs: secrets: unknown format")
 	}
-	plain, err := c.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(envID))
+	var plain []byte
+	for i, a := range append([]cipher.AEAD{c.aead}, c.previous...) {
+		if plain, err = a.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(envID)); err == nil {
+			current = i == 0
+			break
+		}
+	}
 	if err != nil {
-		return nil, errors.New("envs: secrets: cannot decrypt (wrong key?)")
+		return nil, false, errors.New("envs: secrets: cannot decrypt with the current or any previous key")
 	}
-	var values map[string]string
 	if err := json.Unmarshal(plain, &values); err != nil {
-		return nil, fmt.Errorf("envs: secrets: %w", err)
+		return nil, false, fmt.Errorf("envs: secrets: %w", err)
 	}
-	return values, nil
+	return values, current, nil
+}
+
+// ResealSecrets re-encrypts with the current key every secret still sealed
+// with a previous key, and returns how many environments it changed. It is
+// idempotent and runs at start whenever previous keys are configured.
+func (s *Service) ResealSecrets(ctx context.Context) (int, error) {
+	rows, err := s.store.SecretRows(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range rows {
+		values, current, err := s.cipher.openAny(r.Secrets, r.ID)
+		if err != nil {
+			return n, fmt.Errorf("envs: reseal %s: %w", r.ID, err)
+		}
+		if current {
+			continue
+		}
+		sealed, err := s.cipher.seal(values, r.ID)
+		if err != nil {
+			return n, err
+		}
+		if err := s.store.SetSecrets(ctx, r.ID, sealed); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

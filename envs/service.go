@@ -39,10 +39,19 @@ type Actor struct {
 	Team    string
 	Address string
 	Admin   bool
+	// Identity (see access.go): the user id, role and teams of a signed-in
+	// user or of a token's owner; empty for the local user and the system.
+	UserID string
+	Role   Role
+	Teams  []string
+	// Via says how the actor was authenticated: "session", "token", "local".
+	Via string
+	// TokenID is the API token a request came with (audited).
+	TokenID string
 }
 
 // System is the actor of automatic work.
-var System = Actor{Name: "mayfly"}
+var System = Actor{Name: "mayfly", Role: RoleAdmin, Via: "system"}
 
 // Config wires a Service.
 type Config struct {
@@ -72,6 +81,12 @@ type Config struct {
 	RetryDelay time.Duration
 	// Orphans is the cloud orphan sweep's policy (see orphan_sweep.go).
 	Orphans OrphanPolicy
+
+	// Identity (see identity.go): how groups map to roles and teams, and how
+	// long sessions last.
+	Groups      GroupMapping
+	SessionIdle time.Duration // default 8h without a request
+	SessionMax  time.Duration // default 7 days after sign-in
 }
 
 // Service is the domain's entry point: the catalog, environments and their
@@ -111,6 +126,8 @@ func New(cfg Config) (*Service, error) {
 	cfg.SweepInterval = cmpOr(cfg.SweepInterval, 10*time.Second)
 	cfg.RescueAfter = cmpOr(cfg.RescueAfter, 11*time.Minute)
 	cfg.RetryDelay = cmpOr(cfg.RetryDelay, 2*time.Second)
+	cfg.SessionIdle = cmpOr(cfg.SessionIdle, 8*time.Hour)
+	cfg.SessionMax = cmpOr(cfg.SessionMax, 7*24*time.Hour)
 	s := &Service{
 		store:     cfg.Store,
 		providers: map[string]Provider{},
@@ -157,6 +174,9 @@ func (s *Service) Provider(name string) (Provider, bool) {
 // with other content it is refused with EConflict.
 func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Version, created bool, err error) {
 	defer func() { s.audit(ctx, actor, "template.publish", v.Spec.Name+"@"+v.Spec.Version, err) }()
+	if err := Authorize(actor, PermPublish); err != nil {
+		return Version{}, false, err
+	}
 	spec, err := ParseSpec(source)
 	if err != nil {
 		return Version{}, false, err
@@ -183,7 +203,7 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		Digest: digest, Kind: string(spec.Kind), Description: spec.Description, Owner: spec.Owner,
 		Provider: spec.Provider, DefaultTTL: spec.TTL.Default, MaxTTL: spec.TTL.Max,
 		Params: string(params), Stack: string(spec.Stack), Source: string(source),
-		PublishedBy: actor.Name, PublishedAt: now,
+		PublishedBy: actor.Name, PublishedAt: now, Teams: strings.Join(spec.Teams, ","),
 	}
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
 		existing, err := tx.Version(ctx, spec.Name, spec.Version)
@@ -287,6 +307,9 @@ func (s *Service) Template(ctx context.Context, name string) (Template, error) {
 // environments keep running, but it can no longer be launched.
 func (s *Service) Deprecate(ctx context.Context, actor Actor, template, version, note string) (err error) {
 	defer func() { s.audit(ctx, actor, "template.deprecate", template+"@"+version, err) }()
+	if err := Authorize(actor, PermPublish); err != nil {
+		return err
+	}
 	v, err := s.store.Version(ctx, template, version)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Errorf(ENotFound, "template version %s@%s does not exist", template, version)
@@ -323,6 +346,9 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		}
 		s.audit(ctx, actor, "environment.launch", target, err)
 	}()
+	if err := Authorize(actor, PermLaunch); err != nil {
+		return nil, err
+	}
 	if req.Template == "" {
 		return nil, Invalid("launch request is not valid", FieldError{Field: "template", Message: "is required"})
 	}
@@ -349,6 +375,9 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		}
 	}
 	spec := version.Spec
+	if err := CanLaunchTemplate(actor, spec); err != nil {
+		return nil, err
+	}
 	var fields []FieldError
 	if version.DeprecatedAt != nil {
 		fields = append(fields, FieldError{Field: "version", Message: fmt.Sprintf("%s is deprecated and cannot be launched", spec.Version)})
@@ -542,6 +571,9 @@ func (s *Service) Extend(ctx context.Context, actor Actor, id, ttl string) (env 
 			return err
 		}
 		e := environmentFromRow(r, splitNames(r.SecretNames))
+		if err := CanActOn(actor, e); err != nil {
+			return err
+		}
 		if !e.Status.Live() {
 			return Errorf(EConflict, "environment %s is %s and can no longer be extended", e.Name, e.Status)
 		}
@@ -583,6 +615,9 @@ func (s *Service) Destroy(ctx context.Context, actor Actor, id string) (env *Env
 			return Errorf(ENotFound, "environment %q does not exist", id)
 		}
 		if err != nil {
+			return err
+		}
+		if err := CanActOn(actor, environmentFromRow(r, nil)); err != nil {
 			return err
 		}
 		if _, err := s.requestDestroy(ctx, tx, r, "Destroy requested by "+actor.Name, actor.Name); err != nil {
@@ -650,7 +685,7 @@ func (s *Service) audit(ctx context.Context, actor Actor, action, target string,
 		detail = ErrorMessage(err)
 	}
 	entry := &storage.AuditEntry{At: s.now(), Actor: actor.Name, Action: action, Target: target,
-		Address: actor.Address, Result: result, Detail: detail}
+		Address: actor.Address, Result: result, Detail: detail, Via: strings.TrimSpace(actor.Via + " " + actor.TokenID)}
 	if aerr := s.store.Audit(context.WithoutCancel(ctx), entry); aerr != nil {
 		s.log.Error("audit failed", "action", action, "err", aerr)
 	}

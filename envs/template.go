@@ -38,6 +38,9 @@ type Spec struct {
 	TTL         TTLPolicy       `json:"ttl"`
 	Parameters  []Param         `json:"parameters"`
 	Stack       json.RawMessage `json:"stack"`
+	// Teams limits who may launch the template (empty: everyone). omitempty
+	// keeps the digests of versions published before the field existed.
+	Teams []string `json:"teams,omitempty"`
 }
 
 // TTLPolicy bounds how long an environment may live.
@@ -99,6 +102,7 @@ type rawSpec struct {
 	TTL         rawTTL     `yaml:"ttl"`
 	Parameters  []rawParam `yaml:"parameters"`
 	Stack       yaml.Node  `yaml:"stack"`
+	Teams       []string   `yaml:"teams"`
 }
 
 type rawTTL struct {
@@ -154,6 +158,11 @@ func ParseSpec(src []byte) (*Spec, error) {
 		Description: strings.TrimSpace(raw.Description),
 		Owner:       strings.TrimSpace(raw.Owner),
 		Provider:    raw.Provider,
+	}
+	for _, t := range raw.Teams {
+		if t = strings.TrimSpace(t); t != "" {
+			spec.Teams = append(spec.Teams, t)
+		}
 	}
 	switch {
 	case spec.Name == "":

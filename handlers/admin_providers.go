@@ -39,7 +39,7 @@ func providerCheckViews(checks []ProviderCheck) []web.ProviderCheckView {
 
 // apiProviderChecks is GET /api/v1/admin/providers (admins only).
 func (h *Handler) apiProviderChecks(c *echo.Context) error {
-	if !actorOf(c).Admin {
+	if !actorOf(c).IsAdmin() {
 		return envs.Errorf(envs.EForbidden, "only administrators can see this")
 	}
 	checks := h.providerChecks()

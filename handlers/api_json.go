@@ -30,6 +30,7 @@ type versionJSON struct {
 	DeprecationNote string       `json:"deprecation_note,omitempty"`
 	PublishedAt     time.Time    `json:"published_at"`
 	PublishedBy     string       `json:"published_by,omitempty"`
+	Teams           []string     `json:"teams,omitempty"` // who may launch it; absent: everyone
 }
 
 type ttlJSON struct {
@@ -58,6 +59,7 @@ func toVersionJSON(v envs.Version) versionJSON {
 		Provider: v.Spec.Provider, TTL: ttlJSON{Default: v.Spec.TTL.Default.String(), Max: v.Spec.TTL.Max.String()},
 		Parameters: params, Deprecated: v.DeprecatedAt != nil, DeprecatedAt: v.DeprecatedAt,
 		DeprecationNote: v.DeprecationNote, PublishedAt: v.PublishedAt, PublishedBy: v.PublishedBy,
+		Teams: v.Spec.Teams,
 	}
 }
 

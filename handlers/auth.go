@@ -2,6 +2,10 @@ package handlers
 
 import (
 	"context"
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v5"
 
@@ -9,19 +13,151 @@ import (
 )
 
 type actorKey struct{}
+type csrfKey struct{}
+type authErrKey struct{}
 
-// authenticate resolves who is asking. In local mode (no sign-in
-// configured, loopback only) everyone is the local administrator.
+// sessionCookie holds the session token; loginCookie binds a sign-in in
+// flight to the browser that started it (against login CSRF).
+const (
+	sessionCookie = "mayfly_session"
+	loginCookie   = "mayfly_login"
+)
+
+// authenticate resolves who is asking: in local mode (no sign-in configured,
+// loopback only) everyone is the local administrator; otherwise a bearer
+// token or a session cookie names the actor, or nobody (anonymous, who may
+// reach only the public routes). Browser requests that change something
+// must carry the session's CSRF token.
 func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
-		actor := envs.Actor{Name: "local", Admin: true, Address: c.RealIP()}
-		ctx := context.WithValue(c.Request().Context(), actorKey{}, actor)
-		c.SetRequest(c.Request().WithContext(ctx))
+		req := c.Request()
+		actor, csrf, err := h.resolveActor(c)
+		if err != nil {
+			// A bad token does not stop public routes (health checks, sign-in);
+			// protected ones answer with this error (see floor).
+			if envs.ErrorCode(err) != envs.EUnauthorized {
+				return err
+			}
+			actor = envs.Actor{Address: c.RealIP()}
+			c.SetRequest(req.WithContext(context.WithValue(req.Context(), authErrKey{}, err)))
+			req = c.Request()
+		}
+		if actor.Via == "session" && !safeMethod(req.Method) {
+			got := req.Header.Get("X-CSRF-Token")
+			if got == "" {
+				got = c.FormValue("_csrf")
+			}
+			if subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1 {
+				h.svc.Audit(req.Context(), actor, "request.refused", req.URL.Path, envs.Errorf(envs.EForbidden, "missing or wrong CSRF token"))
+				return envs.Errorf(envs.EForbidden, "the form has expired or did not come from Mayfly; reload the page and try again")
+			}
+		}
+		ctx := context.WithValue(req.Context(), actorKey{}, actor)
+		ctx = context.WithValue(ctx, csrfKey{}, csrf)
+		c.SetRequest(req.WithContext(ctx))
+		// Default deny: a route that is not public needs a signed-in user
+		// with a role, even if its registration forgot require.
+		if !publicRoutes[c.Path()] {
+			if err := h.floor(c, actor); err != nil {
+				return err
+			}
+		}
 		return next(c)
 	}
+}
+
+// publicRoutes answer without sign-in.
+var publicRoutes = map[string]bool{
+	"/healthz": true, "/readyz": true, "/metrics": true, "/static/*": true,
+	"/signin": true, "/auth/signin": true, "/auth/callback": true, "/auth/signout": true,
+}
+
+// floor refuses anonymous requests (browsers are sent to sign in) and
+// people without a role.
+func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
+	if a.Via == "" {
+		if err, ok := c.Request().Context().Value(authErrKey{}).(error); ok {
+			return err
+		}
+		if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) {
+			return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(c.Request().URL.RequestURI()))
+		}
+		if isHTMX(c) {
+			// A page left open past the session's end: send the whole page
+			// to sign in rather than showing an error in a fragment.
+			ret := c.Request().Header.Get("HX-Current-URL")
+			if u, err := url.Parse(ret); err == nil {
+				ret = u.RequestURI()
+			}
+			c.Response().Header().Set("HX-Redirect", "/signin?return="+url.QueryEscape(safeReturn(ret)))
+		}
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="mayfly"`)
+		return envs.Errorf(envs.EUnauthorized, "sign in first (or send an API token as Authorization: Bearer)")
+	}
+	err := envs.Authorize(a, envs.PermRead)
+	if err != nil && !safeMethod(c.Request().Method) {
+		h.svc.Audit(c.Request().Context(), a, "request.refused", c.Request().Method+" "+c.Request().URL.Path, err)
+	}
+	return err
+}
+
+func (h *Handler) resolveActor(c *echo.Context) (envs.Actor, string, error) {
+	req := c.Request()
+	addr := c.RealIP()
+	if h.oidc == nil {
+		return envs.Actor{Name: "local", Admin: true, Address: addr, Via: "local"}, "", nil
+	}
+	if auth := req.Header.Get(echo.HeaderAuthorization); auth != "" {
+		raw, ok := strings.CutPrefix(auth, "Bearer ")
+		if !ok {
+			return envs.Actor{}, "", envs.Errorf(envs.EUnauthorized, "the Authorization header must be \"Bearer <token>\"")
+		}
+		// Limit guesses: every bearer request from an address draws from its
+		// bucket, so a script cannot try tokens at speed.
+		if !h.tokenLimit.allow(addr) {
+			return envs.Actor{}, "", envs.Errorf(envs.ETooMany, "too many requests with API tokens from %s; slow down", addr)
+		}
+		a, err := h.svc.TokenActor(req.Context(), strings.TrimSpace(raw), addr)
+		return a, "", err
+	}
+	if ck, err := req.Cookie(sessionCookie); err == nil && ck.Value != "" {
+		a, csrf, err := h.svc.SessionActor(req.Context(), ck.Value, addr)
+		if err == nil {
+			return a, csrf, nil
+		}
+		if envs.ErrorCode(err) != envs.EUnauthorized {
+			return envs.Actor{}, "", err
+		}
+		// An ended session is the same as none: the browser is sent to sign in.
+	}
+	return envs.Actor{Address: addr}, "", nil
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 func actorOf(c *echo.Context) envs.Actor {
 	a, _ := c.Request().Context().Value(actorKey{}).(envs.Actor)
 	return a
+}
+
+func csrfOf(c *echo.Context) string {
+	s, _ := c.Request().Context().Value(csrfKey{}).(string)
+	return s
+}
+
+// require wraps a route with the permission it needs (authenticate has
+// already refused anonymous requests); without it: 403.
+func (h *Handler) require(p envs.Permission, next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		a := actorOf(c)
+		if err := envs.Authorize(a, p); err != nil {
+			if !safeMethod(c.Request().Method) {
+				h.svc.Audit(c.Request().Context(), a, "request.refused", c.Request().Method+" "+c.Request().URL.Path, err)
+			}
+			return err
+		}
+		return next(c)
+	}
 }

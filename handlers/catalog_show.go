@@ -2,11 +2,21 @@ package handlers
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/web"
 )
+
+// launchRefusal is the short note shown instead of a Launch button.
+func launchRefusal(a envs.Actor, spec envs.Spec) string {
+	if envs.Authorize(a, envs.PermLaunch) != nil {
+		return "Needs the member role"
+	}
+	return "For " + strings.Join(spec.Teams, ", ")
+}
 
 // catalogShow renders the catalog of templates.
 func (h *Handler) catalogShow(c *echo.Context) error {
@@ -16,7 +26,13 @@ func (h *Handler) catalogShow(c *echo.Context) error {
 	}
 	views := make([]web.TemplateView, 0, len(templates))
 	for _, t := range templates {
-		views = append(views, templateView(t))
+		v := templateView(t)
+		if latest, ok := t.Latest(); ok {
+			if err := envs.CanLaunchTemplate(actorOf(c), latest.Spec); err != nil {
+				v.NotLaunchable = launchRefusal(actorOf(c), latest.Spec)
+			}
+		}
+		views = append(views, v)
 	}
 	return render(c, http.StatusOK, web.CatalogPage(h.page(c, "Catalog", "catalog"), views))
 }

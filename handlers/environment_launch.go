@@ -96,6 +96,14 @@ func (h *Handler) launchForm(c *echo.Context, version string) (web.LaunchForm, e
 			return web.LaunchForm{}, envs.Errorf(envs.ENotFound, "template %s has no version %s", t.Name, version)
 		}
 	}
+	// Say "not for you" before someone fills in the form, not after.
+	for _, v := range t.Versions {
+		if v.Spec.Version == f.Version.Version {
+			if err := envs.CanLaunchTemplate(actorOf(c), v.Spec); err != nil {
+				return web.LaunchForm{}, err
+			}
+		}
+	}
 	for _, p := range f.Version.Params {
 		if !p.Secret {
 			f.Params[p.Name] = p.Default

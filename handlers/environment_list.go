@@ -37,7 +37,7 @@ func (h *Handler) environmentList(c *echo.Context) error {
 		l.Counts[string(s)] = n
 	}
 	for _, e := range list {
-		l.Environments = append(l.Environments, environmentView(e))
+		l.Environments = append(l.Environments, environmentView(e, actorOf(c)))
 	}
 	p := h.page(c, "Environments", "environments")
 	if c.QueryParam("partial") == "rows" {

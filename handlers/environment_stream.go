@@ -61,7 +61,7 @@ func (h *Handler) environmentStream(c *echo.Context) error {
 		}
 		key := string(env.Status) + env.ExpiresAt.String() + strconv.Itoa(len(env.Outputs))
 		if key != lastStatus {
-			writeSSE(&buf, "summary", "", web.EnvironmentSummary(environmentView(env)), c)
+			writeSSE(&buf, "summary", "", web.EnvironmentSummary(environmentView(env, actorOf(c))), c)
 			lastStatus = key
 		}
 		if buf.Len() > 0 {

@@ -29,6 +29,9 @@ var codeStatus = map[envs.Code]int{
 	envs.EForbidden: http.StatusForbidden,
 	envs.ETooLarge:  http.StatusRequestEntityTooLarge,
 	envs.EInternal:  http.StatusInternalServerError,
+
+	envs.EUnauthorized: http.StatusUnauthorized,
+	envs.ETooMany:      http.StatusTooManyRequests,
 }
 
 // toProblem maps any error to a problem. Internal errors are logged by the

@@ -33,6 +33,18 @@ type Config struct {
 	// ProviderChecks reports cloud providers' reachability for the admin
 	// view (nil: local only).
 	ProviderChecks func() []ProviderCheck
+
+	// OIDC signs people in; nil is local mode: everyone is the local
+	// administrator (the server then listens on loopback only).
+	OIDC *OIDC
+	// ExternalURL is where browsers reach Mayfly; https makes cookies Secure.
+	ExternalURL string
+	// TrustProxy takes the client address from X-Forwarded-For and the
+	// scheme from X-Forwarded-Proto (set only behind a reverse proxy).
+	TrustProxy bool
+	// SignInPerMinute limits sign-in attempts per client address (default
+	// 20 a minute, in bursts of as many).
+	SignInPerMinute int
 }
 
 // Handler holds the dependencies of every route.
@@ -43,6 +55,12 @@ type Handler struct {
 	ready      func(ctx context.Context) error
 	streamPoll time.Duration
 	checks     func() []ProviderCheck
+
+	oidc        *OIDC
+	externalURL string
+	trustProxy  bool
+	signinLimit *limiter
+	tokenLimit  *limiter
 }
 
 // New returns the router with every route and middleware.
@@ -60,16 +78,30 @@ func New(cfg Config) http.Handler {
 		cfg.StreamPoll = time.Second
 	}
 	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll,
-		checks: cfg.ProviderChecks}
+		checks: cfg.ProviderChecks,
+		oidc:   cfg.OIDC, externalURL: cfg.ExternalURL, trustProxy: cfg.TrustProxy,
+		// Sign-in: a person needs a handful of attempts; a script trying
+		// states or codes is slowed to a few a minute.
+		signinLimit: newLimiter(float64(cmpOr(cfg.SignInPerMinute, 20))/60, cmpOr(cfg.SignInPerMinute, 20)),
+		// Tokens: CI jobs make bursts of calls, guessing needs millions.
+		tokenLimit: newLimiter(20, 200),
+	}
 	cfg.Metrics.watch(cfg.Service)
 
 	e := echo.New()
 	e.Logger = cfg.Logger
 	e.HTTPErrorHandler = h.handleError
+	// The client address (audit log, rate limits) is the peer's, unless a
+	// trusted reverse proxy in a private network forwards it.
+	e.IPExtractor = echo.ExtractIPDirect()
+	if cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	}
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
 	e.Use(h.logRequests)
 	e.Use(securityHeaders)
+	e.Use(h.hsts)
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
 	e.Use(h.authenticate)
 
@@ -78,36 +110,54 @@ func New(cfg Config) http.Handler {
 	e.GET("/metrics", echo.WrapHandler(cfg.Metrics.Handler()))
 	e.GET("/static/*", echo.WrapHandler(static.Handler()))
 
-	e.GET("/", func(c *echo.Context) error { return c.Redirect(http.StatusSeeOther, "/environments") })
-	e.GET("/catalog", h.catalogShow)
-	e.GET("/templates/:name/launch", h.environmentLaunchForm)
-	e.POST("/templates/:name/launch", h.environmentLaunch)
-	e.GET("/templates/:name/drills", h.templateDrills)
-	e.GET("/environments", h.environmentList)
-	e.GET("/environments/:id", h.environmentShow)
-	e.POST("/environments/:id/extend", h.environmentExtend)
-	e.POST("/environments/:id/destroy", h.environmentDestroy)
-	e.POST("/environments/:id/retry-destroy", h.environmentRetryDestroy)
-	e.GET("/environments/:id/stream", h.environmentStream)
-	e.GET("/environments/:id/logs", h.environmentLogs)
-	e.GET("/admin", h.adminShow)
+	e.GET("/signin", h.signinShow)
+	e.GET("/auth/signin", h.signinStart)
+	e.GET("/auth/callback", h.signinCallback)
+	e.POST("/auth/signout", h.signout)
+
+	// Every other route needs a permission (see envs/access.go); per-object
+	// rules (whose environment) are checked by the service.
+	read, launch, publish, admin, tokens := envs.PermRead, envs.PermLaunch, envs.PermPublish, envs.PermAdmin, envs.PermTokens
+	e.GET("/", h.require(read, func(c *echo.Context) error { return c.Redirect(http.StatusSeeOther, "/environments") }))
+	e.GET("/catalog", h.require(read, h.catalogShow))
+	e.GET("/templates/:name/drills", h.require(read, h.templateDrills))
+	e.GET("/templates/:name/launch", h.require(launch, h.environmentLaunchForm))
+	e.POST("/templates/:name/launch", h.require(launch, h.environmentLaunch))
+	e.GET("/environments", h.require(read, h.environmentList))
+	e.GET("/environments/:id", h.require(read, h.environmentShow))
+	e.POST("/environments/:id/extend", h.require(launch, h.environmentExtend))
+	e.POST("/environments/:id/destroy", h.require(launch, h.environmentDestroy))
+	// Retrying a failed destroy (optionally retaining resources) is an
+	// administrator's call: it can leave cloud resources behind on purpose.
+	e.POST("/environments/:id/retry-destroy", h.require(admin, h.environmentRetryDestroy))
+	e.GET("/environments/:id/stream", h.require(read, h.environmentStream))
+	e.GET("/environments/:id/logs", h.require(read, h.environmentLogs))
+	e.GET("/admin", h.require(admin, h.adminShow))
+	e.GET("/admin/audit", h.require(admin, h.auditList))
+	e.GET("/admin/audit/export", h.require(admin, h.auditExport))
+	e.GET("/admin/users", h.require(admin, h.userList))
+	e.POST("/admin/users/:id/revoke", h.require(admin, h.userRevoke))
+	e.GET("/tokens", h.require(tokens, h.tokenList))
+	e.POST("/tokens", h.require(tokens, h.tokenCreate))
+	e.POST("/tokens/:id/revoke", h.require(tokens, h.tokenRevoke))
 
 	api := e.Group("/api/v1")
-	api.GET("/templates", h.apiTemplateList)
-	api.POST("/templates", h.apiTemplatePublish)
-	api.GET("/templates/:name", h.apiTemplateShow)
-	api.GET("/templates/:name/choices", h.apiTemplateChoices)
-	api.GET("/templates/:name/drills", h.apiTemplateDrills)
-	api.POST("/templates/:name/versions/:version/deprecate", h.apiTemplateDeprecate)
-	api.GET("/environments", h.apiEnvironmentList)
-	api.POST("/environments", h.apiEnvironmentLaunch)
-	api.GET("/environments/:id", h.apiEnvironmentShow)
-	api.GET("/environments/:id/events", h.apiEnvironmentEvents)
-	api.GET("/environments/:id/logs", h.apiEnvironmentLogs)
-	api.POST("/environments/:id/extend", h.apiEnvironmentExtend)
-	api.DELETE("/environments/:id", h.apiEnvironmentDestroy)
-	api.POST("/environments/:id/retry-destroy", h.apiEnvironmentRetryDestroy)
-	api.GET("/admin/providers", h.apiProviderChecks)
+	api.GET("/templates", h.require(read, h.apiTemplateList))
+	api.POST("/templates", h.require(publish, h.apiTemplatePublish))
+	api.GET("/templates/:name", h.require(read, h.apiTemplateShow))
+	api.GET("/templates/:name/choices", h.require(read, h.apiTemplateChoices))
+	api.GET("/templates/:name/drills", h.require(read, h.apiTemplateDrills))
+	api.POST("/templates/:name/versions/:version/deprecate", h.require(publish, h.apiTemplateDeprecate))
+	api.GET("/environments", h.require(read, h.apiEnvironmentList))
+	api.POST("/environments", h.require(launch, h.apiEnvironmentLaunch))
+	api.GET("/environments/:id", h.require(read, h.apiEnvironmentShow))
+	api.GET("/environments/:id/events", h.require(read, h.apiEnvironmentEvents))
+	api.GET("/environments/:id/logs", h.require(read, h.apiEnvironmentLogs))
+	api.POST("/environments/:id/extend", h.require(launch, h.apiEnvironmentExtend))
+	api.DELETE("/environments/:id", h.require(launch, h.apiEnvironmentDestroy))
+	api.POST("/environments/:id/retry-destroy", h.require(admin, h.apiEnvironmentRetryDestroy))
+	api.GET("/admin/providers", h.require(admin, h.apiProviderChecks))
+	api.GET("/audit", h.require(admin, h.apiAuditList))
 	api.Any("/*", func(c *echo.Context) error { return echo.ErrNotFound })
 
 	// Browsers send Sec-Fetch-Site / Origin with every request; a
@@ -174,4 +224,11 @@ func (h *Handler) readyz(c *echo.Context) error {
 		}
 	}
 	return c.String(http.StatusOK, "ready\n")
+}
+
+func cmpOr(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
 }

@@ -22,8 +22,9 @@ func render(c *echo.Context, status int, comp templ.Component) error {
 
 func (h *Handler) page(c *echo.Context, title, nav string) web.Page {
 	a := actorOf(c)
-	return web.Page{Title: title, Nav: nav, Now: h.svc.Now(),
-		User: web.UserView{Name: a.Name, IsAdmin: a.Admin, LocalMode: true}}
+	return web.Page{Title: title, Nav: nav, Now: h.svc.Now(), CSRFToken: csrfOf(c),
+		User: web.UserView{Name: a.Name, IsAdmin: a.IsAdmin(), LocalMode: h.oidc == nil,
+			SignedIn: a.Via == "session", Role: string(a.EffectiveRole())}}
 }
 
 func templateView(t envs.Template) web.TemplateView {
@@ -64,7 +65,9 @@ func shortDigest(d string) string {
 // extendChoices are the extensions offered in the UI, when they fit.
 var extendChoices = []time.Duration{30 * time.Minute, time.Hour, 2 * time.Hour, 4 * time.Hour, 8 * time.Hour, 24 * time.Hour}
 
-func environmentView(e *envs.Environment) web.EnvironmentView {
+// environmentView is an environment as actor a sees it: the extend and
+// destroy controls only when a may use them.
+func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 	v := web.EnvironmentView{
 		ID: e.ID, Name: e.Name, Owner: e.Owner, Team: e.Team, Template: e.Template, Kind: string(e.Kind),
 		Version: e.Version, Status: string(e.Status), StatusReason: e.StatusReason, FailureReason: e.FailureReason,
@@ -96,7 +99,9 @@ func environmentView(e *envs.Environment) web.EnvironmentView {
 	if t, err := time.Parse(time.RFC3339, e.Facts[envs.FactSnapshotTakenAt]); err == nil {
 		v.SnapshotTakenAt = &t
 	}
-	if v.Live {
+	if envs.CanActOn(a, e) != nil {
+		v.CanDestroy = false
+	} else if v.Live {
 		left := e.ExtendableBy()
 		for _, d := range extendChoices {
 			if d <= left {

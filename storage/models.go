@@ -35,6 +35,7 @@ type TemplateVersion struct {
 	PublishedAt     time.Time
 	DeprecatedAt    *time.Time
 	DeprecationNote string
+	Teams           string // comma-separated teams that may launch it; empty: everyone
 }
 
 // Environment is one launch of one template version.
@@ -90,6 +91,7 @@ type AuditEntry struct {
 	Address string
 	Result  string
 	Detail  string
+	Via     string // how the actor was authenticated: session, token <id>, local, system
 }
 
 // TableName keeps the table name singular-free and explicit.

@@ -25,6 +25,10 @@ type UserView struct {
 	IsAdmin bool
 	// LocalMode is true when no sign-in is configured (loopback only).
 	LocalMode bool
+	// SignedIn is true for a browser session (offers tokens and sign-out).
+	SignedIn bool
+	// Role is viewer, member, author or admin ("" for nobody).
+	Role string
 }
 
 // TemplateView is one catalog entry.
@@ -36,6 +40,9 @@ type TemplateView struct {
 	Provider    string
 	Latest      VersionView
 	Versions    []VersionView // newest first
+	// NotLaunchable says why the viewer may not launch it (their role, or
+	// the template is limited to other teams); empty: they may.
+	NotLaunchable string
 }
 
 // VersionView is one published version of a template.

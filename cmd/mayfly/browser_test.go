@@ -164,7 +164,7 @@ func TestBrowserLaunchWatchExtendDestroy(t *testing.T) {
 		t.Errorf("extend moved the expiry by %s (%s -> %s), want 1h", got, before, after)
 	}
 
-	do(t, ctx, "destroy", chromedp.Click(chromedp.CSS(`[data-testid="destroy-button"]`)))
+	confirmDestroy(t, ctx)
 	waitFor(t, ctx, "status destroyed", status, statusIs("destroyed"))
 	screenshot(t, ctx, "environment-destroyed")
 	if _, _, err := httpGet(outputURL); err == nil {
@@ -199,4 +199,21 @@ func TestBrowserLaunchFormShowsFieldErrors(t *testing.T) {
 		t.Errorf("%d errors under the customer field, want 1", n)
 	}
 	screenshot(t, ctx, "launch-form-errors")
+}
+
+// confirmDestroy clicks Destroy and answers its confirmation. The button
+// must ask (hx-confirm names the environment); the answer is given by
+// standing in for window.confirm, which is deterministic where a native
+// dialog's event can race a loaded machine.
+func confirmDestroy(t *testing.T, ctx context.Context) {
+	t.Helper()
+	ask := value(t, ctx, "hx-confirm", chromedp.AttributeValue(chromedp.CSS(`[data-testid="destroy-button"]`), "hx-confirm"))
+	if !ask.Exists || !strings.HasPrefix(ask.Value, "Destroy ") {
+		t.Fatalf("the destroy button does not ask for confirmation: %+v", ask)
+	}
+	do(t, ctx, "destroy",
+		chromedp.Evaluate[chromedp.Void](`window.__confirmed = []; window.confirm = (m) => { window.__confirmed.push(m); return true }`),
+		chromedp.Click(chromedp.CSS(`[data-testid="destroy-button"]`)),
+	)
+	waitFor(t, ctx, "the confirmation", chromedp.Evaluate[int](`window.__confirmed.length`), func(n int) bool { return n == 1 })
 }

@@ -8,10 +8,14 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mayflyhq/mayfly/envs"
 )
 
 // Config is everything Mayfly reads from flags and the environment, read
@@ -26,10 +30,26 @@ type Config struct {
 	OIDCClientID     string
 	OIDCClientSecret string
 	SecretKey        string // hex, from MAYFLY_SECRET_KEY
-	SecretKeyFile    string
-	CatalogDir       string
-	LogFormat        string // text or json
-	LogLevel         string
+	// SecretKeysPrevious are older keys (hex, comma-separated, from
+	// MAYFLY_SECRET_KEY_PREVIOUS) that still decrypt; secrets sealed with
+	// them are re-encrypted with the current key at start.
+	SecretKeysPrevious string
+	SecretKeyFile      string
+	CatalogDir         string
+	LogFormat          string // text or json
+	LogLevel           string
+
+	// Sign-in (see "Sign-in and access" in the README).
+	OIDCRedirectURL string
+	OIDCScopes      string // comma-separated, besides openid
+	OIDCGroupsClaim string
+	RoleGroups      string // group=role,...
+	TeamGroups      string // group=team,...
+	DefaultRole     string
+	SessionIdle     time.Duration
+	SessionMax      time.Duration
+	TrustProxy      bool
+	SignInPerMinute int
 
 	// Tuning, mostly for tests and demos.
 	SweepInterval time.Duration
@@ -68,6 +88,14 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		return def
 	}
+	envInt := func(key string, def int) int {
+		if v := getenv(key); v != "" {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+		return def
+	}
 	var c Config
 	fs := flag.NewFlagSet("mayfly", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -78,6 +106,16 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", env("MAYFLY_OIDC_ISSUER", ""), "OpenID Connect issuer URL (MAYFLY_OIDC_ISSUER)")
 	fs.StringVar(&c.OIDCClientID, "oidc-client-id", env("MAYFLY_OIDC_CLIENT_ID", ""), "OpenID Connect client id (MAYFLY_OIDC_CLIENT_ID)")
 	fs.StringVar(&c.OIDCClientSecret, "oidc-client-secret", env("MAYFLY_OIDC_CLIENT_SECRET", ""), "OpenID Connect client secret (MAYFLY_OIDC_CLIENT_SECRET)")
+	fs.StringVar(&c.OIDCRedirectURL, "oidc-redirect-url", env("MAYFLY_OIDC_REDIRECT_URL", ""), "OpenID Connect redirect URL (MAYFLY_OIDC_REDIRECT_URL; default: <external URL>/auth/callback)")
+	fs.StringVar(&c.OIDCScopes, "oidc-scopes", env("MAYFLY_OIDC_SCOPES", "profile,email,groups"), "scopes requested besides openid (MAYFLY_OIDC_SCOPES)")
+	fs.StringVar(&c.OIDCGroupsClaim, "oidc-groups-claim", env("MAYFLY_OIDC_GROUPS_CLAIM", "groups"), "ID token claim listing the user's groups (MAYFLY_OIDC_GROUPS_CLAIM)")
+	fs.StringVar(&c.RoleGroups, "role-groups", env("MAYFLY_ROLE_GROUPS", ""), "group=role pairs, comma-separated; roles: viewer, member, author, admin (MAYFLY_ROLE_GROUPS)")
+	fs.StringVar(&c.TeamGroups, "team-groups", env("MAYFLY_TEAM_GROUPS", ""), "group=team pairs, comma-separated (MAYFLY_TEAM_GROUPS)")
+	fs.StringVar(&c.DefaultRole, "default-role", env("MAYFLY_DEFAULT_ROLE", ""), "role of people none of whose groups has one; empty: none (MAYFLY_DEFAULT_ROLE)")
+	fs.DurationVar(&c.SessionIdle, "session-idle", envDur("MAYFLY_SESSION_IDLE", 8*time.Hour), "a session ends after this long without a request (MAYFLY_SESSION_IDLE)")
+	fs.DurationVar(&c.SessionMax, "session-max", envDur("MAYFLY_SESSION_MAX", 7*24*time.Hour), "a session ends this long after sign-in (MAYFLY_SESSION_MAX)")
+	fs.BoolVar(&c.TrustProxy, "trust-proxy", getenv("MAYFLY_TRUST_PROXY") == "true", "trust X-Forwarded-For/-Proto from a reverse proxy on a private network (MAYFLY_TRUST_PROXY=true)")
+	fs.IntVar(&c.SignInPerMinute, "signin-rate-limit", envInt("MAYFLY_SIGNIN_RATE_LIMIT", 20), "sign-in attempts allowed per minute per client address (MAYFLY_SIGNIN_RATE_LIMIT)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", env("MAYFLY_SECRET_KEY_FILE", ""), "file holding the 32-byte hex key that encrypts secrets (default: generated in the data directory)")
 	fs.StringVar(&c.CatalogDir, "catalog-dir", env("MAYFLY_CATALOG_DIR", ""), "directory of template YAML files to load at start (default: the built-in sample catalog)")
 	fs.StringVar(&c.LogFormat, "log-format", env("MAYFLY_LOG_FORMAT", ""), "text or json (MAYFLY_LOG_FORMAT; default: text on a terminal, json otherwise)")
@@ -93,6 +131,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	c.SecretKey = getenv("MAYFLY_SECRET_KEY")
+	c.SecretKeysPrevious = getenv("MAYFLY_SECRET_KEY_PREVIOUS")
 	if c.ExternalURL == "" {
 		c.ExternalURL = "http://" + c.Addr
 	}
@@ -105,10 +144,27 @@ func (c Config) Validate() error {
 	if err != nil {
 		return fmt.Errorf("--addr %q: %v", c.Addr, err)
 	}
-	if c.OIDCIssuer != "" || c.OIDCClientID != "" {
-		return errors.New("sign-in with OpenID Connect is not available in this version yet: unset MAYFLY_OIDC_ISSUER and MAYFLY_OIDC_CLIENT_ID to run in local mode")
+	if c.SignIn() {
+		if c.OIDCIssuer == "" || c.OIDCClientID == "" || c.OIDCClientSecret == "" {
+			return errors.New("sign-in needs MAYFLY_OIDC_ISSUER, MAYFLY_OIDC_CLIENT_ID and MAYFLY_OIDC_CLIENT_SECRET together")
+		}
+		if u, err := url.Parse(c.OIDCIssuer); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return fmt.Errorf("--oidc-issuer %q: must be an http(s) URL", c.OIDCIssuer)
+		}
+		if _, err := envs.ParseGroupMapping(c.RoleGroups, c.TeamGroups, c.DefaultRole); err != nil {
+			return fmt.Errorf("group mapping: %v", err)
+		}
+		if c.SignInPerMinute <= 0 {
+			return errors.New("--signin-rate-limit must be positive")
+		}
+		if c.SessionIdle <= 0 || c.SessionMax <= 0 {
+			return errors.New("--session-idle and --session-max must be positive")
+		}
 	}
-	if !isLoopback(host) {
+	if u, err := url.Parse(c.ExternalURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("--external-url %q: must be an http(s) URL", c.ExternalURL)
+	}
+	if !c.SignIn() && !isLoopback(host) {
 		return fmt.Errorf("refusing to listen on %s: no sign-in is configured, so anyone who can reach this address would control Mayfly. "+
 			"Listen on a loopback address (the default, 127.0.0.1:8080) or configure sign-in (MAYFLY_OIDC_ISSUER)", c.Addr)
 	}
@@ -131,7 +187,31 @@ func (c Config) Validate() error {
 			return errors.New("MAYFLY_SECRET_KEY must be 64 hex characters (32 bytes)")
 		}
 	}
+	if _, err := c.previousKeys(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// SignIn reports whether sign-in is configured (otherwise: local mode).
+func (c Config) SignIn() bool {
+	return c.OIDCIssuer != "" || c.OIDCClientID != "" || c.OIDCClientSecret != ""
+}
+
+// previousKeys decodes MAYFLY_SECRET_KEY_PREVIOUS.
+func (c Config) previousKeys() ([][]byte, error) {
+	var keys [][]byte
+	for _, k := range strings.Split(c.SecretKeysPrevious, ",") {
+		if k = strings.TrimSpace(k); k == "" {
+			continue
+		}
+		b, err := hex.DecodeString(k)
+		if err != nil || len(b) != 32 {
+			return nil, errors.New("MAYFLY_SECRET_KEY_PREVIOUS must be 64 hex characters (32 bytes) per key, comma-separated")
+		}
+		keys = append(keys, b)
+	}
+	return keys, nil
 }
 
 func isLoopback(host string) bool {

@@ -52,11 +52,14 @@ func startMain(t *testing.T, catalogDir string) *testServer {
 		t.Fatalf("Run: %v", err)
 	}
 	s := &testServer{Main: m, t: t, url: m.URL()}
+	// Close first: once the orchestrator has stopped, no provision job can
+	// start a process after destroyAll has looked for stacks (that leaked a
+	// shop process per run).
 	t.Cleanup(func() {
-		s.destroyAll()
 		if err := m.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
+		s.destroyAll()
 	})
 	return s
 }

@@ -73,10 +73,12 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cipher, err := envs.NewCipher(key)
+	previous, _ := cfg.previousKeys() // validated
+	cipher, err := envs.NewCipher(key, previous...)
 	if err != nil {
 		return err
 	}
+	groups, _ := envs.ParseGroupMapping(cfg.RoleGroups, cfg.TeamGroups, cfg.DefaultRole) // validated
 	instance, err := m.DB.SetSettingOnce(ctx, "instance_id", "mfi-"+randomHex(8))
 	if err != nil {
 		return err
@@ -117,9 +119,38 @@ func (m *Main) Run(ctx context.Context) error {
 		SweepInterval: cfg.SweepInterval,
 		Orphans: envs.OrphanPolicy{Grace: cfg.AWS.OrphanGrace, DryRun: cfg.AWS.OrphanDryRun,
 			Interval: cfg.AWS.OrphanSweepInterval},
+		Groups:      groups,
+		SessionIdle: cfg.SessionIdle,
+		SessionMax:  cfg.SessionMax,
 	})
 	if err != nil {
 		return err
+	}
+	if len(previous) > 0 {
+		n, err := m.Service.ResealSecrets(ctx)
+		if err != nil {
+			return err
+		}
+		m.Log.Info("re-encrypted secrets with the current key; the previous keys can be removed once every replica runs with it", "environments", n)
+	}
+	var signin *handlers.OIDC
+	if cfg.SignIn() {
+		redirectURL := cfg.OIDCRedirectURL
+		if redirectURL == "" {
+			redirectURL = strings.TrimRight(cfg.ExternalURL, "/") + "/auth/callback"
+		}
+		var scopes []string
+		for _, sc := range strings.Split(cfg.OIDCScopes, ",") {
+			if sc = strings.TrimSpace(sc); sc != "" && sc != "openid" {
+				scopes = append(scopes, sc)
+			}
+		}
+		signin, err = handlers.NewOIDC(ctx, handlers.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID,
+			ClientSecret: cfg.OIDCClientSecret, RedirectURL: redirectURL, Scopes: scopes, GroupsClaim: cfg.OIDCGroupsClaim,
+			HTTPClient: &http.Client{Timeout: 30 * time.Second}})
+		if err != nil {
+			return err
+		}
 	}
 	if err := m.loadCatalog(ctx); err != nil {
 		return err
@@ -134,6 +165,11 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:         m.Log,
 		Metrics:        m.Metrics,
 		ProviderChecks: m.providerChecks,
+		OIDC:           signin,
+		ExternalURL:    cfg.ExternalURL,
+		TrustProxy:     cfg.TrustProxy,
+
+		SignInPerMinute: cfg.SignInPerMinute,
 		Ready: func(ctx context.Context) error {
 			if err := m.DB.Ping(ctx); err != nil {
 				return err

@@ -1,0 +1,425 @@
+package envs
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mayflyhq/mayfly/storage"
+)
+
+// Claims is what the identity provider says about someone who signed in.
+type Claims struct {
+	Subject string
+	Email   string
+	Name    string
+	Groups  []string
+}
+
+// User is a person known to Mayfly, with the role and teams their groups
+// gave them at their last sign-in.
+type User struct {
+	ID      string
+	Subject string
+	Email   string
+	Name    string
+	Groups  []string
+	Role    Role
+	Teams   []string
+}
+
+// Session is a signed-in browser. Token is set only when the session is
+// created: the database keeps a hash of it.
+type Session struct {
+	Token     string
+	CSRFToken string
+	User      User
+	ExpiresAt time.Time
+}
+
+// secretToken returns a random token with 256 bits of entropy.
+func secretToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// hashToken hashes a session or API token for storage. A fast hash is
+// enough: the tokens are random with 256 bits of entropy, so nobody can
+// guess one from its hash (passwords would need a slow hash).
+func hashToken(raw string) string {
+	sum := sha256.Sum256([]byte(raw))
+	return hex.EncodeToString(sum[:])
+}
+
+// actorOf builds the actor of a user.
+func actorOf(u *storage.User, address, via string) Actor {
+	teams := splitNames(u.Teams)
+	a := Actor{Name: displayName(u), UserID: u.ID, Role: Role(u.Role), Teams: teams, Address: address, Via: via}
+	if len(teams) > 0 {
+		a.Team = teams[0]
+	}
+	return a
+}
+
+// displayName is how a user appears as an owner and in the audit log: the
+// e-mail address, which people recognise, or the subject when there is none.
+func displayName(u *storage.User) string {
+	if u.Email != "" {
+		return u.Email
+	}
+	return u.Subject
+}
+
+func userFromRow(u *storage.User) User {
+	var groups []string
+	_ = json.Unmarshal([]byte(u.GroupsJSON), &groups) // we wrote it
+	return User{ID: u.ID, Subject: u.Subject, Email: u.Email, Name: u.Name, Groups: groups, Role: Role(u.Role), Teams: splitNames(u.Teams)}
+}
+
+// SignIn records a successful sign-in: the user (created or refreshed from
+// the claims, their role and teams mapped from their groups) and a new
+// session.
+func (s *Service) SignIn(ctx context.Context, c Claims, address string) (sess *Session, err error) {
+	actor := Actor{Name: c.Email, Address: address, Via: "oidc"}
+	if actor.Name == "" {
+		actor.Name = c.Subject
+	}
+	defer func() { s.audit(ctx, actor, "auth.signin", actor.Name, err) }()
+	if c.Subject == "" {
+		return nil, Errorf(EUnauthorized, "the identity provider did not name the user (no subject)")
+	}
+	role, teams := s.cfg.Groups.Map(c.Groups)
+	groups, _ := json.Marshal(c.Groups)
+	now := s.now()
+	u := &storage.User{ID: "usr-" + strings.ToLower(randomID(10)), Subject: c.Subject, Email: c.Email, Name: c.Name,
+		GroupsJSON: string(groups), Role: string(role), Teams: strings.Join(teams, ","), CreatedAt: now, LastLoginAt: now}
+	if err := s.store.UpsertUser(ctx, u); err != nil {
+		return nil, err
+	}
+	raw, csrf := secretToken(), secretToken()
+	row := &storage.Session{TokenHash: hashToken(raw), UserID: u.ID, CSRFToken: csrf, Address: address,
+		CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(s.cfg.SessionMax)}
+	if err := s.store.CreateSession(ctx, row); err != nil {
+		return nil, err
+	}
+	actor = actorOf(u, address, "session")
+	return &Session{Token: raw, CSRFToken: csrf, User: userFromRow(u), ExpiresAt: row.ExpiresAt}, nil
+}
+
+// RecordSignInFailure audits a sign-in that failed before anyone was known
+// (bad state, a token that does not verify, ...).
+func (s *Service) RecordSignInFailure(ctx context.Context, address string, cause error) {
+	var de *Error
+	if !errors.As(cause, &de) {
+		// Not a domain error (a token that does not verify): the admin reading
+		// the audit log needs the reason, which is no secret.
+		cause = Errorf(EUnauthorized, "%v", cause)
+	}
+	s.audit(ctx, Actor{Name: "anonymous", Address: address}, "auth.signin", "", cause)
+}
+
+var errSignedOut = Errorf(EUnauthorized, "your session has ended; sign in again")
+
+// SessionActor resolves a session cookie to its actor and CSRF token. It
+// refuses revoked sessions and sessions past their idle or absolute expiry.
+func (s *Service) SessionActor(ctx context.Context, raw, address string) (Actor, string, error) {
+	if raw == "" {
+		return Actor{}, "", errSignedOut
+	}
+	hash := hashToken(raw)
+	row, err := s.store.Session(ctx, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return Actor{}, "", errSignedOut
+	}
+	if err != nil {
+		return Actor{}, "", err
+	}
+	now := s.now()
+	if row.RevokedAt != nil || !now.Before(row.ExpiresAt) || !now.Before(row.LastSeenAt.Add(s.cfg.SessionIdle)) {
+		return Actor{}, "", errSignedOut
+	}
+	u, err := s.store.User(ctx, row.UserID)
+	if err != nil {
+		return Actor{}, "", fmt.Errorf("envs: user of session: %w", err)
+	}
+	// One write a minute at most: the idle expiry does not need more
+	// precision, and a write per request would serialise SQLite.
+	if now.Sub(row.LastSeenAt) > time.Minute {
+		if err := s.store.TouchSession(ctx, hash, now); err != nil {
+			s.log.Warn("could not record session activity", "err", err)
+		}
+	}
+	return actorOf(u, address, "session"), row.CSRFToken, nil
+}
+
+// SignOut revokes a session.
+func (s *Service) SignOut(ctx context.Context, actor Actor, raw string) (err error) {
+	defer func() { s.audit(ctx, actor, "auth.signout", actor.Name, err) }()
+	return s.store.RevokeSession(ctx, hashToken(raw), s.now())
+}
+
+// --- API tokens ---
+
+// Token is an API token as its owner sees it (never its secret, except
+// right after creation).
+type Token struct {
+	ID         string
+	Name       string
+	Owner      string // the owner's user id
+	Prefix     string // the first characters of the secret, to recognise it
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// Active reports whether the token can still be used at t.
+func (t Token) Active(at time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || at.Before(*t.ExpiresAt))
+}
+
+// tokenPrefix marks Mayfly's tokens, so secret scanners can recognise them.
+const tokenPrefix = "mfy_"
+
+// MaxTokenTTL bounds API token lifetimes.
+const MaxTokenTTL = 366 * 24 * time.Hour
+
+func tokenFromRow(r *storage.APIToken) Token {
+	return Token{ID: r.ID, Name: r.Name, Owner: r.UserID, Prefix: r.Prefix, CreatedAt: r.CreatedAt,
+		ExpiresAt: r.ExpiresAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt}
+}
+
+// CreateToken makes an API token that acts with the actor's rights. The
+// secret is returned once and stored only as a hash. ttl "" means the
+// longest lifetime allowed.
+func (s *Service) CreateToken(ctx context.Context, actor Actor, name, ttl string) (secret string, tok Token, err error) {
+	defer func() { s.audit(ctx, actor, "token.create", tok.ID, err) }()
+	if err := Authorize(actor, PermTokens); err != nil {
+		return "", Token{}, err
+	}
+	if actor.UserID == "" {
+		return "", Token{}, Errorf(EInvalid, "API tokens need sign-in: in local mode the API is open on this machine without one")
+	}
+	// A leaked token must not be able to mint longer-lived ones.
+	if actor.Via == "token" {
+		return "", Token{}, Errorf(EForbidden, "API tokens are created after signing in, not with another token")
+	}
+	var fields []FieldError
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 {
+		fields = append(fields, FieldError{Field: "name", Message: "must be 1-100 characters"})
+	}
+	d := MaxTokenTTL
+	if ttl != "" {
+		v, perr := parseTTL(ttl)
+		switch {
+		case perr != nil:
+			fields = append(fields, FieldError{Field: "ttl", Message: fmt.Sprintf("%q is not a duration such as 720h or 30d", ttl)})
+		case v < time.Minute || v > MaxTokenTTL:
+			fields = append(fields, FieldError{Field: "ttl", Message: "must be between 1m and 366d"})
+		default:
+			d = v
+		}
+	}
+	if len(fields) > 0 {
+		return "", Token{}, Invalid("token request is not valid", fields...)
+	}
+	secret = tokenPrefix + secretToken()
+	now := s.now()
+	exp := now.Add(d)
+	row := &storage.APIToken{ID: "tok-" + strings.ToLower(randomID(10)), UserID: actor.UserID, Name: name,
+		TokenHash: hashToken(secret), Prefix: secret[:len(tokenPrefix)+6], CreatedAt: now, ExpiresAt: &exp}
+	if err := s.store.CreateAPIToken(ctx, row); err != nil {
+		return "", Token{}, err
+	}
+	return secret, tokenFromRow(row), nil
+}
+
+// parseTTL accepts Go durations and whole days ("30d").
+func parseTTL(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		var n int
+		if _, err := fmt.Sscanf(d, "%d", &n); err == nil && fmt.Sprint(n) == d {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	return time.ParseDuration(s)
+}
+
+// Tokens lists the actor's tokens.
+func (s *Service) Tokens(ctx context.Context, actor Actor) ([]Token, error) {
+	if err := Authorize(actor, PermTokens); err != nil {
+		return nil, err
+	}
+	if actor.UserID == "" {
+		return nil, nil
+	}
+	rows, err := s.store.APITokens(ctx, actor.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Token, len(rows))
+	for i := range rows {
+		out[i] = tokenFromRow(&rows[i])
+	}
+	return out, nil
+}
+
+// RevokeToken revokes one of the actor's tokens (an admin: anyone's).
+func (s *Service) RevokeToken(ctx context.Context, actor Actor, id string) (err error) {
+	defer func() { s.audit(ctx, actor, "token.revoke", id, err) }()
+	if err := Authorize(actor, PermTokens); err != nil {
+		return err
+	}
+	row, err := s.store.APIToken(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && row.UserID != actor.UserID && !actor.IsAdmin()) {
+		return Errorf(ENotFound, "token %q does not exist", id)
+	}
+	if err != nil {
+		return err
+	}
+	return s.store.RevokeAPIToken(ctx, id, s.now())
+}
+
+var errBadToken = Errorf(EUnauthorized, "the API token is not valid (unknown, revoked or expired)")
+
+// TokenActor resolves a bearer token to its owner, with the owner's current
+// rights, and records its use.
+func (s *Service) TokenActor(ctx context.Context, raw, address string) (Actor, error) {
+	if !strings.HasPrefix(raw, tokenPrefix) {
+		return Actor{}, errBadToken
+	}
+	row, err := s.store.APITokenByHash(ctx, hashToken(raw))
+	if errors.Is(err, storage.ErrNotFound) {
+		return Actor{}, errBadToken
+	}
+	if err != nil {
+		return Actor{}, err
+	}
+	now := s.now()
+	if !tokenFromRow(row).Active(now) {
+		return Actor{}, errBadToken
+	}
+	u, err := s.store.User(ctx, row.UserID)
+	if err != nil {
+		return Actor{}, fmt.Errorf("envs: owner of token %s: %w", row.ID, err)
+	}
+	if row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > time.Minute {
+		if err := s.store.TouchAPIToken(ctx, row.ID, now); err != nil {
+			s.log.Warn("could not record token use", "token", row.ID, "err", err)
+		}
+	}
+	a := actorOf(u, address, "token")
+	a.TokenID = row.ID
+	return a, nil
+}
+
+// --- sign-in in flight ---
+
+// LoginState is one sign-in in flight: what the callback must check.
+type LoginState struct {
+	State, Nonce, Verifier, ReturnTo string
+}
+
+// loginStateTTL is how long someone may take at the identity provider.
+const loginStateTTL = 15 * time.Minute
+
+// BeginSignIn records a sign-in in flight and drops the ones abandoned.
+func (s *Service) BeginSignIn(ctx context.Context, st LoginState) error {
+	now := s.now()
+	if err := s.store.DeleteLoginStatesBefore(ctx, now.Add(-loginStateTTL)); err != nil {
+		s.log.Warn("could not drop old sign-ins", "err", err)
+	}
+	return s.store.SaveLoginState(ctx, &storage.LoginState{State: st.State, Nonce: st.Nonce, Verifier: st.Verifier,
+		ReturnTo: st.ReturnTo, CreatedAt: now})
+}
+
+// TakeSignIn returns the sign-in in flight named by state and forgets it,
+// so a callback cannot be replayed.
+func (s *Service) TakeSignIn(ctx context.Context, state string) (LoginState, error) {
+	row, err := s.store.TakeLoginState(ctx, state)
+	if errors.Is(err, storage.ErrNotFound) {
+		return LoginState{}, Errorf(EUnauthorized, "this sign-in is unknown, was used already or took too long; sign in again")
+	}
+	if err != nil {
+		return LoginState{}, err
+	}
+	if s.now().Sub(row.CreatedAt) > loginStateTTL {
+		return LoginState{}, Errorf(EUnauthorized, "this sign-in took too long; sign in again")
+	}
+	return LoginState{State: row.State, Nonce: row.Nonce, Verifier: row.Verifier, ReturnTo: row.ReturnTo}, nil
+}
+
+// --- audit log ---
+
+// AuditFilter narrows the audit log.
+type AuditFilter = storage.AuditFilter
+
+// AuditEntry is one line of the audit log.
+type AuditEntry = storage.AuditEntry
+
+// AuditLog lists audit entries (admins only), newest first.
+func (s *Service) AuditLog(ctx context.Context, actor Actor, f AuditFilter) ([]AuditEntry, error) {
+	if err := Authorize(actor, PermAdmin); err != nil {
+		return nil, err
+	}
+	if f.Limit <= 0 || f.Limit > 10000 {
+		f.Limit = 10000
+	}
+	return s.store.AuditSearch(ctx, f)
+}
+
+// Audit records an action decided outside the service (e.g. a request
+// refused before it reached the domain).
+func (s *Service) Audit(ctx context.Context, actor Actor, action, target string, err error) {
+	s.audit(ctx, actor, action, target, err)
+}
+
+// --- users (admins) ---
+
+// UserSummary is a user as the admin's users page shows them.
+type UserSummary struct {
+	User
+	LastLoginAt time.Time
+}
+
+// Users lists everyone who ever signed in (admins only).
+func (s *Service) Users(ctx context.Context, actor Actor) ([]UserSummary, error) {
+	if err := Authorize(actor, PermAdmin); err != nil {
+		return nil, err
+	}
+	rows, err := s.store.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]UserSummary, len(rows))
+	for i := range rows {
+		out[i] = UserSummary{User: userFromRow(&rows[i]), LastLoginAt: rows[i].LastLoginAt}
+	}
+	return out, nil
+}
+
+// RevokeUserAccess signs a user out everywhere and revokes their API tokens
+// (admins only), e.g. when someone leaves. They can sign in again while the
+// identity provider lets them.
+func (s *Service) RevokeUserAccess(ctx context.Context, actor Actor, userID string) (err error) {
+	defer func() { s.audit(ctx, actor, "user.revoke_access", userID, err) }()
+	if err := Authorize(actor, PermAdmin); err != nil {
+		return err
+	}
+	if _, err := s.store.User(ctx, userID); errors.Is(err, storage.ErrNotFound) {
+		return Errorf(ENotFound, "user %q does not exist", userID)
+	} else if err != nil {
+		return err
+	}
+	_, _, err = s.store.RevokeUserAccess(ctx, userID, s.now())
+	return err
+}

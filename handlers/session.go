@@ -1,0 +1,52 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+)
+
+// secureCookies reports whether cookies must be Secure: the external URL is
+// https, the connection is TLS, or a trusted proxy says the browser used
+// https.
+func (h *Handler) secureCookies(c *echo.Context) bool {
+	r := c.Request()
+	return strings.HasPrefix(h.externalURL, "https://") || r.TLS != nil ||
+		(h.trustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+}
+
+// setCookie sets an HttpOnly, SameSite=Lax cookie for the whole site. Lax
+// (not Strict) so that the identity provider's redirect back to the
+// callback, a top-level cross-site GET, still carries the sign-in cookie.
+func (h *Handler) setCookie(c *echo.Context, name, value string, expires time.Time) {
+	ck := &http.Cookie{Name: name, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: h.secureCookies(c)}
+	if value == "" {
+		ck.MaxAge = -1
+	} else if !expires.IsZero() {
+		ck.Expires = expires
+	}
+	c.SetCookie(ck)
+}
+
+// safeReturn keeps a return path on this site ("/x", never "//host" or
+// "https://host"), so sign-in cannot be used as an open redirect.
+func safeReturn(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.HasPrefix(p, "/signin") {
+		return "/environments"
+	}
+	return p
+}
+
+// hsts tells browsers to use https only, once Mayfly is served over https
+// (never on plain http, where it would lock people out).
+func (h *Handler) hsts(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		if h.secureCookies(c) {
+			c.Response().Header().Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
+}

@@ -1,0 +1,91 @@
+package storage_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly/storage"
+)
+
+func TestUpsertUserKeepsItsID(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	first := &storage.User{ID: "usr-1", Subject: "sub", Email: "a@x", Role: "member", GroupsJSON: "[]", CreatedAt: now, LastLoginAt: now}
+	if err := db.UpsertUser(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	again := &storage.User{ID: "usr-2", Subject: "sub", Email: "b@x", Role: "admin", GroupsJSON: "[]", CreatedAt: now, LastLoginAt: now.Add(time.Hour)}
+	if err := db.UpsertUser(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	if again.ID != "usr-1" || again.Email != "b@x" || again.Role != "admin" {
+		t.Errorf("second sign-in = %+v, want id usr-1 with the new e-mail and role", again)
+	}
+}
+
+func TestLoginStateIsTakenOnce(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	if err := db.SaveLoginState(ctx, &storage.LoginState{State: "s", Nonce: "n", Verifier: "v", CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.TakeLoginState(ctx, "s")
+	if err != nil || got.Nonce != "n" || got.Verifier != "v" {
+		t.Fatalf("first take = %+v, %v", got, err)
+	}
+	if _, err := db.TakeLoginState(ctx, "s"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("second take: %v, want ErrNotFound", err)
+	}
+}
+
+func TestAuditSearch(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, e := range []storage.AuditEntry{
+		{Actor: "ada", Action: "environment.launch", Target: "env-1", Result: "ok"},
+		{Actor: "bob", Action: "environment.destroy", Target: "env-1", Result: "forbidden"},
+		{Actor: "bob", Action: "auth.signin", Result: "ok"},
+		{Actor: "bob", Action: "environment_x", Result: "ok"}, // "_" must not act as a LIKE wildcard
+	} {
+		e.At = t0.Add(time.Duration(i) * time.Hour)
+		if err := db.Audit(ctx, &e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	since := t0.Add(90 * time.Minute)
+	tests := []struct {
+		name string
+		f    storage.AuditFilter
+		want []string // actions, newest first
+	}{
+		{"action prefix", storage.AuditFilter{Action: "environment."}, []string{"environment.destroy", "environment.launch"}},
+		{"actor and result", storage.AuditFilter{Actor: "bob", Result: "forbidden"}, []string{"environment.destroy"}},
+		{"target", storage.AuditFilter{Target: "env-1"}, []string{"environment.destroy", "environment.launch"}},
+		{"since", storage.AuditFilter{Since: &since}, []string{"environment_x", "auth.signin"}},
+		{"until", storage.AuditFilter{Until: &since}, []string{"environment.destroy", "environment.launch"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := db.AuditSearch(ctx, tt.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var actions []string
+			for _, e := range got {
+				actions = append(actions, e.Action)
+			}
+			if len(actions) != len(tt.want) {
+				t.Fatalf("got %v, want %v", actions, tt.want)
+			}
+			for i := range actions {
+				if actions[i] != tt.want[i] {
+					t.Fatalf("got %v, want %v", actions, tt.want)
+				}
+			}
+		})
+	}
+}
