@@ -1,6 +1,9 @@
 package envs
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // hub wakes subscribers (SSE streams) when an environment's timeline grows.
 // It only carries "something changed"; subscribers read the events from the
@@ -46,9 +49,25 @@ func (h *hub) notify(envIDs ...string) {
 	}
 }
 
-// keyedMutex serialises work on one environment inside this process, so a
-// destroy never runs while the same environment's provision is starting
-// processes.
+// lockEnvironment serialises work on one environment, so a destroy never
+// runs while the same environment's provision is starting processes: first
+// inside this process (so waiting jobs hold no database connection), then
+// across every replica sharing the database (storage.DB.LockEnvironment: an
+// advisory lock on PostgreSQL, nothing more needed on SQLite).
+func (s *Service) lockEnvironment(ctx context.Context, id string) (func(), error) {
+	unlockLocal := s.locks.lock(id)
+	unlockShared, err := s.store.LockEnvironment(ctx, id)
+	if err != nil {
+		unlockLocal()
+		return nil, err
+	}
+	return func() {
+		unlockShared()
+		unlockLocal()
+	}, nil
+}
+
+// keyedMutex serialises work on one environment inside this process.
 type keyedMutex struct {
 	mu    sync.Mutex
 	locks map[string]*keyedEntry

@@ -192,11 +192,25 @@ func (q Queries) CountByStatus(ctx context.Context) (map[string]int, error) {
 // environment is in another state), which is how every transition happens
 // exactly once however many workers race for it.
 func (q Queries) Transition(ctx context.Context, id string, from []string, to string, updates map[string]any) (bool, error) {
+	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ?", id, from), id, to, updates)
+}
+
+// TransitionExpired is Transition that also requires the environment to be
+// expired at now. The reaper decides on a row it read earlier; checking the
+// expiry again in the update itself means an extension committed in
+// between wins, on SQLite and PostgreSQL alike (PostgreSQL re-evaluates the
+// condition on the newest row version after waiting for a concurrent
+// writer).
+func (q Queries) TransitionExpired(ctx context.Context, id string, from []string, to string, now time.Time, updates map[string]any) (bool, error) {
+	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ? AND expires_at <= ?", id, from, now), id, to, updates)
+}
+
+func (q Queries) transition(where *gorm.DB, id, to string, updates map[string]any) (bool, error) {
 	cols := map[string]any{"status": to}
 	for k, v := range updates {
 		cols[k] = v
 	}
-	res := q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ?", id, from).Updates(cols)
+	res := where.Updates(cols)
 	if res.Error != nil {
 		return false, fmt.Errorf("storage: transition environment %s to %s: %w", id, to, res.Error)
 	}

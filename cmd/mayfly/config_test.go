@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mayflyhq/mayfly/storage"
+	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -86,17 +88,22 @@ func TestRunUnknownCommand(t *testing.T) {
 }
 
 func TestMigrateCommand(t *testing.T) {
-	dir := t.TempDir()
+	dir, dbURL := t.TempDir(), storagetest.URL(t)
 	var stdout, stderr strings.Builder
 	for i := 0; i < 2; i++ { // migrations run once, then are a no-op
-		if code := run([]string{"migrate", "--data-dir", dir}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
+		if code := run([]string{"migrate", "--data-dir", dir, "--database-url", dbURL}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
 			t.Fatalf("migrate exit code %d: %s", code, stderr.String())
 		}
 	}
 	if !strings.Contains(stdout.String(), "migrations applied") {
 		t.Errorf("stdout = %q", stdout.String())
 	}
-	if _, err := os.Stat(filepath.Join(dir, "mayfly.db")); err != nil {
-		t.Errorf("no database after migrate: %v", err)
+	db, err := storage.Open(context.Background(), dbURL, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrated(context.Background()); err != nil {
+		t.Errorf("after mayfly migrate: %v", err)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // portal is a real Mayfly process (this test binary re-executed as
@@ -18,6 +20,7 @@ type portal struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	dataDir string
+	dbURL   string
 	addr    string
 }
 
@@ -31,10 +34,17 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startPortal(t *testing.T, dataDir, addr string) *portal {
+// startPortal starts a portal process on dbURL ("" for SQLite in dataDir)
+// and waits until it is ready; extra flags come last and win.
+func startPortal(t *testing.T, dataDir, dbURL, addr string, extra ...string) *portal {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--addr", addr, "--data-dir", dataDir,
-		"--catalog-dir", testCatalog(t), "--reaper-sweep-interval", "1s", "--stop-grace", "2s", "--log-level", "warn")
+	// A short job timeout and rescue time: on PostgreSQL nothing requeues a
+	// dead portal's jobs at start, River's rescuer does (on SQLite the
+	// restart requeues them at once). slow-setup's longest step is ~5s.
+	args := append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--database-url", dbURL,
+		"--catalog-dir", testCatalog(t), "--reaper-sweep-interval", "1s", "--stop-grace", "2s", "--log-level", "warn",
+		"--job-timeout", "8s", "--rescue-after", "10s"}, extra...)
+	cmd := exec.Command(os.Args[0], args...)
 	logf, err := os.OpenFile(filepath.Join(dataDir, "portal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +54,7 @@ func startPortal(t *testing.T, dataDir, addr string) *portal {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &portal{t: t, cmd: cmd, dataDir: dataDir, addr: addr}
+	p := &portal{t: t, cmd: cmd, dataDir: dataDir, dbURL: dbURL, addr: addr}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if code, _, err := httpGet("http://" + addr + "/readyz"); err == nil && code == http.StatusOK {
@@ -71,9 +81,9 @@ func TestCrashMidProvisionAndRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real portal processes")
 	}
-	dataDir := t.TempDir()
+	dataDir, dbURL := t.TempDir(), storagetest.URL(t)
 	addr := freeAddr(t)
-	p := startPortal(t, dataDir, addr)
+	p := startPortal(t, dataDir, dbURL, addr)
 	s := p.server()
 	e := s.launch(map[string]any{"template": "slow-setup", "name": "crashy", "ttl": "10m"})
 	s.waitStatus(e.ID, "provisioning", 10*time.Second)
@@ -81,7 +91,7 @@ func TestCrashMidProvisionAndRestart(t *testing.T) {
 	p.kill()
 
 	// The second run finds the interrupted job and finishes the launch.
-	p = startPortal(t, dataDir, addr)
+	p = startPortal(t, dataDir, dbURL, addr)
 	s = p.server()
 	ready := s.waitStatus(e.ID, "ready", 60*time.Second)
 	url := ready.Outputs["url"]
@@ -91,7 +101,7 @@ func TestCrashMidProvisionAndRestart(t *testing.T) {
 
 	// A crash while ready leaves the stack running; the next run finds it.
 	p.kill()
-	p = startPortal(t, dataDir, addr)
+	p = startPortal(t, dataDir, dbURL, addr)
 	defer p.kill()
 	s = p.server()
 	if got := s.env(e.ID); got.Status != "ready" || got.Outputs["url"] != url {
@@ -121,9 +131,9 @@ func TestReapsWhatExpiredWhileDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real portal processes")
 	}
-	dataDir := t.TempDir()
+	dataDir, dbURL := t.TempDir(), storagetest.URL(t)
 	addr := freeAddr(t)
-	p := startPortal(t, dataDir, addr)
+	p := startPortal(t, dataDir, dbURL, addr)
 	s := p.server()
 	e := s.launch(map[string]any{"template": "slow-setup", "name": "short-lived", "ttl": "7s"})
 	ready := s.waitStatus(e.ID, "ready", 30*time.Second)
@@ -131,7 +141,7 @@ func TestReapsWhatExpiredWhileDown(t *testing.T) {
 	p.kill()
 	time.Sleep(time.Until(ready.ExpiresAt) + time.Second) // expires while Mayfly is down
 
-	p = startPortal(t, dataDir, addr)
+	p = startPortal(t, dataDir, dbURL, addr)
 	defer p.kill()
 	s = p.server()
 	s.waitStatus(e.ID, "destroyed", 20*time.Second)
