@@ -78,6 +78,7 @@ func (p *portal) server() *testServer {
 }
 
 func TestCrashMidProvisionAndRestart(t *testing.T) {
+	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
 	if testing.Short() {
 		t.Skip("starts real portal processes")
 	}
@@ -128,6 +129,7 @@ func TestCrashMidProvisionAndRestart(t *testing.T) {
 }
 
 func TestReapsWhatExpiredWhileDown(t *testing.T) {
+	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
 	if testing.Short() {
 		t.Skip("starts real portal processes")
 	}

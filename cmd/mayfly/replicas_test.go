@@ -50,6 +50,7 @@ func publishInstant(t *testing.T, s *testServer) {
 }
 
 func TestReplicasReapEachEnvironmentExactlyOnce(t *testing.T) {
+	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
 	ps, _ := startReplicas(t, 3)
 	publishInstant(t, ps[0].server())
 	const n = 30
@@ -80,6 +81,7 @@ func TestReplicasReapEachEnvironmentExactlyOnce(t *testing.T) {
 }
 
 func TestReplicasStreamEventsCommittedElsewhere(t *testing.T) {
+	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
 	ps, _ := startReplicas(t, 2)
 	a, b := ps[0].server(), ps[1].server()
 	publishInstant(t, a)
@@ -175,6 +177,7 @@ func waitLeader(t *testing.T, dbURL, not string, within time.Duration) string {
 // leader's rescuer hands it to another replica, which finishes the launch.
 // Killing the leader hands leadership (and the periodic sweep) to another.
 func TestReplicaKilledMidLaunchAnotherFinishes(t *testing.T) {
+	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
 	if !storagetest.Postgres() {
 		t.Skip("needs PostgreSQL (set " + storagetest.EnvVar + "; make test does)")
 	}
@@ -222,6 +225,7 @@ func TestReplicaKilledMidLaunchAnotherFinishes(t *testing.T) {
 // A dropped database connection (a PostgreSQL restart, a failover) costs at
 // most the requests in flight: the pool reconnects and jobs carry on.
 func TestDatabaseConnectionsDroppedMidRun(t *testing.T) {
+	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
 	if !storagetest.Postgres() {
 		t.Skip("needs PostgreSQL (set " + storagetest.EnvVar + "; make test does)")
 	}
