@@ -304,3 +304,16 @@ func TestLockEnvironmentExcludesOtherHolders(t *testing.T) {
 		t.Error("the lock was not released")
 	}
 }
+
+func TestOpenPostgresErrorHidesThePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Port 1 on loopback: nothing listens, the connection is refused at once.
+	_, err := storage.Open(ctx, "postgres://mayfly:hunter2@127.0.0.1:1/mayfly?connect_timeout=5", t.TempDir())
+	if err == nil {
+		t.Fatal("opened a PostgreSQL server that does not exist")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mayflyhq/mayfly/storage"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
@@ -42,6 +43,17 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad log format", env: map[string]string{"MAYFLY_LOG_FORMAT": "xml"}, wantErr: "--log-format"},
 		{name: "bad secret key", env: map[string]string{"MAYFLY_SECRET_KEY": "abc"}, wantErr: "MAYFLY_SECRET_KEY"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
+		{name: "rescue before the job timeout", args: []string{"--job-timeout", "5m", "--rescue-after", "5m"}, wantErr: "--rescue-after"},
+		{name: "job timing from env", env: map[string]string{"MAYFLY_JOB_TIMEOUT": "20s", "MAYFLY_RESCUE_AFTER": "30s"}, check: func(t *testing.T, c Config) {
+			if c.JobTimeout != 20*time.Second || c.RescueAfter != 30*time.Second {
+				t.Errorf("job timeout %s, rescue after %s; want 20s, 30s", c.JobTimeout, c.RescueAfter)
+			}
+		}},
+		{name: "postgres url", env: map[string]string{"MAYFLY_DATABASE_URL": "postgres://u@db/mayfly"}, check: func(t *testing.T, c Config) {
+			if c.DatabaseURL != "postgres://u@db/mayfly" {
+				t.Errorf("database url = %q", c.DatabaseURL)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -154,5 +155,65 @@ func TestReapsWhatExpiredWhileDown(t *testing.T) {
 		t.Errorf("timeline lacks the expiry: %q", msgs)
 	} else if n := strings.Count(strings.Join(msgs, "\n"), "TTL expired"); n != 1 {
 		t.Errorf("expired %d times, want exactly once", n)
+	}
+}
+
+// SIGTERM stops a portal gracefully: it closes SSE streams, lets the job in
+// flight finish or hands it back, and exits 0; the next start carries on.
+func TestSIGTERMStopsGracefully(t *testing.T) {
+	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
+	if testing.Short() {
+		t.Skip("starts real portal processes")
+	}
+	dataDir, dbURL := t.TempDir(), storagetest.URL(t)
+	addr := freeAddr(t)
+	p := startPortal(t, dataDir, dbURL, addr)
+	s := p.server()
+	e := s.launch(map[string]any{"template": "slow-setup", "name": "terminated", "ttl": "10m"})
+	s.waitStatus(e.ID, "provisioning", 10*time.Second)
+	resp, err := http.Get(s.url + "/environments/" + e.ID + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	streamDone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		close(streamDone)
+	}()
+
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			log, _ := os.ReadFile(filepath.Join(dataDir, "portal.log"))
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, log)
+		}
+	case <-time.After(20 * time.Second):
+		p.kill()
+		t.Fatal("the portal did not exit within 20s of SIGTERM")
+	}
+	t.Logf("exited 0 %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	select {
+	case <-streamDone:
+	case <-time.After(5 * time.Second):
+		t.Error("the SSE stream stayed open after the portal exited")
+	}
+
+	p = startPortal(t, dataDir, dbURL, addr)
+	defer p.kill()
+	s = p.server()
+	s.waitStatus(e.ID, "ready", 60*time.Second)
+	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("destroy: %d %s", r.Status, r.Body)
+	}
+	s.waitStatus(e.ID, "destroyed", 30*time.Second)
+	if msgs := strings.Join(s.events(e.ID), "\n"); strings.Count(msgs, "Ready") != 1 {
+		t.Errorf("ready %d times, want once:\n%s", strings.Count(msgs, "Ready"), msgs)
 	}
 }
