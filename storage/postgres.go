@@ -66,7 +66,7 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("storage: open gorm: %w", err)
 	}
-	return &DB{Queries: Queries{db: gdb}, sql: sqlDB, dialect: "postgres", pool: pool}, nil
+	return &DB{Queries: Queries{db: gdb, lockForEvents: true}, sql: sqlDB, dialect: "postgres", pool: pool}, nil
 }
 
 // inPostgresTx runs fn in one PostgreSQL transaction that gorm and River
@@ -109,7 +109,7 @@ func (db *DB) inPostgresTx(ctx context.Context, fn func(tx *Tx) error) (err erro
 	}()
 	gtx := db.db.Session(&gorm.Session{NewDB: true, Context: ctx})
 	gtx.Statement.ConnPool = conn
-	if err := fn(&Tx{Queries: Queries{db: gtx}, pgxTx: ptx}); err != nil {
+	if err := fn(&Tx{Queries: Queries{db: gtx, lockForEvents: true}, pgxTx: ptx}); err != nil {
 		if rerr := ptx.Rollback(context.WithoutCancel(ctx)); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
 			return errors.Join(err, fmt.Errorf("storage: rollback: %w", rerr))
 		}

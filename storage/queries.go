@@ -14,6 +14,9 @@ import (
 // pool, Tx inside a transaction.
 type Queries struct {
 	db *gorm.DB
+	// lockForEvents (PostgreSQL) makes AddEvent lock the environment's row
+	// first; see AddEvent.
+	lockForEvents bool
 }
 
 func (q Queries) ctx(ctx context.Context) *gorm.DB { return q.db.WithContext(ctx) }
@@ -269,7 +272,22 @@ func (q Queries) EnvironmentsByHandle(ctx context.Context, provider string, hand
 // --- events ---
 
 // AddEvent appends an event to a timeline; ev.ID is set.
+//
+// Timelines are followed by id (Events after an id), so within one
+// environment ids must be handed out in commit order, or a follower that
+// already passed a higher id misses a lower one committed later. SQLite
+// commits one transaction at a time. On PostgreSQL the event's transaction
+// first locks the environment's row, which every other writer of that
+// timeline also locks (transitions and extensions update it), so the next
+// id is drawn only once the previous writer has committed. Call it inside
+// a transaction (DB.AddEvent opens one).
 func (q Queries) AddEvent(ctx context.Context, ev *Event) error {
+	if q.lockForEvents {
+		var id string
+		if err := q.ctx(ctx).Raw(`SELECT id FROM environments WHERE id = ? FOR UPDATE`, ev.EnvironmentID).Scan(&id).Error; err != nil {
+			return fmt.Errorf("storage: add event to %s: lock timeline: %w", ev.EnvironmentID, err)
+		}
+	}
 	if err := q.ctx(ctx).Create(ev).Error; err != nil {
 		return fmt.Errorf("storage: add event to %s: %w", ev.EnvironmentID, err)
 	}
@@ -348,4 +366,13 @@ func (q Queries) SetSettingOnce(ctx context.Context, key, value string) (string,
 		return "", fmt.Errorf("storage: set %s: %w", key, err)
 	}
 	return q.Setting(ctx, key)
+}
+
+// AddEvent appends an event outside any other change, in a transaction of
+// its own (see Queries.AddEvent).
+func (db *DB) AddEvent(ctx context.Context, ev *Event) error {
+	if !db.lockForEvents {
+		return db.Queries.AddEvent(ctx, ev)
+	}
+	return db.InTx(ctx, func(tx *Tx) error { return tx.AddEvent(ctx, ev) })
 }

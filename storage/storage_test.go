@@ -317,3 +317,66 @@ func TestOpenPostgresErrorHidesThePassword(t *testing.T) {
 		t.Errorf("the error shows the password: %v", err)
 	}
 }
+
+// A follower reads a timeline by id (events after the last id it saw), so
+// no event may become visible while one with a lower id is uncommitted.
+func TestTimelineIDsFollowCommitOrder(t *testing.T) {
+	db := openDB(t)
+	if db.Dialect() != "postgres" {
+		t.Skip("SQLite commits one transaction at a time: ids follow commit order by construction")
+	}
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	if err := db.CreateEnvironment(ctx, newEnv("e1", "demo", v)); err != nil {
+		t.Fatal(err)
+	}
+	later := make(chan error, 1)
+	err := db.InTx(ctx, func(tx *storage.Tx) error {
+		first := &storage.Event{EnvironmentID: "e1", At: time.Now().UTC(), Kind: "status", Message: "first"}
+		if err := tx.AddEvent(ctx, first); err != nil {
+			return err
+		}
+		go func() {
+			later <- db.AddEvent(ctx, &storage.Event{EnvironmentID: "e1", At: time.Now().UTC(), Kind: "provider", Message: "second"})
+		}()
+		// Wait until the second writer has either finished or is waiting
+		// for the first one's lock.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var waiting int
+			if err := db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+				return err
+			}
+			if waiting > 0 || len(later) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return errors.New("the second writer neither finished nor waited")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		visible, err := db.Events(ctx, "e1", 0, 0)
+		if err != nil {
+			return err
+		}
+		if len(visible) > 0 {
+			t.Errorf("event %d (%s) is visible while event %d is uncommitted: a follower past it would never see %d",
+				visible[0].ID, visible[0].Message, first.ID, first.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-later; err != nil {
+		t.Fatal(err)
+	}
+	evs, err := db.Events(ctx, "e1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Message != "first" || evs[1].Message != "second" {
+		t.Errorf("timeline = %+v, want first then second", evs)
+	}
+}
