@@ -144,6 +144,14 @@ func TestReplicasStreamEventsCommittedElsewhere(t *testing.T) {
 	// scheduling slack.
 	waitLine("Extended by 30m", 1500*time.Millisecond)
 	t.Logf("event committed on replica a reached replica b's stream after %s", time.Since(start).Round(time.Millisecond))
+
+	if r := b.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("destroy: %d %s", r.Status, r.Body)
+	}
+	waitLine("Destroyed", 10*time.Second)
+	if pids := processesOf(e.ID); len(pids) > 0 {
+		t.Errorf("processes of %s still running: %v", e.ID, pids)
+	}
 }
 
 // leader is the River client currently elected leader.
