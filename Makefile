@@ -2,7 +2,7 @@
 GO      ?= go
 PKGS    := ./...
 
-.PHONY: all build generate check-generated test test-short lint bench fuzz run
+.PHONY: all build generate check-generated test vet test-sqlite test-postgres test-short lint bench fuzz run
 
 all: build
 
@@ -23,11 +23,20 @@ check-generated: generate
 	@git diff --exit-code -- web static || (echo "generated files are stale: run 'make generate' and commit" && exit 1)
 	@test -z "$$(git status --porcelain -- web static)" || (git status --porcelain -- web static; echo "untracked generated files: run 'make generate' and commit" && exit 1)
 
-# Every test: unit, integration (real SQLite, real processes), crash and
-# browser tests (headless Chromium from /usr/bin/chromium).
-test:
+# Every test: unit, integration (real database, real processes), crash and
+# browser tests (headless Chromium from /usr/bin/chromium), once on SQLite
+# and once on PostgreSQL: the server in MAYFLY_TEST_DATABASE_URL, or a
+# throwaway cluster .ci/with-postgres starts (Debian's postgresql package).
+test: vet test-sqlite test-postgres
+
+vet:
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 -timeout 30m $(PKGS)
+
+test-sqlite:
+	MAYFLY_TEST_DATABASE_URL= $(GO) test -count=1 -timeout 30m $(PKGS)
+
+test-postgres:
+	.ci/with-postgres $(GO) test -count=1 -timeout 30m $(PKGS)
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -52,7 +53,7 @@ func (s *Service) RetryDestroy(ctx context.Context, actor Actor, id string, reta
 		msg += ", retaining " + strings.Join(retain, ", ")
 	}
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
-		_, err := s.requestDestroy(ctx, tx, r, msg, actor.Name)
+		_, err := s.requestDestroy(ctx, tx, r, msg, actor.Name, time.Time{})
 		return err
 	})
 	if err != nil {
@@ -67,7 +68,7 @@ func (s *Service) RetryDestroy(ctx context.Context, actor Actor, id string, reta
 // new destroy job is not queued while one waits for its backoff (destroy
 // jobs are unique), so the waiting one is brought forward instead.
 func (s *Service) retryDestroyJobNow(ctx context.Context, id string) {
-	res, err := s.river.JobList(ctx, river.NewJobListParams().Kinds(destroyArgs{}.Kind()).
+	res, err := s.jobs.JobList(ctx, river.NewJobListParams().Kinds(destroyArgs{}.Kind()).
 		States(rivertype.JobStateRetryable, rivertype.JobStateScheduled).First(1000))
 	if err != nil {
 		s.log.Error("list destroy jobs", "err", err)
@@ -76,7 +77,7 @@ func (s *Service) retryDestroyJobNow(ctx context.Context, id string) {
 	for _, j := range res.Jobs {
 		var args destroyArgs
 		if json.Unmarshal(j.EncodedArgs, &args) == nil && args.EnvironmentID == id {
-			if _, err := s.river.JobRetry(ctx, j.ID); err != nil {
+			if _, err := s.jobs.JobRetry(ctx, j.ID); err != nil {
 				s.log.Error("retry destroy job", "environment", id, "err", err)
 			}
 		}

@@ -2,14 +2,12 @@ package envs
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mayflyhq/mayfly/storage"
@@ -49,48 +47,44 @@ func (expireArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
-// jobTimeout bounds one step of a job: a provision (setup commands have
-// their own, shorter timeouts), one status check, one destroy call.
-const jobTimeout = 10 * time.Minute
-
 type sweepArgs struct{}
 
 func (sweepArgs) Kind() string { return "sweep" }
 
-func (s *Service) newRiver() (*river.Client[*sql.Tx], error) {
+func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &provisionWorker{s: s})
 	river.AddWorker(workers, &destroyWorker{s: s})
 	river.AddWorker(workers, &expireWorker{s: s})
 	river.AddWorker(workers, &sweepWorker{s: s})
 	orphanSweep := s.orphanSweepJob(workers)
-	client, err := river.NewClient(riversqlite.New(s.store.SQL()), &river.Config{
+	return s.store.NewJobQueue(&river.Config{
 		Logger:  s.log.With("component", "jobs"),
 		Workers: workers,
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}},
 		// SQLite has no LISTEN/NOTIFY, so River polls for new jobs. Short
 		// intervals keep a launch or an expiry from waiting up to a second.
+		// (On PostgreSQL River is woken by NOTIFY and the poll is a
+		// backstop; its cost there is one indexed query per 100 ms per
+		// replica.)
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: 100 * time.Millisecond,
 		// Jobs are bounded steps (long waits snooze rather than block), so
 		// one running past RescueAfter belonged to a worker that died; on
 		// SQLite a restart requeues such jobs at once (see
-		// storage.RequeueRunningJobs).
-		JobTimeout:           jobTimeout,
-		RescueStuckJobsAfter: max(s.cfg.RescueAfter, jobTimeout+time.Minute),
+		// storage.RequeueRunningJobs), on PostgreSQL the leader's rescuer
+		// hands them to whichever replica fetches them next.
+		JobTimeout:           s.cfg.JobTimeout,
+		RescueStuckJobsAfter: s.cfg.RescueAfter,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(s.cfg.SweepInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}), orphanSweep},
 	})
-	if err != nil {
-		return nil, fmt.Errorf("envs: job queue: %w", err)
-	}
-	return client, nil
 }
 
 // Start runs the orchestrator and the reaper until Stop.
 func (s *Service) Start(ctx context.Context) error {
-	if err := s.river.Start(ctx); err != nil {
+	if err := s.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("envs: start job queue: %w", err)
 	}
 	return nil
@@ -98,9 +92,9 @@ func (s *Service) Start(ctx context.Context) error {
 
 // Stop lets running jobs finish (up to ctx's deadline), then cancels them.
 func (s *Service) Stop(ctx context.Context) error {
-	err := s.river.Stop(ctx)
+	err := s.jobs.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return s.river.StopAndCancel(context.Background())
+		return s.jobs.StopAndCancel(context.Background())
 	}
 	return err
 }
@@ -128,7 +122,10 @@ func (w *provisionWorker) NextRetry(job *river.Job[provisionArgs]) time.Time {
 func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs]) error {
 	s := w.s
 	id := job.Args.EnvironmentID
-	unlock := s.locks.lock(id)
+	unlock, err := s.lockEnvironment(ctx, id)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 
 	r, err := s.store.Environment(ctx, id)
@@ -245,7 +242,7 @@ func (s *Service) failLaunch(ctx context.Context, r *storage.Environment, reason
 		if err := s.addEvent(ctx, tx, r.ID, EventStatus, StatusFailed, "Launch failed: "+reason, System.Name); err != nil {
 			return err
 		}
-		_, err = s.requestDestroy(ctx, tx, r, "Cleaning up the failed launch", System.Name)
+		_, err = s.requestDestroy(ctx, tx, r, "Cleaning up the failed launch", System.Name, time.Time{})
 		return err
 	})
 	if err == nil && failed {
@@ -316,7 +313,10 @@ func (w *destroyWorker) NextRetry(job *river.Job[destroyArgs]) time.Time {
 func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) error {
 	s := w.s
 	id := job.Args.EnvironmentID
-	unlock := s.locks.lock(id)
+	unlock, err := s.lockEnvironment(ctx, id)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 
 	r, err := s.store.Environment(ctx, id)
@@ -432,7 +432,7 @@ func (w *expireWorker) Work(ctx context.Context, job *river.Job[expireArgs]) err
 // expire moves an expired environment to destroying, exactly once: the
 // transition is conditional on the current status.
 func (s *Service) expire(ctx context.Context, tx *storage.Tx, r *storage.Environment, now time.Time) error {
-	ok, err := s.requestDestroy(ctx, tx, r, "TTL expired: destroying", "reaper")
+	ok, err := s.requestDestroy(ctx, tx, r, "TTL expired: destroying", "reaper", now)
 	if err != nil {
 		return err
 	}

@@ -3,7 +3,6 @@ package envs
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mayflyhq/mayfly/storage"
 )
@@ -72,9 +72,15 @@ type Config struct {
 	ProvisionTimeout time.Duration
 	// SweepInterval is how often the reaper's backstop scan runs (default 10s).
 	SweepInterval time.Duration
+	// JobTimeout bounds one step of a job: a provision (setup commands
+	// have their own, shorter timeouts), one status check, one destroy call
+	// (default 10m).
+	JobTimeout time.Duration
 	// RescueAfter is how long a job may look stuck (its worker died) before
-	// another worker takes it over (default and minimum 11m: longer than
-	// the longest step).
+	// another worker takes it over (default JobTimeout + 1m; never less than
+	// JobTimeout + 1s, so a live job is not taken over). On SQLite a
+	// restart requeues such jobs at once; on PostgreSQL another replica's
+	// leader rescues them.
 	RescueAfter time.Duration
 	// RetryDelay is the base of the linear backoff between job retries
 	// (default 2s).
@@ -101,9 +107,21 @@ type Service struct {
 	instance  string
 	cfg       Config
 
-	river *river.Client[*sql.Tx]
+	jobs  jobQueue
 	hub   *hub
 	locks keyedMutex
+}
+
+// jobQueue is what the orchestrator needs of the durable job queue.
+// storage.JobQueue provides it on SQLite and on PostgreSQL alike: a job is
+// inserted in the transaction of the state change that needs it.
+type jobQueue interface {
+	InsertTx(ctx context.Context, tx *storage.Tx, args river.JobArgs, opts *river.InsertOpts) error
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+	StopAndCancel(ctx context.Context) error
+	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
+	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
 // New builds a Service; call Start to run its jobs.
@@ -124,7 +142,8 @@ func New(cfg Config) (*Service, error) {
 	cfg.PollInterval = cmpOr(cfg.PollInterval, time.Second)
 	cfg.ProvisionTimeout = cmpOr(cfg.ProvisionTimeout, 15*time.Minute)
 	cfg.SweepInterval = cmpOr(cfg.SweepInterval, 10*time.Second)
-	cfg.RescueAfter = cmpOr(cfg.RescueAfter, 11*time.Minute)
+	cfg.JobTimeout = cmpOr(cfg.JobTimeout, 10*time.Minute)
+	cfg.RescueAfter = max(cmpOr(cfg.RescueAfter, cfg.JobTimeout+time.Minute), cfg.JobTimeout+time.Second)
 	cfg.RetryDelay = cmpOr(cfg.RetryDelay, 2*time.Second)
 	cfg.SessionIdle = cmpOr(cfg.SessionIdle, 8*time.Hour)
 	cfg.SessionMax = cmpOr(cfg.SessionMax, 7*24*time.Hour)
@@ -142,11 +161,11 @@ func New(cfg Config) (*Service, error) {
 	for _, p := range cfg.Providers {
 		s.providers[p.Name()] = p
 	}
-	client, err := s.newRiver()
+	jobs, err := s.newJobQueue()
 	if err != nil {
 		return nil, err
 	}
-	s.river = client
+	s.jobs = jobs
 	return s, nil
 }
 
@@ -453,13 +472,10 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		if err := s.addEvent(ctx, tx, id, EventStatus, StatusPending, msg, actor.Name); err != nil {
 			return err
 		}
-		if _, err := s.river.InsertTx(ctx, tx.SQLTx(), provisionArgs{EnvironmentID: id}, nil); err != nil {
-			return fmt.Errorf("envs: enqueue provision: %w", err)
+		if err := s.jobs.InsertTx(ctx, tx, provisionArgs{EnvironmentID: id}, nil); err != nil {
+			return err
 		}
-		if _, err := s.river.InsertTx(ctx, tx.SQLTx(), expireArgs{EnvironmentID: id}, &river.InsertOpts{ScheduledAt: row.ExpiresAt}); err != nil {
-			return fmt.Errorf("envs: enqueue expiry: %w", err)
-		}
-		return nil
+		return s.jobs.InsertTx(ctx, tx, expireArgs{EnvironmentID: id}, &river.InsertOpts{ScheduledAt: row.ExpiresAt})
 	})
 	if err != nil {
 		return nil, err
@@ -620,7 +636,7 @@ func (s *Service) Destroy(ctx context.Context, actor Actor, id string) (env *Env
 		if err := CanActOn(actor, environmentFromRow(r, nil)); err != nil {
 			return err
 		}
-		if _, err := s.requestDestroy(ctx, tx, r, "Destroy requested by "+actor.Name, actor.Name); err != nil {
+		if _, err := s.requestDestroy(ctx, tx, r, "Destroy requested by "+actor.Name, actor.Name, time.Time{}); err != nil {
 			return err
 		}
 		return nil
@@ -635,19 +651,28 @@ func (s *Service) Destroy(ctx context.Context, actor Actor, id string) (env *Env
 // requestDestroy moves a live, failed or destroy_failed environment to
 // destroying and enqueues its destroy job, in the caller's transaction. It
 // reports false (and does nothing) when the environment is already on its
-// way out or gone.
-func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage.Environment, reason, actor string) (bool, error) {
+// way out or gone. A non-zero expiredAt makes it the reaper's: the
+// environment must still be expired at that time when the row is updated,
+// so an extension committed since the reaper looked wins.
+func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage.Environment, reason, actor string, expiredAt time.Time) (bool, error) {
 	now := s.now()
-	ok, err := tx.Transition(ctx, r.ID, statusStrings(From(StatusDestroying)...), string(StatusDestroying),
-		map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now})
+	from := statusStrings(From(StatusDestroying)...)
+	updates := map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now}
+	var ok bool
+	var err error
+	if expiredAt.IsZero() {
+		ok, err = tx.Transition(ctx, r.ID, from, string(StatusDestroying), updates)
+	} else {
+		ok, err = tx.TransitionExpired(ctx, r.ID, from, string(StatusDestroying), expiredAt, updates)
+	}
 	if err != nil || !ok {
 		return false, err
 	}
 	if err := s.addEvent(ctx, tx, r.ID, EventStatus, StatusDestroying, reason, actor); err != nil {
 		return false, err
 	}
-	if _, err := s.river.InsertTx(ctx, tx.SQLTx(), destroyArgs{EnvironmentID: r.ID}, nil); err != nil {
-		return false, fmt.Errorf("envs: enqueue destroy: %w", err)
+	if err := s.jobs.InsertTx(ctx, tx, destroyArgs{EnvironmentID: r.ID}, nil); err != nil {
+		return false, err
 	}
 	return true, nil
 }

@@ -52,14 +52,22 @@ func migrations(dialect string) ([]migration, error) {
 	return out, nil
 }
 
-const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+// migrationsTable records applied migrations; the type of applied_at is the
+// dialect's timestamp type.
+func migrationsTable(dialect string) string {
+	timestamp := "DATETIME"
+	if dialect == "postgres" {
+		timestamp = "TIMESTAMPTZ"
+	}
+	return `CREATE TABLE IF NOT EXISTS schema_migrations (
     version    INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
-    applied_at DATETIME NOT NULL
+    applied_at ` + timestamp + ` NOT NULL
 )`
+}
 
-func appliedVersions(ctx context.Context, db *sql.DB) (map[int]bool, error) {
-	if _, err := db.ExecContext(ctx, migrationsTable); err != nil {
+func appliedVersions(ctx context.Context, db *sql.DB, dialect string) (map[int]bool, error) {
+	if _, err := db.ExecContext(ctx, migrationsTable(dialect)); err != nil {
 		return nil, fmt.Errorf("storage: create migrations table: %w", err)
 	}
 	rows, err := db.QueryContext(ctx, `SELECT version FROM schema_migrations`)
@@ -86,9 +94,13 @@ func migrate(ctx context.Context, db *sql.DB, dialect string, log *slog.Logger) 
 	if err != nil {
 		return err
 	}
-	applied, err := appliedVersions(ctx, db)
+	applied, err := appliedVersions(ctx, db, dialect)
 	if err != nil {
 		return err
+	}
+	record := `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`
+	if dialect == "postgres" {
+		record = `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`
 	}
 	for _, m := range all {
 		if applied[m.version] {
@@ -102,8 +114,7 @@ func migrate(ctx context.Context, db *sql.DB, dialect string, log *slog.Logger) 
 			tx.Rollback()
 			return fmt.Errorf("storage: migration %s: %w", m.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-			m.version, m.name, time.Now().UTC()); err != nil {
+		if _, err := tx.ExecContext(ctx, record, m.version, m.name, time.Now().UTC()); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("storage: record migration %s: %w", m.name, err)
 		}

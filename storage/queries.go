@@ -14,6 +14,9 @@ import (
 // pool, Tx inside a transaction.
 type Queries struct {
 	db *gorm.DB
+	// lockForEvents (PostgreSQL) makes AddEvent lock the environment's row
+	// first; see AddEvent.
+	lockForEvents bool
 }
 
 func (q Queries) ctx(ctx context.Context) *gorm.DB { return q.db.WithContext(ctx) }
@@ -192,11 +195,25 @@ func (q Queries) CountByStatus(ctx context.Context) (map[string]int, error) {
 // environment is in another state), which is how every transition happens
 // exactly once however many workers race for it.
 func (q Queries) Transition(ctx context.Context, id string, from []string, to string, updates map[string]any) (bool, error) {
+	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ?", id, from), id, to, updates)
+}
+
+// TransitionExpired is Transition that also requires the environment to be
+// expired at now. The reaper decides on a row it read earlier; checking the
+// expiry again in the update itself means an extension committed in
+// between wins, on SQLite and PostgreSQL alike (PostgreSQL re-evaluates the
+// condition on the newest row version after waiting for a concurrent
+// writer).
+func (q Queries) TransitionExpired(ctx context.Context, id string, from []string, to string, now time.Time, updates map[string]any) (bool, error) {
+	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ? AND expires_at <= ?", id, from, now), id, to, updates)
+}
+
+func (q Queries) transition(where *gorm.DB, id, to string, updates map[string]any) (bool, error) {
 	cols := map[string]any{"status": to}
 	for k, v := range updates {
 		cols[k] = v
 	}
-	res := q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ?", id, from).Updates(cols)
+	res := where.Updates(cols)
 	if res.Error != nil {
 		return false, fmt.Errorf("storage: transition environment %s to %s: %w", id, to, res.Error)
 	}
@@ -255,7 +272,22 @@ func (q Queries) EnvironmentsByHandle(ctx context.Context, provider string, hand
 // --- events ---
 
 // AddEvent appends an event to a timeline; ev.ID is set.
+//
+// Timelines are followed by id (Events after an id), so within one
+// environment ids must be handed out in commit order, or a follower that
+// already passed a higher id misses a lower one committed later. SQLite
+// commits one transaction at a time. On PostgreSQL the event's transaction
+// first locks the environment's row, which every other writer of that
+// timeline also locks (transitions and extensions update it), so the next
+// id is drawn only once the previous writer has committed. Call it inside
+// a transaction (DB.AddEvent opens one).
 func (q Queries) AddEvent(ctx context.Context, ev *Event) error {
+	if q.lockForEvents {
+		var id string
+		if err := q.ctx(ctx).Raw(`SELECT id FROM environments WHERE id = ? FOR UPDATE`, ev.EnvironmentID).Scan(&id).Error; err != nil {
+			return fmt.Errorf("storage: add event to %s: lock timeline: %w", ev.EnvironmentID, err)
+		}
+	}
 	if err := q.ctx(ctx).Create(ev).Error; err != nil {
 		return fmt.Errorf("storage: add event to %s: %w", ev.EnvironmentID, err)
 	}
@@ -334,4 +366,13 @@ func (q Queries) SetSettingOnce(ctx context.Context, key, value string) (string,
 		return "", fmt.Errorf("storage: set %s: %w", key, err)
 	}
 	return q.Setting(ctx, key)
+}
+
+// AddEvent appends an event outside any other change, in a transaction of
+// its own (see Queries.AddEvent).
+func (db *DB) AddEvent(ctx context.Context, ev *Event) error {
+	if !db.lockForEvents {
+		return db.Queries.AddEvent(ctx, ev)
+	}
+	return db.InTx(ctx, func(tx *Tx) error { return tx.AddEvent(ctx, ev) })
 }

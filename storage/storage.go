@@ -1,6 +1,7 @@
-// Package storage owns Mayfly's database: opening SQLite (or, later,
-// PostgreSQL), the embedded migrations, the gorm models and the queries the
-// domain needs. It knows nothing about the domain's rules.
+// Package storage owns Mayfly's database: opening SQLite or PostgreSQL, the
+// embedded migrations, the gorm models, the queries the domain needs and the
+// job queue that lives in the same database. It knows nothing about the
+// domain's rules.
 package storage
 
 import (
@@ -14,6 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"gorm.io/driver/sqlite"
@@ -33,11 +37,18 @@ type DB struct {
 	Queries
 	sql     *sql.DB
 	dialect string
+	// pool is PostgreSQL's connection pool (nil on SQLite): gorm reaches it
+	// through sql, the job queue and the environment locks directly.
+	pool *pgxpool.Pool
 }
 
 // Open opens the database named by url: "" means SQLite at dataDir/mayfly.db,
-// "sqlite:///path/to/file.db" or a bare path selects another SQLite file.
+// "sqlite:///path/to/file.db" or a bare path selects another SQLite file, and
+// "postgres://..." (or "postgresql://...") selects PostgreSQL.
 func Open(ctx context.Context, url, dataDir string) (*DB, error) {
+	if IsPostgres(url) {
+		return openPostgres(ctx, url)
+	}
 	path, err := sqlitePath(url, dataDir)
 	if err != nil {
 		return nil, err
@@ -83,8 +94,6 @@ func sqlitePath(url, dataDir string) (string, error) {
 			return "", errors.New("storage: no data directory for the SQLite database")
 		}
 		return filepath.Join(dataDir, "mayfly.db"), nil
-	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
-		return "", errors.New("storage: PostgreSQL is not supported yet: leave MAYFLY_DATABASE_URL empty to use SQLite")
 	case strings.HasPrefix(url, "sqlite://"):
 		return strings.TrimPrefix(url, "sqlite://"), nil
 	case strings.Contains(url, "://"):
@@ -111,50 +120,77 @@ func (db *DB) SQL() *sql.DB { return db.sql }
 func (db *DB) Dialect() string { return db.dialect }
 
 // Close closes the pool.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	err := db.sql.Close()
+	if db.pool != nil {
+		db.pool.Close()
+	}
+	return err
+}
 
 // Ping checks the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
-// Tx is a transaction; it offers the same queries as DB.
+// Tx is a transaction; it offers the same queries as DB. The job queue
+// inserts its jobs into the same transaction (see JobQueue.InsertTx), so a
+// state change is never recorded without the job that acts on it.
 type Tx struct {
 	Queries
-}
-
-// SQLTx is the transaction as database/sql sees it, so the job queue can
-// insert jobs in the same transaction as the state change that needs them.
-func (tx *Tx) SQLTx() *sql.Tx {
-	if t, ok := tx.db.Statement.ConnPool.(*sql.Tx); ok {
-		return t
-	}
-	panic("storage: transaction without *sql.Tx")
+	sqlTx *sql.Tx // SQLite: the transaction gorm runs in
+	pgxTx pgx.Tx  // PostgreSQL: the transaction, on the connection gorm runs on
 }
 
 // InTx runs fn in one transaction, committed when fn returns nil.
 func (db *DB) InTx(ctx context.Context, fn func(tx *Tx) error) error {
+	if db.pool != nil {
+		return db.inPostgresTx(ctx, fn)
+	}
 	return db.db.WithContext(ctx).Transaction(func(gtx *gorm.DB) error {
-		return fn(&Tx{Queries: Queries{db: gtx}})
+		sqlTx, ok := gtx.Statement.ConnPool.(*sql.Tx)
+		if !ok {
+			return errors.New("storage: transaction without *sql.Tx")
+		}
+		return fn(&Tx{Queries: Queries{db: gtx}, sqlTx: sqlTx})
 	})
 }
 
-// Migrate applies Mayfly's migrations and then the job queue's.
+// Migrate applies Mayfly's migrations and then the job queue's. On
+// PostgreSQL, replicas starting together take turns (an advisory lock).
 func (db *DB) Migrate(ctx context.Context, log *slog.Logger) error {
+	unlock, err := db.lockMigrations(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := migrate(ctx, db.sql, db.dialect, log); err != nil {
 		return err
 	}
-	migrator, err := rivermigrate.New(riversqlite.New(db.sql), &rivermigrate.Config{Logger: log})
-	if err != nil {
-		return fmt.Errorf("storage: job queue migrator: %w", err)
-	}
-	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
+	if err := db.migrateJobQueue(ctx, log); err != nil {
 		return fmt.Errorf("storage: job queue migrations: %w", err)
 	}
 	return nil
 }
 
+func (db *DB) migrateJobQueue(ctx context.Context, log *slog.Logger) error {
+	if db.pool != nil {
+		migrator, err := rivermigrate.New(riverpgxv5.New(db.pool), &rivermigrate.Config{Logger: log})
+		if err != nil {
+			return err
+		}
+		_, err = migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+		return err
+	}
+	migrator, err := rivermigrate.New(riversqlite.New(db.sql), &rivermigrate.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	_, err = migrator.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	return err
+}
+
 // Migrated reports whether every migration is applied (for /readyz).
 func (db *DB) Migrated(ctx context.Context) error {
-	applied, err := appliedVersions(ctx, db.sql)
+	applied, err := appliedVersions(ctx, db.sql, db.dialect)
 	if err != nil {
 		return err
 	}

@@ -3,20 +3,24 @@ package storage_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/mayflyhq/mayfly/storage"
+	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 func openDB(t *testing.T) *storage.DB {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := storage.Open(ctx, "", dir)
+	db, err := storage.Open(ctx, storagetest.URL(t), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,19 +130,38 @@ func TestTransitionHappensOnce(t *testing.T) {
 
 func TestExpiredUsesTheIndex(t *testing.T) {
 	db := openDB(t)
-	rows, err := db.SQL().Query(`EXPLAIN QUERY PLAN SELECT * FROM environments WHERE status IN ('ready','pending') AND expires_at <= ? ORDER BY expires_at LIMIT 500`, time.Now().UTC())
+	ctx := context.Background()
+	conn, err := db.SQL().Conn(ctx) // one session: the SET below is per session
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	query := `EXPLAIN QUERY PLAN SELECT * FROM environments WHERE status IN ('ready','pending') AND expires_at <= ? ORDER BY expires_at LIMIT 500`
+	if db.Dialect() == "postgres" {
+		// An empty table is cheapest to scan; forbid that to see whether
+		// the planner can use the index at all.
+		if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off`); err != nil {
+			t.Fatal(err)
+		}
+		query = `EXPLAIN SELECT * FROM environments WHERE status IN ('ready','pending') AND expires_at <= $1 ORDER BY expires_at LIMIT 500`
+	}
+	rows, err := conn.QueryContext(ctx, query, time.Now().UTC())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
+	cols, _ := rows.Columns()
 	plan := ""
 	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
 			t.Fatal(err)
 		}
-		plan += detail + "\n"
+		plan += fmt.Sprint(vals[len(vals)-1]) + "\n"
 	}
 	if want := "environments_status_expires"; !strings.Contains(plan, want) {
 		t.Errorf("the reaper's scan does not use %s:\n%s", want, plan)
@@ -149,5 +172,211 @@ func TestOpenRefusesOtherDatabases(t *testing.T) {
 	_, err := storage.Open(context.Background(), "mysql://x", t.TempDir())
 	if err == nil {
 		t.Error("opened an unsupported database URL")
+	}
+}
+
+func TestTransitionExpiredLosesToAnExtension(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	e := newEnv("e1", "demo", v)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	e.ExpiresAt = now.Add(-time.Second)
+	if err := db.CreateEnvironment(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	// The reaper saw it expired; the owner extends it before the reaper acts.
+	ok, err := db.ExtendEnvironment(ctx, "e1", []string{"ready"}, e.ExpiresAt, now.Add(time.Hour))
+	if err != nil || !ok {
+		t.Fatalf("extend: %v %v", ok, err)
+	}
+	ok, err = db.TransitionExpired(ctx, "e1", []string{"ready"}, "destroying", now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		t.Error("the reaper destroyed an environment extended since it looked")
+	}
+	ok, err = db.TransitionExpired(ctx, "e1", []string{"ready"}, "destroying", now.Add(2*time.Hour), nil)
+	if err != nil || !ok {
+		t.Errorf("expired at its new expiry: %v %v, want true", ok, err)
+	}
+}
+
+type testJobArgs struct {
+	N int `json:"n"`
+}
+
+func (testJobArgs) Kind() string { return "test" }
+
+func countJobs(t *testing.T, db *storage.DB) int {
+	t.Helper()
+	var n int
+	if err := db.SQL().QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'test'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestJobsCommitAndRollBackWithTheirTransaction(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	queue, err := db.NewJobQueue(&river.Config{}) // no workers: insert only
+	if err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	err = db.InTx(ctx, func(tx *storage.Tx) error {
+		if err := tx.CreateEnvironment(ctx, newEnv("e1", "one", v)); err != nil {
+			return err
+		}
+		if err := queue.InsertTx(ctx, tx, testJobArgs{N: 1}, nil); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx = %v, want boom", err)
+	}
+	if _, err := db.Environment(ctx, "e1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("a rolled back environment exists: %v", err)
+	}
+	if n := countJobs(t, db); n != 0 {
+		t.Errorf("%d jobs of a rolled back transaction exist, want 0", n)
+	}
+
+	err = db.InTx(ctx, func(tx *storage.Tx) error {
+		if err := tx.CreateEnvironment(ctx, newEnv("e2", "two", v)); err != nil {
+			return err
+		}
+		return queue.InsertTx(ctx, tx, testJobArgs{N: 2}, nil)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Environment(ctx, "e2"); err != nil {
+		t.Errorf("committed environment: %v", err)
+	}
+	if n := countJobs(t, db); n != 1 {
+		t.Errorf("%d jobs after a commit, want 1", n)
+	}
+}
+
+func TestLockEnvironmentExcludesOtherHolders(t *testing.T) {
+	db := openDB(t)
+	if db.Dialect() != "postgres" {
+		t.Skip("on SQLite one process uses the database and the lock is in-process (envs)")
+	}
+	ctx := context.Background()
+	unlock, err := db.LockEnvironment(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Another "replica" (another session) cannot take it...
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if u, err := db.LockEnvironment(short, "e1"); err == nil {
+		u()
+		t.Fatal("two holders of one environment's lock")
+	}
+	// ...but can take another environment's.
+	u2, err := db.LockEnvironment(ctx, "e2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2()
+	got := make(chan error, 1)
+	go func() {
+		u, err := db.LockEnvironment(ctx, "e1")
+		if err == nil {
+			u()
+		}
+		got <- err
+	}()
+	unlock()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Errorf("lock after unlock: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the lock was not released")
+	}
+}
+
+func TestOpenPostgresErrorHidesThePassword(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Port 1 on loopback: nothing listens, the connection is refused at once.
+	_, err := storage.Open(ctx, "postgres://mayfly:hunter2@127.0.0.1:1/mayfly?connect_timeout=5", t.TempDir())
+	if err == nil {
+		t.Fatal("opened a PostgreSQL server that does not exist")
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("the error shows the password: %v", err)
+	}
+}
+
+// A follower reads a timeline by id (events after the last id it saw), so
+// no event may become visible while one with a lower id is uncommitted.
+func TestTimelineIDsFollowCommitOrder(t *testing.T) {
+	db := openDB(t)
+	if db.Dialect() != "postgres" {
+		t.Skip("SQLite commits one transaction at a time: ids follow commit order by construction")
+	}
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	if err := db.CreateEnvironment(ctx, newEnv("e1", "demo", v)); err != nil {
+		t.Fatal(err)
+	}
+	later := make(chan error, 1)
+	err := db.InTx(ctx, func(tx *storage.Tx) error {
+		first := &storage.Event{EnvironmentID: "e1", At: time.Now().UTC(), Kind: "status", Message: "first"}
+		if err := tx.AddEvent(ctx, first); err != nil {
+			return err
+		}
+		go func() {
+			later <- db.AddEvent(ctx, &storage.Event{EnvironmentID: "e1", At: time.Now().UTC(), Kind: "provider", Message: "second"})
+		}()
+		// Wait until the second writer has either finished or is waiting
+		// for the first one's lock.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var waiting int
+			if err := db.SQL().QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting); err != nil {
+				return err
+			}
+			if waiting > 0 || len(later) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return errors.New("the second writer neither finished nor waited")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		visible, err := db.Events(ctx, "e1", 0, 0)
+		if err != nil {
+			return err
+		}
+		if len(visible) > 0 {
+			t.Errorf("event %d (%s) is visible while event %d is uncommitted: a follower past it would never see %d",
+				visible[0].ID, visible[0].Message, first.ID, first.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-later; err != nil {
+		t.Fatal(err)
+	}
+	evs, err := db.Events(ctx, "e1", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].Message != "first" || evs[1].Message != "second" {
+		t.Errorf("timeline = %+v, want first then second", evs)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/hex"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -120,6 +121,20 @@ func TestSecretsNeverShownBack(t *testing.T) {
 		if r := s.do("GET", path, "", nil); strings.Contains(string(r.Body), secret) {
 			t.Errorf("%s shows the secret", path)
 		}
+	}
+	if s.DB.Dialect() == "postgres" {
+		// Every text and byte column of every row, as the server returns it.
+		for _, table := range []string{"environments", "events", "audit_log", "river_job"} {
+			var n int
+			q := `SELECT count(*) FROM ` + table + ` t WHERE position($1 in t::text) > 0 OR position($2 in t::text) > 0`
+			if err := s.DB.SQL().QueryRow(q, secret, hex.EncodeToString([]byte(secret))).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n > 0 {
+				t.Errorf("%d rows of %s hold the secret in clear text", n, table)
+			}
+		}
+		return
 	}
 	db, err := os.ReadFile(filepath.Join(s.Config.DataDir, "mayfly.db"))
 	if err != nil {

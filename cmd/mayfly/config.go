@@ -57,7 +57,9 @@ type Config struct {
 
 	// AWS enables the aws provider (see awsEnabled); its credentials,
 	// region and endpoints come from the SDK's own chain.
-	AWS AWSConfig
+	AWS         AWSConfig
+	JobTimeout  time.Duration
+	RescueAfter time.Duration
 }
 
 // defaultDataDir is $XDG_DATA_HOME/mayfly or ~/.local/share/mayfly.
@@ -121,6 +123,8 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.LogFormat, "log-format", env("MAYFLY_LOG_FORMAT", ""), "text or json (MAYFLY_LOG_FORMAT; default: text on a terminal, json otherwise)")
 	fs.StringVar(&c.LogLevel, "log-level", env("MAYFLY_LOG_LEVEL", "info"), "debug, info, warn or error (MAYFLY_LOG_LEVEL)")
 	fs.DurationVar(&c.SweepInterval, "reaper-sweep-interval", envDur("MAYFLY_REAPER_SWEEP_INTERVAL", 10*time.Second), "how often the reaper's backstop scan runs")
+	fs.DurationVar(&c.JobTimeout, "job-timeout", envDur("MAYFLY_JOB_TIMEOUT", 10*time.Minute), "longest one step of a job may run")
+	fs.DurationVar(&c.RescueAfter, "rescue-after", envDur("MAYFLY_RESCUE_AFTER", 11*time.Minute), "a job running this long belonged to a replica that died and is run again (more than --job-timeout)")
 	fs.DurationVar(&c.StopGrace, "stop-grace", envDur("MAYFLY_STOP_GRACE", 5*time.Second), "local provider: time between TERM and KILL")
 	awsFlags(fs, &c.AWS, env, envDur)
 	if err := fs.Parse(args); err != nil {
@@ -181,6 +185,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.AWS.validate(); err != nil {
 		return err
+	}
+	if c.JobTimeout <= 0 || c.RescueAfter <= c.JobTimeout {
+		return fmt.Errorf("--rescue-after (%s) must be longer than --job-timeout (%s), which must be positive: a job still running is never taken over", c.RescueAfter, c.JobTimeout)
 	}
 	if c.SecretKey != "" {
 		if b, err := hex.DecodeString(strings.TrimSpace(c.SecretKey)); err != nil || len(b) != 32 {

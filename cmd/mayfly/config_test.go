@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly/storage"
+	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -40,6 +43,17 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad log format", env: map[string]string{"MAYFLY_LOG_FORMAT": "xml"}, wantErr: "--log-format"},
 		{name: "bad secret key", env: map[string]string{"MAYFLY_SECRET_KEY": "abc"}, wantErr: "MAYFLY_SECRET_KEY"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
+		{name: "rescue before the job timeout", args: []string{"--job-timeout", "5m", "--rescue-after", "5m"}, wantErr: "--rescue-after"},
+		{name: "job timing from env", env: map[string]string{"MAYFLY_JOB_TIMEOUT": "20s", "MAYFLY_RESCUE_AFTER": "30s"}, check: func(t *testing.T, c Config) {
+			if c.JobTimeout != 20*time.Second || c.RescueAfter != 30*time.Second {
+				t.Errorf("job timeout %s, rescue after %s; want 20s, 30s", c.JobTimeout, c.RescueAfter)
+			}
+		}},
+		{name: "postgres url", env: map[string]string{"MAYFLY_DATABASE_URL": "postgres://u@db/mayfly"}, check: func(t *testing.T, c Config) {
+			if c.DatabaseURL != "postgres://u@db/mayfly" {
+				t.Errorf("database url = %q", c.DatabaseURL)
+			}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,17 +100,22 @@ func TestRunUnknownCommand(t *testing.T) {
 }
 
 func TestMigrateCommand(t *testing.T) {
-	dir := t.TempDir()
+	dir, dbURL := t.TempDir(), storagetest.URL(t)
 	var stdout, stderr strings.Builder
 	for i := 0; i < 2; i++ { // migrations run once, then are a no-op
-		if code := run([]string{"migrate", "--data-dir", dir}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
+		if code := run([]string{"migrate", "--data-dir", dir, "--database-url", dbURL}, func(string) string { return "" }, &stdout, &stderr); code != 0 {
 			t.Fatalf("migrate exit code %d: %s", code, stderr.String())
 		}
 	}
 	if !strings.Contains(stdout.String(), "migrations applied") {
 		t.Errorf("stdout = %q", stdout.String())
 	}
-	if _, err := os.Stat(filepath.Join(dir, "mayfly.db")); err != nil {
-		t.Errorf("no database after migrate: %v", err)
+	db, err := storage.Open(context.Background(), dbURL, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Migrated(context.Background()); err != nil {
+		t.Errorf("after mayfly migrate: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // portal is a real Mayfly process (this test binary re-executed as
@@ -18,6 +21,7 @@ type portal struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	dataDir string
+	dbURL   string
 	addr    string
 }
 
@@ -31,10 +35,17 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startPortal(t *testing.T, dataDir, addr string) *portal {
+// startPortal starts a portal process on dbURL ("" for SQLite in dataDir)
+// and waits until it is ready; extra flags come last and win.
+func startPortal(t *testing.T, dataDir, dbURL, addr string, extra ...string) *portal {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--addr", addr, "--data-dir", dataDir,
-		"--catalog-dir", testCatalog(t), "--reaper-sweep-interval", "1s", "--stop-grace", "2s", "--log-level", "warn")
+	// A short job timeout and rescue time: on PostgreSQL nothing requeues a
+	// dead portal's jobs at start, River's rescuer does (on SQLite the
+	// restart requeues them at once). slow-setup's longest step is ~5s.
+	args := append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--database-url", dbURL,
+		"--catalog-dir", testCatalog(t), "--reaper-sweep-interval", "1s", "--stop-grace", "2s", "--log-level", "warn",
+		"--job-timeout", "8s", "--rescue-after", "10s"}, extra...)
+	cmd := exec.Command(os.Args[0], args...)
 	logf, err := os.OpenFile(filepath.Join(dataDir, "portal.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +55,7 @@ func startPortal(t *testing.T, dataDir, addr string) *portal {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &portal{t: t, cmd: cmd, dataDir: dataDir, addr: addr}
+	p := &portal{t: t, cmd: cmd, dataDir: dataDir, dbURL: dbURL, addr: addr}
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if code, _, err := httpGet("http://" + addr + "/readyz"); err == nil && code == http.StatusOK {
@@ -68,12 +79,13 @@ func (p *portal) server() *testServer {
 }
 
 func TestCrashMidProvisionAndRestart(t *testing.T) {
+	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
 	if testing.Short() {
 		t.Skip("starts real portal processes")
 	}
-	dataDir := t.TempDir()
+	dataDir, dbURL := t.TempDir(), storagetest.URL(t)
 	addr := freeAddr(t)
-	p := startPortal(t, dataDir, addr)
+	p := startPortal(t, dataDir, dbURL, addr)
 	s := p.server()
 	e := s.launch(map[string]any{"template": "slow-setup", "name": "crashy", "ttl": "10m"})
 	s.waitStatus(e.ID, "provisioning", 10*time.Second)
@@ -81,7 +93,7 @@ func TestCrashMidProvisionAndRestart(t *testing.T) {
 	p.kill()
 
 	// The second run finds the interrupted job and finishes the launch.
-	p = startPortal(t, dataDir, addr)
+	p = startPortal(t, dataDir, dbURL, addr)
 	s = p.server()
 	ready := s.waitStatus(e.ID, "ready", 60*time.Second)
 	url := ready.Outputs["url"]
@@ -91,7 +103,7 @@ func TestCrashMidProvisionAndRestart(t *testing.T) {
 
 	// A crash while ready leaves the stack running; the next run finds it.
 	p.kill()
-	p = startPortal(t, dataDir, addr)
+	p = startPortal(t, dataDir, dbURL, addr)
 	defer p.kill()
 	s = p.server()
 	if got := s.env(e.ID); got.Status != "ready" || got.Outputs["url"] != url {
@@ -118,12 +130,13 @@ func TestCrashMidProvisionAndRestart(t *testing.T) {
 }
 
 func TestReapsWhatExpiredWhileDown(t *testing.T) {
+	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
 	if testing.Short() {
 		t.Skip("starts real portal processes")
 	}
-	dataDir := t.TempDir()
+	dataDir, dbURL := t.TempDir(), storagetest.URL(t)
 	addr := freeAddr(t)
-	p := startPortal(t, dataDir, addr)
+	p := startPortal(t, dataDir, dbURL, addr)
 	s := p.server()
 	e := s.launch(map[string]any{"template": "slow-setup", "name": "short-lived", "ttl": "7s"})
 	ready := s.waitStatus(e.ID, "ready", 30*time.Second)
@@ -131,7 +144,7 @@ func TestReapsWhatExpiredWhileDown(t *testing.T) {
 	p.kill()
 	time.Sleep(time.Until(ready.ExpiresAt) + time.Second) // expires while Mayfly is down
 
-	p = startPortal(t, dataDir, addr)
+	p = startPortal(t, dataDir, dbURL, addr)
 	defer p.kill()
 	s = p.server()
 	s.waitStatus(e.ID, "destroyed", 20*time.Second)
@@ -142,5 +155,65 @@ func TestReapsWhatExpiredWhileDown(t *testing.T) {
 		t.Errorf("timeline lacks the expiry: %q", msgs)
 	} else if n := strings.Count(strings.Join(msgs, "\n"), "TTL expired"); n != 1 {
 		t.Errorf("expired %d times, want exactly once", n)
+	}
+}
+
+// SIGTERM stops a portal gracefully: it closes SSE streams, lets the job in
+// flight finish or hands it back, and exits 0; the next start carries on.
+func TestSIGTERMStopsGracefully(t *testing.T) {
+	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
+	if testing.Short() {
+		t.Skip("starts real portal processes")
+	}
+	dataDir, dbURL := t.TempDir(), storagetest.URL(t)
+	addr := freeAddr(t)
+	p := startPortal(t, dataDir, dbURL, addr)
+	s := p.server()
+	e := s.launch(map[string]any{"template": "slow-setup", "name": "terminated", "ttl": "10m"})
+	s.waitStatus(e.ID, "provisioning", 10*time.Second)
+	resp, err := http.Get(s.url + "/environments/" + e.ID + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	streamDone := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		close(streamDone)
+	}()
+
+	start := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- p.cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			log, _ := os.ReadFile(filepath.Join(dataDir, "portal.log"))
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, log)
+		}
+	case <-time.After(20 * time.Second):
+		p.kill()
+		t.Fatal("the portal did not exit within 20s of SIGTERM")
+	}
+	t.Logf("exited 0 %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	select {
+	case <-streamDone:
+	case <-time.After(5 * time.Second):
+		t.Error("the SSE stream stayed open after the portal exited")
+	}
+
+	p = startPortal(t, dataDir, dbURL, addr)
+	defer p.kill()
+	s = p.server()
+	s.waitStatus(e.ID, "ready", 60*time.Second)
+	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("destroy: %d %s", r.Status, r.Body)
+	}
+	s.waitStatus(e.ID, "destroyed", 30*time.Second)
+	if msgs := strings.Join(s.events(e.ID), "\n"); strings.Count(msgs, "Ready") != 1 {
+		t.Errorf("ready %d times, want once:\n%s", strings.Count(msgs, "Ready"), msgs)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/catalog/shop"
+	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // TestMain lets the test binary stand in for the mayfly binary: the local
@@ -42,6 +43,7 @@ func startMain(t *testing.T, catalogDir string) *testServer {
 	t.Helper()
 	dataDir := t.TempDir()
 	cfg, err := ParseConfig([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn",
+		"--database-url", storagetest.URL(t),
 		"--reaper-sweep-interval", "1s", "--stop-grace", "2s"}, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)

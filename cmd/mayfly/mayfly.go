@@ -56,18 +56,29 @@ func (m *Main) Run(ctx context.Context) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
-	lock, err := lockDataDir(cfg.DataDir)
-	if err != nil {
-		return err
+	// A SQLite database and its data directory belong to one process. On
+	// PostgreSQL several replicas share the database (and, on one host, the
+	// data directory: see "Running at scale" in the README).
+	sqlite := !storage.IsPostgres(cfg.DatabaseURL)
+	if sqlite {
+		lock, err := lockDataDir(cfg.DataDir)
+		if err != nil {
+			return err
+		}
+		m.lock = lock
 	}
-	m.lock = lock
 	if err := m.openDatabase(ctx); err != nil {
 		return err
 	}
-	if n, err := m.DB.RequeueRunningJobs(ctx); err != nil {
-		return err
-	} else if n > 0 {
-		m.Log.Warn("resuming jobs interrupted when Mayfly last stopped", "jobs", n)
+	if sqlite {
+		// Only with the data directory locked is every running job an orphan
+		// of a previous run; on PostgreSQL River's rescuer takes over the
+		// jobs of a replica that died.
+		if n, err := m.DB.RequeueRunningJobs(ctx); err != nil {
+			return err
+		} else if n > 0 {
+			m.Log.Warn("resuming jobs interrupted when Mayfly last stopped", "jobs", n)
+		}
 	}
 	key, err := m.secretKey()
 	if err != nil {
@@ -122,6 +133,8 @@ func (m *Main) Run(ctx context.Context) error {
 		Groups:      groups,
 		SessionIdle: cfg.SessionIdle,
 		SessionMax:  cfg.SessionMax,
+		JobTimeout:  cfg.JobTimeout,
+		RescueAfter: cfg.RescueAfter,
 	})
 	if err != nil {
 		return err

@@ -236,6 +236,9 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	default:
 		p.logger.Warn("local: unreadable stack state, starting over", "stack", id, "err", err)
 	}
+	if pids := killStrays(id); len(pids) > 0 {
+		p.logger.Warn("local: killed processes the previous attempt had not recorded", "stack", id, "pids", pids)
+	}
 	if err := os.RemoveAll(dir); err != nil {
 		return "", fmt.Errorf("local: provision %s: remove previous attempt: %w", id, err)
 	}
@@ -603,6 +606,9 @@ func (p *Provider) Destroy(ctx context.Context, handle string) (bool, error) {
 		// Without a readable state there is no process to stop; the
 		// directory still goes.
 		p.logger.Error("local: unreadable stack state", "stack", handle, "err", err)
+	}
+	if pids := killStrays(handle); len(pids) > 0 {
+		p.logger.Warn("local: killed processes the stack had not recorded (the portal died as they started)", "stack", handle, "pids", pids)
 	}
 	if err := p.archiveLogs(handle); err != nil {
 		return false, fmt.Errorf("local: destroy %s: archive logs: %w", handle, err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -547,4 +548,29 @@ func waitNoProcesses(t *testing.T, envID string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// A portal killed between starting a process and recording it in
+// stack.json leaves a process only its environment marks; Destroy finds it.
+func TestDestroyKillsUnrecordedProcesses(t *testing.T) {
+	p := newProvider(t, testConfig(t))
+	h := mustProvision(t, p, "env-stray", `{"services":[{"name":"web","command":["sleep","300"]}]}`, nil)
+	stray := exec.Command("sleep", "300")
+	stray.Env = []string{"MAYFLY_ENVIRONMENT_ID=" + h}
+	stray.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := stray.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = stray.Wait(); close(exited) }()
+	if done, err := p.Destroy(context.Background(), h); err != nil || !done {
+		t.Fatalf("Destroy = %v, %v", done, err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		_ = stray.Process.Kill()
+		t.Fatal("a process of the stack that stack.json did not record survived Destroy")
+	}
+	waitNoProcesses(t, h)
 }
