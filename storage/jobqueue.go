@@ -73,15 +73,15 @@ func (q *JobQueue) Start(ctx context.Context) error { return q.client.Start(ctx)
 // Stop stops fetching jobs and waits for running ones (until ctx ends).
 func (q *JobQueue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
 
-// JobList lists jobs (for bringing a waiting job forward).
+// StopAndCancel stops and cancels running jobs' contexts.
+func (q *JobQueue) StopAndCancel(ctx context.Context) error { return q.client.StopAndCancel(ctx) }
+
+// JobList lists jobs (for admin views and for bringing a job forward).
 func (q *JobQueue) JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error) {
 	return q.client.JobList(ctx, params)
 }
 
-// JobRetry makes a retryable or scheduled job available now.
+// JobRetry makes a job available to run at once.
 func (q *JobQueue) JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error) {
 	return q.client.JobRetry(ctx, id)
 }
-
-// StopAndCancel stops and cancels running jobs' contexts.
-func (q *JobQueue) StopAndCancel(ctx context.Context) error { return q.client.StopAndCancel(ctx) }

@@ -21,12 +21,13 @@ func IsPostgres(url string) bool {
 }
 
 // defaultPoolSize is the most connections one replica opens when the URL
-// does not say (pool_max_conns=N). Each running job may hold one for its
-// environment's lock (LockEnvironment), River keeps one for LISTEN and its
-// producer and maintenance take a few more; 40 covers the default 20
-// workers with room for requests. Several replicas multiply it: keep
-// replicas x pool size under the server's max_connections.
-const defaultPoolSize = 40
+// does not say (pool_max_conns=N). Each of the default 20 running jobs may
+// hold one for its environment's lock (LockEnvironment) and use a second
+// for its queries; River keeps one for LISTEN and its producer and
+// maintenance take a few more; 50 leaves room for requests. Connections
+// open on demand, so an idle replica holds few. Several replicas multiply
+// it: keep replicas x pool size under the server's max_connections.
+const defaultPoolSize = 50
 
 // openPostgres opens one pgx pool that everything shares: gorm through
 // database/sql (stdlib.OpenDBFromPool), River's pgx driver and the advisory

@@ -1,3 +1,6 @@
+-- The same as migrations/sqlite/0003_identity.sql, in PostgreSQL types
+-- (TIMESTAMPTZ for times).
+--
 -- Identity and access: people who signed in, their sessions, their API
 -- tokens, and the sign-in attempts in flight (OIDC state, nonce, PKCE).
 
