@@ -15,8 +15,8 @@ import (
 )
 
 // environmentStream follows an environment over Server-Sent Events: each new
-// timeline event is sent as a rendered row ("timeline"), and after a status
-// change the summary card is sent again ("summary"). The stream resumes
+// timeline event is sent as a rendered row ("timeline"), and after new
+// events the summary card is sent again ("summary"). The stream resumes
 // after Last-Event-ID (or ?after=) so a reconnect neither loses nor repeats.
 func (h *Handler) environmentStream(c *echo.Context) error {
 	ctx := c.Request().Context()
@@ -44,7 +44,6 @@ func (h *Handler) environmentStream(c *echo.Context) error {
 
 	poll := time.NewTicker(h.streamPoll)
 	defer poll.Stop()
-	lastStatus := ""
 	for {
 		events, err := h.svc.Events(ctx, id, after)
 		if err != nil {
@@ -55,14 +54,16 @@ func (h *Handler) environmentStream(c *echo.Context) error {
 			writeSSE(&buf, "timeline", strconv.FormatInt(ev.ID, 10), web.EventRow(eventView(ev)), c)
 			after = ev.ID
 		}
-		env, err := h.svc.Environment(ctx, id)
-		if err != nil {
-			return nil
-		}
-		key := string(env.Status) + env.ExpiresAt.String() + strconv.Itoa(len(env.Outputs))
-		if key != lastStatus {
+		// Every change to an environment (status, outputs, expiry, a
+		// reason) is written with an event, so the summary is re-sent only
+		// after new events: a page that is up to date (it passed ?after=)
+		// is not re-rendered under the user's hands on connect.
+		if len(events) > 0 {
+			env, err := h.svc.Environment(ctx, id)
+			if err != nil {
+				return nil
+			}
 			writeSSE(&buf, "summary", "", web.EnvironmentSummary(environmentView(env, actorOf(c))), c)
-			lastStatus = key
 		}
 		if buf.Len() > 0 {
 			if _, err := w.Write(buf.Bytes()); err != nil {

@@ -16,8 +16,10 @@ func TestEnvironmentSummary(t *testing.T) {
 	doc := render(t, web.EnvironmentSummary(e))
 	summary := one(t, doc.Find("#summary"), "#summary")
 
-	t.Run("swapped by SSE and by actions", func(t *testing.T) {
-		for k, want := range map[string]string{"sse-swap": "summary", "hx-swap": "outerHTML"} {
+	t.Run("replaced whole by actions, never listens itself", func(t *testing.T) {
+		// Actions swap #summary; the SSE listener lives on a wrapper in the
+		// page, so a replaced card never drops a live update.
+		for k, want := range map[string]string{"id": "summary", "sse-swap": ""} {
 			if got := attr(summary, k); got != want {
 				t.Errorf("%s: got %q, want %q", k, got, want)
 			}

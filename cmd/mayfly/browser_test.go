@@ -211,9 +211,17 @@ func confirmDestroy(t *testing.T, ctx context.Context) {
 	if !ask.Exists || !strings.HasPrefix(ask.Value, "Destroy ") {
 		t.Fatalf("the destroy button does not ask for confirmation: %+v", ask)
 	}
-	do(t, ctx, "destroy",
-		chromedp.Evaluate[chromedp.Void](`window.__confirmed = []; window.confirm = (m) => { window.__confirmed.push(m); return true }`),
-		chromedp.Click(chromedp.CSS(`[data-testid="destroy-button"]`)),
-	)
-	waitFor(t, ctx, "the confirmation", chromedp.Evaluate[int](`window.__confirmed.length`), func(n int) bool { return n == 1 })
+	do(t, ctx, "answer confirmations",
+		chromedp.Evaluate[chromedp.Void](`window.__confirmed = []; window.confirm = (m) => { window.__confirmed.push(m); return true }`))
+	// A live update may replace the summary card (and its button) just as
+	// the click lands; click again until the button has asked once.
+	for attempt := 0; attempt < 20; attempt++ {
+		do(t, ctx, "destroy", chromedp.Click(chromedp.CSS(`[data-testid="destroy-button"]`)))
+		n := value(t, ctx, "confirmations", chromedp.Evaluate[int](`window.__confirmed.length`))
+		if n > 0 {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatal("the destroy button never asked for confirmation")
 }
