@@ -1,0 +1,35 @@
+// Command report regenerates BENCHMARKS.md from the results file.
+//
+//	go run ./bench/report -in bench/results.json -out BENCHMARKS.md
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"log"
+	"os"
+
+	"github.com/mayflyhq/mayfly/bench"
+)
+
+func main() {
+	in := flag.String("in", "bench/results.json", "results written by ./bench/run")
+	out := flag.String("out", "BENCHMARKS.md", "markdown to write")
+	flag.Parse()
+	b, err := os.ReadFile(*in)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var res bench.Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		log.Fatalf("%s: %v", *in, err)
+	}
+	var md bytes.Buffer
+	if err := bench.WriteMarkdown(&md, &res); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*out, md.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
