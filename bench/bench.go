@@ -38,6 +38,7 @@ type Run struct {
 	Options  Options       `json:"options"`
 	Launch   *LaunchResult `json:"launch,omitempty"`
 	Reaper   *ReaperResult `json:"reaper,omitempty"`
+	HTTP     *HTTPResult   `json:"http,omitempty"`
 	Seconds  float64       `json:"seconds"`
 }
 

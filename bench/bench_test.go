@@ -54,3 +54,37 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 }
+
+// TestSmokeHTTP builds the binary, seeds a small database and loads each
+// path briefly: every request answers 200 and the footprint is recorded.
+func TestSmokeHTTP(t *testing.T) {
+	if testing.Short() || storagetest.Postgres() {
+		t.Skip("builds and runs the binary; SQLite only")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := bench.ExecuteHTTP(ctx, t.TempDir(), bench.HTTPOptions{Environments: 120, Events: 30, Connections: 2, Duration: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.BinaryBytes == 0 || res.ColdStartMs == 0 || res.RSSIdleKiB == 0 {
+		t.Errorf("footprint = %+v, want a size, a start time and a resident size", res)
+	}
+	if len(res.Endpoints) != 4 {
+		t.Fatalf("got %d endpoints, want 4", len(res.Endpoints))
+	}
+	for _, e := range res.Endpoints {
+		if e.Requests == 0 || e.Errors != 0 {
+			t.Errorf("%s: %d requests, %d errors; want some, none failed", e.Path, e.Requests, e.Errors)
+		}
+	}
+	var md bytes.Buffer
+	if err := bench.WriteMarkdown(&md, &bench.Results{Runs: []*bench.Run{{Database: "sqlite", HTTP: res}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## HTTP", "## Footprint", "/healthz"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("BENCHMARKS.md lacks %q", want)
+		}
+	}
+}

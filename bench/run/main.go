@@ -32,13 +32,18 @@ func main() {
 	flag.IntVar(&opt.Sequential, "sequential", 200, "launches one at a time")
 	flag.IntVar(&opt.ReaperTotal, "reaper-total", 100_000, "environments in the database during the reaper run")
 	flag.IntVar(&opt.ReaperExpiring, "reaper-expiring", 10_000, "environments expiring at the same instant")
+	hopt := bench.HTTPOptions{Release: true}
+	flag.IntVar(&hopt.Environments, "http-environments", 100_000, "environments in the database of the HTTP run (SQLite only; 0 skips it)")
+	flag.IntVar(&hopt.Events, "http-events", 1000, "events in the timeline of the environment page")
+	flag.IntVar(&hopt.Connections, "http-connections", 8, "concurrent HTTP clients")
+	flag.DurationVar(&hopt.Duration, "http-duration", 5*time.Second, "load on each endpoint")
 	flag.Parse()
-	if err := run(*out, *fresh, *postgres, *command, opt); err != nil {
+	if err := run(*out, *fresh, *postgres, *command, opt, hopt); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(out string, fresh, postgres bool, command string, opt bench.Options) error {
+func run(out string, fresh, postgres bool, command string, opt bench.Options, hopt bench.HTTPOptions) error {
 	if postgres {
 		opt.DatabaseURL = os.Getenv(storagetest.EnvVar)
 		if opt.DatabaseURL == "" {
@@ -64,6 +69,12 @@ func run(out string, fresh, postgres bool, command string, opt bench.Options) er
 	r, err := bench.Execute(context.Background(), opt)
 	if err != nil {
 		return err
+	}
+	if !postgres && hopt.Environments > 0 {
+		log.Printf("bench: http %+v", hopt)
+		if r.HTTP, err = bench.ExecuteHTTP(context.Background(), dir, hopt); err != nil {
+			return err
+		}
 	}
 	runs := res.Runs[:0]
 	for _, old := range res.Runs {
