@@ -21,15 +21,15 @@ import (
 
 // Options sizes one run.
 type Options struct {
-	DatabaseURL string // "" is SQLite in DataDir
-	DataDir     string
+	DatabaseURL string `json:"-"` // "" is SQLite in DataDir
+	DataDir     string `json:"-"`
 
-	Launches    int // launches in the saturated run
-	Concurrency int // concurrent Launch calls in the saturated run
-	Sequential  int // launches one at a time (the unsaturated latency)
+	Launches    int `json:"launches"`    // launches in the saturated run
+	Concurrency int `json:"concurrency"` // concurrent Launch calls in the saturated run
+	Sequential  int `json:"sequential"`  // launches one at a time (the unsaturated latency)
 
-	ReaperTotal    int // environments in the database during the reaper run
-	ReaperExpiring int // of which expire in the same second
+	ReaperTotal    int `json:"reaper_total"`    // environments in the database during the reaper run
+	ReaperExpiring int `json:"reaper_expiring"` // of which expire in the same second
 }
 
 // Run is the raw result of one run on one database.
@@ -86,7 +86,6 @@ func Execute(ctx context.Context, opt Options) (*Run, error) {
 	}
 	defer h.close()
 	run := &Run{Database: h.db.Dialect(), Options: opt}
-	run.Options.DatabaseURL = "" // may hold a password
 	if run.Launch, err = h.launch(ctx, opt); err != nil {
 		return nil, fmt.Errorf("bench: launch: %w", err)
 	}

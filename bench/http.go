@@ -24,14 +24,14 @@ import (
 // `make build` builds it, on a seeded SQLite database, loaded from this
 // process over loopback.
 type HTTPOptions struct {
-	Environments int           // environments in the database
-	Events       int           // events in one environment's timeline
-	Connections  int           // concurrent clients
-	Duration     time.Duration // per endpoint
+	Environments int           `json:"environments"` // environments in the database
+	Events       int           `json:"events"`       // events in one environment's timeline
+	Connections  int           `json:"connections"`  // concurrent clients
+	Duration     time.Duration `json:"duration_ns"`  // per endpoint
 	// Release builds the binary as `make build` does (static, -trimpath),
 	// for a true binary size; otherwise it is built as tests build, which
 	// reuses their build cache (the smoke test).
-	Release bool
+	Release bool `json:"release"`
 }
 
 // HTTPResult is the HTTP throughput and the footprint.

@@ -161,11 +161,11 @@ func writeHTTP(p func(string, ...any), cpus int, db string, x *HTTPResult) {
 	p("Client and server share the machine's %d CPUs. *Baseline*: `/healthz`, a trivial handler on the same server stack (router, middleware, logging).\n\n", cpus)
 	p("| path | requests | errors | requests/s | p50 / p99 ms | ratio to baseline |\n|---|--:|--:|--:|--:|--:|\n")
 	for _, e := range x.Endpoints {
-		p("| %s `%s` | %d | %d | %.0f | %.1f / %.1f | %.2f |\n", e.Name, e.Path, e.Requests, e.Errors, e.PerSecond, e.Latency.P50, e.Latency.P99, e.Ratio)
+		p("| %s `%s` | %d | %d | %.0f | %.1f / %.1f | %.3f |\n", e.Name, e.Path, e.Requests, e.Errors, e.PerSecond, e.Latency.P50, e.Latency.P99, e.Ratio)
 	}
 	p("\nTarget (issue 6): at least a third of the baseline's rate, p99 under 50 ms.\n\n")
 	for _, e := range x.Endpoints[1:] {
-		p("- %s: %s; %s\n", e.Name, hit(e.Ratio >= targetRatio, fmt.Sprintf("ratio %.2f vs 0.33", e.Ratio)),
+		p("- %s: %s; %s\n", e.Name, hit(e.Ratio >= targetRatio, fmt.Sprintf("ratio %.3f vs 0.33", e.Ratio)),
 			hit(e.Latency.P99 < targetOverheadP99, fmt.Sprintf("p99 %.1f ms vs 50 ms", e.Latency.P99)))
 	}
 	p("\n## Footprint\n\n")

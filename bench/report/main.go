@@ -6,7 +6,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
+	"io/fs"
 	"log"
 	"os"
 
@@ -16,6 +18,7 @@ import (
 func main() {
 	in := flag.String("in", "bench/results.json", "results written by ./bench/run")
 	out := flag.String("out", "BENCHMARKS.md", "markdown to write")
+	notes := flag.String("notes", "bench/notes.md", "hand-written analysis appended under Notes (skipped when missing)")
 	flag.Parse()
 	b, err := os.ReadFile(*in)
 	if err != nil {
@@ -27,6 +30,12 @@ func main() {
 	}
 	var md bytes.Buffer
 	if err := bench.WriteMarkdown(&md, &res); err != nil {
+		log.Fatal(err)
+	}
+	if b, err := os.ReadFile(*notes); err == nil {
+		md.WriteString("\n## Notes (hand-written, from bench/notes.md)\n\n")
+		md.Write(b)
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		log.Fatal(err)
 	}
 	if err := os.WriteFile(*out, md.Bytes(), 0o644); err != nil {

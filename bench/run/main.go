@@ -65,7 +65,8 @@ func run(out string, fresh, postgres bool, command string, opt bench.Options, ho
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	log.Printf("bench: %+v", opt)
+	log.Printf("bench: %d launches (%d at once), %d one at a time; reaper %d environments, %d expiring",
+		opt.Launches, opt.Concurrency, opt.Sequential, opt.ReaperTotal, opt.ReaperExpiring)
 	r, err := bench.Execute(context.Background(), opt)
 	if err != nil {
 		return err
