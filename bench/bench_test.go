@@ -19,6 +19,7 @@ func TestSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the orchestrator for several seconds")
 	}
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	run, err := bench.Execute(ctx, bench.Options{DatabaseURL: storagetest.URL(t), DataDir: t.TempDir(),
@@ -61,6 +62,7 @@ func TestSmokeHTTP(t *testing.T) {
 	if testing.Short() || storagetest.Postgres() {
 		t.Skip("builds and runs the binary; SQLite only")
 	}
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := bench.ExecuteHTTP(ctx, t.TempDir(), bench.HTTPOptions{Environments: 120, Events: 30, Connections: 2, Duration: 200 * time.Millisecond})
