@@ -49,6 +49,10 @@ func TestSmoke(t *testing.T) {
 	if err := bench.WriteMarkdown(&md, &res); err != nil {
 		t.Fatal(err)
 	}
+	var svg bytes.Buffer
+	if err := bench.WriteReaperChart(&svg, &res); err != nil || !strings.Contains(svg.String(), "</svg>") {
+		t.Errorf("reaper chart: %v\n%s", err, svg.String())
+	}
 	for _, want := range []string{"# Benchmarks", "## Orchestration overhead", "## Reaper lag", "make bench", "| " + got.Database + " |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("BENCHMARKS.md lacks %q:\n%s", want, md.String())

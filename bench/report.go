@@ -115,6 +115,7 @@ func WriteMarkdown(w io.Writer, r *Results) error {
 			x.Lag.P50, x.Lag.P99, x.Lag.Max, x.AllDestroyedS, x.BaselineLagP99, x.Ratio)
 	}
 	p("\nTarget (issue 6): p99 lag under %d ms with 100,000 environments, 10,000 expiring in the same second.\n\n", targetReaperP99)
+	p("![Reaper lag per database against the target](bench/reaper-lag.svg)\n\n")
 	for _, run := range r.Runs {
 		x := run.Reaper
 		if x == nil {

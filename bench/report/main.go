@@ -18,6 +18,7 @@ import (
 func main() {
 	in := flag.String("in", "bench/results.json", "results written by ./bench/run")
 	out := flag.String("out", "BENCHMARKS.md", "markdown to write")
+	chart := flag.String("chart", "bench/reaper-lag.svg", "reaper lag chart to write (SVG)")
 	notes := flag.String("notes", "bench/notes.md", "hand-written analysis appended under Notes (skipped when missing)")
 	flag.Parse()
 	b, err := os.ReadFile(*in)
@@ -30,6 +31,13 @@ func main() {
 	}
 	var md bytes.Buffer
 	if err := bench.WriteMarkdown(&md, &res); err != nil {
+		log.Fatal(err)
+	}
+	var svg bytes.Buffer
+	if err := bench.WriteReaperChart(&svg, &res); err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(*chart, svg.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	if b, err := os.ReadFile(*notes); err == nil {
