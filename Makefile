@@ -45,7 +45,15 @@ lint:
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt: files above need formatting" && exit 1)
 	$(GO) vet $(PKGS)
 
+# The benchmark suite (issue 6): orchestration overhead and reaper lag on
+# SQLite, then on PostgreSQL (a throwaway cluster, as in make test); raw
+# results in bench/results.json, rendered into BENCHMARKS.md. Then the Go
+# micro-benchmarks (benchstat-friendly output). Asserts nothing about time.
+BENCH_FLAGS ?=
 bench:
+	$(GO) run ./bench/run -fresh -out bench/results.json $(BENCH_FLAGS)
+	.ci/with-postgres $(GO) run ./bench/run -postgres -out bench/results.json $(BENCH_FLAGS)
+	$(GO) run ./bench/report -in bench/results.json -notes bench/notes.md -out BENCHMARKS.md
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
 fuzz:
