@@ -402,8 +402,9 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		fields = append(fields, FieldError{Field: "version", Message: fmt.Sprintf("%s is deprecated and cannot be launched", spec.Version)})
 	}
 	name := strings.TrimSpace(req.Name)
-	if name == "" {
-		name = spec.Name + "-" + strings.ToLower(randomID(4))
+	generated := name == ""
+	if generated {
+		name = generatedName(spec.Name)
 	}
 	if !envNameRe.MatchString(name) {
 		fields = append(fields, FieldError{Field: "name", Message: "must be 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit"})
@@ -460,7 +461,33 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		Status: string(StatusPending), Outputs: "{}", Facts: "{}",
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(ttl), MaxExpiresAt: now.Add(spec.TTL.Max),
 	}
-	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+	// A generated name that happens to be live already is drawn again: the
+	// user asked for no particular name, so a conflict is not theirs.
+	for attempt := 0; ; attempt++ {
+		err = s.insertLaunch(ctx, actor, spec, row, ttl)
+		if !generated || ErrorCode(err) != EConflict || attempt == 4 {
+			break
+		}
+		row.Name = generatedName(spec.Name)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.hub.notify(id)
+	s.log.Info("environment launched", "environment", id, "name", row.Name, "template", spec.Name, "version", spec.Version, "ttl", ttl.String(), "owner", actor.Name)
+	return environmentFromRow(row, splitNames(row.SecretNames)), nil
+}
+
+// generatedName is a template's name with a random suffix.
+func generatedName(template string) string {
+	return template + "-" + strings.ToLower(randomID(6))
+}
+
+// insertLaunch records a pending environment with its first event and its
+// provision and expiry jobs, in one transaction.
+func (s *Service) insertLaunch(ctx context.Context, actor Actor, spec Spec, row *storage.Environment, ttl time.Duration) error {
+	id, name := row.ID, row.Name
+	return s.store.InTx(ctx, func(tx *storage.Tx) error {
 		if err := tx.CreateEnvironment(ctx, row); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
 				return &Error{Code: EConflict, Message: fmt.Sprintf("an environment named %q is already live", name),
@@ -477,12 +504,6 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		}
 		return s.jobs.InsertTx(ctx, tx, expireArgs{EnvironmentID: id}, &river.InsertOpts{ScheduledAt: row.ExpiresAt})
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.hub.notify(id)
-	s.log.Info("environment launched", "environment", id, "name", name, "template", spec.Name, "version", spec.Version, "ttl", ttl.String(), "owner", actor.Name)
-	return environmentFromRow(row, splitNames(row.SecretNames)), nil
 }
 
 func splitNames(s string) []string {
