@@ -2,7 +2,6 @@ package envs
 
 import (
 	"encoding/json"
-	"sort"
 	"time"
 
 	"github.com/mayflyhq/mayfly/storage"
@@ -188,13 +187,4 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 		ID: r.ID, Spec: spec, Digest: r.Digest, Source: r.Source, PublishedBy: r.PublishedBy,
 		PublishedAt: r.PublishedAt.UTC(), DeprecatedAt: utcPtr(r.DeprecatedAt), DeprecationNote: r.DeprecationNote,
 	}, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -457,7 +459,7 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		ID: id, Name: name, Owner: actor.Name, Team: actor.Team,
 		TemplateName: spec.Name, Version: spec.Version, VersionID: version.ID,
 		Kind: string(spec.Kind), Provider: spec.Provider,
-		Params: encodeMap(plain), Secrets: sealed, SecretNames: strings.Join(sortedKeys(secrets), ","),
+		Params: encodeMap(plain), Secrets: sealed, SecretNames: strings.Join(slices.Sorted(maps.Keys(secrets)), ","),
 		Status: string(StatusPending), Outputs: "{}", Facts: "{}",
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(ttl), MaxExpiresAt: now.Add(spec.TTL.Max),
 	}

@@ -27,7 +27,7 @@ func (h *Handler) environmentShow(c *echo.Context) error {
 	for _, ev := range events {
 		d.Events = append(d.Events, eventView(ev))
 	}
-	if logs, err := h.svc.Logs(ctx, env.ID, "", 0); err == nil {
+	if logs, err := h.svc.Logs(ctx, env.ID, "", 1); err == nil { // only the service names are needed here
 		for _, l := range logs {
 			d.Services = append(d.Services, l.Service)
 		}

@@ -1,8 +1,9 @@
 package handlers
 
 import (
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,12 +76,12 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 		DestroyedAt: e.DestroyedAt, Live: e.Status.Live(),
 		CanDestroy: e.Status != envs.StatusDestroying && e.Status != envs.StatusDestroyed,
 	}
-	for _, k := range sortedKeys(e.Outputs) {
+	for _, k := range slices.Sorted(maps.Keys(e.Outputs)) {
 		val := e.Outputs[k]
 		v.Outputs = append(v.Outputs, web.OutputView{Name: k, Value: val,
 			IsURL: strings.HasPrefix(val, "http://") || strings.HasPrefix(val, "https://")})
 	}
-	for _, k := range sortedKeys(e.Params) {
+	for _, k := range slices.Sorted(maps.Keys(e.Params)) {
 		v.Params = append(v.Params, web.ParamValueView{Name: k, Value: e.Params[k]})
 	}
 	for _, k := range e.SecretNames {
@@ -122,15 +123,6 @@ func formatPrecise(d time.Duration) string {
 
 func eventView(e envs.Event) web.EventView {
 	return web.EventView{ID: e.ID, At: e.At, Kind: e.Kind, Status: string(e.Status), Message: e.Message, Actor: e.Actor}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // redirect sends the browser to url; htmx requests get HX-Redirect so the
