@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
@@ -117,7 +118,7 @@ func TestCrashMidProvisionAndRestart(t *testing.T) {
 		t.Fatalf("destroy: %d %s", r.Status, r.Body)
 	}
 	s.waitStatus(e.ID, "destroyed", 30*time.Second)
-	if pids := processesOf(e.ID); len(pids) > 0 {
+	if pids := local.Processes(e.ID); len(pids) > 0 {
 		t.Errorf("processes of %s leaked: %v", e.ID, pids)
 	}
 	entries, _ := os.ReadDir(filepath.Join(dataDir, "stacks"))

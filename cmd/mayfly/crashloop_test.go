@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
@@ -82,7 +83,7 @@ func TestCrashLoop(t *testing.T) {
 		if n := strings.Count(msgs, "\nDestroyed"); n != 1 {
 			t.Errorf("%s destroyed %d times:\n%s", id, n, msgs)
 		}
-		if pids := processesOf(id); len(pids) > 0 {
+		if pids := local.Processes(id); len(pids) > 0 {
 			t.Errorf("processes of %s leaked: %v", id, pids)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/catalog/shop"
+	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
@@ -298,7 +298,7 @@ func TestDestroyWhileProvisioning(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.Config.DataDir, "stacks", e.ID)); !os.IsNotExist(err) {
 		t.Errorf("stack directory still exists: %v", err)
 	}
-	if pids := processesOf(e.ID); len(pids) > 0 {
+	if pids := local.Processes(e.ID); len(pids) > 0 {
 		t.Errorf("processes of %s still running: %v", e.ID, pids)
 	}
 	// Destroy is idempotent.
@@ -317,7 +317,7 @@ func TestHealthCheckFails(t *testing.T) {
 	if !strings.Contains(got.FailureReason, "did not become healthy") {
 		t.Errorf("failure reason = %q, want it to say the service did not become healthy", got.FailureReason)
 	}
-	if pids := processesOf(e.ID); len(pids) > 0 {
+	if pids := local.Processes(e.ID); len(pids) > 0 {
 		t.Errorf("processes of %s still running: %v", e.ID, pids)
 	}
 	msgs := s.events(e.ID)
@@ -363,30 +363,6 @@ func TestReplicaRestoresProductionSnapshot(t *testing.T) {
 	if stats.Tables["orders"] != shop.ProductionOrders {
 		t.Errorf("replica has %d orders, want the production snapshot's %d", stats.Tables["orders"], shop.ProductionOrders)
 	}
-}
-
-// processesOf lists the pids whose environment names the Mayfly
-// environment (the local provider sets MAYFLY_ENVIRONMENT_ID).
-func processesOf(envID string) []int {
-	entries, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil {
-			continue
-		}
-		if bytes.Contains(b, []byte("MAYFLY_ENVIRONMENT_ID="+envID+"\x00")) {
-			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && bytes.Contains(st, []byte(") Z ")) {
-				continue // a zombie awaiting its parent's wait: already dead
-			}
-			pids = append(pids, pid)
-		}
-	}
-	return pids
 }
 
 func assertProblem(t *testing.T, r apiResponse, status int, field string) {

@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mayflyhq/mayfly/envs/local"
 )
 
 func TestOperationsEndpoints(t *testing.T) {
@@ -90,7 +92,7 @@ func TestDeadStackIsFlagged(t *testing.T) {
 	s := startMain(t, "")
 	e := s.launch(map[string]any{"template": "demo-shop", "params": map[string]any{"customer": "Vandelay"}})
 	s.waitStatus(e.ID, "ready", 30*time.Second)
-	for _, pid := range processesOf(e.ID) {
+	for _, pid := range local.Processes(e.ID) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	deadline := time.Now().Add(20 * time.Second)

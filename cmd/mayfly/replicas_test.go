@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
@@ -157,7 +158,7 @@ func waitNoProcessesOf(t *testing.T, id string) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		pids := processesOf(id)
+		pids := local.Processes(id)
 		if len(pids) == 0 {
 			return
 		}
@@ -247,7 +248,7 @@ func TestReplicaKilledMidLaunchAnotherFinishes(t *testing.T) {
 		t.Fatalf("destroy: %d %s", r.Status, r.Body)
 	}
 	s.waitStatus(e.ID, "destroyed", 30*time.Second)
-	if pids := processesOf(e.ID); len(pids) > 0 {
+	if pids := local.Processes(e.ID); len(pids) > 0 {
 		t.Errorf("processes of %s leaked: %v", e.ID, pids)
 	}
 }

@@ -1,7 +1,6 @@
 package local_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -525,21 +524,9 @@ func TestRestartDuringSetup(t *testing.T) {
 // the provider gives every process of a stack.
 func waitNoProcesses(t *testing.T, envID string) {
 	t.Helper()
-	marker := []byte("MAYFLY_ENVIRONMENT_ID=" + envID + "\x00")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		var alive []string
-		entries, _ := os.ReadDir("/proc")
-		for _, e := range entries {
-			env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-			if err != nil || !bytes.Contains(env, marker) {
-				continue
-			}
-			if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && bytes.Contains(st, []byte(") Z ")) {
-				continue // exited, waiting to be reaped
-			}
-			alive = append(alive, e.Name())
-		}
+		alive := local.Processes(envID)
 		if len(alive) == 0 {
 			return
 		}

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"text/template"
@@ -169,7 +169,7 @@ func (v *validator) shape(value any, t reflect.Type, path string) {
 			v.add(path, "must be a mapping")
 			return
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			v.shape(m[k], t.Elem(), path+"."+k)
 		}
 	case reflect.Struct:
@@ -184,7 +184,7 @@ func (v *validator) shape(value any, t reflect.Type, path string) {
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 			fields[name] = f.Type
 		}
-		for _, k := range sortedKeys(m) {
+		for _, k := range slices.Sorted(maps.Keys(m)) {
 			ft, known := fields[k]
 			if !known {
 				v.add(path+"."+k, "unknown field")
@@ -242,7 +242,7 @@ func (v *validator) stack(s *stackSpec) {
 			v.duration(h.Interval, field+".health.interval")
 			v.duration(h.Timeout, field+".health.timeout")
 		}
-		for _, name := range sortedKeys(svc.Outputs) {
+		for _, name := range slices.Sorted(maps.Keys(svc.Outputs)) {
 			ofield := field + ".outputs." + name
 			if !outputNamePattern.MatchString(name) {
 				v.add(ofield, "output name must match %s", outputNamePattern)
@@ -314,7 +314,7 @@ func (v *validator) argv(argv []string, field string) {
 }
 
 func (v *validator) env(env map[string]string, field string) {
-	for _, k := range sortedKeys(env) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		if !envNamePattern.MatchString(k) {
 			v.add(field+"."+k, "variable name must match %s", envNamePattern)
 		}
@@ -472,11 +472,11 @@ func (r *renderer) environ(field string, declared map[string]string, port int) [
 	for name, val := range r.data.Params {
 		env["MAYFLY_PARAM_"+paramEnvName(name)] = val
 	}
-	for _, k := range sortedKeys(declared) {
+	for _, k := range slices.Sorted(maps.Keys(declared)) {
 		env[k] = r.text(field+"."+k, declared[k], port)
 	}
 	out := make([]string, 0, len(env))
-	for _, k := range sortedKeys(env) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		out = append(out, k+"="+env[k])
 	}
 	return out
@@ -509,7 +509,7 @@ func render(spec *stackSpec, data templateData, baseEnv []string) (*plan, error)
 			args: r.argv(field+".command", svc.Command, port),
 			env:  r.environ(field+".env", svc.Env, port),
 		})
-		for _, name := range sortedKeys(svc.Outputs) {
+		for _, name := range slices.Sorted(maps.Keys(svc.Outputs)) {
 			pl.outputs[name] = r.text(field+".outputs."+name, svc.Outputs[name], port)
 		}
 	}
@@ -554,13 +554,4 @@ func commandLabel(name string, args []string) string {
 		words = append(words, arg)
 	}
 	return strings.Join(words, " ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
