@@ -2,6 +2,7 @@ package envs
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/mayflyhq/mayfly/storage"
@@ -40,6 +41,15 @@ type Version struct {
 	PublishedAt     time.Time
 	DeprecatedAt    *time.Time
 	DeprecationNote string
+}
+
+// ShortDigest abbreviates a content digest for people ("sha256:" and the
+// first 12 hex digits), as git abbreviates commits.
+func ShortDigest(d string) string {
+	if i := strings.Index(d, ":"); i >= 0 && len(d) > i+13 {
+		return d[:i+13]
+	}
+	return d
 }
 
 // Environment is one launch of one template version.

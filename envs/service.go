@@ -232,7 +232,7 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		case err == nil:
 			if existing.Digest != digest {
 				return Errorf(EConflict, "%s@%s is already published with other content (%s); publish a new version instead",
-					spec.Name, spec.Version, shortDigest(existing.Digest))
+					spec.Name, spec.Version, ShortDigest(existing.Digest))
 			}
 			row = existing
 			return nil
@@ -257,13 +257,6 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 	}
 	v, err = versionFromRow(row)
 	return v, created, err
-}
-
-func shortDigest(d string) string {
-	if len(d) > 19 {
-		return d[:19]
-	}
-	return d
 }
 
 func (s *Service) providerNames() []string {

@@ -42,7 +42,7 @@ func templateView(t envs.Template) web.TemplateView {
 
 func versionView(v envs.Version) web.VersionView {
 	vv := web.VersionView{
-		Version: v.Spec.Version, Digest: shortDigest(v.Digest),
+		Version: v.Spec.Version, Digest: envs.ShortDigest(v.Digest),
 		DefaultTTL: envs.FormatDuration(v.Spec.TTL.Default), MaxTTL: envs.FormatDuration(v.Spec.TTL.Max),
 		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt,
 	}
@@ -54,13 +54,6 @@ func versionView(v envs.Version) web.VersionView {
 		})
 	}
 	return vv
-}
-
-func shortDigest(d string) string {
-	if i := strings.Index(d, ":"); i >= 0 && len(d) > i+9 {
-		return d[:i+9]
-	}
-	return d
 }
 
 // extendChoices are the extensions offered in the UI, when they fit.
