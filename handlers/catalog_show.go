@@ -34,5 +34,7 @@ func (h *Handler) catalogShow(c *echo.Context) error {
 		}
 		views = append(views, v)
 	}
-	return render(c, http.StatusOK, web.CatalogPage(h.page(c, "Catalog", "catalog"), views))
+	p := h.page(c, "Catalog", "catalog")
+	p.Flash = catalogFlash(c, templates)
+	return render(c, http.StatusOK, web.CatalogPage(p, views))
 }

@@ -120,6 +120,9 @@ func New(cfg Config) http.Handler {
 	read, launch, publish, admin, tokens := envs.PermRead, envs.PermLaunch, envs.PermPublish, envs.PermAdmin, envs.PermTokens
 	e.GET("/", h.require(read, func(c *echo.Context) error { return c.Redirect(http.StatusSeeOther, "/environments") }))
 	e.GET("/catalog", h.require(read, h.catalogShow))
+	e.GET("/templates/new", h.require(publish, h.templatePublishForm))
+	e.POST("/templates", h.require(publish, h.templatePublish))
+	e.POST("/templates/:name/versions/:version/deprecate", h.require(publish, h.templateDeprecate))
 	e.GET("/templates/:name/drills", h.require(read, h.templateDrills))
 	e.GET("/templates/:name/launch", h.require(launch, h.environmentLaunchForm))
 	e.POST("/templates/:name/launch", h.require(launch, h.environmentLaunch))

@@ -25,7 +25,8 @@ func (h *Handler) page(c *echo.Context, title, nav string) web.Page {
 	a := actorOf(c)
 	return web.Page{Title: title, Nav: nav, Now: h.svc.Now(), CSRFToken: csrfOf(c),
 		User: web.UserView{Name: a.Name, IsAdmin: a.IsAdmin(), LocalMode: h.oidc == nil,
-			SignedIn: a.Via == "session", Role: string(a.EffectiveRole())}}
+			SignedIn: a.Via == "session", Role: string(a.EffectiveRole()),
+			CanPublish: envs.Authorize(a, envs.PermPublish) == nil}}
 }
 
 func templateView(t envs.Template) web.TemplateView {

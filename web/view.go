@@ -17,6 +17,9 @@ type Page struct {
 	// it as the X-CSRF-Token header with every htmx request) and in a hidden
 	// "_csrf" field of the plain HTML forms. Empty: neither is rendered.
 	CSRFToken string
+	// Flash is a success notice rendered with the page, e.g. after a
+	// redirect from a form ("Published tiny 1.1.0").
+	Flash string
 }
 
 // UserView is the signed-in user (or the local user in local mode).
@@ -29,6 +32,9 @@ type UserView struct {
 	SignedIn bool
 	// Role is viewer, member, author or admin ("" for nobody).
 	Role string
+	// CanPublish is true for authors and admins: they publish and
+	// deprecate template versions.
+	CanPublish bool
 }
 
 // TemplateView is one catalog entry.
@@ -54,6 +60,24 @@ type VersionView struct {
 	Deprecated  bool
 	PublishedAt time.Time
 	Params      []ParamView
+}
+
+// PublishView is the publish page: the template.yaml being published (kept
+// when it is refused) and what is wrong with it, line by line.
+type PublishView struct {
+	Source string
+	// From names the template whose latest version the source was copied
+	// from ("" for a new template).
+	From    string
+	Message string
+	Errors  []PublishErrorView
+}
+
+// PublishErrorView is one problem in a refused template.yaml.
+type PublishErrorView struct {
+	Line    int // 0 when the error belongs to no line
+	Field   string
+	Message string
 }
 
 // ParamView describes one parameter of a version, for the launch form.
