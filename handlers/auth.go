@@ -114,8 +114,8 @@ func (h *Handler) resolveActor(c *echo.Context) (envs.Actor, string, error) {
 		}
 		// Limit guesses: every bearer request from an address draws from its
 		// bucket, so a script cannot try tokens at speed.
-		if !h.tokenLimit.allow(addr) {
-			return envs.Actor{}, "", envs.Errorf(envs.ETooMany, "too many requests with API tokens from %s; slow down", addr)
+		if err := limit(c, h.tokenLimit, "requests with API tokens"); err != nil {
+			return envs.Actor{}, "", err
 		}
 		a, err := h.svc.TokenActor(req.Context(), strings.TrimSpace(raw), addr)
 		return a, "", err

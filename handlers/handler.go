@@ -45,6 +45,10 @@ type Config struct {
 	// SignInPerMinute limits sign-in attempts per client address (default
 	// 20 a minute, in bursts of as many).
 	SignInPerMinute int
+	// TokenPerSecond and TokenBurst limit requests with API tokens per
+	// client address (default 20 a second, in bursts of 200).
+	TokenPerSecond int
+	TokenBurst     int
 }
 
 // Handler holds the dependencies of every route.
@@ -84,7 +88,7 @@ func New(cfg Config) http.Handler {
 		// states or codes is slowed to a few a minute.
 		signinLimit: newLimiter(float64(cmpOr(cfg.SignInPerMinute, 20))/60, cmpOr(cfg.SignInPerMinute, 20)),
 		// Tokens: CI jobs make bursts of calls, guessing needs millions.
-		tokenLimit: newLimiter(20, 200),
+		tokenLimit: newLimiter(float64(cmpOr(cfg.TokenPerSecond, 20)), cmpOr(cfg.TokenBurst, 200)),
 	}
 	cfg.Metrics.watch(cfg.Service)
 

@@ -183,6 +183,8 @@ func (m *Main) Run(ctx context.Context) error {
 		TrustProxy:     cfg.TrustProxy,
 
 		SignInPerMinute: cfg.SignInPerMinute,
+		TokenPerSecond:  cfg.TokenPerSecond,
+		TokenBurst:      cfg.TokenBurst,
 		Ready: func(ctx context.Context) error {
 			if err := m.DB.Ping(ctx); err != nil {
 				return err

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -259,6 +260,7 @@ func TestSignInIsRateLimited(t *testing.T) {
 	s := startSignIn(t, o, "--signin-rate-limit", "3")
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var got []int
+	var retry string
 	for range 4 {
 		resp, err := client.Get(s.url + "/auth/signin")
 		if err != nil {
@@ -266,8 +268,59 @@ func TestSignInIsRateLimited(t *testing.T) {
 		}
 		resp.Body.Close()
 		got = append(got, resp.StatusCode)
+		retry = resp.Header.Get("Retry-After")
 	}
 	if want := []int{302, 302, 302, 429}; !slices.Equal(got, want) {
 		t.Errorf("statuses %v, want %v", got, want)
+	}
+	// 3 a minute: the next attempt is allowed in about 20 seconds.
+	if n, err := strconv.Atoi(retry); err != nil || n < 15 || n > 20 {
+		t.Errorf("Retry-After = %q, want about 20 (seconds)", retry)
+	}
+}
+
+// TestAPITokensAreRateLimited: --token-rate-limit and --token-rate-burst
+// bound the requests made with API tokens from one address; the refusal is
+// 429 with Retry-After, and requests with a session are not counted.
+func TestAPITokensAreRateLimited(t *testing.T) {
+	o := startOP(t)
+	s := startSignIn(t, o, "--token-rate-limit", "1", "--token-rate-burst", "2")
+	bob, cookie, _ := mintSession(t, s, "bob", "developers", "team-shop")
+	token, _, err := s.Service.CreateToken(context.Background(), bob, "ci", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(header, value string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.url+"/api/v1/environments", nil)
+		req.Header.Set(header, value)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	var got []int
+	var last *http.Response
+	for range 3 {
+		last = get("Authorization", "Bearer "+token)
+		got = append(got, last.StatusCode)
+	}
+	if want := []int{200, 200, 429}; !slices.Equal(got, want) {
+		t.Fatalf("statuses %v, want %v (a burst of 2)", got, want)
+	}
+	if ra := last.Header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After = %q, want 1 (one request a second)", ra)
+	}
+	if ct := last.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("429 content type %q, want problem+json", ct)
+	}
+	if resp := get("Cookie", "mayfly_session="+cookie); resp.StatusCode != http.StatusOK {
+		t.Errorf("with a session while the token is limited: %d, want 200", resp.StatusCode)
+	}
+	time.Sleep(1100 * time.Millisecond) // one token refills in a second
+	if resp := get("Authorization", "Bearer "+token); resp.StatusCode != http.StatusOK {
+		t.Errorf("a second later: %d, want 200", resp.StatusCode)
 	}
 }
