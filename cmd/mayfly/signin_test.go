@@ -69,6 +69,62 @@ func TestSignInMapsGroupsToRolesAndTeams(t *testing.T) {
 	}
 }
 
+// TestSignInGroupsFromUserInfo: a provider that keeps groups (and e-mail
+// and name) out of the ID token is asked at its userinfo endpoint; the
+// configured groups claim name applies there too. A provider that puts the
+// groups in the ID token is not asked.
+func TestSignInGroupsFromUserInfo(t *testing.T) {
+	o := startOP(t)
+	o.claimsInUserinfo("member_of", false)
+	s := startSignIn(t, o, "--oidc-groups-claim", "member_of")
+	signIn := func(user string) envs.Actor {
+		t.Helper()
+		c := browserless(t)
+		resp := loginAtOP(t, c, s.url+"/auth/signin?return=/catalog", user)
+		resp.Body.Close()
+		a, _, err := s.Service.SessionActor(context.Background(), sessionCookie(t, c, s), "")
+		if err != nil {
+			t.Fatalf("%s after sign-in (%s, %d): %v", user, resp.Request.URL, resp.StatusCode, err)
+		}
+		return a
+	}
+	if a := signIn("bob"); a.Role != envs.RoleMember || !slices.Equal(a.Teams, []string{"shop"}) {
+		t.Errorf("groups in the ID token: bob is %s %v, want member [shop]", a.Role, a.Teams)
+	}
+	if n := o.userinfoServed(); n != 0 {
+		t.Errorf("userinfo asked %d times although the ID token had the groups", n)
+	}
+
+	o.claimsInUserinfo("member_of", true)
+	tests := []struct {
+		user  string
+		role  envs.Role
+		teams []string
+	}{
+		{"ada", envs.RoleAdmin, []string{"platform"}},
+		{"bob", envs.RoleMember, []string{"shop"}},
+		{"erin", envs.RoleViewer, nil},
+	}
+	for _, tt := range tests {
+		a := signIn(tt.user)
+		if a.Role != tt.role || !slices.Equal(a.Teams, tt.teams) || a.Name != tt.user+"@example.com" {
+			t.Errorf("groups in userinfo only: %s is %q %s %v, want %s@example.com %s %v", tt.user, a.Name, a.Role, a.Teams, tt.user, tt.role, tt.teams)
+		}
+		users, err := s.Service.Users(context.Background(), envs.System)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range users {
+			if u.ID == a.UserID && u.Name == "" {
+				t.Errorf("%s: no name although userinfo has one", tt.user)
+			}
+		}
+	}
+	if n := o.userinfoServed(); n != len(tests) {
+		t.Errorf("userinfo asked %d times, want once per sign-in (%d)", n, len(tests))
+	}
+}
+
 func TestSignInCookieFlags(t *testing.T) {
 	o := startOP(t)
 	s := startSignIn(t, o)
