@@ -79,7 +79,9 @@ func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
 		if err, ok := c.Request().Context().Value(authErrKey{}).(error); ok {
 			return err
 		}
-		if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) {
+		// An EventSource cannot follow a redirect to a page: it gets 401.
+		sse := strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream")
+		if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) && !sse {
 			return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(c.Request().URL.RequestURI()))
 		}
 		if isHTMX(c) {

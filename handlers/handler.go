@@ -30,6 +30,9 @@ type Config struct {
 	// StreamPoll is how often an SSE stream re-reads its timeline even
 	// without a wake-up (events committed by another replica). Default 1s.
 	StreamPoll time.Duration
+	// AuthRecheck is how often an SSE stream checks that its session or
+	// API token still works, and ends if not. Default 5s.
+	AuthRecheck time.Duration
 	// ProviderChecks reports cloud providers' reachability for the admin
 	// view (nil: local only).
 	ProviderChecks func() []ProviderCheck
@@ -58,6 +61,7 @@ type Handler struct {
 	metrics    *Metrics
 	ready      func(ctx context.Context) error
 	streamPoll time.Duration
+	recheck    time.Duration
 	checks     func() []ProviderCheck
 
 	oidc        *OIDC
@@ -81,9 +85,13 @@ func New(cfg Config) http.Handler {
 	if cfg.StreamPoll == 0 {
 		cfg.StreamPoll = time.Second
 	}
+	if cfg.AuthRecheck == 0 {
+		cfg.AuthRecheck = 5 * time.Second
+	}
 	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll,
-		checks: cfg.ProviderChecks,
-		oidc:   cfg.OIDC, externalURL: cfg.ExternalURL, trustProxy: cfg.TrustProxy,
+		recheck: cfg.AuthRecheck,
+		checks:  cfg.ProviderChecks,
+		oidc:    cfg.OIDC, externalURL: cfg.ExternalURL, trustProxy: cfg.TrustProxy,
 		// Sign-in: a person needs a handful of attempts; a script trying
 		// states or codes is slowed to a few a minute.
 		signinLimit: newLimiter(float64(cmpOr(cfg.SignInPerMinute, 20))/60, cmpOr(cfg.SignInPerMinute, 20)),

@@ -58,6 +58,9 @@ type Config struct {
 	// Tuning, mostly for tests and demos.
 	SweepInterval time.Duration
 	StopGrace     time.Duration
+	// AuthRecheck is how often open SSE streams check their session or
+	// token again (no flag; default 5s, tests make it shorter).
+	AuthRecheck time.Duration
 
 	// AWS enables the aws provider (see awsEnabled); its credentials,
 	// region and endpoints come from the SDK's own chain.

@@ -181,6 +181,7 @@ func (m *Main) Run(ctx context.Context) error {
 		OIDC:           signin,
 		ExternalURL:    cfg.ExternalURL,
 		TrustProxy:     cfg.TrustProxy,
+		AuthRecheck:    cfg.AuthRecheck,
 
 		SignInPerMinute: cfg.SignInPerMinute,
 		TokenPerSecond:  cfg.TokenPerSecond,

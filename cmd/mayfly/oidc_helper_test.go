@@ -199,6 +199,13 @@ func (c opClient) IDTokenLifetime() time.Duration {
 // member, everyone -> viewer; team-* -> the team.
 func startSignIn(t *testing.T, o *testOP, extra ...string) *testServer {
 	t.Helper()
+	return runTestMain(t, signInConfig(t, o, extra...))
+}
+
+// signInConfig is startSignIn's configuration, for tests that change
+// settings without a flag before running it.
+func signInConfig(t *testing.T, o *testOP, extra ...string) Config {
+	t.Helper()
 	addr := freeAddr(t)
 	o.setClient(opClientID, "http://"+addr+"/auth/callback", 0)
 	args := append([]string{"--addr", addr, "--data-dir", t.TempDir(), "--log-level", "warn",
@@ -210,7 +217,7 @@ func startSignIn(t *testing.T, o *testOP, extra ...string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runTestMain(t, cfg)
+	return cfg
 }
 
 func runTestMain(t *testing.T, cfg Config) *testServer {
