@@ -10,8 +10,6 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-
-	"github.com/mayflyhq/mayfly/envs"
 )
 
 // useSession gives the browser a minted session's cookie for s.
@@ -167,15 +165,7 @@ func TestBrowserEndedSessionGoesToSignIn(t *testing.T) {
 			cfg := signInConfig(t, o)
 			cfg.AuthRecheck = tt.recheck
 			s := runTestMain(t, cfg)
-			ctx := context.Background()
-			if _, _, err := s.Service.Publish(ctx, envs.System, []byte(publishedTemplate)); err != nil {
-				t.Fatal(err)
-			}
-			bob, cookie, _ := mintSession(t, s, "bob", "developers", "team-shop")
-			env, err := s.Service.Launch(ctx, bob, envs.LaunchRequest{Template: "tiny", Params: map[string]any{"password": "pw"}})
-			if err != nil {
-				t.Fatal(err)
-			}
+			bob, cookie, _, env := launchTiny(t, s)
 			useSession(t, b, s, cookie)
 			do(t, b, "open the environment",
 				chromedp.Navigate(s.url+"/environments/"+env.ID),
@@ -184,7 +174,7 @@ func TestBrowserEndedSessionGoesToSignIn(t *testing.T) {
 				// polling (htmx too) is taken off the page.
 				chromedp.Evaluate[chromedp.Void](`document.getElementById("logs").remove(); window.__mayflyMarker = "open"`),
 			)
-			if err := s.Service.SignOut(ctx, bob, cookie); err != nil {
+			if err := s.Service.SignOut(context.Background(), bob, cookie); err != nil {
 				t.Fatal(err)
 			}
 			tt.act(t)

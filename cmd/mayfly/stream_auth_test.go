@@ -22,15 +22,9 @@ func TestStreamEndsWhenAccessEnds(t *testing.T) {
 	cfg := signInConfig(t, o, "--database-url", storagetest.URL(t))
 	cfg.AuthRecheck = 200 * time.Millisecond
 	s := runTestMain(t, cfg)
+	t.Logf("database: %s", s.DB.Dialect())
 	ctx := context.Background()
-	if _, _, err := s.Service.Publish(ctx, envs.System, []byte(publishedTemplate)); err != nil {
-		t.Fatal(err)
-	}
-	owner, _, _ := mintSession(t, s, "bob", "developers", "team-shop")
-	env, err := s.Service.Launch(ctx, owner, envs.LaunchRequest{Template: "tiny", Params: map[string]any{"password": "pw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, _, env := launchTiny(t, s)
 
 	tests := []struct {
 		name string
