@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -37,6 +38,7 @@ type testOP struct {
 	groupsClaim   string
 	userinfoOnly  bool
 	userinfoCalls int
+	userinfoFails bool // the userinfo endpoint answers with an error
 }
 
 const (
@@ -155,13 +157,17 @@ func (s *opStore) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo,
 
 // SetUserinfoFromToken answers the userinfo endpoint.
 func (s *opStore) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
+	s.op.mu.Lock()
+	s.op.userinfoCalls++
+	fails := s.op.userinfoFails
+	s.op.mu.Unlock()
+	if fails {
+		return errors.New("userinfo is down for the test")
+	}
 	if err := s.Storage.SetUserinfoFromToken(ctx, ui, tokenID, subject, origin); err != nil {
 		return err
 	}
 	ui.AppendClaims(s.op.groups(subject))
-	s.op.mu.Lock()
-	s.op.userinfoCalls++
-	s.op.mu.Unlock()
 	return nil
 }
 

@@ -123,6 +123,26 @@ func TestSignInGroupsFromUserInfo(t *testing.T) {
 	if n := o.userinfoServed(); n != len(tests) {
 		t.Errorf("userinfo asked %d times, want once per sign-in (%d)", n, len(tests))
 	}
+
+	// Without an answer from userinfo nobody is signed in without their
+	// groups: the sign-in fails, and the audit log says why.
+	o.mu.Lock()
+	o.userinfoFails = true
+	o.mu.Unlock()
+	c := browserless(t)
+	resp := loginAtOP(t, c, s.url+"/auth/signin?return=/catalog", "ada")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || sessionCookie(t, c, s) != "" {
+		t.Errorf("sign-in while userinfo fails: status %d at %s, session cookie %v; want 401 and none",
+			resp.StatusCode, resp.Request.URL.Path, sessionCookie(t, c, s) != "")
+	}
+	entries, err := s.Service.AuditLog(context.Background(), envs.System, envs.AuditFilter{Action: "auth.signin", Result: "unauthorized"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 || !strings.Contains(entries[0].Detail, "userinfo") {
+		t.Errorf("audit of the failed sign-in: %+v, want a detail naming userinfo", entries)
+	}
 }
 
 func TestSignInCookieFlags(t *testing.T) {
