@@ -143,7 +143,7 @@ func (s *Service) SessionActor(ctx context.Context, raw, address string) (Actor,
 		return Actor{}, "", err
 	}
 	now := s.now()
-	if row.RevokedAt != nil || !now.Before(row.ExpiresAt) || !now.Before(row.LastSeenAt.Add(s.cfg.SessionIdle)) {
+	if !s.sessionLive(row, now) {
 		return Actor{}, "", errSignedOut
 	}
 	u, err := s.store.User(ctx, row.UserID)
@@ -157,7 +157,48 @@ func (s *Service) SessionActor(ctx context.Context, raw, address string) (Actor,
 			s.log.Warn("could not record session activity", "err", err)
 		}
 	}
-	return actorOf(u, address, "session"), row.CSRFToken, nil
+	a := actorOf(u, address, "session")
+	a.session = hash
+	return a, row.CSRFToken, nil
+}
+
+// sessionLive reports whether a session may still be used at now: not
+// revoked, not past its absolute or idle expiry.
+func (s *Service) sessionLive(row *storage.Session, now time.Time) bool {
+	return row.RevokedAt == nil && now.Before(row.ExpiresAt) && now.Before(row.LastSeenAt.Add(s.cfg.SessionIdle))
+}
+
+// StillValid checks again that the session or API token an actor came
+// with still works (not revoked, not expired, not idle), for requests that
+// outlive a moment, such as SSE streams. It is one query by primary key or
+// unique hash, and records no activity: an open stream is not a person
+// using Mayfly. Local and system actors are always valid.
+func (s *Service) StillValid(ctx context.Context, a Actor) error {
+	switch a.Via {
+	case "session":
+		row, err := s.store.Session(ctx, a.session)
+		if errors.Is(err, storage.ErrNotFound) {
+			return errSignedOut
+		}
+		if err != nil {
+			return err
+		}
+		if !s.sessionLive(row, s.now()) {
+			return errSignedOut
+		}
+	case "token":
+		row, err := s.store.APIToken(ctx, a.TokenID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return errBadToken
+		}
+		if err != nil {
+			return err
+		}
+		if !tokenFromRow(row).Active(s.now()) {
+			return errBadToken
+		}
+	}
+	return nil
 }
 
 // SignOut revokes a session.

@@ -50,6 +50,9 @@ type Actor struct {
 	Via string
 	// TokenID is the API token a request came with (audited).
 	TokenID string
+	// session is the hash of the session a request came with, so that a
+	// long request (an SSE stream) can check it again (see StillValid).
+	session string
 }
 
 // System is the actor of automatic work.

@@ -79,7 +79,9 @@ func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
 		if err, ok := c.Request().Context().Value(authErrKey{}).(error); ok {
 			return err
 		}
-		if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) {
+		// An EventSource cannot follow a redirect to a page: it gets 401.
+		sse := strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream")
+		if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) && !sse {
 			return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(c.Request().URL.RequestURI()))
 		}
 		if isHTMX(c) {
@@ -114,8 +116,8 @@ func (h *Handler) resolveActor(c *echo.Context) (envs.Actor, string, error) {
 		}
 		// Limit guesses: every bearer request from an address draws from its
 		// bucket, so a script cannot try tokens at speed.
-		if !h.tokenLimit.allow(addr) {
-			return envs.Actor{}, "", envs.Errorf(envs.ETooMany, "too many requests with API tokens from %s; slow down", addr)
+		if err := limit(c, h.tokenLimit, "requests with API tokens"); err != nil {
+			return envs.Actor{}, "", err
 		}
 		a, err := h.svc.TokenActor(req.Context(), strings.TrimSpace(raw), addr)
 		return a, "", err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v5"
 
+	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/web"
 )
 
@@ -18,6 +20,10 @@ import (
 // timeline event is sent as a rendered row ("timeline"), and after new
 // events the summary card is sent again ("summary"). The stream resumes
 // after Last-Event-ID (or ?after=) so a reconnect neither loses nor repeats.
+// Every few seconds it checks that its session or API token still works;
+// once it does not (signed out, revoked, expired), it sends "signin" (the
+// sign-in URL, which the page follows) and ends, and the reconnect is
+// refused like any request without a valid session.
 func (h *Handler) environmentStream(c *echo.Context) error {
 	ctx := c.Request().Context()
 	id := c.Param("id")
@@ -44,6 +50,8 @@ func (h *Handler) environmentStream(c *echo.Context) error {
 
 	poll := time.NewTicker(h.streamPoll)
 	defer poll.Stop()
+	recheck := time.NewTicker(h.recheck)
+	defer recheck.Stop()
 	for {
 		events, err := h.svc.Events(ctx, id, after)
 		if err != nil {
@@ -76,6 +84,14 @@ func (h *Handler) environmentStream(c *echo.Context) error {
 			return nil
 		case <-wake:
 		case <-poll.C:
+		case <-recheck.C:
+			if err := h.svc.StillValid(ctx, actorOf(c)); err != nil {
+				if envs.ErrorCode(err) == envs.EUnauthorized {
+					fmt.Fprintf(w, "event: signin\ndata: /signin?return=%s\n\n", url.QueryEscape("/environments/"+id))
+					_ = rc.Flush()
+				}
+				return nil // a database error: the client reconnects and is checked afresh
+			}
 		}
 	}
 }

@@ -30,6 +30,9 @@ type Config struct {
 	// StreamPoll is how often an SSE stream re-reads its timeline even
 	// without a wake-up (events committed by another replica). Default 1s.
 	StreamPoll time.Duration
+	// AuthRecheck is how often an SSE stream checks that its session or
+	// API token still works, and ends if not. Default 5s.
+	AuthRecheck time.Duration
 	// ProviderChecks reports cloud providers' reachability for the admin
 	// view (nil: local only).
 	ProviderChecks func() []ProviderCheck
@@ -45,6 +48,10 @@ type Config struct {
 	// SignInPerMinute limits sign-in attempts per client address (default
 	// 20 a minute, in bursts of as many).
 	SignInPerMinute int
+	// TokenPerSecond and TokenBurst limit requests with API tokens per
+	// client address (default 20 a second, in bursts of 200).
+	TokenPerSecond int
+	TokenBurst     int
 }
 
 // Handler holds the dependencies of every route.
@@ -54,6 +61,7 @@ type Handler struct {
 	metrics    *Metrics
 	ready      func(ctx context.Context) error
 	streamPoll time.Duration
+	recheck    time.Duration
 	checks     func() []ProviderCheck
 
 	oidc        *OIDC
@@ -77,14 +85,18 @@ func New(cfg Config) http.Handler {
 	if cfg.StreamPoll == 0 {
 		cfg.StreamPoll = time.Second
 	}
+	if cfg.AuthRecheck == 0 {
+		cfg.AuthRecheck = 5 * time.Second
+	}
 	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll,
-		checks: cfg.ProviderChecks,
-		oidc:   cfg.OIDC, externalURL: cfg.ExternalURL, trustProxy: cfg.TrustProxy,
+		recheck: cfg.AuthRecheck,
+		checks:  cfg.ProviderChecks,
+		oidc:    cfg.OIDC, externalURL: cfg.ExternalURL, trustProxy: cfg.TrustProxy,
 		// Sign-in: a person needs a handful of attempts; a script trying
 		// states or codes is slowed to a few a minute.
 		signinLimit: newLimiter(float64(cmpOr(cfg.SignInPerMinute, 20))/60, cmpOr(cfg.SignInPerMinute, 20)),
 		// Tokens: CI jobs make bursts of calls, guessing needs millions.
-		tokenLimit: newLimiter(20, 200),
+		tokenLimit: newLimiter(float64(cmpOr(cfg.TokenPerSecond, 20)), cmpOr(cfg.TokenBurst, 200)),
 	}
 	cfg.Metrics.watch(cfg.Service)
 

@@ -20,8 +20,8 @@ func (h *Handler) signinCallback(c *echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	addr := c.RealIP()
-	if !h.signinLimit.allow(addr) {
-		return envs.Errorf(envs.ETooMany, "too many sign-in attempts from %s; wait a minute", addr)
+	if err := limit(c, h.signinLimit, "sign-in attempts"); err != nil {
+		return err
 	}
 	fail := func(err error) error {
 		h.svc.RecordSignInFailure(ctx, addr, err)

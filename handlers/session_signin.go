@@ -27,8 +27,8 @@ func (h *Handler) signinStart(c *echo.Context) error {
 	if h.oidc == nil {
 		return c.Redirect(http.StatusSeeOther, "/")
 	}
-	if !h.signinLimit.allow(c.RealIP()) {
-		return envs.Errorf(envs.ETooMany, "too many sign-in attempts from %s; wait a minute", c.RealIP())
+	if err := limit(c, h.signinLimit, "sign-in attempts"); err != nil {
+		return err
 	}
 	st := envs.LoginState{State: randomString(), Nonce: randomString(), Verifier: randomString(),
 		ReturnTo: safeReturn(c.QueryParam("return"))}

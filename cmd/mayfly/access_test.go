@@ -45,6 +45,22 @@ func mintSession(t *testing.T, s *testServer, user string, groups ...string) (en
 	return a, sess.Token, csrf
 }
 
+// launchTiny publishes the tiny template and launches it as bob (a
+// member of team shop, signed in with a minted session).
+func launchTiny(t *testing.T, s *testServer) (bob envs.Actor, cookie, csrf string, env *envs.Environment) {
+	t.Helper()
+	ctx := context.Background()
+	if _, _, err := s.Service.Publish(ctx, envs.System, []byte(publishedTemplate)); err != nil {
+		t.Fatal(err)
+	}
+	bob, cookie, csrf = mintSession(t, s, "bob", "developers", "team-shop")
+	env, err := s.Service.Launch(ctx, bob, envs.LaunchRequest{Template: "tiny", Params: map[string]any{"password": "pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bob, cookie, csrf, env
+}
+
 func hashHex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
@@ -301,14 +317,7 @@ func TestCSRF(t *testing.T) {
 	o := startOP(t)
 	s := startSignIn(t, o)
 	ctx := context.Background()
-	if _, _, err := s.Service.Publish(ctx, envs.System, []byte(publishedTemplate)); err != nil {
-		t.Fatal(err)
-	}
-	bob, cookie, csrf := mintSession(t, s, "bob", "developers", "team-shop")
-	env, err := s.Service.Launch(ctx, bob, envs.LaunchRequest{Template: "tiny", Params: map[string]any{"password": "pw"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bob, cookie, csrf, env := launchTiny(t, s)
 	token, _, err := s.Service.CreateToken(ctx, bob, "ci", "")
 	if err != nil {
 		t.Fatal(err)

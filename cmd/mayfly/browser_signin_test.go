@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/mayflyhq/mayfly/envs"
@@ -54,17 +53,7 @@ func TestBrowserSignInTokensAuditSignOut(t *testing.T) {
 	)
 	secret := strings.TrimSpace(value(t, ctx, "secret", chromedp.Text(chromedp.CSS(`[data-testid="new-token-secret"]`))))
 	screenshot(t, ctx, "token-created")
-	apiStatus := func() int {
-		req, _ := http.NewRequest("GET", s.url+"/api/v1/environments", nil)
-		req.Header.Set("Authorization", "Bearer "+secret)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	if got := apiStatus(); got != http.StatusOK {
+	if got := bearerStatus(t, s, secret); got != http.StatusOK {
 		t.Fatalf("API with the new token: %d, want 200", got)
 	}
 	do(t, ctx, "the secret is shown once",
@@ -78,7 +67,7 @@ func TestBrowserSignInTokensAuditSignOut(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-testid="token-revoke"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="token-state"]`)),
 	)
-	if got := apiStatus(); got != http.StatusUnauthorized {
+	if got := bearerStatus(t, s, secret); got != http.StatusUnauthorized {
 		t.Errorf("API with the revoked token: %d, want 401", got)
 	}
 
@@ -113,9 +102,7 @@ func TestBrowserSignedInMemberLaunchesExtendsDestroys(t *testing.T) {
 	s := startSignIn(t, o)
 	_, cookie, _ := mintSession(t, s, "bob", "developers", "team-shop")
 	ctx := newBrowser(t)
-	if _, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: "mayfly_session", Value: cookie, URL: s.url, HTTPOnly: ptr(true)}); err != nil {
-		t.Fatal(err)
-	}
+	useSession(t, ctx, s, cookie)
 	status := chromedp.Text(chromedp.CSS(`[data-testid="status"]`))
 	expiry := chromedp.AttributeValue(chromedp.CSS(`#summary [data-expires-at]`), "data-expires-at")
 	do(t, ctx, "launch from the form",

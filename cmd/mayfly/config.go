@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,10 +52,15 @@ type Config struct {
 	SessionMax      time.Duration
 	TrustProxy      bool
 	SignInPerMinute int
+	TokenPerSecond  int // requests with API tokens a second per client address
+	TokenBurst      int
 
 	// Tuning, mostly for tests and demos.
 	SweepInterval time.Duration
 	StopGrace     time.Duration
+	// AuthRecheck is how often open SSE streams check their session or
+	// token again (no flag; default 5s, tests make it shorter).
+	AuthRecheck time.Duration
 
 	// AWS enables the aws provider (see awsEnabled); its credentials,
 	// region and endpoints come from the SDK's own chain.
@@ -90,11 +97,17 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		return def
 	}
-	envInt := func(key string, def int) int {
+	// A variable that is not a number is reported (naming the flag too)
+	// unless the flag overrides it: a typo must not quietly mean the default.
+	badEnv := map[string]error{}
+	envInt := func(key, flagName string, def int) int {
 		if v := getenv(key); v != "" {
-			if n, err := strconv.Atoi(v); err == nil {
-				return n
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				badEnv[flagName] = fmt.Errorf("%s (--%s) %q: must be a whole number", key, flagName, v)
+				return def
 			}
+			return n
 		}
 		return def
 	}
@@ -117,7 +130,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.DurationVar(&c.SessionIdle, "session-idle", envDur("MAYFLY_SESSION_IDLE", 8*time.Hour), "a session ends after this long without a request (MAYFLY_SESSION_IDLE)")
 	fs.DurationVar(&c.SessionMax, "session-max", envDur("MAYFLY_SESSION_MAX", 7*24*time.Hour), "a session ends this long after sign-in (MAYFLY_SESSION_MAX)")
 	fs.BoolVar(&c.TrustProxy, "trust-proxy", getenv("MAYFLY_TRUST_PROXY") == "true", "trust X-Forwarded-For/-Proto from a reverse proxy on a private network (MAYFLY_TRUST_PROXY=true)")
-	fs.IntVar(&c.SignInPerMinute, "signin-rate-limit", envInt("MAYFLY_SIGNIN_RATE_LIMIT", 20), "sign-in attempts allowed per minute per client address (MAYFLY_SIGNIN_RATE_LIMIT)")
+	fs.IntVar(&c.SignInPerMinute, "signin-rate-limit", envInt("MAYFLY_SIGNIN_RATE_LIMIT", "signin-rate-limit", 20), "sign-in attempts allowed per minute per client address (MAYFLY_SIGNIN_RATE_LIMIT)")
+	fs.IntVar(&c.TokenPerSecond, "token-rate-limit", envInt("MAYFLY_TOKEN_RATE_LIMIT", "token-rate-limit", 20), "requests with API tokens allowed per second per client address (MAYFLY_TOKEN_RATE_LIMIT)")
+	fs.IntVar(&c.TokenBurst, "token-rate-burst", envInt("MAYFLY_TOKEN_RATE_BURST", "token-rate-burst", 200), "requests with API tokens a client address may make at once before --token-rate-limit applies (MAYFLY_TOKEN_RATE_BURST)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", env("MAYFLY_SECRET_KEY_FILE", ""), "file holding the 32-byte hex key that encrypts secrets (default: generated in the data directory)")
 	fs.StringVar(&c.CatalogDir, "catalog-dir", env("MAYFLY_CATALOG_DIR", ""), "directory of template YAML files to load at start (default: the built-in sample catalog)")
 	fs.StringVar(&c.LogFormat, "log-format", env("MAYFLY_LOG_FORMAT", ""), "text or json (MAYFLY_LOG_FORMAT; default: text on a terminal, json otherwise)")
@@ -129,6 +144,10 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	awsFlags(fs, &c.AWS, env, envDur)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
+	}
+	fs.Visit(func(f *flag.Flag) { delete(badEnv, f.Name) })
+	if names := slices.Sorted(maps.Keys(badEnv)); len(names) > 0 {
+		return Config{}, badEnv[names[0]]
 	}
 	c.AWS.resolve(getenv)
 	if fs.NArg() > 0 {
@@ -159,7 +178,13 @@ func (c Config) Validate() error {
 			return fmt.Errorf("group mapping: %v", err)
 		}
 		if c.SignInPerMinute <= 0 {
-			return errors.New("--signin-rate-limit must be positive")
+			return fmt.Errorf("--signin-rate-limit %d: must be positive (sign-in attempts a minute per client address)", c.SignInPerMinute)
+		}
+		if c.TokenPerSecond <= 0 {
+			return fmt.Errorf("--token-rate-limit %d: must be positive (requests with API tokens a second per client address)", c.TokenPerSecond)
+		}
+		if c.TokenBurst < c.TokenPerSecond {
+			return fmt.Errorf("--token-rate-burst %d: must be at least --token-rate-limit (%d)", c.TokenBurst, c.TokenPerSecond)
 		}
 		if c.SessionIdle <= 0 || c.SessionMax <= 0 {
 			return errors.New("--session-idle and --session-max must be positive")

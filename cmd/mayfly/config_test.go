@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,19 @@ import (
 )
 
 func TestParseConfig(t *testing.T) {
+	// signIn is env with sign-in configured (rate limits are checked then).
+	signIn := func(env map[string]string) map[string]string {
+		m := map[string]string{"MAYFLY_OIDC_ISSUER": "https://id.example.com", "MAYFLY_OIDC_CLIENT_ID": "mayfly", "MAYFLY_OIDC_CLIENT_SECRET": "s"}
+		maps.Copy(m, env)
+		return m
+	}
+	limits := func(signin, perSec, burst int) func(t *testing.T, c Config) {
+		return func(t *testing.T, c Config) {
+			if c.SignInPerMinute != signin || c.TokenPerSecond != perSec || c.TokenBurst != burst {
+				t.Errorf("sign-in %d/min, tokens %d/s burst %d; want %d, %d, %d", c.SignInPerMinute, c.TokenPerSecond, c.TokenBurst, signin, perSec, burst)
+			}
+		}
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -49,6 +63,16 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("job timeout %s, rescue after %s; want 20s, 30s", c.JobTimeout, c.RescueAfter)
 			}
 		}},
+		{name: "rate limits by default", env: signIn(nil), check: limits(20, 20, 200)},
+		{name: "rate limits from the environment", env: signIn(map[string]string{"MAYFLY_SIGNIN_RATE_LIMIT": "5", "MAYFLY_TOKEN_RATE_LIMIT": "50", "MAYFLY_TOKEN_RATE_BURST": "500"}), check: limits(5, 50, 500)},
+		{name: "rate limit flags beat the environment", args: []string{"--token-rate-limit", "3", "--token-rate-burst", "9"}, env: signIn(map[string]string{"MAYFLY_TOKEN_RATE_LIMIT": "50"}), check: limits(20, 3, 9)},
+		{name: "a flag overrides a variable that is not a number", args: []string{"--token-rate-limit", "3"}, env: signIn(map[string]string{"MAYFLY_TOKEN_RATE_LIMIT": "lots"}), check: limits(20, 3, 200)},
+		{name: "rate limit variable not a number", env: signIn(map[string]string{"MAYFLY_TOKEN_RATE_LIMIT": "lots"}), wantErr: "MAYFLY_TOKEN_RATE_LIMIT (--token-rate-limit)"},
+		{name: "sign-in limit variable not a number", env: signIn(map[string]string{"MAYFLY_SIGNIN_RATE_LIMIT": "20/min"}), wantErr: "--signin-rate-limit"},
+		{name: "rate limit flag not a number", args: []string{"--token-rate-burst", "many"}, env: signIn(nil), wantErr: "token-rate-burst"},
+		{name: "zero token limit", args: []string{"--token-rate-limit", "0"}, env: signIn(nil), wantErr: "--token-rate-limit 0: must be positive"},
+		{name: "negative sign-in limit", env: signIn(map[string]string{"MAYFLY_SIGNIN_RATE_LIMIT": "-1"}), wantErr: "--signin-rate-limit -1: must be positive"},
+		{name: "token burst below the rate", args: []string{"--token-rate-limit", "10", "--token-rate-burst", "5"}, env: signIn(nil), wantErr: "--token-rate-burst 5"},
 		{name: "postgres url", env: map[string]string{"MAYFLY_DATABASE_URL": "postgres://u@db/mayfly"}, check: func(t *testing.T, c Config) {
 			if c.DatabaseURL != "postgres://u@db/mayfly" {
 				t.Errorf("database url = %q", c.DatabaseURL)

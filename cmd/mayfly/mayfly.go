@@ -181,8 +181,11 @@ func (m *Main) Run(ctx context.Context) error {
 		OIDC:           signin,
 		ExternalURL:    cfg.ExternalURL,
 		TrustProxy:     cfg.TrustProxy,
+		AuthRecheck:    cfg.AuthRecheck,
 
 		SignInPerMinute: cfg.SignInPerMinute,
+		TokenPerSecond:  cfg.TokenPerSecond,
+		TokenBurst:      cfg.TokenBurst,
 		Ready: func(ctx context.Context) error {
 			if err := m.DB.Ping(ctx); err != nil {
 				return err

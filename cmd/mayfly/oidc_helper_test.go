@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,13 @@ type testOP struct {
 	mu       sync.Mutex
 	redirect map[string]string        // client id -> redirect URL
 	lifetime map[string]time.Duration // client id -> ID token lifetime (0: default)
+	// groupsClaim names the claim listing a user's groups ("groups").
+	// With userinfoOnly the ID token carries no profile, e-mail or groups
+	// claims: they are only in the userinfo endpoint's answer.
+	groupsClaim   string
+	userinfoOnly  bool
+	userinfoCalls int
+	userinfoFails bool // the userinfo endpoint answers with an error
 }
 
 const (
@@ -53,7 +61,7 @@ func startOP(t *testing.T) *testOP {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
-	o := &testOP{URL: issuer, srv: srv, redirect: map[string]string{}, lifetime: map[string]time.Duration{}}
+	o := &testOP{URL: issuer, srv: srv, redirect: map[string]string{}, lifetime: map[string]time.Duration{}, groupsClaim: "groups"}
 	users := opUserStore{}
 	for name := range opUsers {
 		users[name] = &opstorage.User{ID: "sub-" + name, Username: name, Password: opPassword, FirstName: strings.ToUpper(name[:1]) + name[1:],
@@ -81,6 +89,33 @@ func (o *testOP) setClient(id, redirect string, lifetime time.Duration) {
 	o.lifetime[id] = lifetime
 }
 
+// claimsInUserinfo makes the provider name the groups claim claim and, if
+// only is set, keep profile, e-mail and groups out of ID tokens (they are
+// then only in the userinfo answer), as some providers do.
+func (o *testOP) claimsInUserinfo(claim string, only bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.groupsClaim, o.userinfoOnly = claim, only
+}
+
+// userinfoServed is how many userinfo requests the provider answered.
+func (o *testOP) userinfoServed() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.userinfoCalls
+}
+
+// groups returns the groups claim's name and a user's groups.
+func (o *testOP) groups(subject string) (string, []string) {
+	groups := opUsers[strings.TrimPrefix(subject, "sub-")]
+	if groups == nil {
+		groups = []string{}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.groupsClaim, groups
+}
+
 // opUserStore implements the example storage's UserStore.
 type opUserStore map[string]*opstorage.User
 
@@ -95,8 +130,8 @@ func (u opUserStore) GetUserByID(id string) *opstorage.User {
 func (u opUserStore) GetUserByUsername(name string) *opstorage.User { return u[name] }
 func (u opUserStore) ExampleClientID() string                       { return opClientID }
 
-// opStore adds a "groups" claim to ID tokens and lets the tests set the
-// clients' redirect URLs and token lifetimes.
+// opStore adds a groups claim to ID tokens and userinfo answers and lets
+// the tests set the clients' redirect URLs and token lifetimes.
 type opStore struct {
 	*opstorage.Storage
 	op *testOP
@@ -106,16 +141,33 @@ func (s *opStore) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo,
 	if err := s.Storage.SetUserinfoFromRequest(ctx, ui, req, scopes); err != nil {
 		return err
 	}
+	s.op.mu.Lock()
+	only := s.op.userinfoOnly
+	s.op.mu.Unlock()
+	if only {
+		return nil
+	}
 	for _, sc := range scopes {
 		if sc == "groups" {
-			name := strings.TrimPrefix(req.GetSubject(), "sub-")
-			groups := opUsers[name]
-			if groups == nil {
-				groups = []string{}
-			}
-			ui.AppendClaims("groups", groups)
+			ui.AppendClaims(s.op.groups(req.GetSubject()))
 		}
 	}
+	return nil
+}
+
+// SetUserinfoFromToken answers the userinfo endpoint.
+func (s *opStore) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, tokenID, subject, origin string) error {
+	s.op.mu.Lock()
+	s.op.userinfoCalls++
+	fails := s.op.userinfoFails
+	s.op.mu.Unlock()
+	if fails {
+		return errors.New("userinfo is down for the test")
+	}
+	if err := s.Storage.SetUserinfoFromToken(ctx, ui, tokenID, subject, origin); err != nil {
+		return err
+	}
+	ui.AppendClaims(s.op.groups(subject))
 	return nil
 }
 
@@ -126,20 +178,21 @@ func (s *opStore) GetClientByClientID(ctx context.Context, id string) (op.Client
 	}
 	s.op.mu.Lock()
 	defer s.op.mu.Unlock()
-	return opClient{Client: c, redirect: s.op.redirect[id], lifetime: s.op.lifetime[id]}, nil
+	return opClient{Client: c, redirect: s.op.redirect[id], lifetime: s.op.lifetime[id], userinfoOnly: s.op.userinfoOnly}, nil
 }
 
 type opClient struct {
 	op.Client
-	redirect string
-	lifetime time.Duration
+	redirect     string
+	lifetime     time.Duration
+	userinfoOnly bool
 }
 
 func (c opClient) RedirectURIs() []string { return []string{c.redirect} }
 func (c opClient) IsScopeAllowed(scope string) bool {
 	return scope == "groups" || c.Client.IsScopeAllowed(scope)
 }
-func (c opClient) IDTokenUserinfoClaimsAssertion() bool { return true }
+func (c opClient) IDTokenUserinfoClaimsAssertion() bool { return !c.userinfoOnly }
 func (c opClient) IDTokenLifetime() time.Duration {
 	if c.lifetime != 0 {
 		return c.lifetime
@@ -152,6 +205,13 @@ func (c opClient) IDTokenLifetime() time.Duration {
 // member, everyone -> viewer; team-* -> the team.
 func startSignIn(t *testing.T, o *testOP, extra ...string) *testServer {
 	t.Helper()
+	return runTestMain(t, signInConfig(t, o, extra...))
+}
+
+// signInConfig is startSignIn's configuration, for tests that change
+// settings without a flag before running it.
+func signInConfig(t *testing.T, o *testOP, extra ...string) Config {
+	t.Helper()
 	addr := freeAddr(t)
 	o.setClient(opClientID, "http://"+addr+"/auth/callback", 0)
 	args := append([]string{"--addr", addr, "--data-dir", t.TempDir(), "--log-level", "warn",
@@ -163,7 +223,7 @@ func startSignIn(t *testing.T, o *testOP, extra ...string) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return runTestMain(t, cfg)
+	return cfg
 }
 
 func runTestMain(t *testing.T, cfg Config) *testServer {

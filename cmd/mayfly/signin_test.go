@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -65,6 +66,82 @@ func TestSignInMapsGroupsToRolesAndTeams(t *testing.T) {
 				t.Errorf("actor = %s %s %v, want %s@example.com %s %v", a.Name, a.Role, a.Teams, tt.user, tt.role, tt.teams)
 			}
 		})
+	}
+}
+
+// TestSignInGroupsFromUserInfo: a provider that keeps groups (and e-mail
+// and name) out of the ID token is asked at its userinfo endpoint; the
+// configured groups claim name applies there too. A provider that puts the
+// groups in the ID token is not asked.
+func TestSignInGroupsFromUserInfo(t *testing.T) {
+	o := startOP(t)
+	o.claimsInUserinfo("member_of", false)
+	s := startSignIn(t, o, "--oidc-groups-claim", "member_of")
+	signIn := func(user string) envs.Actor {
+		t.Helper()
+		c := browserless(t)
+		resp := loginAtOP(t, c, s.url+"/auth/signin?return=/catalog", user)
+		resp.Body.Close()
+		a, _, err := s.Service.SessionActor(context.Background(), sessionCookie(t, c, s), "")
+		if err != nil {
+			t.Fatalf("%s after sign-in (%s, %d): %v", user, resp.Request.URL, resp.StatusCode, err)
+		}
+		return a
+	}
+	if a := signIn("bob"); a.Role != envs.RoleMember || !slices.Equal(a.Teams, []string{"shop"}) {
+		t.Errorf("groups in the ID token: bob is %s %v, want member [shop]", a.Role, a.Teams)
+	}
+	if n := o.userinfoServed(); n != 0 {
+		t.Errorf("userinfo asked %d times although the ID token had the groups", n)
+	}
+
+	o.claimsInUserinfo("member_of", true)
+	tests := []struct {
+		user  string
+		role  envs.Role
+		teams []string
+	}{
+		{"ada", envs.RoleAdmin, []string{"platform"}},
+		{"bob", envs.RoleMember, []string{"shop"}},
+		{"erin", envs.RoleViewer, nil},
+	}
+	for _, tt := range tests {
+		a := signIn(tt.user)
+		if a.Role != tt.role || !slices.Equal(a.Teams, tt.teams) || a.Name != tt.user+"@example.com" {
+			t.Errorf("groups in userinfo only: %s is %q %s %v, want %s@example.com %s %v", tt.user, a.Name, a.Role, a.Teams, tt.user, tt.role, tt.teams)
+		}
+		users, err := s.Service.Users(context.Background(), envs.System)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range users {
+			if u.ID == a.UserID && u.Name == "" {
+				t.Errorf("%s: no name although userinfo has one", tt.user)
+			}
+		}
+	}
+	if n := o.userinfoServed(); n != len(tests) {
+		t.Errorf("userinfo asked %d times, want once per sign-in (%d)", n, len(tests))
+	}
+
+	// Without an answer from userinfo nobody is signed in without their
+	// groups: the sign-in fails, and the audit log says why.
+	o.mu.Lock()
+	o.userinfoFails = true
+	o.mu.Unlock()
+	c := browserless(t)
+	resp := loginAtOP(t, c, s.url+"/auth/signin?return=/catalog", "ada")
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || sessionCookie(t, c, s) != "" {
+		t.Errorf("sign-in while userinfo fails: status %d at %s, session cookie %v; want 401 and none",
+			resp.StatusCode, resp.Request.URL.Path, sessionCookie(t, c, s) != "")
+	}
+	entries, err := s.Service.AuditLog(context.Background(), envs.System, envs.AuditFilter{Action: "auth.signin", Result: "unauthorized"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) == 0 || !strings.Contains(entries[0].Detail, "userinfo") {
+		t.Errorf("audit of the failed sign-in: %+v, want a detail naming userinfo", entries)
 	}
 }
 
@@ -259,6 +336,7 @@ func TestSignInIsRateLimited(t *testing.T) {
 	s := startSignIn(t, o, "--signin-rate-limit", "3")
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var got []int
+	var retry string
 	for range 4 {
 		resp, err := client.Get(s.url + "/auth/signin")
 		if err != nil {
@@ -266,8 +344,59 @@ func TestSignInIsRateLimited(t *testing.T) {
 		}
 		resp.Body.Close()
 		got = append(got, resp.StatusCode)
+		retry = resp.Header.Get("Retry-After")
 	}
 	if want := []int{302, 302, 302, 429}; !slices.Equal(got, want) {
 		t.Errorf("statuses %v, want %v", got, want)
+	}
+	// 3 a minute: the next attempt is allowed in about 20 seconds.
+	if n, err := strconv.Atoi(retry); err != nil || n < 15 || n > 20 {
+		t.Errorf("Retry-After = %q, want about 20 (seconds)", retry)
+	}
+}
+
+// TestAPITokensAreRateLimited: --token-rate-limit and --token-rate-burst
+// bound the requests made with API tokens from one address; the refusal is
+// 429 with Retry-After, and requests with a session are not counted.
+func TestAPITokensAreRateLimited(t *testing.T) {
+	o := startOP(t)
+	s := startSignIn(t, o, "--token-rate-limit", "1", "--token-rate-burst", "2")
+	bob, cookie, _ := mintSession(t, s, "bob", "developers", "team-shop")
+	token, _, err := s.Service.CreateToken(context.Background(), bob, "ci", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(header, value string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.url+"/api/v1/environments", nil)
+		req.Header.Set(header, value)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	var got []int
+	var last *http.Response
+	for range 3 {
+		last = get("Authorization", "Bearer "+token)
+		got = append(got, last.StatusCode)
+	}
+	if want := []int{200, 200, 429}; !slices.Equal(got, want) {
+		t.Fatalf("statuses %v, want %v (a burst of 2)", got, want)
+	}
+	if ra := last.Header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After = %q, want 1 (one request a second)", ra)
+	}
+	if ct := last.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("429 content type %q, want problem+json", ct)
+	}
+	if resp := get("Cookie", "mayfly_session="+cookie); resp.StatusCode != http.StatusOK {
+		t.Errorf("with a session while the token is limited: %d, want 200", resp.StatusCode)
+	}
+	time.Sleep(1100 * time.Millisecond) // one token refills in a second
+	if resp := get("Authorization", "Bearer "+token); resp.StatusCode != http.StatusOK {
+		t.Errorf("a second later: %d, want 200", resp.StatusCode)
 	}
 }

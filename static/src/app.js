@@ -15,6 +15,8 @@
 //                                countdowns follow the server, not a skewed client.
 //   [data-dismiss]               removes the closest [data-dismissable] (notices).
 //   SSE rows appended (beforeend) whose id is already on the page are dropped.
+//   SSE event "signin" (a stream whose session ended): the page goes to
+//                                the sign-in URL it carries.
 //   #toasts + template#toast-error  a notice when an htmx request fails
 //                                (not for elements marked data-quiet-errors).
 //
@@ -190,6 +192,20 @@
       return;
     }
     saveScroll();
+  });
+  // A stream whose session ended (signed out, revoked, expired) sends
+  // "signin" with the sign-in URL, a path on this site, and closes: the
+  // whole page goes there instead of the stream retrying in vain.
+  document.addEventListener("htmx:sseOpen", function (evt) {
+    var source = evt.detail && evt.detail.source;
+    if (!source || source.mayflySignin) return;
+    source.mayflySignin = true;
+    source.addEventListener("signin", function (e) {
+      source.close();
+      var to = String(e.data || "");
+      if (to.charAt(0) !== "/" || to.charAt(1) === "/" || to.charAt(1) === "\\") to = "/signin";
+      window.location.assign(to);
+    });
   });
   document.addEventListener("htmx:sseMessage", function () {
     restoreScroll(document);
