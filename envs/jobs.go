@@ -113,8 +113,6 @@ type provisionWorker struct {
 	s *Service
 }
 
-const provisionAttempts = 3
-
 func (w *provisionWorker) NextRetry(job *river.Job[provisionArgs]) time.Time {
 	return w.s.retryDelay(job.Attempt)
 }
@@ -156,11 +154,7 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	if r.Handle == "" {
 		handle, err := w.provision(ctx, p, r)
 		if err != nil {
-			if job.Attempt >= provisionAttempts {
-				return s.failLaunch(ctx, r, err.Error())
-			}
-			s.event(ctx, id, EventProvider, fmt.Sprintf("Provisioning attempt %d failed, retrying: %s", job.Attempt, err), "")
-			return err
+			return s.provisionFailed(ctx, r, err)
 		}
 		if err := s.store.UpdateEnvironment(ctx, id, map[string]any{"handle": handle, "updated_at": s.now()}); err != nil {
 			return err
@@ -201,7 +195,7 @@ func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.
 	return p.Provision(ctx, ProvisionRequest{
 		EnvironmentID: r.ID, Name: r.Name, Owner: r.Owner, Template: r.TemplateName, Version: r.Version,
 		Stack: []byte(v.Stack), Params: params, ExpiresAt: r.ExpiresAt.UTC(),
-		InstanceID: s.instance, Attempt: 1,
+		InstanceID: s.instance, Attempt: provisionAttempt(r),
 	})
 }
 

@@ -56,12 +56,18 @@ type Server struct {
 // scope is where a call acts: an account and a region.
 type scope struct{ account, region string }
 
-type fault int
+type fault struct {
+	kind faultKind
+	code string // faultError: the error code answered
+}
+
+type faultKind int
 
 const (
-	faultThrottle fault = iota
+	faultThrottle faultKind = iota
 	faultDrop
 	faultDropAfter
+	faultError
 )
 
 // Snapshot is an RDS DB snapshot (or cluster snapshot when Cluster is set).
@@ -84,15 +90,22 @@ func New(t interface{ Cleanup(func()) }) *Server {
 }
 
 // Throttle makes the next n calls of action answer with a Throttling error.
-func (s *Server) Throttle(action string, n int) { s.addFault(action, faultThrottle, n) }
+func (s *Server) Throttle(action string, n int) { s.addFault(action, fault{kind: faultThrottle}, n) }
 
 // Drop makes the next n calls of action drop the connection without an answer.
-func (s *Server) Drop(action string, n int) { s.addFault(action, faultDrop, n) }
+func (s *Server) Drop(action string, n int) { s.addFault(action, fault{kind: faultDrop}, n) }
 
 // DropAfter makes the next n calls of action take effect but lose their
 // answer: the connection drops after the work is done (the case idempotency
 // tokens exist for).
-func (s *Server) DropAfter(action string, n int) { s.addFault(action, faultDropAfter, n) }
+func (s *Server) DropAfter(action string, n int) { s.addFault(action, fault{kind: faultDropAfter}, n) }
+
+// Fail makes the next n calls of action answer with an error of this code
+// (400; the SDK retries throttling codes such as LimitExceededException,
+// not others such as AccessDenied or ValidationError).
+func (s *Server) Fail(action, code string, n int) {
+	s.addFault(action, fault{kind: faultError, code: code}, n)
+}
 
 func (s *Server) addFault(action string, f fault, n int) {
 	s.mu.Lock()
@@ -103,10 +116,15 @@ func (s *Server) addFault(action string, f fault, n int) {
 }
 
 // FailCreate makes the resource of this logical id fail to create in every
-// stack created from now on, with reason; the stack then rolls back.
+// stack created from now on, with reason; the stack then rolls back. An
+// empty reason clears the failure.
 func (s *Server) FailCreate(logicalID, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if reason == "" {
+		delete(s.failRes, logicalID)
+		return
+	}
 	s.failRes[logicalID] = reason
 }
 
@@ -172,8 +190,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		f, s.faults[action] = &q[0], q[1:]
 	}
 	s.mu.Unlock()
-	if f != nil && *f != faultDropAfter {
-		switch *f {
+	if f != nil && f.kind != faultDropAfter {
+		switch f.kind {
+		case faultError:
+			writeError(w, http.StatusBadRequest, "Sender", f.code, "Injected "+f.code+" for "+action)
 		case faultThrottle:
 			writeError(w, http.StatusBadRequest, "Sender", "Throttling", "Rate exceeded")
 		case faultDrop:
