@@ -123,39 +123,47 @@ func (p *Provider) scopes(where envs.StackScopes) []scope {
 	return out
 }
 
-// listStacks lists this installation's stacks in one scope, every page.
+// listStacks lists this installation's stacks in one scope.
 func (p *Provider) listStacks(ctx context.Context, sc scope) ([]envs.StackInfo, error) {
+	var out []envs.StackInfo
+	err := p.eachStack(ctx, sc, func(st *types.Stack) {
+		if st.StackStatus == types.StackStatusDeleteComplete || !p.ours(st.Tags) {
+			return
+		}
+		out = append(out, envs.StackInfo{
+			// The role tag, not the scope, names the role: the handle is
+			// then the very string the environment recorded.
+			Handle:        handle{StackID: aws.ToString(st.StackId), Role: cmp.Or(tagValue(st.Tags, TagRole), sc.role)}.String(),
+			Name:          aws.ToString(st.StackName),
+			EnvironmentID: tagValue(st.Tags, TagEnvironment),
+			Status:        string(st.StackStatus),
+			CreatedAt:     aws.ToTime(st.CreationTime).UTC(),
+		})
+	})
+	return out, err
+}
+
+// eachStack calls fn with every live stack of a scope, every page.
+func (p *Provider) eachStack(ctx context.Context, sc scope, fn func(*types.Stack)) error {
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
 	c := p.client(sc.region, sc.role)
-	var out []envs.StackInfo
 	// DescribeStacks without a name lists every live stack with its tags
 	// (ListStacks has no tags), one page at a time.
 	pages := cloudformation.NewDescribeStacksPaginator(c.cfn, &cloudformation.DescribeStacksInput{})
 	for i := 0; pages.HasMorePages(); i++ {
 		if i == maxStackPages {
-			return nil, fmt.Errorf("aws: list stacks in %s: more than %d pages", sc, maxStackPages)
+			return fmt.Errorf("aws: list stacks in %s: more than %d pages", sc, maxStackPages)
 		}
 		page, err := pages.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("aws: list stacks in %s: %w", sc, err)
+			return fmt.Errorf("aws: list stacks in %s: %w", sc, err)
 		}
-		for _, st := range page.Stacks {
-			if st.StackStatus == types.StackStatusDeleteComplete || !p.ours(st.Tags) {
-				continue
-			}
-			out = append(out, envs.StackInfo{
-				// The role tag, not the scope, names the role: the handle
-				// is then the very string the environment recorded.
-				Handle:        handle{StackID: aws.ToString(st.StackId), Role: cmp.Or(tagValue(st.Tags, TagRole), sc.role)}.String(),
-				Name:          aws.ToString(st.StackName),
-				EnvironmentID: tagValue(st.Tags, TagEnvironment),
-				Status:        string(st.StackStatus),
-				CreatedAt:     aws.ToTime(st.CreationTime).UTC(),
-			})
+		for i := range page.Stacks {
+			fn(&page.Stacks[i])
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // ours reports a stack carrying both of Mayfly's marks with this instance.

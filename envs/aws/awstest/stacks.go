@@ -78,6 +78,22 @@ func (s *Server) AddForeignStackIn(account, region, name string, tags map[string
 	return st.ID
 }
 
+// SetStatus moves a stack to a status as something outside Mayfly would
+// (an update made in the console that failed to roll back, a delete by
+// hand), with the stack event CloudFormation records.
+func (s *Server) SetStatus(id, status, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for _, st := range s.stacks {
+		st.advance(now)
+		if st.ID == id {
+			st.pending = nil
+			s.stackEvent(st, now, status, reason)
+		}
+	}
+}
+
 func (s *Server) newStack(sc scope, name string, now time.Time, tags map[string]string) *Stack {
 	st := &Stack{ID: fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/%s", sc.region, sc.account, name, s.nextID()),
 		Name: name, Account: sc.account, Region: sc.region, Created: now, Tags: tags, Params: map[string]string{}, Outputs: map[string]string{}}
