@@ -140,7 +140,6 @@ func (s *Service) cloudOrphans(ctx context.Context, name string, d StackDescribe
 	infos, listErr := d.StackInfos(ctx, where)
 	if listErr = errors.Join(bodiesErr, handlesErr, listErr); listErr != nil {
 		listErr = fmt.Errorf("envs: list %s stacks: %w", name, listErr)
-		s.log.Warn("could not list every stack", "provider", name, "err", listErr)
 	}
 	if len(infos) == 0 {
 		return nil, listErr
