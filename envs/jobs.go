@@ -113,8 +113,6 @@ type provisionWorker struct {
 	s *Service
 }
 
-const provisionAttempts = 3
-
 func (w *provisionWorker) NextRetry(job *river.Job[provisionArgs]) time.Time {
 	return w.s.retryDelay(job.Attempt)
 }
@@ -156,11 +154,7 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	if r.Handle == "" {
 		handle, err := w.provision(ctx, p, r)
 		if err != nil {
-			if job.Attempt >= provisionAttempts {
-				return s.failLaunch(ctx, r, err.Error())
-			}
-			s.event(ctx, id, EventProvider, fmt.Sprintf("Provisioning attempt %d failed, retrying: %s", job.Attempt, err), "")
-			return err
+			return s.provisionFailed(ctx, r, err)
 		}
 		if err := s.store.UpdateEnvironment(ctx, id, map[string]any{"handle": handle, "updated_at": s.now()}); err != nil {
 			return err
@@ -201,7 +195,7 @@ func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.
 	return p.Provision(ctx, ProvisionRequest{
 		EnvironmentID: r.ID, Name: r.Name, Owner: r.Owner, Template: r.TemplateName, Version: r.Version,
 		Stack: []byte(v.Stack), Params: params, ExpiresAt: r.ExpiresAt.UTC(),
-		InstanceID: s.instance, Attempt: 1,
+		InstanceID: s.instance, Attempt: provisionAttempt(r),
 	})
 }
 
@@ -470,45 +464,4 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[sweepArgs]) error
 		return err
 	}
 	return s.sweepOrphans(ctx)
-}
-
-// checkReady looks at the stacks of ready environments on providers that
-// own their host (local): a stack whose processes died (a crash, a reboot
-// while Mayfly was down) is flagged on its environment with the reason, so
-// nobody is left wondering why its URL does not answer.
-func (s *Service) checkReady(ctx context.Context) error {
-	p, ok := s.providers["local"]
-	if !ok {
-		return nil
-	}
-	ready, err := s.store.Environments(ctx, storage.EnvironmentFilter{Statuses: statusStrings(StatusReady), Limit: 500})
-	if err != nil {
-		return err
-	}
-	for i := range ready {
-		r := &ready[i]
-		if r.Provider != p.Name() || r.Handle == "" {
-			continue
-		}
-		st, err := p.Status(ctx, r.Handle)
-		if err != nil {
-			continue // the provider could not tell; try again next sweep
-		}
-		reason := ""
-		if st.State == StackFailed {
-			reason = "Stack is not healthy: " + oneLine(st.Reason)
-		}
-		if reason == r.StatusReason {
-			continue
-		}
-		if err := s.store.UpdateEnvironment(ctx, r.ID, map[string]any{"status_reason": reason, "updated_at": s.now()}); err != nil {
-			return err
-		}
-		if reason != "" {
-			s.event(ctx, r.ID, EventProvider, reason, "")
-		} else {
-			s.event(ctx, r.ID, EventProvider, "Stack is healthy again", "")
-		}
-	}
-	return nil
 }

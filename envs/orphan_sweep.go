@@ -2,6 +2,8 @@ package envs
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -42,9 +44,14 @@ type orphanSweepWorker struct {
 	s *Service
 }
 
+// Work never fails the job: what could not be listed or judged is logged
+// (and shown on the admin page, which lists afresh), and the next periodic
+// run is the retry; failing would only re-list every other scope sooner.
 func (w *orphanSweepWorker) Work(ctx context.Context, job *river.Job[orphanSweepArgs]) error {
-	_, err := w.s.SweepCloudOrphans(ctx)
-	return err
+	if _, err := w.s.SweepCloudOrphans(ctx); err != nil {
+		w.s.log.Warn("orphan sweep incomplete", "err", err)
+	}
+	return nil
 }
 
 // orphanSweepJob is registered in newRiver: the worker and its periodic run.
@@ -60,85 +67,46 @@ type SweptOrphan struct {
 	Orphan
 	Since   time.Time // since when it has had no live environment
 	Deleted bool      // deletion was started on this run
+	// LeftToReaper is a stack of a live environment long past its expiry:
+	// reported, never deleted by the sweep (the reaper owns it).
+	LeftToReaper bool
 }
 
 // SweepCloudOrphans looks at the stacks of every provider that can describe
-// them (the local provider has its own sweep, see sweepOrphans): a stack
+// them (the local provider has its own sweep, see sweepOrphans), in every
+// region and account its templates and recent environments use: a stack
 // whose environment is unknown or destroyed is an orphan, deleted once it
 // has been one for the grace period unless in dry-run mode. A stack of a
 // live environment long past its expiry is reported but left to the reaper,
-// which owns that environment.
+// which owns that environment. A scope that cannot be listed stops nothing:
+// the rest is swept and the error (one line per failed scope) returned.
 func (s *Service) SweepCloudOrphans(ctx context.Context) ([]SweptOrphan, error) {
 	grace, dryRun := s.cfg.Orphans.Grace, s.cfg.Orphans.DryRun || s.cfg.Orphans == OrphanPolicy{}
 	var out []SweptOrphan
+	var errs []error
 	for _, name := range s.providerNames() {
 		p := s.providers[name]
 		d, ok := p.(StackDescriber)
 		if !ok || name == "local" {
 			continue
 		}
-		infos, err := d.StackInfos(ctx)
+		found, err := s.cloudOrphans(ctx, name, d, grace)
 		if err != nil {
-			return out, fmt.Errorf("envs: list %s stacks: %w", name, err)
-		}
-		if len(infos) == 0 {
-			continue
-		}
-		var keys []string
-		for _, in := range infos {
-			keys = append(keys, in.Handle)
-			if in.EnvironmentID != "" {
-				keys = append(keys, in.EnvironmentID)
-			}
-		}
-		rows, err := s.store.EnvironmentsByHandle(ctx, name, keys)
-		if err != nil {
-			return out, err
-		}
-		byKey := map[string]*storage.Environment{}
-		for i := range rows {
-			byKey[rows[i].ID] = &rows[i]
-			if rows[i].Handle != "" {
-				byKey[rows[i].Handle] = &rows[i]
-			}
+			errs = append(errs, err)
 		}
 		now := s.now()
-		for _, in := range infos {
-			if in.Status == "DELETE_IN_PROGRESS" {
-				continue // already going
-			}
-			r := byKey[in.Handle]
-			if r == nil {
-				r = byKey[in.EnvironmentID]
-			}
-			o := SweptOrphan{Orphan: Orphan{Provider: name, Handle: in.Handle}, Since: in.CreatedAt}
-			switch {
-			case r == nil:
-				o.Reason = fmt.Sprintf("no environment %s exists", valueOr(in.EnvironmentID, "(untagged)"))
-			case Status(r.Status) == StatusDestroyed:
-				o.Reason = "its environment " + r.Name + " is destroyed"
-				if r.DestroyedAt != nil {
-					o.Since = *r.DestroyedAt
-				}
-			case r.Handle != "" && stackOfHandle(r.Handle) != stackOfHandle(in.Handle):
-				o.Reason = "its environment " + r.Name + " has another stack"
-			case Status(r.Status).Live() && now.Sub(r.ExpiresAt) > grace:
-				o.Reason = "its environment " + r.Name + " expired " + FormatDuration(now.Sub(r.ExpiresAt)) + " ago; left to the reaper"
-				out = append(out, o)
-				continue
-			default:
-				continue // owned by a live (or dying) environment
-			}
+		for _, o := range found {
 			age := now.Sub(o.Since)
 			switch {
+			case o.LeftToReaper:
 			case dryRun:
-				s.log.Warn("orphaned stack (dry run: not deleting)", "provider", name, "stack", in.Handle, "reason", o.Reason, "orphaned_for", age.String())
+				s.log.Warn("orphaned stack (dry run: not deleting)", "provider", name, "stack", o.Handle, "reason", o.Reason, "orphaned_for", age.String())
 			case age < grace:
-				s.log.Info("orphaned stack within its grace period", "provider", name, "stack", in.Handle, "reason", o.Reason, "delete_in", (grace - age).String())
+				s.log.Info("orphaned stack within its grace period", "provider", name, "stack", o.Handle, "reason", o.Reason, "delete_in", (grace - age).String())
 			default:
-				s.log.Warn("deleting orphaned stack", "provider", name, "stack", in.Handle, "reason", o.Reason)
-				if _, err := p.Destroy(ctx, in.Handle); err != nil {
-					s.log.Error("delete orphaned stack", "stack", in.Handle, "err", err)
+				s.log.Warn("deleting orphaned stack", "provider", name, "stack", o.Handle, "reason", o.Reason)
+				if _, err := p.Destroy(ctx, o.Handle); err != nil {
+					s.log.Error("delete orphaned stack", "stack", o.Handle, "err", err)
 				} else {
 					o.Deleted = true
 				}
@@ -146,7 +114,84 @@ func (s *Service) SweepCloudOrphans(ctx context.Context) ([]SweptOrphan, error) 
 			out = append(out, o)
 		}
 	}
-	return out, nil
+	return out, errors.Join(errs...)
+}
+
+// recentHandles is how long after an environment's destruction the region
+// and account of its stack are still searched for orphans: they matter
+// when the default region or a template's role changed since, and a stack
+// outliving its environment is found within days.
+const recentHandles = 30 * 24 * time.Hour
+
+// cloudOrphans lists a cloud provider's stacks wherever its templates and
+// recent environments put them and judges each. What could be listed is
+// judged even when some scope failed; the error then names the failures.
+func (s *Service) cloudOrphans(ctx context.Context, name string, d StackDescriber, grace time.Duration) ([]SweptOrphan, error) {
+	// A query that fails only narrows the listing (the default scope is
+	// always listed): an orphan elsewhere waits for the next sweep, and
+	// nothing is judged wrongly.
+	var where StackScopes
+	bodies, bodiesErr := s.store.StackBodies(ctx, name)
+	for _, b := range bodies {
+		where.Stacks = append(where.Stacks, json.RawMessage(b))
+	}
+	handles, handlesErr := s.store.RecentHandles(ctx, name, s.now().Add(-recentHandles))
+	where.Handles = handles
+	infos, listErr := d.StackInfos(ctx, where)
+	if listErr = errors.Join(bodiesErr, handlesErr, listErr); listErr != nil {
+		listErr = fmt.Errorf("envs: list %s stacks: %w", name, listErr)
+	}
+	if len(infos) == 0 {
+		return nil, listErr
+	}
+	var keys []string
+	for _, in := range infos {
+		keys = append(keys, in.Handle)
+		if in.EnvironmentID != "" {
+			keys = append(keys, in.EnvironmentID)
+		}
+	}
+	rows, err := s.store.EnvironmentsByHandle(ctx, name, keys)
+	if err != nil {
+		return nil, errors.Join(listErr, err)
+	}
+	byKey := map[string]*storage.Environment{}
+	for i := range rows {
+		byKey[rows[i].ID] = &rows[i]
+		if rows[i].Handle != "" {
+			byKey[rows[i].Handle] = &rows[i]
+		}
+	}
+	now := s.now()
+	var out []SweptOrphan
+	for _, in := range infos {
+		if in.Status == "DELETE_IN_PROGRESS" {
+			continue // already going
+		}
+		r := byKey[in.Handle]
+		if r == nil {
+			r = byKey[in.EnvironmentID]
+		}
+		o := SweptOrphan{Orphan: Orphan{Provider: name, Handle: in.Handle}, Since: in.CreatedAt}
+		switch {
+		case r == nil:
+			o.Reason = fmt.Sprintf("no environment %s exists", valueOr(in.EnvironmentID, "(untagged)"))
+		case Status(r.Status) == StatusDestroyed:
+			o.Reason = "its environment " + r.Name + " is destroyed"
+			if r.DestroyedAt != nil {
+				o.Since = *r.DestroyedAt
+			}
+		case r.Handle != "" && stackOfHandle(r.Handle) != stackOfHandle(in.Handle):
+			o.Reason = "its environment " + r.Name + " has another stack"
+		case Status(r.Status).Live() && now.Sub(r.ExpiresAt) > grace:
+			o.Reason = "its environment " + r.Name + " expired " + FormatDuration(now.Sub(r.ExpiresAt)) + " ago; left to the reaper"
+			o.LeftToReaper = true
+		default:
+			continue // owned by a live (or dying) environment
+		}
+		out = append(out, o)
+	}
+	return out, listErr
 }
 
 // stackOfHandle is the stack part of a handle: providers may append details

@@ -2,6 +2,7 @@ package envs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 )
@@ -13,18 +14,29 @@ type Orphan struct {
 	Reason   string
 }
 
-// Orphans lists stacks without a live environment, for the admin view.
+// Orphans lists stacks without a live environment, for the admin view:
+// a cloud provider's as the orphan sweep judges them, in every region and
+// account it sweeps. A provider or scope that cannot be listed hides
+// nothing else: the orphans found are returned with the error.
 func (s *Service) Orphans(ctx context.Context) ([]Orphan, error) {
 	var out []Orphan
+	var errs []error
 	for _, name := range s.providerNames() {
-		found, err := s.orphansOf(ctx, s.providers[name])
-		if err != nil {
-			return nil, err
+		p := s.providers[name]
+		if d, ok := p.(StackDescriber); ok && name != "local" {
+			found, err := s.cloudOrphans(ctx, name, d, s.cfg.Orphans.Grace)
+			for _, o := range found {
+				out = append(out, o.Orphan)
+			}
+			errs = append(errs, err)
+			continue
 		}
+		found, err := s.orphansOf(ctx, p)
 		out = append(out, found...)
+		errs = append(errs, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Handle < out[j].Handle })
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
 func (s *Service) orphansOf(ctx context.Context, p Provider) ([]Orphan, error) {

@@ -18,10 +18,39 @@ type StackInfo struct {
 	CreatedAt     time.Time
 }
 
+// StackScopes tells a StackDescriber where this installation's stacks may
+// be besides the provider's default place: the stack bodies of every
+// published version of the provider's templates (deprecated ones too, their
+// environments may still run) and the handles of its environments that are
+// live or were destroyed recently. A cloud provider derives the regions and
+// accounts (roles) to look in from them.
+type StackScopes struct {
+	Stacks  []json.RawMessage
+	Handles []string
+}
+
 // StackDescriber lists a provider's stacks with what the orphan sweep needs
 // to judge them (their age and the environment they were created for).
 type StackDescriber interface {
-	StackInfos(ctx context.Context) ([]StackInfo, error)
+	// StackInfos lists the stacks of every scope and of the default one,
+	// each stack once. A scope that cannot be listed (access denied, an
+	// outage) does not stop the others: the stacks that could be listed
+	// are returned together with an error naming each scope that failed.
+	StackInfos(ctx context.Context, where StackScopes) ([]StackInfo, error)
+}
+
+// HealthChecker is a provider that can tell whether the stacks of ready
+// environments are still sound (a cloud stack deleted or broken outside
+// Mayfly). The reaper's sweep asks it about every ready environment of the
+// provider; providers without it are not checked, except local (see
+// checkReady).
+type HealthChecker interface {
+	// StackHealth judges the stacks of the handles: for each handle it
+	// could judge, "" when healthy or a one-line reason why not. A handle
+	// it could not judge (throttled, unreachable, or checked too recently)
+	// is left out, so nothing is flagged or cleared for it; err says why
+	// some could not be judged.
+	StackHealth(ctx context.Context, handles []string) (map[string]string, error)
 }
 
 // Choice is one value a parameter can take, with a label for the form.

@@ -68,6 +68,8 @@ type Environment struct {
 	DestroyedAt        *time.Time
 	RTOMillis          *int64 `gorm:"column:rto_ms"`
 	RPOMillis          *int64 `gorm:"column:rpo_ms"`
+	// ProvisionAttempt numbers launch attempts (see envs.ProvisionRequest).
+	ProvisionAttempt int `gorm:"default:1"`
 }
 
 // Event is one line of an environment's timeline.

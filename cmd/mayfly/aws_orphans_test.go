@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/PuerkitoBio/goquery"
 
 	mfaws "github.com/mayflyhq/mayfly/envs/aws"
 	"github.com/mayflyhq/mayfly/envs/aws/awstest"
@@ -68,4 +73,105 @@ func statusOf(stacks []awstest.Stack, id string) string {
 		}
 	}
 	return ""
+}
+
+// awsTemplate is a one-topic aws template version with a region and role.
+func awsTemplate(name, region, role string) string {
+	return `name: ` + name + `
+version: 1.0.0
+kind: demo
+description: A topic elsewhere.
+owner: tests
+provider: aws
+ttl: {default: 1h, max: 2h}
+stack:
+  region: "` + region + `"
+  role_arn: "` + role + `"
+  template: |
+    Resources:
+      Topic: {Type: AWS::SNS::Topic}
+`
+}
+
+func TestAWSOrphanSweepAcrossRegionsAndRoles(t *testing.T) {
+	const (
+		roleAccount = "210987654321"
+		role        = "arn:aws:iam::" + roleAccount + ":role/mayfly-drills"
+	)
+	s, fake := startAWSMain(t, "--aws-orphan-sweep-interval", "200ms", "--aws-orphan-grace", "0s")
+	fake.Deny("sa-east-1") // a region the account's policy forbids
+	ctx := context.Background()
+	instance, err := s.DB.Setting(ctx, "instance_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tpl := range []struct{ name, region, role string }{
+		{"east", "us-east-2", ""}, {"drills", "", role}, {"forbidden", "sa-east-1", ""},
+	} {
+		if r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(awsTemplate(tpl.name, tpl.region, tpl.role))); r.Status != http.StatusCreated {
+			t.Fatalf("publish %s: %d %s", tpl.name, r.Status, r.Body)
+		}
+	}
+	// A deprecated version still has stacks out there.
+	if r := s.api("POST", "/api/v1/templates/drills/versions/1.0.0/deprecate", nil); r.Status != http.StatusOK {
+		t.Fatalf("deprecate: %d %s", r.Status, r.Body)
+	}
+	ours := func(env string) map[string]string {
+		return map[string]string{mfaws.TagInstance: instance, mfaws.TagEnvironment: env}
+	}
+	ghostEast := fake.AddForeignStackIn(fake.Account, "us-east-2", "mayfly-ghost-east", ours("env-ghost1"))
+	ghostRole := fake.AddForeignStackIn(roleAccount, fake.Region, "mayfly-ghost-drill", ours("env-ghost2"))
+	keep := []string{
+		fake.AddForeignStackIn(fake.Account, "us-east-2", "billing", map[string]string{"team": "billing"}),
+		fake.AddForeignStackIn(roleAccount, fake.Region, "mayfly-elsewhere", map[string]string{mfaws.TagInstance: "mfi-other", mfaws.TagEnvironment: "env-x"}),
+		fake.AddForeignStackIn(fake.Account, "eu-north-1", "mayfly-unswept", ours("env-ghost3")), // no template or environment goes there
+	}
+
+	// The admin view lists the orphans of every scope it could, and says
+	// which scope it could not.
+	orphans, err := s.Service.Orphans(ctx)
+	var handles []string
+	for _, o := range orphans {
+		handles = append(handles, o.Handle)
+	}
+	if want := []string{ghostEast, ghostRole + "|" + role}; !sameSet(handles, want) {
+		t.Errorf("orphans: got %q, want %q", handles, want)
+	}
+	if err == nil || !strings.Contains(err.Error(), "sa-east-1") {
+		t.Errorf("orphans error %v; want it to name sa-east-1", err)
+	}
+	status, body, err := httpGet(s.url + "/admin")
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("admin: %d %v", status, err)
+	}
+	doc, _ := goquery.NewDocumentFromReader(strings.NewReader(body))
+	if got := doc.Find(`[data-testid="orphans-error"]`).Text(); !strings.Contains(got, "sa-east-1") {
+		t.Errorf("admin page orphans error %q; want sa-east-1 named", got)
+	}
+	if n := doc.Find(`[data-testid^="orphan-arn:"]`).Length(); n != 2 {
+		t.Errorf("admin page lists %d orphans, want 2", n)
+	}
+
+	// The failing region does not stop the sweep elsewhere.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && (statusOf(fake.Stacks(), ghostEast) != "DELETE_COMPLETE" || statusOf(fake.Stacks(), ghostRole) != "DELETE_COMPLETE") {
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, id := range []string{ghostEast, ghostRole} {
+		if st := statusOf(fake.Stacks(), id); st != "DELETE_COMPLETE" {
+			t.Errorf("orphan %s: %s, want DELETE_COMPLETE", id, st)
+		}
+	}
+	for _, id := range keep {
+		if st := statusOf(fake.Stacks(), id); st != "CREATE_COMPLETE" {
+			t.Errorf("%s was touched: %s", id, st)
+		}
+	}
+	if !slices.Contains(fake.AssumedRoles(), role) {
+		t.Errorf("assumed roles %q, want %s", fake.AssumedRoles(), role)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
 }

@@ -189,8 +189,8 @@ func TestAWSRestartMidProvision(t *testing.T) {
 	t.Cleanup(func() { m2.Close() })
 	s2 := &testServer{Main: m2, t: t, url: m2.URL()}
 	s2.waitStatus(e.ID, "ready", 20*time.Second)
-	if n := len(fake.Stacks()); n != 1 {
-		t.Errorf("%d stacks after the restart, want 1", n)
+	if stacks := fake.Stacks(); len(stacks) != 1 || !strings.HasSuffix(stacks[0].Token, "-launch-1") {
+		t.Errorf("stacks after the restart: %+v; want one, of attempt 1 (a re-run is the same attempt)", stacks)
 	}
 	msgs := s2.events(e.ID)
 	for _, want := range []string{"Topic AWS::SNS::Topic CREATE_IN_PROGRESS", "Topic AWS::SNS::Topic CREATE_COMPLETE",

@@ -25,6 +25,9 @@ type AWSConfig struct {
 	// CheckInterval is how often reachability (STS GetCallerIdentity) is
 	// checked for the admin view.
 	CheckInterval time.Duration
+	// HealthInterval is how often the stacks of ready environments are
+	// checked for breakage outside Mayfly (deleted, failed).
+	HealthInterval time.Duration
 }
 
 func awsFlags(fs *flag.FlagSet, c *AWSConfig, env func(string, string) string, envDur func(string, time.Duration) time.Duration) {
@@ -34,6 +37,8 @@ func awsFlags(fs *flag.FlagSet, c *AWSConfig, env func(string, string) string, e
 		"only report orphaned stacks, never delete them (MAYFLY_AWS_ORPHAN_DRY_RUN)")
 	fs.DurationVar(&c.OrphanSweepInterval, "aws-orphan-sweep-interval", envDur("MAYFLY_AWS_ORPHAN_SWEEP_INTERVAL", 5*time.Minute), "how often orphaned stacks are looked for (MAYFLY_AWS_ORPHAN_SWEEP_INTERVAL)")
 	fs.DurationVar(&c.CheckInterval, "aws-check-interval", envDur("MAYFLY_AWS_CHECK_INTERVAL", time.Minute), "how often AWS reachability is checked (MAYFLY_AWS_CHECK_INTERVAL)")
+	fs.DurationVar(&c.HealthInterval, "aws-health-interval", envDur("MAYFLY_AWS_HEALTH_INTERVAL", time.Minute),
+		"how often the stacks of ready environments are checked for breakage outside Mayfly (MAYFLY_AWS_HEALTH_INTERVAL)")
 }
 
 // resolve decides whether the provider is on. In auto mode the presence of
@@ -54,7 +59,7 @@ func (c AWSConfig) validate() error {
 	default:
 		return fmt.Errorf("--aws %q: must be auto, on or off", c.Mode)
 	}
-	if c.OrphanGrace < 0 || c.OrphanSweepInterval <= 0 || c.CheckInterval <= 0 {
+	if c.OrphanGrace < 0 || c.OrphanSweepInterval <= 0 || c.CheckInterval <= 0 || c.HealthInterval <= 0 {
 		return fmt.Errorf("--aws-orphan-grace must not be negative, the intervals must be positive")
 	}
 	return nil

@@ -26,6 +26,7 @@ func TestParseConfigAWS(t *testing.T) {
 		{name: "forced off despite a region", args: []string{"--aws", "off"}, env: map[string]string{"AWS_REGION": "eu-west-1"}},
 		{name: "bad mode", args: []string{"--aws", "maybe"}, wantErr: "--aws"},
 		{name: "bad interval", args: []string{"--aws-orphan-sweep-interval", "0s"}, wantErr: "intervals"},
+		{name: "bad health interval", args: []string{"--aws-health-interval", "-1s"}, wantErr: "intervals"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,7 +47,7 @@ func TestParseConfigAWS(t *testing.T) {
 			if c.AWS.Enabled != tt.enabled {
 				t.Errorf("enabled = %v, want %v", c.AWS.Enabled, tt.enabled)
 			}
-			if c.AWS.OrphanGrace != 24*time.Hour || c.AWS.OrphanDryRun {
+			if c.AWS.OrphanGrace != 24*time.Hour || c.AWS.OrphanDryRun || c.AWS.HealthInterval != time.Minute {
 				t.Errorf("orphan defaults = %+v", c.AWS)
 			}
 		})

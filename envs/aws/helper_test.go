@@ -26,8 +26,9 @@ func newProvider(t *testing.T) (*mfaws.Provider, *awstest.Server) {
 }
 
 // providerFor uses the standard retryer unless told otherwise: the adaptive
-// one sleeps for seconds after throttles, on purpose.
-func providerFor(t *testing.T, srv *awstest.Server, inst string, mode awssdk.RetryMode) *mfaws.Provider {
+// one sleeps for seconds after throttles, on purpose. opts adjust the
+// provider's configuration.
+func providerFor(t *testing.T, srv *awstest.Server, inst string, mode awssdk.RetryMode, opts ...func(*mfaws.Config)) *mfaws.Provider {
 	t.Helper()
 	cfg, err := config.LoadDefaultConfig(context.Background(),
 		config.WithRegion(srv.Region),
@@ -36,7 +37,11 @@ func providerFor(t *testing.T, srv *awstest.Server, inst string, mode awssdk.Ret
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mfaws.New(mfaws.Config{AWS: cfg, InstanceID: inst, MaxBackoff: 5 * time.Millisecond, RetryMode: mode})
+	c := mfaws.Config{AWS: cfg, InstanceID: inst, MaxBackoff: 5 * time.Millisecond, RetryMode: mode}
+	for _, o := range opts {
+		o(&c)
+	}
+	return mfaws.New(c)
 }
 
 const siteTemplate = `AWSTemplateFormatVersion: "2010-09-09"

@@ -64,6 +64,9 @@ type Config struct {
 	}
 	// Clock is used for snapshot ages and event cursors (default time.Now).
 	Clock func() time.Time
+	// HealthInterval is the least time between two health checks of the
+	// ready environments' stacks (default 1m; see StackHealth).
+	HealthInterval time.Duration
 }
 
 // Provider implements envs.Provider on CloudFormation.
@@ -79,6 +82,9 @@ type Provider struct {
 	// reported remembers the DELETE_FAILED event already returned as an
 	// error per stack, so the next Destroy retries instead of failing again.
 	reported map[string]string
+
+	// healthAt is when StackHealth last checked (guarded by mu).
+	healthAt time.Time
 
 	reachable atomic.Int32 // 0 unknown, 1 yes, 2 no
 	lastCheck atomic.Pointer[Reachability]
@@ -102,6 +108,9 @@ func New(cfg Config) *Provider {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
+	}
+	if cfg.HealthInterval == 0 {
+		cfg.HealthInterval = time.Minute
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
@@ -205,6 +214,7 @@ var (
 	_ envs.ParamChoicer       = (*Provider)(nil)
 	_ envs.RetainingDestroyer = (*Provider)(nil)
 	_ envs.ProvisionTimeouter = (*Provider)(nil)
+	_ envs.HealthChecker      = (*Provider)(nil)
 )
 
 // ProvisionTimeout implements envs.ProvisionTimeouter: CloudFormation

@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -249,7 +250,7 @@ func TestStacksListsOnlyThisInstance(t *testing.T) {
 	if !slices.Equal(got, mine) {
 		t.Errorf("Stacks:\n got %q\nwant %q", got, mine)
 	}
-	infos, err := p.StackInfos(ctx)
+	infos, err := p.StackInfos(ctx, envs.StackScopes{})
 	if err != nil || len(infos) != 3 || infos[0].EnvironmentID == "" || infos[0].CreatedAt.IsZero() {
 		t.Errorf("StackInfos: %+v, %v", infos, err)
 	}
@@ -269,10 +270,14 @@ func TestRoleAndRegion(t *testing.T) {
 	if got := srv.AssumedRoles(); len(got) == 0 || got[0] != role {
 		t.Errorf("assumed roles %q, want %s", got, role)
 	}
+	if !strings.HasPrefix(h, "arn:aws:cloudformation:us-east-2:210987654321:") {
+		t.Errorf("handle %q: want a stack in us-east-2 of the role's account", h)
+	}
 	// Listed for the orphan sweep under the very same handle, so the
 	// environment that owns it is found.
-	if listed, err := p.Stacks(context.Background()); err != nil || !slices.Contains(listed, h) {
-		t.Errorf("Stacks: %q, %v; want it to contain %s", listed, err, h)
+	infos, err := p.StackInfos(context.Background(), envs.StackScopes{Stacks: []json.RawMessage{body}})
+	if err != nil || len(infos) != 1 || infos[0].Handle != h {
+		t.Errorf("StackInfos: %+v, %v; want %s", infos, err, h)
 	}
 	if st, _ := waitState(t, p, h); st.State != envs.StackReady {
 		t.Errorf("state %s", st.State)

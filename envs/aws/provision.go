@@ -122,9 +122,11 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	return h.String(), nil
 }
 
-// requestToken is the CreateStack idempotency token: one per environment
-// launch (an environment is launched once; retries must not make a second
-// stack). CloudFormation allows 128 characters of [a-zA-Z0-9-].
+// requestToken is the CreateStack idempotency token: one per provision
+// attempt of the environment, so a re-run of the attempt (a crash mid-call,
+// a dropped answer retried by the SDK) is the same request, and a new
+// attempt after a failed one a new request (see docs/decisions.md, 19).
+// CloudFormation allows 128 characters of [a-zA-Z0-9-].
 func requestToken(req envs.ProvisionRequest) string {
 	return fmt.Sprintf("mayfly-%s-launch-%d", req.EnvironmentID, max(req.Attempt, 1))
 }

@@ -18,10 +18,18 @@ import (
 )
 
 // Server is the fake. Set its exported fields before the calls they affect.
+//
+// Like AWS, it keeps stacks apart by account and region: a call acts in the
+// region of its SigV4 credential scope and in the account of its access key
+// (the default Account for any key it did not hand out itself, the role's
+// account for credentials from AssumeRole). So one fake serves several
+// regions and roles through a single endpoint.
 type Server struct {
 	*httptest.Server
 
-	// Account and Region make up stack ARNs.
+	// Account is the default account; Region is the region tests are
+	// expected to configure as the default (stacks added with
+	// AddForeignStack go there).
 	Account string
 	Region  string
 	// Step is the time between two stack transitions (default 20ms).
@@ -40,15 +48,26 @@ type Server struct {
 	delFail   map[string]string // logical id -> delete failure reason
 	snapshots []Snapshot
 	roles     []string
+	keys      map[string]string // access key id handed out by AssumeRole -> account
+	denied    map[string]bool   // regions and role ARNs whose calls are refused
 	seq       int
 }
 
-type fault int
+// scope is where a call acts: an account and a region.
+type scope struct{ account, region string }
+
+type fault struct {
+	kind faultKind
+	code string // faultError: the error code answered
+}
+
+type faultKind int
 
 const (
-	faultThrottle fault = iota
+	faultThrottle faultKind = iota
 	faultDrop
 	faultDropAfter
+	faultError
 )
 
 // Snapshot is an RDS DB snapshot (or cluster snapshot when Cluster is set).
@@ -64,22 +83,29 @@ type Snapshot struct {
 func New(t interface{ Cleanup(func()) }) *Server {
 	s := &Server{Account: "123456789012", Region: "eu-west-1", Step: 20 * time.Millisecond, PageSize: 100,
 		tokens: map[string]*Stack{}, faults: map[string][]fault{}, calls: map[string]int{},
-		failRes: map[string]string{}, delFail: map[string]string{}}
+		failRes: map[string]string{}, delFail: map[string]string{}, keys: map[string]string{}, denied: map[string]bool{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
 }
 
 // Throttle makes the next n calls of action answer with a Throttling error.
-func (s *Server) Throttle(action string, n int) { s.addFault(action, faultThrottle, n) }
+func (s *Server) Throttle(action string, n int) { s.addFault(action, fault{kind: faultThrottle}, n) }
 
 // Drop makes the next n calls of action drop the connection without an answer.
-func (s *Server) Drop(action string, n int) { s.addFault(action, faultDrop, n) }
+func (s *Server) Drop(action string, n int) { s.addFault(action, fault{kind: faultDrop}, n) }
 
 // DropAfter makes the next n calls of action take effect but lose their
 // answer: the connection drops after the work is done (the case idempotency
 // tokens exist for).
-func (s *Server) DropAfter(action string, n int) { s.addFault(action, faultDropAfter, n) }
+func (s *Server) DropAfter(action string, n int) { s.addFault(action, fault{kind: faultDropAfter}, n) }
+
+// Fail makes the next n calls of action answer with an error of this code
+// (400; the SDK retries throttling codes such as LimitExceededException,
+// not others such as AccessDenied or ValidationError).
+func (s *Server) Fail(action, code string, n int) {
+	s.addFault(action, fault{kind: faultError, code: code}, n)
+}
 
 func (s *Server) addFault(action string, f fault, n int) {
 	s.mu.Lock()
@@ -90,10 +116,15 @@ func (s *Server) addFault(action string, f fault, n int) {
 }
 
 // FailCreate makes the resource of this logical id fail to create in every
-// stack created from now on, with reason; the stack then rolls back.
+// stack created from now on, with reason; the stack then rolls back. An
+// empty reason clears the failure.
 func (s *Server) FailCreate(logicalID, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if reason == "" {
+		delete(s.failRes, logicalID)
+		return
+	}
 	s.failRes[logicalID] = reason
 }
 
@@ -107,6 +138,15 @@ func (s *Server) FailDelete(logicalID, reason string) {
 		return
 	}
 	s.delFail[logicalID] = reason
+}
+
+// Deny refuses, with AccessDenied, every call in a region or AssumeRole of
+// a role ARN (as a service control policy denying a region, or a role that
+// does not trust Mayfly, does).
+func (s *Server) Deny(regionOrRole string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.denied[regionOrRole] = true
 }
 
 // AddSnapshot adds an RDS snapshot.
@@ -150,13 +190,24 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		f, s.faults[action] = &q[0], q[1:]
 	}
 	s.mu.Unlock()
-	if f != nil && *f != faultDropAfter {
-		switch *f {
+	if f != nil && f.kind != faultDropAfter {
+		switch f.kind {
+		case faultError:
+			writeError(w, http.StatusBadRequest, "Sender", f.code, "Injected "+f.code+" for "+action)
 		case faultThrottle:
 			writeError(w, http.StatusBadRequest, "Sender", "Throttling", "Rate exceeded")
 		case faultDrop:
 			dropConnection(w)
 		}
+		return
+	}
+	sc := s.scopeOf(r)
+	s.mu.Lock()
+	denied := s.denied[sc.region]
+	s.mu.Unlock()
+	if denied {
+		writeError(w, http.StatusForbidden, "Sender", "AccessDenied", "User is not authorized to perform: "+action+
+			" with an explicit deny in a service control policy (region "+sc.region+")")
 		return
 	}
 	h, ok := map[string]func(http.ResponseWriter, *http.Request){
@@ -180,6 +231,28 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h(w, r)
+}
+
+// scopeOf reads where a call acts from its signature: the region of the
+// credential scope (Credential=<key>/<date>/<region>/<service>/aws4_request)
+// and the account of the access key.
+func (s *Server) scopeOf(r *http.Request) scope {
+	sc := scope{account: s.Account, region: s.Region}
+	_, cred, ok := strings.Cut(r.Header.Get("Authorization"), "Credential=")
+	if !ok {
+		return sc
+	}
+	cred, _, _ = strings.Cut(cred, ",")
+	parts := strings.Split(cred, "/")
+	if len(parts) == 5 {
+		sc.region = parts[2]
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if acct, ok := s.keys[parts[0]]; ok {
+		sc.account = acct
+	}
+	return sc
 }
 
 // dropConnection closes the TCP connection without an HTTP answer, as a

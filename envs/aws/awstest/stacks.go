@@ -16,6 +16,8 @@ import (
 // Stack is one fake CloudFormation stack.
 type Stack struct {
 	ID, Name     string
+	Account      string
+	Region       string
 	Status       string
 	Reason       string
 	Created      time.Time
@@ -60,19 +62,41 @@ func (s *Server) Stacks() []Stack {
 }
 
 // AddForeignStack adds a CREATE_COMPLETE stack created outside Mayfly (or
-// by another Mayfly instance), with the given tags.
+// by another Mayfly instance), with the given tags, in the default account
+// and region.
 func (s *Server) AddForeignStack(name string, tags map[string]string) string {
+	return s.AddForeignStackIn(s.Account, s.Region, name, tags)
+}
+
+// AddForeignStackIn is AddForeignStack in another account or region.
+func (s *Server) AddForeignStackIn(account, region, name string, tags map[string]string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.newStack(name, time.Now(), tags)
+	st := s.newStack(scope{account, region}, name, time.Now(), tags)
 	st.Status = "CREATE_COMPLETE"
 	st.resources = []resource{{"Thing", "AWS::SNS::Topic"}}
 	return st.ID
 }
 
-func (s *Server) newStack(name string, now time.Time, tags map[string]string) *Stack {
-	st := &Stack{ID: fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/%s", s.Region, s.Account, name, s.nextID()),
-		Name: name, Created: now, Tags: tags, Params: map[string]string{}, Outputs: map[string]string{}}
+// SetStatus moves a stack to a status as something outside Mayfly would
+// (an update made in the console that failed to roll back, a delete by
+// hand), with the stack event CloudFormation records.
+func (s *Server) SetStatus(id, status, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	for _, st := range s.stacks {
+		st.advance(now)
+		if st.ID == id {
+			st.pending = nil
+			s.stackEvent(st, now, status, reason)
+		}
+	}
+}
+
+func (s *Server) newStack(sc scope, name string, now time.Time, tags map[string]string) *Stack {
+	st := &Stack{ID: fmt.Sprintf("arn:aws:cloudformation:%s:%s:stack/%s/%s", sc.region, sc.account, name, s.nextID()),
+		Name: name, Account: sc.account, Region: sc.region, Created: now, Tags: tags, Params: map[string]string{}, Outputs: map[string]string{}}
 	s.stacks = append(s.stacks, st)
 	return st
 }
@@ -90,9 +114,12 @@ func (s *Server) stackEvent(st *Stack, at time.Time, status, reason string) {
 
 func (s *Server) createStack(w http.ResponseWriter, r *http.Request) {
 	name, token, body := r.Form.Get("StackName"), r.Form.Get("ClientRequestToken"), r.Form.Get("TemplateBody")
+	sc := s.scopeOf(r)
+	// Tokens, like stacks, are per account and region.
+	tokenKey := sc.account + "/" + sc.region + "/" + token
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st, ok := s.tokens[token]; ok && token != "" && st.Name == name {
+	if st, ok := s.tokens[tokenKey]; ok && token != "" && st.Name == name {
 		// The same request again (a retry): the same stack, not a new one.
 		writeResult(w, "CreateStack", cfnNS, struct {
 			XMLName xml.Name `xml:"CreateStackResult"`
@@ -103,7 +130,7 @@ func (s *Server) createStack(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	for _, st := range s.stacks {
 		st.advance(now)
-		if st.Name == name && st.Status != "DELETE_COMPLETE" {
+		if st.in(sc) && st.Name == name && st.Status != "DELETE_COMPLETE" {
 			writeError(w, http.StatusBadRequest, "Sender", "AlreadyExistsException", fmt.Sprintf("Stack [%s] already exists", name))
 			return
 		}
@@ -118,7 +145,7 @@ func (s *Server) createStack(w http.ResponseWriter, r *http.Request) {
 	for i := range keys {
 		tags[keys[i]] = vals[i]
 	}
-	st := s.newStack(name, now, tags)
+	st := s.newStack(sc, name, now, tags)
 	st.Token = token
 	st.resources = resources
 	st.Capabilities = members(r, "Capabilities", "")
@@ -127,7 +154,7 @@ func (s *Server) createStack(w http.ResponseWriter, r *http.Request) {
 		st.Params[pk[i]] = pv[i]
 	}
 	if token != "" {
-		s.tokens[token] = st
+		s.tokens[tokenKey] = st
 	}
 	s.stackEvent(st, now, "CREATE_IN_PROGRESS", "User Initiated")
 	s.planCreate(st, now)
@@ -172,9 +199,10 @@ func (s *Server) planCreate(st *Stack, now time.Time) {
 
 func (s *Server) deleteStack(w http.ResponseWriter, r *http.Request) {
 	ref, retain := r.Form.Get("StackName"), members(r, "RetainResources", "")
+	sc := s.scopeOf(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.find(ref, time.Now())
+	st := s.find(sc, ref, time.Now())
 	ok := func() {
 		writeResult(w, "DeleteStack", cfnNS, struct {
 			XMLName xml.Name `xml:"DeleteStackResult"`
@@ -218,14 +246,18 @@ func (s *Server) deleteStack(w http.ResponseWriter, r *http.Request) {
 	ok()
 }
 
-// find looks a stack up as CloudFormation does: by id, any stack (deleted
-// ones too); by name, only a stack that is not deleted. Callers hold s.mu.
-func (s *Server) find(ref string, now time.Time) *Stack {
+// in reports whether the stack lives in the account and region of a call.
+func (st *Stack) in(sc scope) bool { return st.Account == sc.account && st.Region == sc.region }
+
+// find looks a stack up as CloudFormation does, in the call's account and
+// region: by id, any stack (deleted ones too); by name, only a stack that is
+// not deleted. Callers hold s.mu.
+func (s *Server) find(sc scope, ref string, now time.Time) *Stack {
 	for _, st := range s.stacks {
 		st.advance(now)
 	}
 	for _, st := range s.stacks {
-		if st.ID == ref || (st.Name == ref && st.Status != "DELETE_COMPLETE") {
+		if st.in(sc) && (st.ID == ref || (st.Name == ref && st.Status != "DELETE_COMPLETE")) {
 			return st
 		}
 	}
@@ -234,12 +266,13 @@ func (s *Server) find(ref string, now time.Time) *Stack {
 
 func (s *Server) describeStacks(w http.ResponseWriter, r *http.Request) {
 	ref := r.Form.Get("StackName")
+	sc := s.scopeOf(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
 	var list []*Stack
 	if ref != "" {
-		st := s.find(ref, now)
+		st := s.find(sc, ref, now)
 		if st == nil {
 			writeError(w, http.StatusBadRequest, "Sender", "ValidationError", "Stack with id "+ref+" does not exist")
 			return
@@ -248,7 +281,7 @@ func (s *Server) describeStacks(w http.ResponseWriter, r *http.Request) {
 	} else {
 		for _, st := range s.stacks {
 			st.advance(now)
-			if st.Status != "DELETE_COMPLETE" {
+			if st.in(sc) && st.Status != "DELETE_COMPLETE" {
 				list = append(list, st)
 			}
 		}
@@ -278,9 +311,10 @@ func (s *Server) describeStacks(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) describeStackEvents(w http.ResponseWriter, r *http.Request) {
 	ref := r.Form.Get("StackName")
+	sc := s.scopeOf(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.find(ref, time.Now())
+	st := s.find(sc, ref, time.Now())
 	if st == nil {
 		writeError(w, http.StatusBadRequest, "Sender", "ValidationError", "Stack ["+ref+"] does not exist")
 		return

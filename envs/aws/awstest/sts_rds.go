@@ -2,24 +2,37 @@ package awstest
 
 import (
 	"encoding/xml"
+	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
 func (s *Server) getCallerIdentity(w http.ResponseWriter, r *http.Request) {
+	account := s.scopeOf(r).account
 	writeResult(w, "GetCallerIdentity", stsNS, struct {
 		XMLName xml.Name `xml:"GetCallerIdentityResult"`
 		UserID  string   `xml:"UserId"`
 		Account string   `xml:"Account"`
 		Arn     string   `xml:"Arn"`
-	}{UserID: "AIDAFAKE", Account: s.Account, Arn: "arn:aws:iam::" + s.Account + ":user/mayfly"})
+	}{UserID: "AIDAFAKE", Account: account, Arn: "arn:aws:iam::" + account + ":user/mayfly"})
 }
 
 func (s *Server) assumeRole(w http.ResponseWriter, r *http.Request) {
 	role := r.Form.Get("RoleArn")
 	s.mu.Lock()
 	s.roles = append(s.roles, role)
+	denied := s.denied[role]
+	// The credentials act in the role's account (arn:aws:iam::<account>:role/...).
+	key := fmt.Sprintf("ASIAFAKE%08d", len(s.roles))
+	if parts := strings.Split(role, ":"); len(parts) == 6 {
+		s.keys[key] = parts[4]
+	}
 	s.mu.Unlock()
+	if denied {
+		writeError(w, http.StatusForbidden, "Sender", "AccessDenied", "User is not authorized to perform: sts:AssumeRole on resource: "+role)
+		return
+	}
 	writeResult(w, "AssumeRole", stsNS, struct {
 		XMLName         xml.Name `xml:"AssumeRoleResult"`
 		AccessKeyID     string   `xml:"Credentials>AccessKeyId"`
@@ -28,7 +41,7 @@ func (s *Server) assumeRole(w http.ResponseWriter, r *http.Request) {
 		Expiration      string   `xml:"Credentials>Expiration"`
 		Arn             string   `xml:"AssumedRoleUser>Arn"`
 		AssumedRoleID   string   `xml:"AssumedRoleUser>AssumedRoleId"`
-	}{AccessKeyID: "ASIAFAKE", SecretAccessKey: "fake", SessionToken: "fake-session",
+	}{AccessKeyID: key, SecretAccessKey: "fake", SessionToken: "fake-session",
 		Expiration: ts(time.Now().Add(time.Hour)), Arn: role + "/" + r.Form.Get("RoleSessionName"), AssumedRoleID: "AROAFAKE:x"})
 }
 

@@ -1,0 +1,111 @@
+package aws
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
+)
+
+// StackHealth implements envs.HealthChecker: are the stacks of ready
+// environments still what Mayfly made? A stack deleted or being deleted
+// outside Mayfly, or left failed (UPDATE_ROLLBACK_FAILED after a manual
+// update, DELETE_FAILED after a console delete), is not; an update in
+// progress or one rolled back cleanly is. The stacks of each (region,
+// role) are listed in one go rather than described one by one, and only
+// a stack missing from the listing is asked for by id; all of it at most
+// every HealthInterval (the reaper's sweep asks every few seconds). A
+// scope that cannot be listed (throttled beyond the retryer, unreachable)
+// judges none of its handles, so an AWS error never flags anything.
+func (p *Provider) StackHealth(ctx context.Context, handles []string) (map[string]string, error) {
+	now := p.cfg.Clock()
+	p.mu.Lock()
+	due := p.healthAt.IsZero() || now.Sub(p.healthAt) >= p.cfg.HealthInterval
+	if due {
+		p.healthAt = now
+	}
+	p.mu.Unlock()
+	if !due {
+		return nil, nil
+	}
+	groups := map[scope]map[string]string{} // stack id -> handle, per scope
+	for _, raw := range handles {
+		h, err := parseHandle(raw)
+		if err != nil {
+			continue // not a stack handle: nothing to judge
+		}
+		sc := scope{region: cmp.Or(h.Region, p.cfg.AWS.Region), role: h.Role}
+		if groups[sc] == nil {
+			groups[sc] = map[string]string{}
+		}
+		groups[sc][h.StackID] = raw
+	}
+	out := map[string]string{}
+	var errs []error
+	for sc, want := range groups {
+		verdicts, err := p.scopeHealth(ctx, sc, want)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		for h, v := range verdicts {
+			out[h] = v
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// scopeHealth judges the stacks of one scope (want: stack id -> handle).
+func (p *Provider) scopeHealth(ctx context.Context, sc scope, want map[string]string) (map[string]string, error) {
+	out := map[string]string{}
+	err := p.eachStack(ctx, sc, func(st *types.Stack) {
+		if raw, ok := want[aws.ToString(st.StackId)]; ok {
+			out[raw] = stackHealth(st)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A listing leaves deleted stacks out; asked for by id, CloudFormation
+	// still answers for them (DELETE_COMPLETE) for a while, then not at all.
+	var errs []error
+	for id, raw := range want {
+		if _, ok := out[raw]; ok {
+			continue
+		}
+		st, _, err := p.describe(ctx, handle{StackID: id, Region: sc.region, Role: sc.role})
+		switch {
+		case errors.Is(err, errStackGone):
+			out[raw] = "the CloudFormation stack no longer exists"
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			out[raw] = stackHealth(st)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// stackHealth judges a ready environment's stack by its status: "" when
+// sound, else why not, in one line.
+func stackHealth(st *types.Stack) string {
+	status := st.StackStatus
+	switch {
+	case status == types.StackStatusDeleteComplete:
+		return "the CloudFormation stack was deleted outside Mayfly (DELETE_COMPLETE)"
+	case status == types.StackStatusDeleteInProgress:
+		return "the CloudFormation stack is being deleted outside Mayfly (DELETE_IN_PROGRESS)"
+	case status == types.StackStatusRollbackComplete, strings.HasSuffix(string(status), "_FAILED"):
+		if r := aws.ToString(st.StackStatusReason); r != "" {
+			return fmt.Sprintf("the CloudFormation stack is %s: %s", status, r)
+		}
+		return "the CloudFormation stack is " + string(status)
+	default:
+		// *_COMPLETE (an update, or a rolled-back update, left it working)
+		// and updates in progress, which are judged once they settle.
+		return ""
+	}
+}

@@ -1,0 +1,117 @@
+package aws_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/mayflyhq/mayfly/envs"
+	mfaws "github.com/mayflyhq/mayfly/envs/aws"
+	"github.com/mayflyhq/mayfly/envs/aws/awstest"
+)
+
+func TestStackHealth(t *testing.T) {
+	const gone = "arn:aws:cloudformation:eu-west-1:123456789012:stack/gone/1"
+	role := "arn:aws:iam::210987654321:role/mayfly-drills"
+	// ready launches a stack and waits until it is ready.
+	ready := func(t *testing.T, p *mfaws.Provider, id string, s mfaws.Stack) string {
+		t.Helper()
+		req := request(t, stackBody(t, s))
+		req.EnvironmentID, req.Name = id, "n"+strings.TrimPrefix(id, "env-")
+		h, err := p.Provision(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, _ := waitState(t, p, h); st.State != envs.StackReady {
+			t.Fatalf("%s: %s", id, st.State)
+		}
+		return h
+	}
+	site := mfaws.Stack{Template: siteTemplate, Parameters: map[string]string{"SiteName": "x"}}
+	drifted := func(status, reason string) func(*testing.T, *mfaws.Provider, *awstest.Server) []string {
+		return func(t *testing.T, p *mfaws.Provider, srv *awstest.Server) []string {
+			h := ready(t, p, "env-a", site)
+			srv.SetStatus(h, status, reason)
+			return []string{h}
+		}
+	}
+	tests := []struct {
+		name    string
+		setup   func(*testing.T, *mfaws.Provider, *awstest.Server) []string
+		want    []string // per handle: a part of the verdict, "" healthy, "-" not judged
+		wantErr string
+	}{
+		{"a complete stack is healthy", func(t *testing.T, p *mfaws.Provider, srv *awstest.Server) []string {
+			return []string{ready(t, p, "env-a", site)}
+		}, []string{""}, ""},
+		{"deleted outside Mayfly", drifted("DELETE_COMPLETE", ""), []string{"deleted outside Mayfly (DELETE_COMPLETE)"}, ""},
+		{"being deleted outside Mayfly", drifted("DELETE_IN_PROGRESS", "User Initiated"), []string{"being deleted outside Mayfly"}, ""},
+		{"an update that failed to roll back", drifted("UPDATE_ROLLBACK_FAILED", "Bucket could not be restored"),
+			[]string{"UPDATE_ROLLBACK_FAILED: Bucket could not be restored"}, ""},
+		{"an update rolled back cleanly is healthy", drifted("UPDATE_ROLLBACK_COMPLETE", ""), []string{""}, ""},
+		{"an update in progress is judged once it settles", drifted("UPDATE_IN_PROGRESS", ""), []string{""}, ""},
+		{"a stack CloudFormation no longer knows", func(*testing.T, *mfaws.Provider, *awstest.Server) []string {
+			return []string{gone}
+		}, []string{"no longer exists"}, ""},
+		{"throttled beyond the retryer: nothing is judged", func(t *testing.T, p *mfaws.Provider, srv *awstest.Server) []string {
+			h := ready(t, p, "env-a", site)
+			srv.SetStatus(h, "DELETE_COMPLETE", "")
+			srv.Throttle("DescribeStacks", 50)
+			return []string{h}
+		}, []string{"-"}, "Throttling"},
+		{"other regions and roles; a denied region judges none of its stacks", func(t *testing.T, p *mfaws.Provider, srv *awstest.Server) []string {
+			elsewhere := site
+			elsewhere.Region, elsewhere.RoleARN = "us-east-2", role
+			hs := []string{ready(t, p, "env-a", site), ready(t, p, "env-b", elsewhere), "arn:aws:cloudformation:sa-east-1:123456789012:stack/x/1"}
+			srv.SetStatus(strings.Split(hs[1], "|")[0], "UPDATE_ROLLBACK_FAILED", "")
+			srv.Deny("sa-east-1")
+			return hs
+		}, []string{"", "UPDATE_ROLLBACK_FAILED", "-"}, "sa-east-1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := awstest.New(t)
+			p := providerFor(t, srv, instance, awssdk.RetryModeStandard)
+			handles := tt.setup(t, p, srv)
+			got, err := p.StackHealth(context.Background(), handles)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("error %v, want one naming %q", err, tt.wantErr)
+			}
+			for i, h := range handles {
+				verdict, judged := got[h]
+				switch want := tt.want[i]; {
+				case want == "-" && judged:
+					t.Errorf("%s judged %q, want not judged", h, verdict)
+				case want == "-":
+				case !judged:
+					t.Errorf("%s not judged, want %q", h, want)
+				case want == "" && verdict != "", want != "" && !strings.Contains(verdict, want):
+					t.Errorf("%s: got %q, want %q", h, verdict, want)
+				}
+			}
+		})
+	}
+}
+
+func TestStackHealthAtMostEveryInterval(t *testing.T) {
+	srv := awstest.New(t)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := providerFor(t, srv, instance, awssdk.RetryModeStandard, func(c *mfaws.Config) {
+		c.HealthInterval = time.Minute
+		c.Clock = func() time.Time { return now }
+	})
+	h := "arn:aws:cloudformation:eu-west-1:123456789012:stack/gone/1"
+	for _, step := range []struct {
+		after  time.Duration
+		judged bool
+	}{{0, true}, {59 * time.Second, false}, {time.Second, true}} {
+		now = now.Add(step.after)
+		got, err := p.StackHealth(context.Background(), []string{h})
+		if _, judged := got[h]; judged != step.judged || err != nil {
+			t.Errorf("after %s more: judged %v (%v), want %v", step.after, judged, err, step.judged)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+package envs
+
+import (
+	"context"
+
+	"github.com/mayflyhq/mayfly/storage"
+)
+
+// checkReady looks at the stacks of ready environments: a stack that broke
+// after it came up (local: its processes died in a crash, or a reboot while
+// Mayfly was down; aws: deleted or left failed outside Mayfly) is flagged on
+// its environment with the reason and an event, so nobody is left wondering
+// why its URL does not answer, and the flag is cleared once it is healthy
+// again. A provider that cannot tell (unreachable, throttled) changes
+// nothing.
+func (s *Service) checkReady(ctx context.Context) error {
+	ready, err := s.store.Environments(ctx, storage.EnvironmentFilter{Statuses: statusStrings(StatusReady), Limit: 500})
+	if err != nil {
+		return err
+	}
+	byProvider := map[string][]*storage.Environment{}
+	for i := range ready {
+		if r := &ready[i]; r.Handle != "" {
+			byProvider[r.Provider] = append(byProvider[r.Provider], r)
+		}
+	}
+	for name, rows := range byProvider {
+		hc := healthChecker(s.providers[name])
+		if hc == nil {
+			continue
+		}
+		handles := make([]string, len(rows))
+		for i, r := range rows {
+			handles[i] = r.Handle
+		}
+		verdicts, err := hc.StackHealth(ctx, handles)
+		if err != nil {
+			// What could be judged still counts; the rest waits for the
+			// next sweep.
+			s.log.Warn("could not check the health of every stack", "provider", name, "err", err)
+		}
+		for _, r := range rows {
+			if verdict, ok := verdicts[r.Handle]; ok {
+				if err := s.flagHealth(ctx, r, verdict); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// flagHealth records a ready environment's health verdict ("" healthy) in
+// its status reason, with an event when it changes. Only while the
+// environment is still ready: a destroy requested since owns the status.
+func (s *Service) flagHealth(ctx context.Context, r *storage.Environment, verdict string) error {
+	reason := ""
+	if verdict != "" {
+		reason = "Stack is not healthy: " + oneLine(verdict)
+	}
+	if reason == r.StatusReason {
+		return nil
+	}
+	ok, err := s.store.Transition(ctx, r.ID, statusStrings(StatusReady), string(StatusReady),
+		map[string]any{"status_reason": reason, "updated_at": s.now()})
+	if err != nil || !ok {
+		return err
+	}
+	if reason != "" {
+		s.event(ctx, r.ID, EventProvider, reason, "")
+	} else {
+		s.event(ctx, r.ID, EventProvider, "Stack is healthy again", "")
+	}
+	return nil
+}
+
+// healthChecker is how a provider's ready stacks are checked: its own
+// HealthChecker, or for local, which owns its host, Status (a cheap look at
+// its own processes). Other providers are not checked: their Status may
+// cost API calls and report events meant for provisioning.
+func healthChecker(p Provider) HealthChecker {
+	if hc, ok := p.(HealthChecker); ok {
+		return hc
+	}
+	if p != nil && p.Name() == "local" {
+		return statusHealth{p}
+	}
+	return nil
+}
+
+// statusHealth judges stacks one by one through Provider.Status.
+type statusHealth struct{ p Provider }
+
+func (h statusHealth) StackHealth(ctx context.Context, handles []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, handle := range handles {
+		st, err := h.p.Status(ctx, handle)
+		if err != nil {
+			continue // the provider could not tell; try again next sweep
+		}
+		out[handle] = ""
+		if st.State == StackFailed {
+			out[handle] = cmpOr(st.Reason, "the stack failed")
+		}
+	}
+	return out, nil
+}
