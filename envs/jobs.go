@@ -31,8 +31,9 @@ func (destroyArgs) Kind() string { return "destroy" }
 
 // A destroy job is unique per environment while it is queued or running, so
 // a second request (the reaper and a user at once) does not queue twice.
+// Its attempts are configured (see Service.attemptOpts).
 func (destroyArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true,
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true,
 		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
 			rivertype.JobStateRunning, rivertype.JobStateScheduled}}}
 }
@@ -99,7 +100,15 @@ func (s *Service) Stop(ctx context.Context) error {
 	return err
 }
 
-// retryDelay is a linear backoff: a failed step is retried promptly, and a
+// attemptOpts gives a job River's bound on attempts: the configured ones,
+// plus a few in which the job only records that the last one failed (for
+// when the database was unreachable at that moment), so River never
+// discards a job whose environment still says it is in progress.
+func (s *Service) attemptOpts(attempts int) *river.InsertOpts {
+	return &river.InsertOpts{MaxAttempts: attempts + 5}
+}
+
+// retryDelay is a quadratic backoff: a failed step is retried promptly, and a
 // persistently failing one (destroy) is not hammered.
 func (s *Service) retryDelay(attempt int) time.Time {
 	d := s.cfg.RetryDelay * time.Duration(attempt*attempt)
@@ -113,12 +122,16 @@ type provisionWorker struct {
 	s *Service
 }
 
-const provisionAttempts = 3
-
 func (w *provisionWorker) NextRetry(job *river.Job[provisionArgs]) time.Time {
 	return w.s.retryDelay(job.Attempt)
 }
 
+// Work takes a launch one step further: start provisioning, then check on
+// the stack until it is ready or failed (snoozing in between, which costs no
+// attempt). Every failed step (the provider's error, panic or timeout, or a
+// database error) uses one of cfg.ProvisionAttempts attempts; the last one
+// fails the launch with its reason, so a provider is called at most that
+// many times in error and the environment never stays provisioning.
 func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs]) error {
 	s := w.s
 	id := job.Args.EnvironmentID
@@ -146,6 +159,29 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	default:
 		return nil // destroyed, or being destroyed, before it came up: nothing to do
 	}
+	if job.Attempt > s.cfg.ProvisionAttempts {
+		// The last attempt failed without recording it (the database was
+		// unreachable, or a bug panicked): record it, without calling the
+		// provider again.
+		return s.failLaunch(ctx, r, lastAttemptError(job.Errors))
+	}
+	err = w.step(ctx, r)
+	var snooze *river.JobSnoozeError
+	if err == nil || errors.As(err, &snooze) || stopping(ctx, err) {
+		return err
+	}
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
+	if job.Attempt >= s.cfg.ProvisionAttempts {
+		return s.failLaunch(rctx, r, fmt.Sprintf("%s (attempt %d of %d)", err, job.Attempt, s.cfg.ProvisionAttempts))
+	}
+	s.event(rctx, id, EventProvider, fmt.Sprintf("Provisioning attempt %d of %d failed, retrying: %s", job.Attempt, s.cfg.ProvisionAttempts, err), "")
+	return err
+}
+
+// step creates the stack if it has no handle yet and checks on it once.
+func (w *provisionWorker) step(ctx context.Context, r *storage.Environment) error {
+	s := w.s
 	p, ok := s.providers[r.Provider]
 	if !ok {
 		return s.failLaunch(ctx, r, fmt.Sprintf("provider %q is not configured on this server", r.Provider))
@@ -156,24 +192,20 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	if r.Handle == "" {
 		handle, err := w.provision(ctx, p, r)
 		if err != nil {
-			if job.Attempt >= provisionAttempts {
-				return s.failLaunch(ctx, r, err.Error())
-			}
-			s.event(ctx, id, EventProvider, fmt.Sprintf("Provisioning attempt %d failed, retrying: %s", job.Attempt, err), "")
 			return err
 		}
-		if err := s.store.UpdateEnvironment(ctx, id, map[string]any{"handle": handle, "updated_at": s.now()}); err != nil {
+		if err := s.store.UpdateEnvironment(ctx, r.ID, map[string]any{"handle": handle, "updated_at": s.now()}); err != nil {
 			return err
 		}
 		r.Handle = handle
-		s.event(ctx, id, EventProvider, "Stack created: "+handle, "")
+		s.event(ctx, r.ID, EventProvider, "Stack created: "+handle, "")
 	}
-	st, err := p.Status(ctx, r.Handle)
+	st, err := callProvider(ctx, s, p, "Status", func(ctx context.Context) (StackStatus, error) { return p.Status(ctx, r.Handle) })
 	if err != nil {
 		// A provider that cannot be reached is retried; the stack is not lost.
 		return fmt.Errorf("status of %s: %w", r.Handle, err)
 	}
-	s.providerEvents(ctx, id, st.Events)
+	s.providerEvents(ctx, r.ID, st.Events)
 	switch st.State {
 	case StackReady:
 		return s.markReady(ctx, r, st)
@@ -198,11 +230,12 @@ func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.
 	for k, val := range secrets {
 		params[k] = val
 	}
-	return p.Provision(ctx, ProvisionRequest{
+	req := ProvisionRequest{
 		EnvironmentID: r.ID, Name: r.Name, Owner: r.Owner, Template: r.TemplateName, Version: r.Version,
 		Stack: []byte(v.Stack), Params: params, ExpiresAt: r.ExpiresAt.UTC(),
 		InstanceID: s.instance, Attempt: 1,
-	})
+	}
+	return callProvider(ctx, s, p, "Provision", func(ctx context.Context) (string, error) { return p.Provision(ctx, req) })
 }
 
 func (s *Service) markReady(ctx context.Context, r *storage.Environment, st StackStatus) error {
@@ -329,31 +362,30 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	if st := Status(r.Status); st != StatusDestroying && st != StatusDestroyFailed {
 		return nil
 	}
-	handle := r.Handle
 	p, ok := s.providers[r.Provider]
 	if !ok {
 		return s.destroyFailed(ctx, r, fmt.Sprintf("provider %q is not configured on this server", r.Provider))
 	}
-	if handle == "" {
-		// A crash between the provider creating the stack and the handle
-		// being saved would leave a stack without a handle; providers key
-		// stacks by environment id, so look for it under that name.
-		if stacks, err := p.Stacks(ctx); err == nil {
-			for _, h := range stacks {
-				if h == r.ID {
-					handle = h
-				}
-			}
-		}
+	if job.Attempt > s.cfg.DestroyAttempts {
+		// The last attempt failed without recording it: record it and stop.
+		return giveUp(s.destroyFailed(ctx, r, lastAttemptError(job.Errors)+givenUp(job.Attempt-1)))
 	}
-	if handle != "" {
-		done, err := p.Destroy(ctx, handle)
-		if err != nil {
-			return s.destroyFailed(ctx, r, err.Error())
+	done, err := w.destroy(ctx, p, r)
+	if stopping(ctx, err) {
+		return err
+	}
+	if err != nil {
+		// Each failure uses one of cfg.DestroyAttempts attempts; after the
+		// last the environment stays destroy_failed for an admin to retry.
+		rctx, cancel := recordCtx(ctx)
+		defer cancel()
+		if job.Attempt >= s.cfg.DestroyAttempts {
+			return giveUp(s.destroyFailed(rctx, r, err.Error()+givenUp(job.Attempt)))
 		}
-		if !done {
-			return river.JobSnooze(s.cfg.PollInterval)
-		}
+		return s.destroyFailed(rctx, r, err.Error())
+	}
+	if !done {
+		return river.JobSnooze(s.cfg.PollInterval)
 	}
 	now := s.now()
 	msg := "Destroyed"
@@ -368,26 +400,71 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	return err
 }
 
+// destroy asks the provider to tear the stack down; done is false while it
+// is still going.
+func (w *destroyWorker) destroy(ctx context.Context, p Provider, r *storage.Environment) (done bool, err error) {
+	handle := r.Handle
+	if handle == "" {
+		// A crash between the provider creating the stack and the handle
+		// being saved would leave a stack without a handle; providers key
+		// stacks by environment id, so look for it under that name.
+		stacks, err := callProvider(ctx, w.s, p, "Stacks", p.Stacks)
+		if stopping(ctx, err) {
+			return false, err
+		}
+		for _, h := range stacks {
+			if h == r.ID {
+				handle = h
+			}
+		}
+	}
+	if handle == "" {
+		return true, nil
+	}
+	return callProvider(ctx, w.s, p, "Destroy", func(ctx context.Context) (bool, error) { return p.Destroy(ctx, handle) })
+}
+
+// givenUp is what a destroy_failed reason says once the job stopped trying.
+func givenUp(attempts int) string {
+	return fmt.Sprintf(" (gave up after %d attempts: retry from the admin page)", attempts)
+}
+
 // destroyFailed records why a destroy failed and returns an error so the
-// job is retried with backoff.
+// job is retried with backoff: a *destroyFailure once it is recorded.
 func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, reason string) error {
 	reason = oneLine(reason)
 	if Status(r.Status) == StatusDestroyFailed && r.StatusReason == reason {
-		return errors.New(reason) // same failure again: no new event
+		return &destroyFailure{reason} // same failure again: no new event
 	}
 	if Status(r.Status) == StatusDestroyFailed {
 		if err := s.store.UpdateEnvironment(ctx, r.ID, map[string]any{"status_reason": reason, "updated_at": s.now()}); err != nil {
 			return err
 		}
 		s.event(ctx, r.ID, EventProvider, "Destroy failed again: "+reason, "")
-		return errors.New(reason)
+		return &destroyFailure{reason}
 	}
 	if _, err := s.transition(ctx, r, StatusDestroyFailed, "Destroy failed, will retry: "+reason, System.Name,
 		map[string]any{"status_reason": reason}); err != nil {
 		return err
 	}
 	s.log.Warn("destroy failed", "environment", r.ID, "reason", reason)
-	return errors.New(reason)
+	return &destroyFailure{reason}
+}
+
+// destroyFailure is a failed destroy that is recorded on its environment.
+type destroyFailure struct{ reason string }
+
+func (e *destroyFailure) Error() string { return e.reason }
+
+// giveUp ends a destroy job whose failure is recorded; an error that is not
+// (the database failed too) is returned for River to retry, so the next
+// attempt records it.
+func giveUp(err error) error {
+	var f *destroyFailure
+	if errors.As(err, &f) {
+		return river.JobCancel(err)
+	}
+	return err
 }
 
 // --- reaper ---
