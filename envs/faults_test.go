@@ -329,6 +329,24 @@ func TestProviderFaults(t *testing.T) {
 			t.Errorf("%s: provider calls %v, want %v", c.name, got, c.want.calls)
 		}
 	}
+
+	// A destroy that gave up waits for an admin; once the provider is
+	// fixed, retrying it destroys the stack.
+	for i, c := range cases {
+		if c.name != "destroy-fails" {
+			continue
+		}
+		p.mu.Lock()
+		p.plans[c.name] = plan{}
+		p.mu.Unlock()
+		if _, err := svc.RetryDestroy(ctx, envs.Actor{Name: "admin", Role: envs.RoleAdmin}, ids[i], nil); err != nil {
+			t.Fatalf("retry destroy of %s: %v", c.name, err)
+		}
+		env := waitFor(t, svc, ids[i], time.Now().Add(30*time.Second), func(e *envs.Environment) bool { return e.Status.Terminal() })
+		if env.Status != envs.StatusDestroyed {
+			t.Errorf("%s after the admin's retry: %s, want destroyed", c.name, env.Status)
+		}
+	}
 }
 
 // waitFor polls an environment until done says so, failing the test at the
