@@ -101,11 +101,12 @@ func (s *Service) Stop(ctx context.Context) error {
 }
 
 // attemptOpts gives a job River's bound on attempts: the configured ones,
-// plus a few in which the job only records that the last one failed (for
-// when the database was unreachable at that moment), so River never
-// discards a job whose environment still says it is in progress.
+// which a provider's failures use up, plus spare ones for failures that are
+// not the provider's (the database unreachable for a while, which also
+// delays recording the provider's last failure) before River gives up on
+// the job: with the backoff, an outage of many minutes.
 func (s *Service) attemptOpts(attempts int) *river.InsertOpts {
-	return &river.InsertOpts{MaxAttempts: attempts + 5}
+	return &river.InsertOpts{MaxAttempts: attempts + 10}
 }
 
 // retryDelay is a quadratic backoff: a failed step is retried promptly, and a
@@ -128,10 +129,11 @@ func (w *provisionWorker) NextRetry(job *river.Job[provisionArgs]) time.Time {
 
 // Work takes a launch one step further: start provisioning, then check on
 // the stack until it is ready or failed (snoozing in between, which costs no
-// attempt). Every failed step (the provider's error, panic or timeout, or a
-// database error) uses one of cfg.ProvisionAttempts attempts; the last one
-// fails the launch with its reason, so a provider is called at most that
-// many times in error and the environment never stays provisioning.
+// attempt). A provider call that fails, panics or times out on the job's
+// cfg.ProvisionAttempts-th attempt (or later) fails the launch with its
+// reason, so a provider fails at most that many times for one launch and
+// the environment does not stay provisioning. Other errors (the database)
+// are retried, up to River's bound (see attemptOpts).
 func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs]) error {
 	s := w.s
 	id := job.Args.EnvironmentID
@@ -159,16 +161,9 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	default:
 		return nil // destroyed, or being destroyed, before it came up: nothing to do
 	}
-	if job.Attempt > s.cfg.ProvisionAttempts {
-		// The last attempt failed without recording it (the database was
-		// unreachable, or a bug panicked): record it, without calling the
-		// provider again.
-		return s.failLaunch(ctx, r, lastAttemptError(job.Errors))
-	}
 	err = w.step(ctx, r)
-	var snooze *river.JobSnoozeError
-	if err == nil || errors.As(err, &snooze) || stopping(ctx, err) {
-		return err
+	if !isFailedAttempt(err) {
+		return err // done, snoozing, stopping, or the database failed: retried
 	}
 	rctx, cancel := recordCtx(ctx)
 	defer cancel()
@@ -225,7 +220,7 @@ func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.
 	params := decodeMap(r.Params)
 	secrets, err := s.cipher.open(r.Secrets, r.ID)
 	if err != nil {
-		return "", err
+		return "", &failedAttempt{err}
 	}
 	for k, val := range secrets {
 		params[k] = val
@@ -366,17 +361,14 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	if !ok {
 		return s.destroyFailed(ctx, r, fmt.Sprintf("provider %q is not configured on this server", r.Provider))
 	}
-	if job.Attempt > s.cfg.DestroyAttempts {
-		// The last attempt failed without recording it: record it and stop.
-		return giveUp(s.destroyFailed(ctx, r, lastAttemptError(job.Errors)+givenUp(job.Attempt-1)))
-	}
 	done, err := w.destroy(ctx, p, r)
-	if stopping(ctx, err) {
-		return err
+	if err != nil && !isFailedAttempt(err) {
+		return err // stopping, or the database failed: retried
 	}
 	if err != nil {
-		// Each failure uses one of cfg.DestroyAttempts attempts; after the
-		// last the environment stays destroy_failed for an admin to retry.
+		// A provider failure on the cfg.DestroyAttempts-th attempt (or
+		// later) is the last: the environment stays destroy_failed for an
+		// admin to retry.
 		rctx, cancel := recordCtx(ctx)
 		defer cancel()
 		if job.Attempt >= s.cfg.DestroyAttempts {
@@ -409,7 +401,7 @@ func (w *destroyWorker) destroy(ctx context.Context, p Provider, r *storage.Envi
 		// being saved would leave a stack without a handle; providers key
 		// stacks by environment id, so look for it under that name.
 		stacks, err := callProvider(ctx, w.s, p, "Stacks", p.Stacks)
-		if stopping(ctx, err) {
+		if err != nil && !isFailedAttempt(err) {
 			return false, err
 		}
 		for _, h := range stacks {
