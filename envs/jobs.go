@@ -357,11 +357,12 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	if st := Status(r.Status); st != StatusDestroying && st != StatusDestroyFailed {
 		return nil
 	}
-	p, ok := s.providers[r.Provider]
-	if !ok {
-		return s.destroyFailed(ctx, r, fmt.Sprintf("provider %q is not configured on this server", r.Provider))
+	var done bool
+	if p, ok := s.providers[r.Provider]; ok {
+		done, err = w.destroy(ctx, p, r)
+	} else {
+		err = &failedAttempt{fmt.Errorf("provider %q is not configured on this server", r.Provider)}
 	}
-	done, err := w.destroy(ctx, p, r)
 	if err != nil && !isFailedAttempt(err) {
 		return err // stopping, or the database failed: retried
 	}
@@ -384,7 +385,7 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	if Status(r.Status) == StatusDestroyFailed {
 		msg = "Destroyed after earlier failures"
 	}
-	ok, err = s.transition(ctx, r, StatusDestroyed, msg, System.Name,
+	ok, err := s.transition(ctx, r, StatusDestroyed, msg, System.Name,
 		map[string]any{"destroyed_at": now, "status_reason": "", "updated_at": now})
 	if err == nil && ok && r.DestroyRequestedAt != nil {
 		s.metrics.DestroyDone(r.Provider, now.Sub(*r.DestroyRequestedAt))
