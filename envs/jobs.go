@@ -31,8 +31,9 @@ func (destroyArgs) Kind() string { return "destroy" }
 
 // A destroy job is unique per environment while it is queued or running, so
 // a second request (the reaper and a user at once) does not queue twice.
+// Its attempts are configured (see Service.attemptOpts).
 func (destroyArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 25, UniqueOpts: river.UniqueOpts{ByArgs: true,
+	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true,
 		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
 			rivertype.JobStateRunning, rivertype.JobStateScheduled}}}
 }
@@ -99,7 +100,16 @@ func (s *Service) Stop(ctx context.Context) error {
 	return err
 }
 
-// retryDelay is a linear backoff: a failed step is retried promptly, and a
+// attemptOpts gives a job River's bound on attempts: the configured ones,
+// which a provider's failures use up, plus spare ones for failures that are
+// not the provider's (the database unreachable for a while, which also
+// delays recording the provider's last failure) before River gives up on
+// the job: with the backoff, an outage of many minutes.
+func (s *Service) attemptOpts(attempts int) *river.InsertOpts {
+	return &river.InsertOpts{MaxAttempts: attempts + 10}
+}
+
+// retryDelay is a quadratic backoff: a failed step is retried promptly, and a
 // persistently failing one (destroy) is not hammered.
 func (s *Service) retryDelay(attempt int) time.Time {
 	d := s.cfg.RetryDelay * time.Duration(attempt*attempt)
@@ -117,6 +127,13 @@ func (w *provisionWorker) NextRetry(job *river.Job[provisionArgs]) time.Time {
 	return w.s.retryDelay(job.Attempt)
 }
 
+// Work takes a launch one step further: start provisioning, then check on
+// the stack until it is ready or failed (snoozing in between, which costs no
+// attempt). A provider call that fails, panics or times out on the job's
+// cfg.ProvisionAttempts-th attempt (or later) fails the launch with its
+// reason, so a provider fails at most that many times for one launch and
+// the environment does not stay provisioning. Other errors (the database)
+// are retried, up to River's bound (see attemptOpts).
 func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs]) error {
 	s := w.s
 	id := job.Args.EnvironmentID
@@ -144,6 +161,21 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	default:
 		return nil // destroyed, or being destroyed, before it came up: nothing to do
 	}
+	err = w.step(ctx, r)
+	if !isFailedAttempt(err) {
+		return err // done, snoozing, stopping, or the database failed: retried
+	}
+	rctx, cancel := recordCtx(ctx)
+	defer cancel()
+	if job.Attempt >= s.cfg.ProvisionAttempts {
+		return s.failLaunch(rctx, r, fmt.Sprintf("%s (attempt %d of %d)", err, job.Attempt, s.cfg.ProvisionAttempts))
+	}
+	return s.attemptFailed(rctx, r, err, job.Attempt)
+}
+
+// step creates the stack if it has no handle yet and checks on it once.
+func (w *provisionWorker) step(ctx context.Context, r *storage.Environment) error {
+	s := w.s
 	p, ok := s.providers[r.Provider]
 	if !ok {
 		return s.failLaunch(ctx, r, fmt.Sprintf("provider %q is not configured on this server", r.Provider))
@@ -154,20 +186,20 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	if r.Handle == "" {
 		handle, err := w.provision(ctx, p, r)
 		if err != nil {
-			return s.provisionFailed(ctx, r, err)
+			return err
 		}
-		if err := s.store.UpdateEnvironment(ctx, id, map[string]any{"handle": handle, "updated_at": s.now()}); err != nil {
+		if err := s.store.UpdateEnvironment(ctx, r.ID, map[string]any{"handle": handle, "updated_at": s.now()}); err != nil {
 			return err
 		}
 		r.Handle = handle
-		s.event(ctx, id, EventProvider, "Stack created: "+handle, "")
+		s.event(ctx, r.ID, EventProvider, "Stack created: "+handle, "")
 	}
-	st, err := p.Status(ctx, r.Handle)
+	st, err := callProvider(ctx, s, p, "Status", func(ctx context.Context) (StackStatus, error) { return p.Status(ctx, r.Handle) })
 	if err != nil {
 		// A provider that cannot be reached is retried; the stack is not lost.
 		return fmt.Errorf("status of %s: %w", r.Handle, err)
 	}
-	s.providerEvents(ctx, id, st.Events)
+	s.providerEvents(ctx, r.ID, st.Events)
 	switch st.State {
 	case StackReady:
 		return s.markReady(ctx, r, st)
@@ -187,16 +219,17 @@ func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.
 	params := decodeMap(r.Params)
 	secrets, err := s.cipher.open(r.Secrets, r.ID)
 	if err != nil {
-		return "", err
+		return "", &failedAttempt{err}
 	}
 	for k, val := range secrets {
 		params[k] = val
 	}
-	return p.Provision(ctx, ProvisionRequest{
+	req := ProvisionRequest{
 		EnvironmentID: r.ID, Name: r.Name, Owner: r.Owner, Template: r.TemplateName, Version: r.Version,
 		Stack: []byte(v.Stack), Params: params, ExpiresAt: r.ExpiresAt.UTC(),
 		InstanceID: s.instance, Attempt: provisionAttempt(r),
-	})
+	}
+	return callProvider(ctx, s, p, "Provision", func(ctx context.Context) (string, error) { return p.Provision(ctx, req) })
 }
 
 func (s *Service) markReady(ctx context.Context, r *storage.Environment, st StackStatus) error {
@@ -323,38 +356,35 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	if st := Status(r.Status); st != StatusDestroying && st != StatusDestroyFailed {
 		return nil
 	}
-	handle := r.Handle
-	p, ok := s.providers[r.Provider]
-	if !ok {
-		return s.destroyFailed(ctx, r, fmt.Sprintf("provider %q is not configured on this server", r.Provider))
+	var done bool
+	if p, ok := s.providers[r.Provider]; ok {
+		done, err = w.destroy(ctx, p, r)
+	} else {
+		err = &failedAttempt{fmt.Errorf("provider %q is not configured on this server", r.Provider)}
 	}
-	if handle == "" {
-		// A crash between the provider creating the stack and the handle
-		// being saved would leave a stack without a handle; providers key
-		// stacks by environment id, so look for it under that name.
-		if stacks, err := p.Stacks(ctx); err == nil {
-			for _, h := range stacks {
-				if h == r.ID {
-					handle = h
-				}
-			}
-		}
+	if err != nil && !isFailedAttempt(err) {
+		return err // stopping, or the database failed: retried
 	}
-	if handle != "" {
-		done, err := p.Destroy(ctx, handle)
-		if err != nil {
-			return s.destroyFailed(ctx, r, err.Error())
+	if err != nil {
+		// A provider failure on the cfg.DestroyAttempts-th attempt (or
+		// later) is the last: the environment stays destroy_failed for an
+		// admin to retry.
+		rctx, cancel := recordCtx(ctx)
+		defer cancel()
+		if job.Attempt >= s.cfg.DestroyAttempts {
+			return giveUp(s.destroyFailed(rctx, r, err.Error()+givenUp(job.Attempt)))
 		}
-		if !done {
-			return river.JobSnooze(s.cfg.PollInterval)
-		}
+		return s.destroyFailed(rctx, r, err.Error())
+	}
+	if !done {
+		return river.JobSnooze(s.cfg.PollInterval)
 	}
 	now := s.now()
 	msg := "Destroyed"
 	if Status(r.Status) == StatusDestroyFailed {
 		msg = "Destroyed after earlier failures"
 	}
-	ok, err = s.transition(ctx, r, StatusDestroyed, msg, System.Name,
+	ok, err := s.transition(ctx, r, StatusDestroyed, msg, System.Name,
 		map[string]any{"destroyed_at": now, "status_reason": "", "updated_at": now})
 	if err == nil && ok && r.DestroyRequestedAt != nil {
 		s.metrics.DestroyDone(r.Provider, now.Sub(*r.DestroyRequestedAt))
@@ -362,26 +392,71 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	return err
 }
 
+// destroy asks the provider to tear the stack down; done is false while it
+// is still going.
+func (w *destroyWorker) destroy(ctx context.Context, p Provider, r *storage.Environment) (done bool, err error) {
+	handle := r.Handle
+	if handle == "" {
+		// A crash between the provider creating the stack and the handle
+		// being saved would leave a stack without a handle; providers key
+		// stacks by environment id, so look for it under that name.
+		stacks, err := callProvider(ctx, w.s, p, "Stacks", p.Stacks)
+		if err != nil && !isFailedAttempt(err) {
+			return false, err
+		}
+		for _, h := range stacks {
+			if h == r.ID {
+				handle = h
+			}
+		}
+	}
+	if handle == "" {
+		return true, nil
+	}
+	return callProvider(ctx, w.s, p, "Destroy", func(ctx context.Context) (bool, error) { return p.Destroy(ctx, handle) })
+}
+
+// givenUp is what a destroy_failed reason says once the job stopped trying.
+func givenUp(attempts int) string {
+	return fmt.Sprintf(" (gave up after %d attempts: retry from the admin page)", attempts)
+}
+
 // destroyFailed records why a destroy failed and returns an error so the
-// job is retried with backoff.
+// job is retried with backoff: a *destroyFailure once it is recorded.
 func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, reason string) error {
 	reason = oneLine(reason)
 	if Status(r.Status) == StatusDestroyFailed && r.StatusReason == reason {
-		return errors.New(reason) // same failure again: no new event
+		return &destroyFailure{reason} // same failure again: no new event
 	}
 	if Status(r.Status) == StatusDestroyFailed {
 		if err := s.store.UpdateEnvironment(ctx, r.ID, map[string]any{"status_reason": reason, "updated_at": s.now()}); err != nil {
 			return err
 		}
 		s.event(ctx, r.ID, EventProvider, "Destroy failed again: "+reason, "")
-		return errors.New(reason)
+		return &destroyFailure{reason}
 	}
 	if _, err := s.transition(ctx, r, StatusDestroyFailed, "Destroy failed, will retry: "+reason, System.Name,
 		map[string]any{"status_reason": reason}); err != nil {
 		return err
 	}
 	s.log.Warn("destroy failed", "environment", r.ID, "reason", reason)
-	return errors.New(reason)
+	return &destroyFailure{reason}
+}
+
+// destroyFailure is a failed destroy that is recorded on its environment.
+type destroyFailure struct{ reason string }
+
+func (e *destroyFailure) Error() string { return e.reason }
+
+// giveUp ends a destroy job whose failure is recorded; an error that is not
+// (the database failed too) is returned for River to retry, so the next
+// attempt records it.
+func giveUp(err error) error {
+	var f *destroyFailure
+	if errors.As(err, &f) {
+		return river.JobCancel(err)
+	}
+	return err
 }
 
 // --- reaper ---

@@ -87,9 +87,17 @@ type Config struct {
 	// restart requeues such jobs at once; on PostgreSQL another replica's
 	// leader rescues them.
 	RescueAfter time.Duration
-	// RetryDelay is the base of the linear backoff between job retries
-	// (default 2s).
+	// RetryDelay is the base of the backoff between job retries (default
+	// 2s; attempt n waits n² times it, at most 10m).
 	RetryDelay time.Duration
+	// ProvisionAttempts bounds the failed steps of one launch (the
+	// provider's errors, panics and timeouts, in Provision and in Status):
+	// the last fails the launch with its reason (default 3).
+	ProvisionAttempts int
+	// DestroyAttempts bounds the failed attempts of one destroy: after the
+	// last the environment stays destroy_failed until an admin retries it
+	// (default 25).
+	DestroyAttempts int
 	// Orphans is the cloud orphan sweep's policy (see orphan_sweep.go).
 	Orphans OrphanPolicy
 
@@ -150,6 +158,8 @@ func New(cfg Config) (*Service, error) {
 	cfg.JobTimeout = cmpOr(cfg.JobTimeout, 10*time.Minute)
 	cfg.RescueAfter = max(cmpOr(cfg.RescueAfter, cfg.JobTimeout+time.Minute), cfg.JobTimeout+time.Second)
 	cfg.RetryDelay = cmpOr(cfg.RetryDelay, 2*time.Second)
+	cfg.ProvisionAttempts = cmpOr(cfg.ProvisionAttempts, 3)
+	cfg.DestroyAttempts = cmpOr(cfg.DestroyAttempts, 25)
 	cfg.SessionIdle = cmpOr(cfg.SessionIdle, 8*time.Hour)
 	cfg.SessionMax = cmpOr(cfg.SessionMax, 7*24*time.Hour)
 	s := &Service{
@@ -497,7 +507,7 @@ func (s *Service) insertLaunch(ctx context.Context, actor Actor, spec Spec, row 
 		if err := s.addEvent(ctx, tx, id, EventStatus, StatusPending, msg, actor.Name); err != nil {
 			return err
 		}
-		if err := s.jobs.InsertTx(ctx, tx, provisionArgs{EnvironmentID: id}, nil); err != nil {
+		if err := s.jobs.InsertTx(ctx, tx, provisionArgs{EnvironmentID: id}, s.attemptOpts(s.cfg.ProvisionAttempts)); err != nil {
 			return err
 		}
 		return s.jobs.InsertTx(ctx, tx, expireArgs{EnvironmentID: id}, &river.InsertOpts{ScheduledAt: row.ExpiresAt})
@@ -690,7 +700,7 @@ func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage
 	if err := s.addEvent(ctx, tx, r.ID, EventStatus, StatusDestroying, reason, actor); err != nil {
 		return false, err
 	}
-	if err := s.jobs.InsertTx(ctx, tx, destroyArgs{EnvironmentID: r.ID}, nil); err != nil {
+	if err := s.jobs.InsertTx(ctx, tx, destroyArgs{EnvironmentID: r.ID}, s.attemptOpts(s.cfg.DestroyAttempts)); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -23,7 +23,7 @@ func TestAWSProvisionAttempt(t *testing.T) {
 		{"polls keep the first attempt", func(f *awstest.Server) { f.Step = 200 * time.Millisecond }, 1, ""},
 		// A permission granted moments ago that IAM has not propagated yet.
 		{"a failed attempt is retried as the next one", func(f *awstest.Server) { f.Fail("CreateStack", "AccessDenied", 1) },
-			2, "Provisioning attempt 1 failed, retrying: aws: create stack"},
+			2, "Provisioning attempt 1 of 3 failed, retrying: aws: create stack"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

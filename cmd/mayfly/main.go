@@ -3,6 +3,7 @@
 //	mayfly [serve] [flags]   run the portal (default)
 //	mayfly migrate [flags]   apply database migrations and exit
 //	mayfly sample-app ...    the sample shop the sample catalog runs
+//	mayfly probe URL         exit 0 if URL answers 2xx (container healthchecks)
 //	mayfly version
 package main
 
@@ -39,6 +40,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return migrateCmd(args, getenv, stdout, stderr)
 	case "sample-app":
 		return shop.Main(args, stdout, stderr)
+	case "probe":
+		return probe(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mayfly", version)
 		return 0
@@ -57,6 +60,7 @@ func usage(w io.Writer) {
   mayfly [serve] [flags]   run the portal (default; see "mayfly serve -h" for flags)
   mayfly migrate [flags]   apply database migrations and exit
   mayfly sample-app ...    run the sample shop used by the sample catalog
+  mayfly probe URL         exit 0 if URL answers 2xx (healthchecks in the distroless image)
   mayfly version           print the version
 `)
 }

@@ -230,11 +230,16 @@ func (m *Main) URL() string {
 	return "http://" + m.listener.Addr().String()
 }
 
+// shutdownTimeout bounds Close: stop serving, hand running jobs back and
+// cancel what is left. Deployments give a replica longer than this plus
+// --stop-grace before killing it (deploy/, docker-compose.yml).
+const shutdownTimeout = 10 * time.Second
+
 // Close stops serving, lets running jobs finish briefly, and closes the
 // database. Stacks keep running: they belong to their environments, and the
 // next start finds them again.
 func (m *Main) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	var errs []error
 	if m.server != nil {
