@@ -126,22 +126,15 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 	}
 	_, idle, _ := mintSession(t, s, "hal", "mayfly-admins")
 	_, old, _ := mintSession(t, s, "ida", "mayfly-admins")
-	sqlDB := s.DB.SQL()
-	if _, err := sqlDB.Exec(`UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`, time.Now().UTC().Add(-9*time.Hour), hashHex(idle)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := sqlDB.Exec(`UPDATE sessions SET expires_at = ? WHERE token_hash = ?`, time.Now().UTC().Add(-time.Minute), hashHex(old)); err != nil {
-		t.Fatal(err)
-	}
+	execSQL(t, s, `UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`, time.Now().UTC().Add(-9*time.Hour), hashHex(idle))
+	execSQL(t, s, `UPDATE sessions SET expires_at = ? WHERE token_hash = ?`, time.Now().UTC().Add(-time.Minute), hashHex(old))
 	ada, _, _ := mintSession(t, s, "ada", "mayfly-admins")
 	revokedTok, rt, _ := s.Service.CreateToken(ctx, ada, "revoked", "")
 	if err := s.Service.RevokeToken(ctx, ada, rt.ID); err != nil {
 		t.Fatal(err)
 	}
 	expiredTok, et, _ := s.Service.CreateToken(ctx, ada, "expired", "")
-	if _, err := sqlDB.Exec(`UPDATE api_tokens SET expires_at = ? WHERE id = ?`, time.Now().UTC().Add(-time.Minute), et.ID); err != nil {
-		t.Fatal(err)
-	}
+	execSQL(t, s, `UPDATE api_tokens SET expires_at = ? WHERE id = ?`, time.Now().UTC().Add(-time.Minute), et.ID)
 	ids = append(ids,
 		identity{name: "revoked session", cookie: revoked, invalid: true},
 		identity{name: "idle session", cookie: idle, invalid: true},

@@ -19,6 +19,8 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 	"golang.org/x/text/language"
+
+	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // testOP is a real OpenID provider (zitadel/oidc's op package with its
@@ -215,6 +217,7 @@ func signInConfig(t *testing.T, o *testOP, extra ...string) Config {
 	addr := freeAddr(t)
 	o.setClient(opClientID, "http://"+addr+"/auth/callback", 0)
 	args := append([]string{"--addr", addr, "--data-dir", t.TempDir(), "--log-level", "warn",
+		"--database-url", storagetest.URL(t),
 		"--reaper-sweep-interval", "1s", "--stop-grace", "2s",
 		"--oidc-issuer", o.URL, "--oidc-client-id", opClientID, "--oidc-client-secret", opClientSecret,
 		"--role-groups", "mayfly-admins=admin,authors=author,developers=member,everyone=viewer",

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // TestStreamEndsWhenAccessEnds: an open SSE stream checks its session or
@@ -19,7 +18,7 @@ import (
 // reconnect is refused. Runs on the test database (SQLite or PostgreSQL).
 func TestStreamEndsWhenAccessEnds(t *testing.T) {
 	o := startOP(t)
-	cfg := signInConfig(t, o, "--database-url", storagetest.URL(t))
+	cfg := signInConfig(t, o)
 	cfg.AuthRecheck = 200 * time.Millisecond
 	s := runTestMain(t, cfg)
 	t.Logf("database: %s", s.DB.Dialect())
