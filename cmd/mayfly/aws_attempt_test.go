@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs/aws/awstest"
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // The orchestrator hands the provider the environment's provision attempt:
@@ -28,7 +27,7 @@ func TestAWSProvisionAttempt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// The attempt is a column of its own (migration 0005): on PostgreSQL too.
-			s, fake := startAWSMain(t, "--database-url", storagetest.URL(t))
+			s, fake := startAWSMain(t)
 			tt.fault(fake)
 			e := s.launch(map[string]any{"template": "aws-topic", "name": "tries", "params": map[string]any{"customer": "a"}})
 			s.waitStatus(e.ID, "ready", 30*time.Second)

@@ -4,14 +4,12 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // A ready environment whose stack breaks outside Mayfly is flagged, and
 // cleared once it is sound again; AWS answering with errors flags nothing.
 func TestAWSReadyStackHealth(t *testing.T) {
-	s, fake := startAWSMain(t, "--aws-health-interval", "100ms", "--database-url", storagetest.URL(t))
+	s, fake := startAWSMain(t, "--aws-health-interval", "100ms")
 	e := s.launch(map[string]any{"template": "aws-topic", "name": "watched", "params": map[string]any{"customer": "a"}})
 	s.waitStatus(e.ID, "ready", 20*time.Second)
 	stack := fake.Stacks()[0].ID

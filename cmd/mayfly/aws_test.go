@@ -15,6 +15,7 @@ import (
 
 	mfaws "github.com/mayflyhq/mayfly/envs/aws"
 	"github.com/mayflyhq/mayfly/envs/aws/awstest"
+	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // startAWSMain runs the real portal with the aws provider pointed at a fake
@@ -62,7 +63,7 @@ func awsConfig(t *testing.T, endpoint, dataDir string, extra ...string) Config {
 		t.Setenv(k, v)
 	}
 	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn",
-		"--reaper-sweep-interval", "1s", "--catalog-dir", filepath.Join("testdata", "aws-catalog")}, extra...)
+		"--database-url", storagetest.URL(t), "--reaper-sweep-interval", "1s", "--catalog-dir", filepath.Join("testdata", "aws-catalog")}, extra...)
 	cfg, err := ParseConfig(args, os.Getenv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
