@@ -334,8 +334,11 @@ func TestProviderFaults(t *testing.T) {
 			// Given up at the timeout, not before, and not long after. (The
 			// events are stamped a database write after the times the
 			// timeout is counted between: allow for that.)
-			took := eventAt(t, svc, env.ID, "Destroy failed: ").Sub(eventAt(t, svc, env.ID, "Destroy requested"))
-			if took < destroyTimeout-100*time.Millisecond || took > destroyTimeout+30*time.Second {
+			requested, ok1 := eventAt(t, svc, env.ID, "Destroy requested")
+			failed, ok2 := eventAt(t, svc, env.ID, "Destroy failed: ")
+			if took := failed.Sub(requested); !ok1 || !ok2 {
+				t.Errorf("%s: no \"Destroy requested\" and \"Destroy failed: \" events in its timeline", c.name)
+			} else if took < destroyTimeout-100*time.Millisecond || took > destroyTimeout+30*time.Second {
 				t.Errorf("%s: gave up %s after the destroy was requested, want just past the %s timeout", c.name, took, destroyTimeout)
 			}
 		}
@@ -398,8 +401,8 @@ func waitFor(t *testing.T, svc *envs.Service, id string, deadline time.Time, don
 }
 
 // eventAt is when the first event of an environment's timeline starting
-// with prefix happened.
-func eventAt(t *testing.T, svc *envs.Service, id, prefix string) time.Time {
+// with prefix happened; ok is false when there is none.
+func eventAt(t *testing.T, svc *envs.Service, id, prefix string) (at time.Time, ok bool) {
 	t.Helper()
 	events, err := svc.Events(context.Background(), id, 0)
 	if err != nil {
@@ -407,25 +410,16 @@ func eventAt(t *testing.T, svc *envs.Service, id, prefix string) time.Time {
 	}
 	for _, e := range events {
 		if strings.HasPrefix(e.Message, prefix) {
-			return e.At
+			return e.At, true
 		}
 	}
-	t.Fatalf("no event starting %q in the timeline of %s", prefix, id)
-	return time.Time{}
+	return time.Time{}, false
 }
 
 func hasEvent(t *testing.T, svc *envs.Service, id, prefix string) bool {
 	t.Helper()
-	events, err := svc.Events(context.Background(), id, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range events {
-		if strings.HasPrefix(e.Message, prefix) {
-			return true
-		}
-	}
-	return false
+	_, ok := eventAt(t, svc, id, prefix)
+	return ok
 }
 
 // waitJobsSettled waits until no provision or destroy job may run again,
