@@ -329,6 +329,8 @@ func TestProviderFaults(t *testing.T) {
 			t.Errorf("%s: status %s (%s), want destroyed", c.name, env.Status, env.StatusReason)
 		case c.want.destroyReason != "" && !strings.Contains(env.StatusReason, c.want.destroyReason):
 			t.Errorf("%s: status %s, reason %q, want destroy_failed naming %q", c.name, env.Status, env.StatusReason, c.want.destroyReason)
+		case c.want.destroyReason != "" && !env.DestroyGivenUp():
+			t.Errorf("%s: reason %q, want it to say the destroy was given up", c.name, env.StatusReason)
 		}
 		if c.want.destroyPolled {
 			// Given up at the timeout, not before, and not long after. (The

@@ -432,12 +432,16 @@ func (w *destroyWorker) overdue(p Provider, r *storage.Environment) (reason stri
 	if r.DestroyRequestedAt == nil || w.s.now().Sub(*r.DestroyRequestedAt) <= timeout {
 		return "", false
 	}
-	return fmt.Sprintf("still being deleted after the destroy timeout of %s (gave up: retry from the admin page)", FormatDuration(timeout)), true
+	return fmt.Sprintf("still being deleted after the destroy timeout of %s (gave up: %s", FormatDuration(timeout), retryFromAdminPage), true
 }
+
+// retryFromAdminPage ends the reason of a destroy that the job stopped
+// trying (see Environment.DestroyGivenUp).
+const retryFromAdminPage = "retry from the admin page)"
 
 // givenUp is what a destroy_failed reason says once the job stopped trying.
 func givenUp(attempts int) string {
-	return fmt.Sprintf(" (gave up after %d attempts: retry from the admin page)", attempts)
+	return fmt.Sprintf(" (gave up after %d attempts: %s", attempts, retryFromAdminPage)
 }
 
 // destroyFailed records why a destroy failed and returns an error so the
