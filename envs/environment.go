@@ -94,6 +94,13 @@ func (e *Environment) ExtendableBy() time.Duration {
 	return max(e.MaxExpiresAt.Sub(e.ExpiresAt), 0)
 }
 
+// DestroyGivenUp reports whether the environment's destroy stopped trying
+// (after its last attempt, or at the destroy timeout) and waits for an
+// administrator's retry, rather than being retried with backoff.
+func (e *Environment) DestroyGivenUp() bool {
+	return e.Status == StatusDestroyFailed && strings.HasSuffix(e.StatusReason, retryFromAdminPage)
+}
+
 // Event kinds.
 const (
 	EventStatus   = "status"

@@ -20,12 +20,16 @@ import (
 type fault int
 
 const (
-	fine    fault = iota
-	fail          // returns an error
-	hang          // blocks until its context ends (the job timeout)
-	stuck         // ignores its context: blocks until the test ends
-	explode       // panics
+	fine     fault = iota
+	fail           // returns an error
+	hang           // blocks until its context ends (the job timeout)
+	stuck          // ignores its context: blocks until the test ends
+	explode        // panics
+	deleting       // returns at once saying the stack is still being deleted (Destroy only)
 )
+
+// errDeleting is how call tells Destroy to report the stack still going.
+var errDeleting = errors.New("still deleting")
 
 // script is what the successive calls of one provider method do: the n-th
 // call (from 0) does faults[n], later calls do then.
@@ -102,6 +106,8 @@ func (p *faultyProvider) call(ctx context.Context, name, method string) error {
 		return errors.New("released at the end of the test")
 	case explode:
 		panic(method + " exploded")
+	case deleting:
+		return errDeleting
 	}
 	return nil
 }
@@ -131,7 +137,9 @@ func (p *faultyProvider) Status(ctx context.Context, handle string) (envs.StackS
 }
 
 func (p *faultyProvider) Destroy(ctx context.Context, handle string) (bool, error) {
-	if err := p.call(ctx, p.name(handle), "Destroy"); err != nil {
+	if err := p.call(ctx, p.name(handle), "Destroy"); errors.Is(err, errDeleting) {
+		return false, nil
+	} else if err != nil {
 		return false, err
 	}
 	p.mu.Lock()
@@ -164,17 +172,20 @@ stack: {}
 // fails, hangs and panics on a schedule, on the real database and job queue
 // with few workers: the good ones come up and go away, each faulty one ends
 // failed or destroy_failed with a reason naming its fault after at most the
-// configured attempts, and no job is left retrying.
+// configured attempts (or, for a destroy the provider reports in progress
+// forever, the destroy timeout), and no job is left retrying.
 func TestProviderFaults(t *testing.T) {
 	const (
 		provisionAttempts = 3
 		destroyAttempts   = 3
 		jobTimeout        = time.Second
+		destroyTimeout    = 2 * time.Second
 	)
 	type want struct {
 		launchFailure string // "" when it becomes ready
 		destroyReason string // "" when it is destroyed; else it ends destroy_failed with this
 		calls         map[string]int
+		destroyPolled bool // Destroy is asked again until the timeout: at least twice, not a fixed number
 	}
 	cases := []struct {
 		name string
@@ -207,6 +218,8 @@ func TestProviderFaults(t *testing.T) {
 			want{destroyReason: "Destroy panicked: Destroy exploded", calls: map[string]int{"Provision": 1, "Status": 1, "Destroy": destroyAttempts}}},
 		{"destroy-stuck", plan{destroy: always(stuck)},
 			want{destroyReason: "Destroy timed out after 1s", calls: map[string]int{"Provision": 1, "Status": 1, "Destroy": destroyAttempts}}},
+		{"destroy-deleting-forever", plan{destroy: always(deleting)},
+			want{destroyReason: "still being deleted after the destroy timeout of 2s (gave up", calls: map[string]int{"Provision": 1, "Status": 1}, destroyPolled: true}},
 	}
 	for i := range 8 {
 		cases = append(cases, struct {
@@ -234,10 +247,10 @@ func TestProviderFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Four workers for 21 environments: hung calls must not hold them.
+	// Four workers for 22 environments: hung calls must not hold them.
 	svc, err := envs.New(envs.Config{Store: db, Providers: []envs.Provider{p}, Cipher: cipher,
 		Workers: 4, PollInterval: 20 * time.Millisecond, RetryDelay: 10 * time.Millisecond, JobTimeout: jobTimeout,
-		ProvisionAttempts: provisionAttempts, DestroyAttempts: destroyAttempts})
+		ProvisionAttempts: provisionAttempts, DestroyAttempts: destroyAttempts, DestroyTimeout: destroyTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,6 +329,20 @@ func TestProviderFaults(t *testing.T) {
 			t.Errorf("%s: status %s (%s), want destroyed", c.name, env.Status, env.StatusReason)
 		case c.want.destroyReason != "" && !strings.Contains(env.StatusReason, c.want.destroyReason):
 			t.Errorf("%s: status %s, reason %q, want destroy_failed naming %q", c.name, env.Status, env.StatusReason, c.want.destroyReason)
+		case c.want.destroyReason != "" && !env.DestroyGivenUp():
+			t.Errorf("%s: reason %q, want it to say the destroy was given up", c.name, env.StatusReason)
+		}
+		if c.want.destroyPolled {
+			// Given up at the timeout, not before, and not long after. (The
+			// events are stamped a database write after the times the
+			// timeout is counted between: allow for that.)
+			requested, ok1 := eventAt(t, svc, env.ID, "Destroy requested")
+			failed, ok2 := eventAt(t, svc, env.ID, "Destroy failed: ")
+			if took := failed.Sub(requested); !ok1 || !ok2 {
+				t.Errorf("%s: no \"Destroy requested\" and \"Destroy failed: \" events in its timeline", c.name)
+			} else if took < destroyTimeout-100*time.Millisecond || took > destroyTimeout+30*time.Second {
+				t.Errorf("%s: gave up %s after the destroy was requested, want just past the %s timeout", c.name, took, destroyTimeout)
+			}
 		}
 	}
 
@@ -325,15 +352,22 @@ func TestProviderFaults(t *testing.T) {
 	for _, c := range cases {
 		got := p.callsOf(c.name)
 		delete(got, "Stacks")
+		if c.want.destroyPolled {
+			if got["Destroy"] < 2 {
+				t.Errorf("%s: Destroy called %d times, want it polled until the timeout", c.name, got["Destroy"])
+			}
+			delete(got, "Destroy")
+		}
 		if fmt.Sprint(got) != fmt.Sprint(c.want.calls) {
 			t.Errorf("%s: provider calls %v, want %v", c.name, got, c.want.calls)
 		}
 	}
 
-	// A destroy that gave up waits for an admin; once the provider is
-	// fixed, retrying it destroys the stack.
+	// A destroy that gave up (after its attempts, or at the timeout) waits
+	// for an admin; once the provider is fixed, retrying it destroys the
+	// stack.
 	for i, c := range cases {
-		if c.name != "destroy-fails" {
+		if c.name != "destroy-fails" && c.name != "destroy-deleting-forever" {
 			continue
 		}
 		p.mu.Lock()
@@ -368,7 +402,9 @@ func waitFor(t *testing.T, svc *envs.Service, id string, deadline time.Time, don
 	}
 }
 
-func hasEvent(t *testing.T, svc *envs.Service, id, prefix string) bool {
+// eventAt is when the first event of an environment's timeline starting
+// with prefix happened; ok is false when there is none.
+func eventAt(t *testing.T, svc *envs.Service, id, prefix string) (at time.Time, ok bool) {
 	t.Helper()
 	events, err := svc.Events(context.Background(), id, 0)
 	if err != nil {
@@ -376,10 +412,16 @@ func hasEvent(t *testing.T, svc *envs.Service, id, prefix string) bool {
 	}
 	for _, e := range events {
 		if strings.HasPrefix(e.Message, prefix) {
-			return true
+			return e.At, true
 		}
 	}
-	return false
+	return time.Time{}, false
+}
+
+func hasEvent(t *testing.T, svc *envs.Service, id, prefix string) bool {
+	t.Helper()
+	_, ok := eventAt(t, svc, id, prefix)
+	return ok
 }
 
 // waitJobsSettled waits until no provision or destroy job may run again,

@@ -357,7 +357,8 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 		return nil
 	}
 	var done bool
-	if p, ok := s.providers[r.Provider]; ok {
+	p, known := s.providers[r.Provider]
+	if known {
 		done, err = w.destroy(ctx, p, r)
 	} else {
 		err = &failedAttempt{fmt.Errorf("provider %q is not configured on this server", r.Provider)}
@@ -372,11 +373,18 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 		rctx, cancel := recordCtx(ctx)
 		defer cancel()
 		if job.Attempt >= s.cfg.DestroyAttempts {
-			return giveUp(s.destroyFailed(rctx, r, err.Error()+givenUp(job.Attempt)))
+			return giveUp(s.destroyFailed(rctx, r, err.Error()+givenUp(job.Attempt), true))
 		}
-		return s.destroyFailed(rctx, r, err.Error())
+		return s.destroyFailed(rctx, r, err.Error(), false)
 	}
 	if !done {
+		// Still being deleted: checked again after a poll interval (a
+		// snooze, which uses up no attempt), until the destroy timeout.
+		if reason, over := w.overdue(p, r); over {
+			rctx, cancel := recordCtx(ctx)
+			defer cancel()
+			return giveUp(s.destroyFailed(rctx, r, reason, true))
+		}
 		return river.JobSnooze(s.cfg.PollInterval)
 	}
 	now := s.now()
@@ -416,14 +424,30 @@ func (w *destroyWorker) destroy(ctx context.Context, p Provider, r *storage.Envi
 	return callProvider(ctx, w.s, p, "Destroy", func(ctx context.Context) (bool, error) { return p.Destroy(ctx, handle) })
 }
 
+// overdue reports whether a destroy still in progress has run past its
+// timeout, counted from when it was requested (an admin's retry starts it
+// again), and the destroy_failed reason that says so.
+func (w *destroyWorker) overdue(p Provider, r *storage.Environment) (reason string, over bool) {
+	timeout := destroyTimeout(p, w.s.cfg.DestroyTimeout)
+	if r.DestroyRequestedAt == nil || w.s.now().Sub(*r.DestroyRequestedAt) <= timeout {
+		return "", false
+	}
+	return fmt.Sprintf("still being deleted after the destroy timeout of %s (gave up: %s", FormatDuration(timeout), retryFromAdminPage), true
+}
+
+// retryFromAdminPage ends the reason of a destroy that the job stopped
+// trying (see Environment.DestroyGivenUp).
+const retryFromAdminPage = "retry from the admin page)"
+
 // givenUp is what a destroy_failed reason says once the job stopped trying.
 func givenUp(attempts int) string {
-	return fmt.Sprintf(" (gave up after %d attempts: retry from the admin page)", attempts)
+	return fmt.Sprintf(" (gave up after %d attempts: %s", attempts, retryFromAdminPage)
 }
 
 // destroyFailed records why a destroy failed and returns an error so the
-// job is retried with backoff: a *destroyFailure once it is recorded.
-func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, reason string) error {
+// job is retried with backoff: a *destroyFailure once it is recorded. final
+// says the job gives up after this (the reason tells the admin to retry).
+func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, reason string, final bool) error {
 	reason = oneLine(reason)
 	if Status(r.Status) == StatusDestroyFailed && r.StatusReason == reason {
 		return &destroyFailure{reason} // same failure again: no new event
@@ -435,7 +459,11 @@ func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, rea
 		s.event(ctx, r.ID, EventProvider, "Destroy failed again: "+reason, "")
 		return &destroyFailure{reason}
 	}
-	if _, err := s.transition(ctx, r, StatusDestroyFailed, "Destroy failed, will retry: "+reason, System.Name,
+	msg := "Destroy failed, will retry: "
+	if final {
+		msg = "Destroy failed: "
+	}
+	if _, err := s.transition(ctx, r, StatusDestroyFailed, msg+reason, System.Name,
 		map[string]any{"status_reason": reason}); err != nil {
 		return err
 	}

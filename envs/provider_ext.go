@@ -85,3 +85,19 @@ func provisionTimeout(p Provider, def time.Duration) time.Duration {
 	}
 	return def
 }
+
+// DestroyTimeouter is a provider whose stacks legitimately take longer to be
+// deleted than the orchestrator's default destroy timeout.
+type DestroyTimeouter interface {
+	DestroyTimeout() time.Duration
+}
+
+// destroyTimeout bounds how long a destroy may stay in progress (the
+// provider still deleting) before it is given up: the configured default,
+// or the provider's own if longer.
+func destroyTimeout(p Provider, def time.Duration) time.Duration {
+	if dt, ok := p.(DestroyTimeouter); ok {
+		return max(def, dt.DestroyTimeout())
+	}
+	return def
+}

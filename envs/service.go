@@ -98,6 +98,11 @@ type Config struct {
 	// last the environment stays destroy_failed until an admin retries it
 	// (default 25).
 	DestroyAttempts int
+	// DestroyTimeout bounds how long a destroy may stay in progress, from
+	// the request to the provider reporting the stack gone; a provider
+	// may need longer (DestroyTimeouter). After it the environment stays
+	// destroy_failed until an admin retries it (default 1h).
+	DestroyTimeout time.Duration
 	// Orphans is the cloud orphan sweep's policy (see orphan_sweep.go).
 	Orphans OrphanPolicy
 
@@ -160,6 +165,7 @@ func New(cfg Config) (*Service, error) {
 	cfg.RetryDelay = cmpOr(cfg.RetryDelay, 2*time.Second)
 	cfg.ProvisionAttempts = cmpOr(cfg.ProvisionAttempts, 3)
 	cfg.DestroyAttempts = cmpOr(cfg.DestroyAttempts, 25)
+	cfg.DestroyTimeout = cmpOr(cfg.DestroyTimeout, time.Hour)
 	cfg.SessionIdle = cmpOr(cfg.SessionIdle, 8*time.Hour)
 	cfg.SessionMax = cmpOr(cfg.SessionMax, 7*24*time.Hour)
 	s := &Service{

@@ -67,7 +67,7 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 		ID: e.ID, Name: e.Name, Owner: e.Owner, Team: e.Team, Template: e.Template, Kind: string(e.Kind),
 		Version: e.Version, Status: string(e.Status), StatusReason: e.StatusReason, FailureReason: e.FailureReason,
 		CreatedAt: e.CreatedAt, ReadyAt: e.ReadyAt, ExpiresAt: e.ExpiresAt, MaxExpiresAt: e.MaxExpiresAt,
-		DestroyedAt: e.DestroyedAt, Live: e.Status.Live(),
+		DestroyedAt: e.DestroyedAt, Live: e.Status.Live(), DestroyGivenUp: e.DestroyGivenUp(),
 		CanDestroy: e.Status != envs.StatusDestroying && e.Status != envs.StatusDestroyed,
 	}
 	for _, k := range slices.Sorted(maps.Keys(e.Outputs)) {

@@ -31,8 +31,11 @@ func drillValue(e EnvironmentView, v string) string {
 	return "—"
 }
 
-func failureTitle(status string) string {
-	if status == "destroy_failed" {
+func failureTitle(e EnvironmentView) string {
+	switch {
+	case e.Status == "destroy_failed" && e.DestroyGivenUp:
+		return "Destroy failed: Mayfly stopped retrying, an administrator can retry it"
+	case e.Status == "destroy_failed":
 		return "Destroy failed: Mayfly keeps retrying"
 	}
 	return "Launch failed"

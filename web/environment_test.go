@@ -120,6 +120,13 @@ func TestEnvironmentSummaryByStatus(t *testing.T) {
 		{"failed", func(e *web.EnvironmentView) {
 			e.Status, e.StatusReason, e.Live = "failed", "health check timed out", false
 		}, false, true, "health check timed out"},
+		{"destroy failed, retrying", func(e *web.EnvironmentView) {
+			e.Status, e.StatusReason, e.Live = "destroy_failed", "Destroy refused: quota exceeded", false
+		}, false, true, "Destroy failed: Mayfly keeps retrying"},
+		{"destroy given up", func(e *web.EnvironmentView) {
+			e.Status, e.Live, e.DestroyGivenUp = "destroy_failed", false, true
+			e.StatusReason = "still being deleted after the destroy timeout of 1h (gave up: retry from the admin page)"
+		}, false, true, "Destroy failed: Mayfly stopped retrying, an administrator can retry it"},
 		{"destroying", func(e *web.EnvironmentView) {
 			e.Status, e.Live, e.CanDestroy = "destroying", false, false
 		}, false, false, ""},

@@ -147,6 +147,10 @@ type EnvironmentView struct {
 	// ExtendOptions are the durations offered by the extend control that fit
 	// under the max TTL, e.g. ["30m", "1h", "2h"].
 	ExtendOptions []string
+
+	// DestroyGivenUp: destroy_failed, and no longer retried until an
+	// administrator retries it.
+	DestroyGivenUp bool
 }
 
 // OutputView is one named output (a URL is rendered as a link).

@@ -67,6 +67,13 @@ type Config struct {
 	AWS         AWSConfig
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
+	// ProvisionAttempts and DestroyAttempts bound how often a provider may
+	// fail one launch or one destroy; DestroyTimeout how long a destroy
+	// may stay in progress. After either the environment ends failed or
+	// destroy_failed with the reason (see envs.Config).
+	ProvisionAttempts int
+	DestroyAttempts   int
+	DestroyTimeout    time.Duration
 }
 
 // defaultDataDir is $XDG_DATA_HOME/mayfly or ~/.local/share/mayfly.
@@ -97,19 +104,15 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		return def
 	}
-	// A variable that is not a number is reported (naming the flag too)
-	// unless the flag overrides it: a typo must not quietly mean the default.
+	// A variable that is not a number (or, for the checked durations, not
+	// a duration) is reported, naming the flag too, unless the flag
+	// overrides it: a typo must not quietly mean the default.
 	badEnv := map[string]error{}
 	envInt := func(key, flagName string, def int) int {
-		if v := getenv(key); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				badEnv[flagName] = fmt.Errorf("%s (--%s) %q: must be a whole number", key, flagName, v)
-				return def
-			}
-			return n
-		}
-		return def
+		return envChecked(getenv, badEnv, key, flagName, def, strconv.Atoi, "a whole number")
+	}
+	envDurChecked := func(key, flagName string, def time.Duration) time.Duration {
+		return envChecked(getenv, badEnv, key, flagName, def, time.ParseDuration, "a duration such as 90m or 2h")
 	}
 	var c Config
 	fs := flag.NewFlagSet("mayfly", flag.ContinueOnError)
@@ -140,6 +143,12 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.DurationVar(&c.SweepInterval, "reaper-sweep-interval", envDur("MAYFLY_REAPER_SWEEP_INTERVAL", 10*time.Second), "how often the reaper's backstop scan runs")
 	fs.DurationVar(&c.JobTimeout, "job-timeout", envDur("MAYFLY_JOB_TIMEOUT", 10*time.Minute), "longest one step of a job may run")
 	fs.DurationVar(&c.RescueAfter, "rescue-after", envDur("MAYFLY_RESCUE_AFTER", 11*time.Minute), "a job running this long belonged to a replica that died and is run again (more than --job-timeout)")
+	fs.IntVar(&c.ProvisionAttempts, "provision-attempts", envInt("MAYFLY_PROVISION_ATTEMPTS", "provision-attempts", 3),
+		"a launch fails when the provider has failed it this many times (MAYFLY_PROVISION_ATTEMPTS)")
+	fs.IntVar(&c.DestroyAttempts, "destroy-attempts", envInt("MAYFLY_DESTROY_ATTEMPTS", "destroy-attempts", 25),
+		"a destroy is given up (destroy_failed, for an admin to retry) when the provider has failed it this many times (MAYFLY_DESTROY_ATTEMPTS)")
+	fs.DurationVar(&c.DestroyTimeout, "destroy-timeout", envDurChecked("MAYFLY_DESTROY_TIMEOUT", "destroy-timeout", time.Hour),
+		"a destroy still in progress this long after it was requested is given up (destroy_failed, for an admin to retry); a provider may need longer (aws: 3h) (MAYFLY_DESTROY_TIMEOUT)")
 	fs.DurationVar(&c.StopGrace, "stop-grace", envDur("MAYFLY_STOP_GRACE", 5*time.Second), "local provider: time between TERM and KILL")
 	awsFlags(fs, &c.AWS, env, envDur)
 	if err := fs.Parse(args); err != nil {
@@ -159,6 +168,22 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		c.ExternalURL = "http://" + c.Addr
 	}
 	return c, c.Validate()
+}
+
+// envChecked reads the variable key with parse. A value parse refuses is
+// recorded in bad under the flag's name (reported unless the flag is given)
+// and the default is used meanwhile.
+func envChecked[T any](getenv func(string) string, bad map[string]error, key, flagName string, def T, parse func(string) (T, error), must string) T {
+	v := getenv(key)
+	if v == "" {
+		return def
+	}
+	x, err := parse(v)
+	if err != nil {
+		bad[flagName] = fmt.Errorf("%s (--%s) %q: must be %s", key, flagName, v, must)
+		return def
+	}
+	return x
 }
 
 // Validate checks the configuration and refuses unsafe defaults.
@@ -213,6 +238,15 @@ func (c Config) Validate() error {
 	}
 	if c.JobTimeout <= 0 || c.RescueAfter <= c.JobTimeout {
 		return fmt.Errorf("--rescue-after (%s) must be longer than --job-timeout (%s), which must be positive: a job still running is never taken over", c.RescueAfter, c.JobTimeout)
+	}
+	if c.ProvisionAttempts < 1 {
+		return fmt.Errorf("--provision-attempts %d: must be at least 1", c.ProvisionAttempts)
+	}
+	if c.DestroyAttempts < 1 {
+		return fmt.Errorf("--destroy-attempts %d: must be at least 1", c.DestroyAttempts)
+	}
+	if c.DestroyTimeout <= 0 {
+		return fmt.Errorf("--destroy-timeout %s: must be positive", c.DestroyTimeout)
 	}
 	if c.SecretKey != "" {
 		if b, err := hex.DecodeString(strings.TrimSpace(c.SecretKey)); err != nil || len(b) != 32 {

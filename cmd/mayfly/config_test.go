@@ -26,6 +26,14 @@ func TestParseConfig(t *testing.T) {
 			}
 		}
 	}
+	faults := func(provision, destroy int, timeout time.Duration) func(t *testing.T, c Config) {
+		return func(t *testing.T, c Config) {
+			if c.ProvisionAttempts != provision || c.DestroyAttempts != destroy || c.DestroyTimeout != timeout {
+				t.Errorf("provision attempts %d, destroy attempts %d, destroy timeout %s; want %d, %d, %s",
+					c.ProvisionAttempts, c.DestroyAttempts, c.DestroyTimeout, provision, destroy, timeout)
+			}
+		}
+	}
 	tests := []struct {
 		name    string
 		args    []string
@@ -63,6 +71,21 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("job timeout %s, rescue after %s; want 20s, 30s", c.JobTimeout, c.RescueAfter)
 			}
 		}},
+		{name: "provider fault bounds by default", check: faults(3, 25, time.Hour)},
+		{name: "provider fault bounds from the environment", env: map[string]string{"MAYFLY_PROVISION_ATTEMPTS": "5", "MAYFLY_DESTROY_ATTEMPTS": "40", "MAYFLY_DESTROY_TIMEOUT": "3h"},
+			check: faults(5, 40, 3*time.Hour)},
+		{name: "provider fault bound flags beat the environment", args: []string{"--provision-attempts", "1", "--destroy-attempts", "2", "--destroy-timeout", "90m"},
+			env: map[string]string{"MAYFLY_PROVISION_ATTEMPTS": "5", "MAYFLY_DESTROY_ATTEMPTS": "40", "MAYFLY_DESTROY_TIMEOUT": "3h"}, check: faults(1, 2, 90*time.Minute)},
+		{name: "a flag overrides a variable that is not a duration", args: []string{"--destroy-timeout", "2h"}, env: map[string]string{"MAYFLY_DESTROY_TIMEOUT": "soon"},
+			check: faults(3, 25, 2*time.Hour)},
+		{name: "destroy timeout variable not a duration", env: map[string]string{"MAYFLY_DESTROY_TIMEOUT": "60"}, wantErr: "MAYFLY_DESTROY_TIMEOUT (--destroy-timeout)"},
+		{name: "destroy timeout flag not a duration", args: []string{"--destroy-timeout", "1 hour"}, wantErr: "destroy-timeout"},
+		{name: "zero destroy timeout", args: []string{"--destroy-timeout", "0s"}, wantErr: "--destroy-timeout 0s: must be positive"},
+		{name: "negative destroy timeout", env: map[string]string{"MAYFLY_DESTROY_TIMEOUT": "-1m"}, wantErr: "--destroy-timeout -1m0s: must be positive"},
+		{name: "provision attempts variable not a number", env: map[string]string{"MAYFLY_PROVISION_ATTEMPTS": "three"}, wantErr: "MAYFLY_PROVISION_ATTEMPTS (--provision-attempts)"},
+		{name: "zero provision attempts", args: []string{"--provision-attempts", "0"}, wantErr: "--provision-attempts 0: must be at least 1"},
+		{name: "destroy attempts variable not a number", env: map[string]string{"MAYFLY_DESTROY_ATTEMPTS": "many"}, wantErr: "MAYFLY_DESTROY_ATTEMPTS (--destroy-attempts)"},
+		{name: "negative destroy attempts", env: map[string]string{"MAYFLY_DESTROY_ATTEMPTS": "-2"}, wantErr: "--destroy-attempts -2: must be at least 1"},
 		{name: "rate limits by default", env: signIn(nil), check: limits(20, 20, 200)},
 		{name: "rate limits from the environment", env: signIn(map[string]string{"MAYFLY_SIGNIN_RATE_LIMIT": "5", "MAYFLY_TOKEN_RATE_LIMIT": "50", "MAYFLY_TOKEN_RATE_BURST": "500"}), check: limits(5, 50, 500)},
 		{name: "rate limit flags beat the environment", args: []string{"--token-rate-limit", "3", "--token-rate-burst", "9"}, env: signIn(map[string]string{"MAYFLY_TOKEN_RATE_LIMIT": "50"}), check: limits(20, 3, 9)},

@@ -135,6 +135,10 @@ func (m *Main) Run(ctx context.Context) error {
 		SessionMax:  cfg.SessionMax,
 		JobTimeout:  cfg.JobTimeout,
 		RescueAfter: cfg.RescueAfter,
+
+		ProvisionAttempts: cfg.ProvisionAttempts,
+		DestroyAttempts:   cfg.DestroyAttempts,
+		DestroyTimeout:    cfg.DestroyTimeout,
 	})
 	if err != nil {
 		return err

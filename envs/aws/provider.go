@@ -214,6 +214,7 @@ var (
 	_ envs.ParamChoicer       = (*Provider)(nil)
 	_ envs.RetainingDestroyer = (*Provider)(nil)
 	_ envs.ProvisionTimeouter = (*Provider)(nil)
+	_ envs.DestroyTimeouter   = (*Provider)(nil)
 	_ envs.HealthChecker      = (*Provider)(nil)
 )
 
@@ -221,3 +222,9 @@ var (
 // stacks with databases restored from snapshots often take 20-60 minutes,
 // far past the orchestrator's default.
 func (p *Provider) ProvisionTimeout() time.Duration { return 2 * time.Hour }
+
+// DestroyTimeout implements envs.DestroyTimeouter: a delete waits for a
+// rollback or update in progress to settle first, and some resources take
+// long to go (a database's final snapshot, a CDN distribution, the network
+// interfaces of functions in a VPC), so an hour is not always enough.
+func (p *Provider) DestroyTimeout() time.Duration { return 3 * time.Hour }
