@@ -75,33 +75,9 @@ func (s *Service) flagHealth(ctx context.Context, r *storage.Environment, verdic
 }
 
 // healthChecker is how a provider's ready stacks are checked: its own
-// HealthChecker, or for local, which owns its host, Status (a cheap look at
-// its own processes). Other providers are not checked: their Status may
-// cost API calls and report events meant for provisioning.
+// HealthChecker. Other providers are not checked: their Status may cost API
+// calls and report events meant for provisioning.
 func healthChecker(p Provider) HealthChecker {
-	if hc, ok := p.(HealthChecker); ok {
-		return hc
-	}
-	if p != nil && p.Name() == "local" {
-		return statusHealth{p}
-	}
-	return nil
-}
-
-// statusHealth judges stacks one by one through Provider.Status.
-type statusHealth struct{ p Provider }
-
-func (h statusHealth) StackHealth(ctx context.Context, handles []string) (map[string]string, error) {
-	out := map[string]string{}
-	for _, handle := range handles {
-		st, err := h.p.Status(ctx, handle)
-		if err != nil {
-			continue // the provider could not tell; try again next sweep
-		}
-		out[handle] = ""
-		if st.State == StackFailed {
-			out[handle] = cmpOr(st.Reason, "the stack failed")
-		}
-	}
-	return out, nil
+	hc, _ := p.(HealthChecker)
+	return hc
 }

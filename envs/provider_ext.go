@@ -41,9 +41,9 @@ type StackDescriber interface {
 
 // HealthChecker is a provider that can tell whether the stacks of ready
 // environments are still sound (a cloud stack deleted or broken outside
-// Mayfly). The reaper's sweep asks it about every ready environment of the
-// provider; providers without it are not checked, except local (see
-// checkReady).
+// Mayfly, local processes that died). The reaper's sweep asks it about
+// every ready environment of the provider; providers without it are not
+// checked.
 type HealthChecker interface {
 	// StackHealth judges the stacks of the handles: for each handle it
 	// could judge, "" when healthy or a one-line reason why not. A handle

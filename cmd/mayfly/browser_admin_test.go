@@ -110,8 +110,10 @@ func TestBrowserAuditFilter(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`input[name="action"]`), "user."),
 		chromedp.SendKeys(chromedp.CSS(`input[name="actor"]`), "ada@example.com"),
 		chromedp.Click(chromedp.CSS(`[data-testid="audit-apply"]`)),
-		chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-row"]`)),
 	)
+	// The unfiltered page has rows too: wait for the filtered one to load.
+	waitFor(t, b, "the filtered page", chromedp.Location(), func(l string) bool { return strings.Contains(l, "action=") })
+	do(t, b, "filtered rows", chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-row"]`)))
 	loc, _ := url.Parse(value(t, b, "location", chromedp.Location()))
 	if q := loc.Query(); q.Get("action") != "user." || q.Get("actor") != "ada@example.com" {
 		t.Errorf("filtered page at %s, want the filter in the query", loc)

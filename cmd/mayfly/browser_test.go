@@ -216,9 +216,10 @@ func confirmDestroy(t *testing.T, ctx context.Context) {
 	// A live update may replace the summary card (and its button) just as
 	// the click lands; click again until the button has asked once.
 	for attempt := 0; attempt < 20; attempt++ {
-		do(t, ctx, "destroy", chromedp.Click(chromedp.CSS(`[data-testid="destroy-button"]`)))
-		n := value(t, ctx, "confirmations", chromedp.Evaluate[int](`window.__confirmed.length`))
-		if n > 0 {
+		// A click on a button swapped out between finding and clicking it
+		// fails ("could not find node"): that is the race, so try again.
+		_, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS(`[data-testid="destroy-button"]`)))
+		if err == nil && value(t, ctx, "confirmations", chromedp.Evaluate[int](`window.__confirmed.length`)) > 0 {
 			return
 		}
 		time.Sleep(250 * time.Millisecond)

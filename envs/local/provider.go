@@ -8,6 +8,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -77,7 +78,10 @@ type Provider struct {
 	children map[processRecord]*child
 }
 
-var _ envs.Provider = (*Provider)(nil)
+var (
+	_ envs.Provider      = (*Provider)(nil)
+	_ envs.HealthChecker = (*Provider)(nil)
+)
 
 // baseEnvNames are the only variables of the portal's environment that stack
 // processes inherit.
@@ -438,6 +442,24 @@ func (p *Provider) stop(ctx context.Context, st *stackState) bool {
 		p.forget(recs)
 	}
 	return ok
+}
+
+// StackHealth judges ready stacks by their Status: a look at this host's
+// own processes, cheap enough to ask about each. A stack whose status
+// cannot be read is left out, to be judged next time.
+func (p *Provider) StackHealth(ctx context.Context, handles []string) (map[string]string, error) {
+	out := make(map[string]string, len(handles))
+	for _, handle := range handles {
+		st, err := p.Status(ctx, handle)
+		if err != nil {
+			continue
+		}
+		out[handle] = ""
+		if st.State == envs.StackFailed {
+			out[handle] = cmp.Or(st.Reason, "the stack failed")
+		}
+	}
+	return out, nil
 }
 
 // Status reports how the stack is doing: failed when a service exited, did
