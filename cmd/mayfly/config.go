@@ -96,22 +96,17 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		}
 		return def
 	}
-	envDur := func(key string, def time.Duration) time.Duration {
-		if v := getenv(key); v != "" {
-			if d, err := time.ParseDuration(v); err == nil {
-				return d
-			}
-		}
-		return def
-	}
-	// A variable that is not a number (or, for the checked durations, not
-	// a duration) is reported, naming the flag too, unless the flag
-	// overrides it: a typo must not quietly mean the default.
+	// A variable that is not a number (or not a duration) is reported,
+	// naming the flag too, unless the flag overrides it: a typo must not
+	// quietly mean the default.
 	badEnv := map[string]error{}
 	envInt := func(key, flagName string, def int) int {
 		return envChecked(getenv, badEnv, key, flagName, def, strconv.Atoi, "a whole number")
 	}
-	envDurChecked := func(key, flagName string, def time.Duration) time.Duration {
+	// envDur's flag is named after its variable: MAYFLY_JOB_TIMEOUT is
+	// --job-timeout.
+	envDur := func(key string, def time.Duration) time.Duration {
+		flagName := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(key, "MAYFLY_"), "_", "-"))
 		return envChecked(getenv, badEnv, key, flagName, def, time.ParseDuration, "a duration such as 90m or 2h")
 	}
 	var c Config
@@ -147,7 +142,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"a launch fails when the provider has failed it this many times (MAYFLY_PROVISION_ATTEMPTS)")
 	fs.IntVar(&c.DestroyAttempts, "destroy-attempts", envInt("MAYFLY_DESTROY_ATTEMPTS", "destroy-attempts", 25),
 		"a destroy is given up (destroy_failed, for an admin to retry) when the provider has failed it this many times (MAYFLY_DESTROY_ATTEMPTS)")
-	fs.DurationVar(&c.DestroyTimeout, "destroy-timeout", envDurChecked("MAYFLY_DESTROY_TIMEOUT", "destroy-timeout", time.Hour),
+	fs.DurationVar(&c.DestroyTimeout, "destroy-timeout", envDur("MAYFLY_DESTROY_TIMEOUT", time.Hour),
 		"a destroy still in progress this long after it was requested is given up (destroy_failed, for an admin to retry); a provider may need longer (aws: 3h) (MAYFLY_DESTROY_TIMEOUT)")
 	fs.DurationVar(&c.StopGrace, "stop-grace", envDur("MAYFLY_STOP_GRACE", 5*time.Second), "local provider: time between TERM and KILL")
 	awsFlags(fs, &c.AWS, env, envDur)
