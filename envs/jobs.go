@@ -87,11 +87,15 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("envs: start job queue: %w", err)
 	}
+	s.stopReaper = s.startReaper()
 	return nil
 }
 
 // Stop lets running jobs finish (up to ctx's deadline), then cancels them.
 func (s *Service) Stop(ctx context.Context) error {
+	if s.stopReaper != nil {
+		s.stopReaper()
+	}
 	err := s.jobs.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return s.jobs.StopAndCancel(context.Background())
@@ -399,6 +403,8 @@ type expireWorker struct {
 
 // Work runs at the environment's expiry. Extending moves expires_at without
 // touching this job: when it fires early it snoozes until the new expiry.
+// Launches no longer queue it (the reaper acts on expiry, see reaper.go);
+// the worker stays for jobs queued before that change.
 func (w *expireWorker) Work(ctx context.Context, job *river.Job[expireArgs]) error {
 	s := w.s
 	var snooze time.Duration
@@ -451,20 +457,12 @@ type sweepWorker struct {
 }
 
 // Work is the reaper's backstop, run periodically on the elected leader and
-// once at start: it catches every expired environment whose expiry job was
-// lost, and destroys stacks no live environment owns.
+// once at start: it reaps what the reaper's loop has not (yet), and
+// destroys stacks no live environment owns.
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[sweepArgs]) error {
 	s := w.s
-	now := s.now()
-	expired, err := s.store.Expired(ctx, statusStrings(StatusPending, StatusProvisioning, StatusReady, StatusFailed), now, 500)
-	if err != nil {
+	if _, err := s.reapExpired(ctx); err != nil {
 		return err
-	}
-	for i := range expired {
-		r := &expired[i]
-		if err := s.store.InTx(ctx, func(tx *storage.Tx) error { return s.expire(ctx, tx, r, now) }); err != nil {
-			return err
-		}
 	}
 	if err := s.checkReady(ctx); err != nil {
 		return err

@@ -74,6 +74,9 @@ type Config struct {
 	ProvisionTimeout time.Duration
 	// SweepInterval is how often the reaper's backstop scan runs (default 10s).
 	SweepInterval time.Duration
+	// ReapInterval is how often the reaper looks for expired environments,
+	// on every replica (default 500ms); see reaper.go.
+	ReapInterval time.Duration
 	// JobTimeout bounds one step of a job: a provision (setup commands
 	// have their own, shorter timeouts), one status check, one destroy call
 	// (default 10m).
@@ -112,6 +115,8 @@ type Service struct {
 	jobs  jobQueue
 	hub   *hub
 	locks keyedMutex
+	// stopReaper stops the reaper that Start started.
+	stopReaper func()
 }
 
 // jobQueue is what the orchestrator needs of the durable job queue.
@@ -119,6 +124,7 @@ type Service struct {
 // inserted in the transaction of the state change that needs it.
 type jobQueue interface {
 	InsertTx(ctx context.Context, tx *storage.Tx, args river.JobArgs, opts *river.InsertOpts) error
+	InsertManyTx(ctx context.Context, tx *storage.Tx, params []river.InsertManyParams) error
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	StopAndCancel(ctx context.Context) error
@@ -144,6 +150,7 @@ func New(cfg Config) (*Service, error) {
 	cfg.PollInterval = cmpOr(cfg.PollInterval, time.Second)
 	cfg.ProvisionTimeout = cmpOr(cfg.ProvisionTimeout, 15*time.Minute)
 	cfg.SweepInterval = cmpOr(cfg.SweepInterval, 10*time.Second)
+	cfg.ReapInterval = cmpOr(cfg.ReapInterval, 500*time.Millisecond)
 	cfg.JobTimeout = cmpOr(cfg.JobTimeout, 10*time.Minute)
 	cfg.RescueAfter = max(cmpOr(cfg.RescueAfter, cfg.JobTimeout+time.Minute), cfg.JobTimeout+time.Second)
 	cfg.RetryDelay = cmpOr(cfg.RetryDelay, 2*time.Second)
@@ -358,7 +365,8 @@ var envNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 const MinTTL = time.Second
 
 // Launch validates a request and records a pending environment together with
-// its provision job and its expiry job, in one transaction.
+// its provision job, in one transaction. Its expiry is the reaper's (see
+// reaper.go).
 func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (env *Environment, err error) {
 	defer func() {
 		target := req.Template
@@ -486,7 +494,7 @@ func generatedName(template string) string {
 }
 
 // insertLaunch records a pending environment with its first event and its
-// provision and expiry jobs, in one transaction.
+// provision job, in one transaction.
 func (s *Service) insertLaunch(ctx context.Context, actor Actor, spec Spec, row *storage.Environment, ttl time.Duration) error {
 	id, name := row.ID, row.Name
 	return s.store.InTx(ctx, func(tx *storage.Tx) error {
@@ -501,10 +509,7 @@ func (s *Service) insertLaunch(ctx context.Context, actor Actor, spec Spec, row 
 		if err := s.addEvent(ctx, tx, id, EventStatus, StatusPending, msg, actor.Name); err != nil {
 			return err
 		}
-		if err := s.jobs.InsertTx(ctx, tx, provisionArgs{EnvironmentID: id}, nil); err != nil {
-			return err
-		}
-		return s.jobs.InsertTx(ctx, tx, expireArgs{EnvironmentID: id}, &river.InsertOpts{ScheduledAt: row.ExpiresAt})
+		return s.jobs.InsertTx(ctx, tx, provisionArgs{EnvironmentID: id}, nil)
 	})
 }
 

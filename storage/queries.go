@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -17,6 +19,8 @@ type Queries struct {
 	// lockForEvents (PostgreSQL) makes AddEvent lock the environment's row
 	// first; see AddEvent.
 	lockForEvents bool
+	// postgres selects PostgreSQL-only clauses (SKIP LOCKED).
+	postgres bool
 }
 
 func (q Queries) ctx(ctx context.Context) *gorm.DB { return q.db.WithContext(ctx) }
@@ -257,6 +261,46 @@ func (q Queries) Expired(ctx context.Context, statuses []string, now time.Time, 
 	return es, nil
 }
 
+// ExpireDue moves up to limit environments in one of the `from` statuses
+// whose expires_at is at or before now to status `to`, oldest expiry
+// first, in one statement, and returns them (id, name, provider,
+// expires_at). The update re-checks the status and the expiry on each row
+// it changes, so an environment extended or destroyed since it was picked
+// is left alone. On PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED:
+// replicas reaping at the same time share the work instead of queueing on
+// each other's rows.
+func (q Queries) ExpireDue(ctx context.Context, from []string, to string, now time.Time, limit int, updates map[string]any) ([]Environment, error) {
+	set, args := "status = ?", []any{to}
+	for _, col := range slices.Sorted(maps.Keys(updates)) {
+		set += ", " + col + " = ?"
+		args = append(args, updates[col])
+	}
+	// SQLite: one writer at a time, so picking and updating in one
+	// statement is enough. PostgreSQL: the rows are picked and locked first,
+	// in a materialized CTE; written as a subquery under IN, the update
+	// changed more rows than the limit (TestExpireDueMovesOnlyWhatIsDueOnce).
+	query := `UPDATE environments SET ` + set + ` WHERE id IN (
+    SELECT id FROM environments WHERE status IN ? AND expires_at <= ? ORDER BY expires_at LIMIT ?
+) AND status IN ? AND expires_at <= ?
+RETURNING id, name, provider, expires_at`
+	if q.postgres {
+		query = `WITH due AS MATERIALIZED (
+    SELECT id FROM environments WHERE status IN ? AND expires_at <= ? ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED
+)
+UPDATE environments SET ` + set + ` FROM due WHERE environments.id = due.id AND status IN ? AND expires_at <= ?
+RETURNING environments.id, name, provider, expires_at`
+		args = append([]any{from, now, limit}, args...)
+		args = append(args, from, now)
+	} else {
+		args = append(args, from, now, limit, from, now)
+	}
+	var out []Environment
+	if err := q.ctx(ctx).Raw(query, args...).Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("storage: expire due environments: %w", err)
+	}
+	return out, nil
+}
+
 // EnvironmentsByHandle returns the environments of a provider whose handle
 // or id is one of the given handles (providers may key stacks by id before
 // the handle is recorded).
@@ -290,6 +334,32 @@ func (q Queries) AddEvent(ctx context.Context, ev *Event) error {
 	}
 	if err := q.ctx(ctx).Create(ev).Error; err != nil {
 		return fmt.Errorf("storage: add event to %s: %w", ev.EnvironmentID, err)
+	}
+	return nil
+}
+
+// AddEvents appends many events at once (ids are set), in the caller's
+// transaction. On PostgreSQL it first locks their environments' rows, in id
+// order, for the same reason as AddEvent (a transaction that changed those
+// rows already holds the locks).
+func (q Queries) AddEvents(ctx context.Context, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if q.lockForEvents {
+		ids := make([]string, 0, len(evs))
+		for _, ev := range evs {
+			ids = append(ids, ev.EnvironmentID)
+		}
+		slices.Sort(ids)
+		var locked []string
+		err := q.ctx(ctx).Raw(`SELECT id FROM environments WHERE id IN ? ORDER BY id FOR UPDATE`, slices.Compact(ids)).Scan(&locked).Error
+		if err != nil {
+			return fmt.Errorf("storage: add %d events: lock timelines: %w", len(evs), err)
+		}
+	}
+	if err := q.ctx(ctx).CreateInBatches(evs, 500).Error; err != nil {
+		return fmt.Errorf("storage: add %d events: %w", len(evs), err)
 	}
 	return nil
 }

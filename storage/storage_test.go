@@ -204,6 +204,82 @@ func TestTransitionExpiredLosesToAnExtension(t *testing.T) {
 	}
 }
 
+func TestExpireDueMovesOnlyWhatIsDueOnce(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i, c := range []struct {
+		status  string
+		expires time.Duration
+	}{{"ready", -3 * time.Second}, {"pending", -2 * time.Second}, {"ready", -time.Second}, {"ready", time.Hour}, {"destroyed", -time.Hour}} {
+		e := newEnv(fmt.Sprintf("e%d", i), fmt.Sprintf("n%d", i), v)
+		e.Status, e.ExpiresAt = c.status, now.Add(c.expires)
+		if err := db.CreateEnvironment(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := []string{"pending", "provisioning", "ready"}
+	updates := map[string]any{"destroy_requested_at": now, "updated_at": now}
+
+	t.Run("oldest expiry first, up to the limit", func(t *testing.T) {
+		got, err := db.ExpireDue(ctx, live, "destroying", now, 2, updates)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].ID != "e0" && got[1].ID != "e0" || got[0].ID != "e1" && got[1].ID != "e1" {
+			t.Fatalf("got %+v, want e0 and e1", got)
+		}
+		for _, e := range got {
+			if e.Name == "" || e.ExpiresAt.IsZero() {
+				t.Errorf("returned row %+v lacks its name or expiry", e)
+			}
+		}
+	})
+	t.Run("an environment extended since is left alone", func(t *testing.T) {
+		ok, err := db.ExtendEnvironment(ctx, "e2", []string{"ready"}, now.Add(-time.Second), now.Add(time.Hour))
+		if err != nil || !ok {
+			t.Fatalf("extend: %v %v", ok, err)
+		}
+		got, err := db.ExpireDue(ctx, live, "destroying", now, 10, updates)
+		if err != nil || len(got) != 0 {
+			t.Errorf("got %+v, %v; want nothing due", got, err)
+		}
+	})
+	for id, want := range map[string]string{"e0": "destroying", "e1": "destroying", "e2": "ready", "e3": "ready", "e4": "destroyed"} {
+		e, err := db.Environment(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Status != want {
+			t.Errorf("%s is %s, want %s", id, e.Status, want)
+		}
+	}
+}
+
+func TestAddEventsSetsIDs(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	for _, id := range []string{"a", "b"} {
+		if err := db.CreateEnvironment(ctx, newEnv(id, id, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := []storage.Event{{EnvironmentID: "b", At: time.Now().UTC(), Kind: "status", Message: "one"},
+		{EnvironmentID: "a", At: time.Now().UTC(), Kind: "status", Message: "two"}}
+	if err := db.InTx(ctx, func(tx *storage.Tx) error { return tx.AddEvents(ctx, evs) }); err != nil {
+		t.Fatal(err)
+	}
+	if evs[0].ID == 0 || evs[1].ID <= evs[0].ID {
+		t.Errorf("ids %d, %d: want increasing ids", evs[0].ID, evs[1].ID)
+	}
+	got, err := db.Events(ctx, "a", 0, 0)
+	if err != nil || len(got) != 1 || got[0].Message != "two" {
+		t.Errorf("events of a = %+v, %v", got, err)
+	}
+}
+
 type testJobArgs struct {
 	N int `json:"n"`
 }
