@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base32"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -545,26 +546,148 @@ type Filter struct {
 	Template string
 	Limit    int
 	Offset   int
+	// Cursor continues a listing from the Next or Prev of an
+	// EnvironmentPage (see EnvironmentPage; Offset is then ignored).
+	Cursor string
 }
 
 // Environments lists environments, newest first.
 func (s *Service) Environments(ctx context.Context, f Filter) ([]*Environment, error) {
-	for _, st := range f.Statuses {
-		if !st.Valid() {
-			return nil, Invalid("filter is not valid", FieldError{Field: "status", Message: fmt.Sprintf("%q is not a status", st)})
-		}
-	}
-	rows, err := s.store.Environments(ctx, storage.EnvironmentFilter{
-		Statuses: statusStrings(f.Statuses...), Owner: f.Owner, Template: f.Template, Limit: f.Limit, Offset: f.Offset,
-	})
+	sf, err := storageFilter(f)
 	if err != nil {
 		return nil, err
 	}
+	rows, err := s.store.Environments(ctx, sf)
+	if err != nil {
+		return nil, err
+	}
+	return environmentsFromRows(rows), nil
+}
+
+// EnvironmentPage is one page of a listing, newest first, with the cursors
+// of its neighbours ("" where there is none).
+type EnvironmentPage struct {
+	Environments []*Environment
+	Next         string // the older environments
+	Prev         string // the newer environments
+}
+
+// EnvironmentPage lists one page of f.Limit environments (keyset
+// pagination: a page costs the same however deep it is, and environments
+// launched meanwhile do not shift it).
+func (s *Service) EnvironmentPage(ctx context.Context, f Filter) (EnvironmentPage, error) {
+	if f.Limit <= 0 {
+		return EnvironmentPage{}, errors.New("envs: EnvironmentPage needs a limit")
+	}
+	sf, err := storageFilter(f)
+	if err != nil {
+		return EnvironmentPage{}, err
+	}
+	sf.Offset, sf.Limit = 0, f.Limit+1 // one more tells whether there is a next page
+	rows, err := s.store.Environments(ctx, sf)
+	if err != nil {
+		return EnvironmentPage{}, err
+	}
+	more := len(rows) > f.Limit
+	if sf.Before != nil && !more {
+		// Fewer than a page is newer: that is the first page.
+		sf.Before = nil
+		if rows, err = s.store.Environments(ctx, sf); err != nil {
+			return EnvironmentPage{}, err
+		}
+		more = len(rows) > f.Limit
+	}
+	var page EnvironmentPage
+	switch {
+	case sf.Before != nil:
+		rows = rows[1:] // the extra row is the newest one
+		page.Prev = cursorOf(rows[0], "p")
+		page.Next = cursorOf(rows[len(rows)-1], "n")
+	case sf.After != nil:
+		if len(rows) > 0 {
+			page.Prev = cursorOf(rows[0], "p")
+		}
+		if more {
+			rows = rows[:f.Limit]
+			page.Next = cursorOf(rows[len(rows)-1], "n")
+		}
+	default:
+		if more {
+			rows = rows[:f.Limit]
+			page.Next = cursorOf(rows[len(rows)-1], "n")
+		}
+	}
+	page.Environments = environmentsFromRows(rows)
+	return page, nil
+}
+
+// A cursor is "n" (the page after) or "p" (the page before) and a
+// listing key, base64url-encoded: opaque to clients, and readable back
+// without any state kept on the server.
+func cursorOf(r storage.Environment, dir string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(dir + r.CreatedAt.UTC().Format(time.RFC3339Nano) + " " + r.ID))
+}
+
+func parseCursor(c string) (after, before *storage.ListKey, err error) {
+	invalid := Invalid("filter is not valid", FieldError{Field: "cursor", Message: "is not a cursor from a previous page"})
+	b, derr := base64.RawURLEncoding.DecodeString(c)
+	if derr != nil || len(b) < 2 {
+		return nil, nil, invalid
+	}
+	at, id, ok := strings.Cut(string(b[1:]), " ")
+	t, terr := time.Parse(time.RFC3339Nano, at)
+	if !ok || terr != nil || id == "" {
+		return nil, nil, invalid
+	}
+	key := &storage.ListKey{CreatedAt: t.UTC(), ID: id}
+	switch b[0] {
+	case 'n':
+		return key, nil, nil
+	case 'p':
+		return nil, key, nil
+	}
+	return nil, nil, invalid
+}
+
+// storageFilter checks a filter and turns it into storage's. The statuses
+// of everything but destroyed become Undestroyed, which an index serves.
+func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
+	for _, st := range f.Statuses {
+		if !st.Valid() {
+			return storage.EnvironmentFilter{}, Invalid("filter is not valid", FieldError{Field: "status", Message: fmt.Sprintf("%q is not a status", st)})
+		}
+	}
+	sf := storage.EnvironmentFilter{Statuses: statusStrings(f.Statuses...), Owner: f.Owner, Template: f.Template,
+		Limit: f.Limit, Offset: f.Offset}
+	if undestroyed(f.Statuses) {
+		sf.Statuses, sf.Undestroyed = nil, true
+	}
+	if f.Cursor != "" {
+		var err error
+		if sf.After, sf.Before, err = parseCursor(f.Cursor); err != nil {
+			return storage.EnvironmentFilter{}, err
+		}
+		sf.Offset = 0
+	}
+	return sf, nil
+}
+
+// undestroyed reports whether ss is every status but destroyed.
+func undestroyed(ss []Status) bool {
+	for _, st := range Statuses {
+		if slices.Contains(ss, st) == (st == StatusDestroyed) {
+			return false
+		}
+	}
+	return true
+}
+
+func environmentsFromRows(rows []storage.Environment) []*Environment {
 	out := make([]*Environment, len(rows))
 	for i := range rows {
 		out[i] = environmentFromRow(&rows[i], splitNames(rows[i].SecretNames))
 	}
-	return out, nil
+	return out
 }
 
 // Counts is the number of environments per status.

@@ -145,17 +145,38 @@ func (q Queries) Environment(ctx context.Context, id string) (*Environment, erro
 // EnvironmentFilter narrows a listing. Empty fields match everything.
 type EnvironmentFilter struct {
 	Statuses []string
-	Owner    string
-	Template string
-	Limit    int
-	Offset   int
+	// Undestroyed keeps only environments that are not destroyed; it is
+	// served by a partial index (environments_undestroyed_created), which
+	// an equivalent list of Statuses is not.
+	Undestroyed bool
+	Owner       string
+	Template    string
+	Limit       int
+	Offset      int
+	// After continues the listing with the environments older than this
+	// key; Before lists the ones newer than it (still newest first).
+	After, Before *ListKey
 }
 
-// Environments lists environments, newest first.
+// ListKey is an environment's place in a listing: listings are ordered by
+// (created_at, id), newest first.
+type ListKey struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Environments lists environments, newest first. With a Limit and no
+// Offset, the (created_at, id) indexes give the page without sorting the
+// table (see migration 0004).
 func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Environment, error) {
 	db := q.ctx(ctx)
 	if len(f.Statuses) > 0 {
 		db = db.Where("status IN ?", f.Statuses)
+	}
+	if f.Undestroyed {
+		// A literal, not a parameter: the planner can then prove the
+		// partial index's condition.
+		db = db.Where("status <> 'destroyed'")
 	}
 	if f.Owner != "" {
 		db = db.Where("owner = ?", f.Owner)
@@ -169,9 +190,20 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 	if f.Offset > 0 {
 		db = db.Offset(f.Offset)
 	}
+	order := "created_at DESC, id DESC"
+	switch {
+	case f.After != nil:
+		db = db.Where("(created_at, id) < (?, ?)", f.After.CreatedAt, f.After.ID)
+	case f.Before != nil:
+		db = db.Where("(created_at, id) > (?, ?)", f.Before.CreatedAt, f.Before.ID)
+		order = "created_at, id"
+	}
 	var es []Environment
-	if err := db.Order("created_at DESC, id DESC").Find(&es).Error; err != nil {
+	if err := db.Order(order).Find(&es).Error; err != nil {
 		return nil, fmt.Errorf("storage: list environments: %w", err)
+	}
+	if f.Before != nil {
+		slices.Reverse(es)
 	}
 	return es, nil
 }

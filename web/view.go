@@ -156,6 +156,9 @@ type EnvironmentList struct {
 	// Status is the active filter ("" for all live ones, "all" for every one).
 	Status string
 	Counts map[string]int // environments per status
+	// Cursor is the page shown ("" the first); Next and Prev are the
+	// cursors of the older and newer pages ("" where there is none).
+	Cursor, Next, Prev string
 }
 
 // EnvironmentDetail is the environment page.
