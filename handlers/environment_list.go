@@ -33,20 +33,20 @@ func (h *Handler) environmentList(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	counts, err := h.svc.Counts(ctx)
-	if err != nil {
-		return err
-	}
 	l := web.EnvironmentList{Status: status, Counts: map[string]int{}, Cursor: f.Cursor, Next: page.Next, Prev: page.Prev}
-	for s, n := range counts {
-		l.Counts[string(s)] = n
-	}
 	for _, e := range page.Environments {
 		l.Environments = append(l.Environments, environmentView(e, actorOf(c)))
 	}
 	p := h.page(c, "Environments", "environments")
 	if c.QueryParam("partial") == "rows" {
-		return render(c, http.StatusOK, web.EnvironmentRows(p, l))
+		return render(c, http.StatusOK, web.EnvironmentRows(p, l)) // no tabs, no counts
+	}
+	counts, err := h.svc.Counts(ctx)
+	if err != nil {
+		return err
+	}
+	for s, n := range counts {
+		l.Counts[string(s)] = n
 	}
 	return render(c, http.StatusOK, web.EnvironmentsPage(p, l))
 }

@@ -409,6 +409,17 @@ func (q Queries) Events(ctx context.Context, envID string, after int64, limit in
 	return evs, nil
 }
 
+// LastEvents lists an environment's newest `limit` events, oldest first
+// (the events_environment index, walked backwards).
+func (q Queries) LastEvents(ctx context.Context, envID string, limit int) ([]Event, error) {
+	var evs []Event
+	if err := q.ctx(ctx).Where("environment_id = ?", envID).Order("id DESC").Limit(limit).Find(&evs).Error; err != nil {
+		return nil, fmt.Errorf("storage: list last events of %s: %w", envID, err)
+	}
+	slices.Reverse(evs)
+	return evs, nil
+}
+
 // LastEventID is the id of the newest event of any environment (0 if none).
 func (q Queries) LastEventID(ctx context.Context) (int64, error) {
 	var id *int64
