@@ -62,18 +62,21 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	// inserted in a transaction (InsertTx) does not wake the fetch loop
 	// either: a launch's provision job waits for the next poll. Polling
 	// every 20 ms took the unsaturated launch p99 from ~89 ms to ~29 ms
-	// (bench/notes.md) for ~2% of a core while idle. On PostgreSQL River
-	// is woken by NOTIFY and the poll is a backstop: one indexed query per
-	// 100 ms per replica.
-	poll := 20 * time.Millisecond
+	// (bench/notes.md) for ~2% of a core while idle. On PostgreSQL an
+	// insert NOTIFYs the producers, but at most once per FetchCooldown per
+	// queue: with River's 20 ms, a launch committed within 20 ms of the
+	// previous one sent none and waited for the 100 ms poll (p99 ~90 ms).
+	// A 1 ms cooldown lets every launch wake them (p99 ~21 ms, the
+	// saturated rate unchanged); the poll stays a backstop.
+	poll, cooldown := 20*time.Millisecond, 20*time.Millisecond
 	if s.store.Dialect() == "postgres" {
-		poll = 100 * time.Millisecond
+		poll, cooldown = 100*time.Millisecond, time.Millisecond
 	}
 	return s.store.NewJobQueue(&river.Config{
 		Logger:            s.log.With("component", "jobs"),
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}},
-		FetchCooldown:     20 * time.Millisecond,
+		FetchCooldown:     cooldown,
 		FetchPollInterval: poll,
 		// Jobs are bounded steps (long waits snooze rather than block), so
 		// one running past RescueAfter belonged to a worker that died; on
