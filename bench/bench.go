@@ -30,6 +30,10 @@ type Options struct {
 
 	ReaperTotal    int `json:"reaper_total"`    // environments in the database during the reaper run
 	ReaperExpiring int `json:"reaper_expiring"` // of which expire in the same second
+
+	// Profiled, if set, is called once the launch and reaper runs are
+	// done (bench/run -cpuprofile stops its profile there).
+	Profiled func() `json:"-"`
 }
 
 // Run is the raw result of one run on one database.
@@ -91,6 +95,9 @@ func Execute(ctx context.Context, opt Options) (*Run, error) {
 	}
 	if run.Reaper, err = h.reaper(ctx, opt, run.Launch.PerSecond); err != nil {
 		return nil, fmt.Errorf("bench: reaper: %w", err)
+	}
+	if opt.Profiled != nil {
+		opt.Profiled()
 	}
 	run.Seconds = time.Since(start).Seconds()
 	return run, nil

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -38,8 +39,19 @@ func main() {
 	flag.IntVar(&hopt.Connections, "http-connections", 8, "concurrent HTTP clients")
 	flag.DurationVar(&hopt.Duration, "http-duration", 5*time.Second, "load on each endpoint")
 	flag.IntVar(&hopt.Streams, "http-streams", 200, "SSE streams held open for the memory figure")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the launch and reaper runs (the orchestrator runs in this process) to this file")
 	flag.StringVar(&hopt.ProfileDir, "pprof", "", "directory for CPU profiles of the server under each HTTP path's load (builds the binary with -tags pprof)")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		opt.Profiled = func() { pprof.StopCPUProfile(); f.Close() }
+	}
 	if err := run(*out, *fresh, *postgres, *command, opt, hopt); err != nil {
 		log.Fatal(err)
 	}
