@@ -58,26 +58,23 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	river.AddWorker(workers, &expireWorker{s: s})
 	river.AddWorker(workers, &sweepWorker{s: s})
 	orphanSweep := s.orphanSweepJob(workers)
-	// SQLite has no LISTEN/NOTIFY, so River polls for new jobs, and a job
-	// inserted in a transaction (InsertTx) does not wake the fetch loop
-	// either: a launch's provision job waits for the next poll. Polling
-	// every 20 ms took the unsaturated launch p99 from ~89 ms to ~29 ms
-	// (bench/notes.md) for ~2% of a core while idle. On PostgreSQL an
-	// insert NOTIFYs the producers, but at most once per FetchCooldown per
-	// queue: with River's 20 ms, a launch committed within 20 ms of the
-	// previous one sent none and waited for the 100 ms poll (p99 ~90 ms).
-	// A 1 ms cooldown lets every launch wake them (p99 ~21 ms, the
-	// saturated rate unchanged); the poll stays a backstop.
-	poll, cooldown := 20*time.Millisecond, 20*time.Millisecond
-	if s.store.Dialect() == "postgres" {
-		poll, cooldown = 100*time.Millisecond, time.Millisecond
-	}
+	// A launch's provision job is inserted in the launch's transaction
+	// (InsertTx), which wakes River's fetch loop on neither database: SQLite
+	// has no LISTEN/NOTIFY, and on PostgreSQL River sends at most one insert
+	// NOTIFY per queue per FetchCooldown, so a launch soon after another
+	// sent none. Either way the job waited for the next poll, and the
+	// unsaturated launch p99 was ~90 ms with a 100 ms poll. Polling every
+	// 20 ms brings it under 30 ms on both, for ~2% of a core while idle (on
+	// PostgreSQL, 50 indexed queries a second per replica). A 1 ms cooldown
+	// on PostgreSQL woke every launch too, but fetched destroy jobs so
+	// eagerly that they slowed the reaper's batches (p99 2.4-3.7 s against
+	// 1.3-1.5 s); see bench/notes.md and docs/decisions.md #40.
 	return s.store.NewJobQueue(&river.Config{
 		Logger:            s.log.With("component", "jobs"),
 		Workers:           workers,
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}},
-		FetchCooldown:     cooldown,
-		FetchPollInterval: poll,
+		FetchCooldown:     20 * time.Millisecond,
+		FetchPollInterval: 20 * time.Millisecond,
 		// Jobs are bounded steps (long waits snooze rather than block), so
 		// one running past RescueAfter belonged to a worker that died; on
 		// SQLite a restart requeues such jobs at once (see
