@@ -30,6 +30,10 @@ type Options struct {
 
 	ReaperTotal    int `json:"reaper_total"`    // environments in the database during the reaper run
 	ReaperExpiring int `json:"reaper_expiring"` // of which expire in the same second
+
+	// Profiled, if set, is called once the launch and reaper runs are
+	// done (bench/run -cpuprofile stops its profile there).
+	Profiled func() `json:"-"`
 }
 
 // Run is the raw result of one run on one database.
@@ -91,6 +95,9 @@ func Execute(ctx context.Context, opt Options) (*Run, error) {
 	}
 	if run.Reaper, err = h.reaper(ctx, opt, run.Launch.PerSecond); err != nil {
 		return nil, fmt.Errorf("bench: reaper: %w", err)
+	}
+	if opt.Profiled != nil {
+		opt.Profiled()
 	}
 	run.Seconds = time.Since(start).Seconds()
 	return run, nil
@@ -379,9 +386,9 @@ func (h *harness) reaper(ctx context.Context, opt Options, launchRate float64) (
 	h.metrics.lags, h.metrics.destroyed = nil, 0
 	h.metrics.mu.Unlock()
 
-	// The expiring ones go through Launch, so each has its expiry job, with
-	// a TTL chosen so that they all expire at the same instant, once the
-	// last is launched (estimated from the launch rate measured before).
+	// The expiring ones go through Launch, with a TTL chosen so that they
+	// all expire at the same instant, once the last is launched (estimated
+	// from the launch rate measured before).
 	expiry := time.Now().Add(2*time.Second + time.Duration(1.5*float64(opt.ReaperExpiring)/max(launchRate, 1)*float64(time.Second)))
 	if err := h.launchUntil(ctx, "exp", opt.ReaperExpiring, opt.Concurrency, expiry); err != nil {
 		return nil, err
@@ -449,11 +456,12 @@ func (h *harness) waitDestroyed(ctx context.Context, n int, timeout time.Duratio
 	}
 }
 
-// explainSweep explains the reaper's backstop scan (storage.Expired).
+// explainSweep explains how the reaper picks the environments due (the
+// subquery of storage.ExpireDue).
 func (h *harness) explainSweep(ctx context.Context) (string, error) {
-	q := `EXPLAIN QUERY PLAN SELECT * FROM environments WHERE status IN ('pending','provisioning','ready','failed') AND expires_at <= ? ORDER BY expires_at LIMIT 500`
+	q := `EXPLAIN QUERY PLAN SELECT id FROM environments WHERE status IN ('pending','provisioning','ready','failed') AND expires_at <= ? ORDER BY expires_at LIMIT 1000`
 	if h.db.Dialect() == "postgres" {
-		q = `EXPLAIN SELECT * FROM environments WHERE status IN ('pending','provisioning','ready','failed') AND expires_at <= $1 ORDER BY expires_at LIMIT 500`
+		q = `EXPLAIN SELECT id FROM environments WHERE status IN ('pending','provisioning','ready','failed') AND expires_at <= $1 ORDER BY expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED`
 	}
 	rows, err := h.db.SQL().QueryContext(ctx, q, time.Now().UTC())
 	if err != nil {

@@ -69,12 +69,12 @@ func TestSmokeHTTP(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	res, err := bench.ExecuteHTTP(ctx, t.TempDir(), bench.HTTPOptions{Environments: 120, Events: 30, Connections: 2, Duration: 200 * time.Millisecond})
+	res, err := bench.ExecuteHTTP(ctx, t.TempDir(), bench.HTTPOptions{Environments: 120, Events: 30, Connections: 2, Duration: 200 * time.Millisecond, Streams: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.BinaryBytes == 0 || res.ColdStartMs == 0 || res.RSSIdleKiB == 0 {
-		t.Errorf("footprint = %+v, want a size, a start time and a resident size", res)
+	if res.BinaryBytes == 0 || res.ColdStartMs == 0 || res.RSSIdleKiB == 0 || res.RSSStreamsKiB == 0 {
+		t.Errorf("footprint = %+v, want a size, a start time and resident sizes", res)
 	}
 	if len(res.Endpoints) != 4 {
 		t.Fatalf("got %d endpoints, want 4", len(res.Endpoints))

@@ -2,12 +2,14 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,33 +18,44 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/storage"
 )
 
 // HTTPOptions sizes the HTTP and footprint run: the real binary, built as
-// `make build` builds it, on a seeded SQLite database, loaded from this
-// process over loopback.
+// `make build` builds it, on a seeded database, loaded from this process
+// over loopback.
 type HTTPOptions struct {
+	// DatabaseURL is "" for SQLite in the run's directory, or an empty
+	// PostgreSQL database that the run seeds.
+	DatabaseURL  string        `json:"-"`
 	Environments int           `json:"environments"` // environments in the database
 	Events       int           `json:"events"`       // events in one environment's timeline
 	Connections  int           `json:"connections"`  // concurrent clients
 	Duration     time.Duration `json:"duration_ns"`  // per endpoint
+	Streams      int           `json:"sse_streams"`  // SSE streams held open for the memory figure (0: none)
 	// Release builds the binary as `make build` does (static, -trimpath),
 	// for a true binary size; otherwise it is built as tests build, which
 	// reuses their build cache (the smoke test).
 	Release bool `json:"release"`
+	// ProfileDir, when set, gets a CPU profile of the server under each
+	// path's load (<dir>/<database>-<n>.pprof): the binary is then built
+	// with -tags pprof, which serves Go's profiler on another port.
+	ProfileDir string `json:"-"`
 }
 
 // HTTPResult is the HTTP throughput and the footprint.
 type HTTPResult struct {
-	Options      HTTPOptions `json:"options"`
-	BinaryBytes  int64       `json:"binary_bytes"`
-	ColdStartMs  float64     `json:"cold_start_ms"` // exec to /readyz answering 200, seeded database
-	RSSIdleKiB   int64       `json:"rss_idle_kib"`
-	RSSLoadedKiB int64       `json:"rss_loaded_kib"` // after the load below
-	PeakRSSKiB   int64       `json:"peak_rss_kib"`
-	Endpoints    []Endpoint  `json:"endpoints"`
+	Options       HTTPOptions `json:"options"`
+	BinaryBytes   int64       `json:"binary_bytes"`
+	ColdStartMs   float64     `json:"cold_start_ms"` // exec to /readyz answering 200, seeded database
+	RSSIdleKiB    int64       `json:"rss_idle_kib"`
+	RSSLoadedKiB  int64       `json:"rss_loaded_kib"` // after the load below
+	PeakRSSKiB    int64       `json:"peak_rss_kib"`
+	RSSStreamsKiB int64       `json:"rss_streams_kib,omitempty"` // with Options.Streams SSE streams open
+	Endpoints     []Endpoint  `json:"endpoints"`
 }
 
 // Endpoint is the load on one path; Ratio is its rate over the baseline's
@@ -63,9 +76,15 @@ func ExecuteHTTP(ctx context.Context, dir string, opt HTTPOptions) (*HTTPResult,
 	res := &HTTPResult{Options: opt}
 	var err error
 	bin := filepath.Join(dir, "mayfly")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/mayfly")
+	args := []string{"build", "-o", bin}
 	if opt.Release {
-		build = exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/mayfly")
+		args = append(args, "-trimpath")
+	}
+	if opt.ProfileDir != "" {
+		args = append(args, "-tags", "pprof")
+	}
+	build := exec.CommandContext(ctx, "go", append(args, "./cmd/mayfly")...)
+	if opt.Release {
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	}
 	if build.Dir, err = moduleRoot(); err != nil {
@@ -81,7 +100,7 @@ func ExecuteHTTP(ctx context.Context, dir string, opt HTTPOptions) (*HTTPResult,
 	res.BinaryBytes = st.Size()
 
 	data := filepath.Join(dir, "data")
-	timeline, err := seed(ctx, data, opt)
+	timeline, err := seed(ctx, opt.DatabaseURL, data, opt)
 	if err != nil {
 		return nil, fmt.Errorf("bench: seed: %w", err)
 	}
@@ -92,6 +111,16 @@ func ExecuteHTTP(ctx context.Context, dir string, opt HTTPOptions) (*HTTPResult,
 	}
 	cmd := exec.Command(bin, "--addr", addr, "--data-dir", data, "--log-level", "warn", "--log-format", "json")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir}
+	if opt.DatabaseURL != "" {
+		cmd.Args = append(cmd.Args, "--database-url", opt.DatabaseURL)
+	}
+	pprofAddr := ""
+	if opt.ProfileDir != "" {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		cmd.Env = append(cmd.Env, "MAYFLY_PPROF_ADDR="+pprofAddr)
+	}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -133,23 +162,145 @@ func ExecuteHTTP(ctx context.Context, dir string, opt HTTPOptions) (*HTTPResult,
 		{Name: "environments page", Path: "/environments"},
 		{Name: fmt.Sprintf("environment page, %d events", opt.Events), Path: "/environments/" + timeline},
 	}
+	db := "sqlite"
+	if opt.DatabaseURL != "" {
+		db = "postgres"
+	}
 	for i := range targets {
+		var profiled chan error
+		if pprofAddr != "" {
+			profiled = make(chan error, 1)
+			out := filepath.Join(opt.ProfileDir, fmt.Sprintf("%s-%d.pprof", db, i))
+			go func() { profiled <- cpuProfile(ctx, "http://"+pprofAddr, opt.Duration, out) }()
+		}
 		load(ctx, client, base, &targets[i], opt)
 		targets[i].Ratio = targets[i].PerSecond / max(targets[0].PerSecond, 0.001)
+		if profiled != nil {
+			if err := <-profiled; err != nil {
+				return nil, fmt.Errorf("bench: profile %s: %w", targets[i].Path, err)
+			}
+		}
 	}
 	res.Endpoints = targets
 	res.RSSLoadedKiB = procStatus(cmd.Process.Pid, "VmRSS")
+	if opt.Streams > 0 {
+		// As the environment page opens it: following the timeline after
+		// the newest event the page already shows.
+		last, err := lastEventID(ctx, client, base, timeline)
+		if err != nil {
+			return nil, err
+		}
+		stream := fmt.Sprintf("%s/environments/%s/stream?after=%d", base, timeline, last)
+		if res.RSSStreamsKiB, err = withStreams(ctx, stream, opt.Streams, func() int64 {
+			time.Sleep(2 * time.Second) // every stream has polled its timeline at least once
+			return procStatus(cmd.Process.Pid, "VmRSS")
+		}); err != nil {
+			return nil, err
+		}
+	}
 	res.PeakRSSKiB = procStatus(cmd.Process.Pid, "VmHWM")
 	return res, nil
 }
 
+// lastEventID is the id of the newest event of an environment's timeline.
+func lastEventID(ctx context.Context, client *http.Client, base, id string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/api/v1/environments/"+id+"/events", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var events struct {
+		Items []struct {
+			ID int64 `json:"id"`
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&events); err != nil {
+		return 0, fmt.Errorf("bench: events of %s: %w", id, err)
+	}
+	if len(events.Items) == 0 {
+		return 0, nil
+	}
+	return events.Items[len(events.Items)-1].ID, nil
+}
+
+// cpuProfile saves a CPU profile of the server taken over most of d.
+func cpuProfile(ctx context.Context, pprofBase string, d time.Duration, out string) error {
+	secs := max(int(d.Seconds())-1, 1)
+	req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", pprofBase, secs), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// withStreams opens n SSE streams on url, waits until each has answered,
+// calls measure while they are open, then closes them.
+func withStreams(ctx context.Context, url string, n int, measure func() int64) (int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	opened := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+			if err != nil {
+				opened <- err
+				return
+			}
+			resp, err := client.Do(req)
+			if err != nil {
+				opened <- err
+				return
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				opened <- fmt.Errorf("stream: status %d", resp.StatusCode)
+				return
+			}
+			opened <- nil
+			_, _ = io.Copy(io.Discard, resp.Body) // until the stream is closed
+		})
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	for range n {
+		if err := <-opened; err != nil {
+			return 0, fmt.Errorf("bench: open SSE streams: %w", err)
+		}
+	}
+	return measure(), nil
+}
+
 // seed writes the environments and one long timeline, and returns the id
 // of the environment with the timeline.
-func seed(ctx context.Context, data string, opt HTTPOptions) (string, error) {
+func seed(ctx context.Context, url, data string, opt HTTPOptions) (string, error) {
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		return "", err
 	}
-	db, err := storage.Open(ctx, "", data)
+	db, err := storage.Open(ctx, url, data)
 	if err != nil {
 		return "", err
 	}
@@ -280,4 +431,33 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// FreshPostgres creates an empty database on the PostgreSQL server at
+// admin (a URL whose user may create databases) for the HTTP run, and
+// returns its URL and a function that drops it.
+func FreshPostgres(ctx context.Context, admin string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: connect to PostgreSQL: %w", err)
+	}
+	defer conn.Close(ctx)
+	name := fmt.Sprintf("mayfly_bench_http_%d", time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("bench: create database: %w", err)
+	}
+	u, err := neturl.Parse(admin)
+	if err != nil {
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	drop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, admin); err == nil {
+			_, _ = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+			conn.Close(ctx)
+		}
+	}
+	return u.String(), drop, nil
 }

@@ -59,17 +59,23 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	river.AddWorker(workers, &expireWorker{s: s})
 	river.AddWorker(workers, &sweepWorker{s: s})
 	orphanSweep := s.orphanSweepJob(workers)
+	// A launch's provision job is inserted in the launch's transaction
+	// (InsertTx), which wakes River's fetch loop on neither database: SQLite
+	// has no LISTEN/NOTIFY, and on PostgreSQL River sends at most one insert
+	// NOTIFY per queue per FetchCooldown, so a launch soon after another
+	// sent none. Either way the job waited for the next poll, and the
+	// unsaturated launch p99 was ~90 ms with a 100 ms poll. Polling every
+	// 20 ms brings it under 30 ms on both, for ~2% of a core while idle (on
+	// PostgreSQL, 50 indexed queries a second per replica). A 1 ms cooldown
+	// on PostgreSQL woke every launch too, but fetched destroy jobs so
+	// eagerly that they slowed the reaper's batches (p99 2.4-3.7 s against
+	// 1.3-1.5 s); see bench/notes.md and docs/decisions.md #40.
 	return s.store.NewJobQueue(&river.Config{
-		Logger:  s.log.With("component", "jobs"),
-		Workers: workers,
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}},
-		// SQLite has no LISTEN/NOTIFY, so River polls for new jobs. Short
-		// intervals keep a launch or an expiry from waiting up to a second.
-		// (On PostgreSQL River is woken by NOTIFY and the poll is a
-		// backstop; its cost there is one indexed query per 100 ms per
-		// replica.)
+		Logger:            s.log.With("component", "jobs"),
+		Workers:           workers,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}},
 		FetchCooldown:     20 * time.Millisecond,
-		FetchPollInterval: 100 * time.Millisecond,
+		FetchPollInterval: 20 * time.Millisecond,
 		// Jobs are bounded steps (long waits snooze rather than block), so
 		// one running past RescueAfter belonged to a worker that died; on
 		// SQLite a restart requeues such jobs at once (see
@@ -88,11 +94,15 @@ func (s *Service) Start(ctx context.Context) error {
 	if err := s.jobs.Start(ctx); err != nil {
 		return fmt.Errorf("envs: start job queue: %w", err)
 	}
+	s.stopReaper = s.startReaper()
 	return nil
 }
 
 // Stop lets running jobs finish (up to ctx's deadline), then cancels them.
 func (s *Service) Stop(ctx context.Context) error {
+	if s.stopReaper != nil {
+		s.stopReaper()
+	}
 	err := s.jobs.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return s.jobs.StopAndCancel(context.Background())
@@ -496,6 +506,8 @@ type expireWorker struct {
 
 // Work runs at the environment's expiry. Extending moves expires_at without
 // touching this job: when it fires early it snoozes until the new expiry.
+// Launches no longer queue it (the reaper acts on expiry, see reaper.go);
+// the worker stays for jobs queued before that change.
 func (w *expireWorker) Work(ctx context.Context, job *river.Job[expireArgs]) error {
 	s := w.s
 	var snooze time.Duration
@@ -548,20 +560,12 @@ type sweepWorker struct {
 }
 
 // Work is the reaper's backstop, run periodically on the elected leader and
-// once at start: it catches every expired environment whose expiry job was
-// lost, and destroys stacks no live environment owns.
+// once at start: it reaps what the reaper's loop has not (yet), and
+// destroys stacks no live environment owns.
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[sweepArgs]) error {
 	s := w.s
-	now := s.now()
-	expired, err := s.store.Expired(ctx, statusStrings(StatusPending, StatusProvisioning, StatusReady, StatusFailed), now, 500)
-	if err != nil {
+	if _, err := s.reapExpired(ctx); err != nil {
 		return err
-	}
-	for i := range expired {
-		r := &expired[i]
-		if err := s.store.InTx(ctx, func(tx *storage.Tx) error { return s.expire(ctx, tx, r, now) }); err != nil {
-			return err
-		}
 	}
 	if err := s.checkReady(ctx); err != nil {
 		return err

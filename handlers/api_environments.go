@@ -14,11 +14,14 @@ import (
 	"github.com/mayflyhq/mayfly/envs"
 )
 
-// apiEnvironmentList is GET /api/v1/environments?status=&owner=&template=&limit=&offset=.
-// status may repeat or be comma-separated.
+// apiEnvironmentList is GET /api/v1/environments?status=&owner=&template=&limit=&cursor=.
+// status may repeat or be comma-separated. A page answers next_cursor (and
+// prev_cursor) when there are older (newer) environments; pass it back as
+// cursor for that page. offset= still pages the old way (it costs more
+// the deeper the page).
 func (h *Handler) apiEnvironmentList(c *echo.Context) error {
 	q := c.QueryParams()
-	f := envs.Filter{Owner: q.Get("owner"), Template: q.Get("template"), Limit: 100}
+	f := envs.Filter{Owner: q.Get("owner"), Template: q.Get("template"), Cursor: q.Get("cursor")}
 	for _, v := range q["status"] {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -33,13 +36,21 @@ func (h *Handler) apiEnvironmentList(c *echo.Context) error {
 	if f.Offset, err = intParam(q.Get("offset"), "offset", 0, 0, 1<<31-1); err != nil {
 		return err
 	}
-	list, err := h.svc.Environments(c.Request().Context(), f)
+	if f.Offset > 0 && f.Cursor != "" {
+		return envs.Invalid("query is not valid", envs.FieldError{Field: "offset", Message: "cannot be used with cursor"})
+	}
+	var page envs.EnvironmentPage
+	if f.Offset > 0 {
+		page.Environments, err = h.svc.Environments(c.Request().Context(), f)
+	} else {
+		page, err = h.svc.EnvironmentPage(c.Request().Context(), f)
+	}
 	if err != nil {
 		return err
 	}
 	now := h.svc.Now()
-	out := listJSON[environmentJSON]{Items: []environmentJSON{}}
-	for _, e := range list {
+	out := environmentListJSON{Items: make([]environmentJSON, 0, len(page.Environments)), NextCursor: page.Next, PrevCursor: page.Prev}
+	for _, e := range page.Environments {
 		out.Items = append(out.Items, toEnvironmentJSON(e, now))
 	}
 	return c.JSON(http.StatusOK, out)

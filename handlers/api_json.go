@@ -111,3 +111,11 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 type listJSON[T any] struct {
 	Items []T `json:"items"`
 }
+
+// environmentListJSON is a page of environments with the cursors of the
+// pages around it (absent at either end).
+type environmentListJSON struct {
+	Items      []environmentJSON `json:"items"`
+	NextCursor string            `json:"next_cursor,omitempty"`
+	PrevCursor string            `json:"prev_cursor,omitempty"`
+}

@@ -9,13 +9,18 @@ import (
 	"github.com/mayflyhq/mayfly/web"
 )
 
+// environmentsPageSize is how many environments the environments page
+// shows at a time.
+const environmentsPageSize = 50
+
 // environmentList renders the environments page (?status= filters; "" is
-// the live ones, "all" every one). ?partial=rows renders only the rows, for
-// the table's periodic refresh.
+// the live ones, "all" every one), a page at a time (?cursor= from the
+// page's next/previous links). ?partial=rows renders only the rows, for the
+// table's periodic refresh.
 func (h *Handler) environmentList(c *echo.Context) error {
 	ctx := c.Request().Context()
 	status := c.QueryParam("status")
-	f := envs.Filter{Limit: 500}
+	f := envs.Filter{Limit: environmentsPageSize, Cursor: c.QueryParam("cursor")}
 	switch status {
 	case "":
 		f.Statuses = []envs.Status{envs.StatusPending, envs.StatusProvisioning, envs.StatusReady,
@@ -24,24 +29,24 @@ func (h *Handler) environmentList(c *echo.Context) error {
 	default:
 		f.Statuses = []envs.Status{envs.Status(status)}
 	}
-	list, err := h.svc.Environments(ctx, f)
+	page, err := h.svc.EnvironmentPage(ctx, f)
 	if err != nil {
 		return err
+	}
+	l := web.EnvironmentList{Status: status, Counts: map[string]int{}, Cursor: f.Cursor, Next: page.Next, Prev: page.Prev}
+	for _, e := range page.Environments {
+		l.Environments = append(l.Environments, environmentView(e, actorOf(c)))
+	}
+	p := h.page(c, "Environments", "environments")
+	if c.QueryParam("partial") == "rows" {
+		return render(c, http.StatusOK, web.EnvironmentRows(p, l)) // no tabs, no counts
 	}
 	counts, err := h.svc.Counts(ctx)
 	if err != nil {
 		return err
 	}
-	l := web.EnvironmentList{Status: status, Counts: map[string]int{}}
 	for s, n := range counts {
 		l.Counts[string(s)] = n
-	}
-	for _, e := range list {
-		l.Environments = append(l.Environments, environmentView(e, actorOf(c)))
-	}
-	p := h.page(c, "Environments", "environments")
-	if c.QueryParam("partial") == "rows" {
-		return render(c, http.StatusOK, web.EnvironmentRows(p, l))
 	}
 	return render(c, http.StatusOK, web.EnvironmentsPage(p, l))
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -10,6 +11,11 @@ import (
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/web"
 )
+
+// timelineTail is how many of a timeline's newest events the environment
+// page shows unless asked for all (?events=all): rendering a thousand lines
+// of a long CloudFormation history costs more than the page itself.
+const timelineTail = 200
 
 // environmentShow renders one environment with its timeline; the page then
 // follows the environment live over SSE.
@@ -19,11 +25,18 @@ func (h *Handler) environmentShow(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	events, err := h.svc.Events(ctx, env.ID, 0)
+	var events []envs.Event
+	earlier := false
+	if c.QueryParam("events") == "all" {
+		events, err = h.svc.Events(ctx, env.ID, 0)
+	} else {
+		events, earlier, err = h.svc.RecentEvents(ctx, env.ID, timelineTail)
+	}
 	if err != nil {
 		return err
 	}
-	d := web.EnvironmentDetail{Env: environmentView(env, actorOf(c))}
+	d := web.EnvironmentDetail{Env: environmentView(env, actorOf(c)), EarlierEvents: earlier,
+		AllEventsURL: "/environments/" + url.PathEscape(env.ID) + "?events=all"}
 	for _, ev := range events {
 		d.Events = append(d.Events, eventView(ev))
 	}

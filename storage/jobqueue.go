@@ -22,6 +22,7 @@ type JobQueue struct {
 // queueClient is a River client of either transaction type.
 type queueClient interface {
 	insertTx(ctx context.Context, tx *Tx, args river.JobArgs, opts *river.InsertOpts) error
+	insertManyTx(ctx context.Context, tx *Tx, params []river.InsertManyParams) error
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	StopAndCancel(ctx context.Context) error
@@ -36,6 +37,11 @@ type riverClient[TTx any] struct {
 
 func (c riverClient[TTx]) insertTx(ctx context.Context, tx *Tx, args river.JobArgs, opts *river.InsertOpts) error {
 	_, err := c.Client.InsertTx(ctx, c.txOf(tx), args, opts)
+	return err
+}
+
+func (c riverClient[TTx]) insertManyTx(ctx context.Context, tx *Tx, params []river.InsertManyParams) error {
+	_, err := c.Client.InsertManyTx(ctx, c.txOf(tx), params)
 	return err
 }
 
@@ -63,6 +69,18 @@ func (db *DB) NewJobQueue(cfg *river.Config) (*JobQueue, error) {
 func (q *JobQueue) InsertTx(ctx context.Context, tx *Tx, args river.JobArgs, opts *river.InsertOpts) error {
 	if err := q.client.insertTx(ctx, tx, args, opts); err != nil {
 		return fmt.Errorf("storage: insert %s job: %w", args.Kind(), err)
+	}
+	return nil
+}
+
+// InsertManyTx adds many jobs in tx, in one statement per batch (River's
+// InsertManyTx): they exist if and only if tx commits.
+func (q *JobQueue) InsertManyTx(ctx context.Context, tx *Tx, params []river.InsertManyParams) error {
+	if len(params) == 0 {
+		return nil
+	}
+	if err := q.client.insertManyTx(ctx, tx, params); err != nil {
+		return fmt.Errorf("storage: insert %d %s jobs: %w", len(params), params[0].Args.Kind(), err)
 	}
 	return nil
 }

@@ -67,7 +67,7 @@ func openPostgres(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, fmt.Errorf("storage: open gorm: %w", err)
 	}
-	return &DB{Queries: Queries{db: gdb, lockForEvents: true}, sql: sqlDB, dialect: "postgres", pool: pool}, nil
+	return &DB{Queries: Queries{db: gdb, lockForEvents: true, postgres: true}, sql: sqlDB, dialect: "postgres", pool: pool}, nil
 }
 
 // inPostgresTx runs fn in one PostgreSQL transaction that gorm and River
@@ -110,7 +110,7 @@ func (db *DB) inPostgresTx(ctx context.Context, fn func(tx *Tx) error) (err erro
 	}()
 	gtx := db.db.Session(&gorm.Session{NewDB: true, Context: ctx})
 	gtx.Statement.ConnPool = conn
-	if err := fn(&Tx{Queries: Queries{db: gtx, lockForEvents: true}, pgxTx: ptx}); err != nil {
+	if err := fn(&Tx{Queries: Queries{db: gtx, lockForEvents: true, postgres: true}, pgxTx: ptx}); err != nil {
 		if rerr := ptx.Rollback(context.WithoutCancel(ctx)); rerr != nil && !errors.Is(rerr, pgx.ErrTxClosed) {
 			return errors.Join(err, fmt.Errorf("storage: rollback: %w", rerr))
 		}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -17,6 +19,8 @@ type Queries struct {
 	// lockForEvents (PostgreSQL) makes AddEvent lock the environment's row
 	// first; see AddEvent.
 	lockForEvents bool
+	// postgres selects PostgreSQL-only clauses (SKIP LOCKED).
+	postgres bool
 }
 
 func (q Queries) ctx(ctx context.Context) *gorm.DB { return q.db.WithContext(ctx) }
@@ -141,17 +145,38 @@ func (q Queries) Environment(ctx context.Context, id string) (*Environment, erro
 // EnvironmentFilter narrows a listing. Empty fields match everything.
 type EnvironmentFilter struct {
 	Statuses []string
-	Owner    string
-	Template string
-	Limit    int
-	Offset   int
+	// Undestroyed keeps only environments that are not destroyed; it is
+	// served by a partial index (environments_undestroyed_created), which
+	// an equivalent list of Statuses is not.
+	Undestroyed bool
+	Owner       string
+	Template    string
+	Limit       int
+	Offset      int
+	// After continues the listing with the environments older than this
+	// key; Before lists the ones newer than it (still newest first).
+	After, Before *ListKey
 }
 
-// Environments lists environments, newest first.
+// ListKey is an environment's place in a listing: listings are ordered by
+// (created_at, id), newest first.
+type ListKey struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// Environments lists environments, newest first. With a Limit and no
+// Offset, the (created_at, id) indexes give the page without sorting the
+// table (see migration 0004).
 func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Environment, error) {
 	db := q.ctx(ctx)
 	if len(f.Statuses) > 0 {
 		db = db.Where("status IN ?", f.Statuses)
+	}
+	if f.Undestroyed {
+		// A literal, not a parameter: the planner can then prove the
+		// partial index's condition.
+		db = db.Where("status <> 'destroyed'")
 	}
 	if f.Owner != "" {
 		db = db.Where("owner = ?", f.Owner)
@@ -165,9 +190,20 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 	if f.Offset > 0 {
 		db = db.Offset(f.Offset)
 	}
+	order := "created_at DESC, id DESC"
+	switch {
+	case f.After != nil:
+		db = db.Where("(created_at, id) < (?, ?)", f.After.CreatedAt, f.After.ID)
+	case f.Before != nil:
+		db = db.Where("(created_at, id) > (?, ?)", f.Before.CreatedAt, f.Before.ID)
+		order = "created_at, id"
+	}
 	var es []Environment
-	if err := db.Order("created_at DESC, id DESC").Find(&es).Error; err != nil {
+	if err := db.Order(order).Find(&es).Error; err != nil {
 		return nil, fmt.Errorf("storage: list environments: %w", err)
+	}
+	if f.Before != nil {
+		slices.Reverse(es)
 	}
 	return es, nil
 }
@@ -257,6 +293,46 @@ func (q Queries) Expired(ctx context.Context, statuses []string, now time.Time, 
 	return es, nil
 }
 
+// ExpireDue moves up to limit environments in one of the `from` statuses
+// whose expires_at is at or before now to status `to`, oldest expiry
+// first, in one statement, and returns them (id, name, provider,
+// expires_at). The update re-checks the status and the expiry on each row
+// it changes, so an environment extended or destroyed since it was picked
+// is left alone. On PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED:
+// replicas reaping at the same time share the work instead of queueing on
+// each other's rows.
+func (q Queries) ExpireDue(ctx context.Context, from []string, to string, now time.Time, limit int, updates map[string]any) ([]Environment, error) {
+	set, args := "status = ?", []any{to}
+	for _, col := range slices.Sorted(maps.Keys(updates)) {
+		set += ", " + col + " = ?"
+		args = append(args, updates[col])
+	}
+	// SQLite: one writer at a time, so picking and updating in one
+	// statement is enough. PostgreSQL: the rows are picked and locked first,
+	// in a materialized CTE; written as a subquery under IN, the update
+	// changed more rows than the limit (TestExpireDueMovesOnlyWhatIsDueOnce).
+	query := `UPDATE environments SET ` + set + ` WHERE id IN (
+    SELECT id FROM environments WHERE status IN ? AND expires_at <= ? ORDER BY expires_at LIMIT ?
+) AND status IN ? AND expires_at <= ?
+RETURNING id, name, provider, expires_at`
+	if q.postgres {
+		query = `WITH due AS MATERIALIZED (
+    SELECT id FROM environments WHERE status IN ? AND expires_at <= ? ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED
+)
+UPDATE environments SET ` + set + ` FROM due WHERE environments.id = due.id AND status IN ? AND expires_at <= ?
+RETURNING environments.id, name, provider, expires_at`
+		args = append([]any{from, now, limit}, args...)
+		args = append(args, from, now)
+	} else {
+		args = append(args, from, now, limit, from, now)
+	}
+	var out []Environment
+	if err := q.ctx(ctx).Raw(query, args...).Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("storage: expire due environments: %w", err)
+	}
+	return out, nil
+}
+
 // EnvironmentsByHandle returns the environments of a provider whose handle
 // or id is one of the given handles (providers may key stacks by id before
 // the handle is recorded).
@@ -294,6 +370,32 @@ func (q Queries) AddEvent(ctx context.Context, ev *Event) error {
 	return nil
 }
 
+// AddEvents appends many events at once (ids are set), in the caller's
+// transaction. On PostgreSQL it first locks their environments' rows, in id
+// order, for the same reason as AddEvent (a transaction that changed those
+// rows already holds the locks).
+func (q Queries) AddEvents(ctx context.Context, evs []Event) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	if q.lockForEvents {
+		ids := make([]string, 0, len(evs))
+		for _, ev := range evs {
+			ids = append(ids, ev.EnvironmentID)
+		}
+		slices.Sort(ids)
+		var locked []string
+		err := q.ctx(ctx).Raw(`SELECT id FROM environments WHERE id IN ? ORDER BY id FOR UPDATE`, slices.Compact(ids)).Scan(&locked).Error
+		if err != nil {
+			return fmt.Errorf("storage: add %d events: lock timelines: %w", len(evs), err)
+		}
+	}
+	if err := q.ctx(ctx).CreateInBatches(evs, 500).Error; err != nil {
+		return fmt.Errorf("storage: add %d events: %w", len(evs), err)
+	}
+	return nil
+}
+
 // Events lists an environment's events with id > after, oldest first.
 func (q Queries) Events(ctx context.Context, envID string, after int64, limit int) ([]Event, error) {
 	var evs []Event
@@ -304,6 +406,17 @@ func (q Queries) Events(ctx context.Context, envID string, after int64, limit in
 	if err := db.Find(&evs).Error; err != nil {
 		return nil, fmt.Errorf("storage: list events of %s: %w", envID, err)
 	}
+	return evs, nil
+}
+
+// LastEvents lists an environment's newest `limit` events, oldest first
+// (the events_environment index, walked backwards).
+func (q Queries) LastEvents(ctx context.Context, envID string, limit int) ([]Event, error) {
+	var evs []Event
+	if err := q.ctx(ctx).Where("environment_id = ?", envID).Order("id DESC").Limit(limit).Find(&evs).Error; err != nil {
+		return nil, fmt.Errorf("storage: list last events of %s: %w", envID, err)
+	}
+	slices.Reverse(evs)
 	return evs, nil
 }
 

@@ -2,6 +2,7 @@ package storage_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,7 +147,121 @@ func TestExpiredUsesTheIndex(t *testing.T) {
 		}
 		query = `EXPLAIN SELECT * FROM environments WHERE status IN ('ready','pending') AND expires_at <= $1 ORDER BY expires_at LIMIT 500`
 	}
-	rows, err := conn.QueryContext(ctx, query, time.Now().UTC())
+	plan := explain(t, conn, query, time.Now().UTC())
+	if want := "environments_status_expires"; !strings.Contains(plan, want) {
+		t.Errorf("the reaper's scan does not use %s:\n%s", want, plan)
+	}
+}
+
+// Environment listings page through (created_at, id), newest first, ties
+// broken by id; Before walks back to the newer ones.
+func TestEnvironmentPagesFollowTheKey(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	base := time.Now().UTC().Truncate(time.Microsecond)
+	// e0..e5, newest last; e2 and e3 were created in the same instant.
+	for i, at := range []time.Duration{0, time.Second, 2 * time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second} {
+		e := newEnv(fmt.Sprintf("e%d", i), fmt.Sprintf("n%d", i), v)
+		e.CreatedAt = base.Add(at)
+		if i == 4 {
+			e.Status = "destroyed"
+		}
+		if err := db.CreateEnvironment(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(es []storage.Environment) string {
+		var out []string
+		for _, e := range es {
+			out = append(out, e.ID)
+		}
+		return strings.Join(out, ",")
+	}
+	key := func(e storage.Environment) *storage.ListKey {
+		return &storage.ListKey{CreatedAt: e.CreatedAt, ID: e.ID}
+	}
+	for _, c := range []struct {
+		name   string
+		filter storage.EnvironmentFilter
+		pages  []string
+	}{
+		{"every environment", storage.EnvironmentFilter{Limit: 2}, []string{"e5,e4", "e3,e2", "e1,e0", ""}},
+		{"undestroyed", storage.EnvironmentFilter{Limit: 2, Undestroyed: true}, []string{"e5,e3", "e2,e1", "e0", ""}},
+		{"one status", storage.EnvironmentFilter{Limit: 4, Statuses: []string{"ready"}}, []string{"e5,e3,e2,e1", "e0", ""}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := c.filter
+			var pages [][]storage.Environment
+			for _, want := range c.pages {
+				got, err := db.Environments(ctx, f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ids(got) != want {
+					t.Fatalf("page %d: got %q, want %q", len(pages)+1, ids(got), want)
+				}
+				if len(got) == 0 {
+					break
+				}
+				pages = append(pages, got)
+				f.After = key(got[len(got)-1])
+			}
+			// Back from the last page: Before its first row gives the page before.
+			f.After = nil
+			f.Before = key(pages[len(pages)-1][0])
+			got, err := db.Environments(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := ids(pages[len(pages)-2]); ids(got) != want {
+				t.Errorf("page before the last: got %q, want %q", ids(got), want)
+			}
+		})
+	}
+}
+
+// No listing of a page sorts the table: an index serves each order.
+func TestListingsUseTheirIndexes(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	conn, err := db.SQL().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	prefix, arg := "EXPLAIN QUERY PLAN ", "?"
+	if db.Dialect() == "postgres" {
+		// On an empty table a scan and a sort are cheapest; forbid both to
+		// see whether an index can serve the order at all.
+		if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off; SET enable_sort = off`); err != nil {
+			t.Fatal(err)
+		}
+		prefix, arg = "EXPLAIN ", "$1"
+	}
+	for _, c := range []struct{ name, where, index string }{
+		{"every environment", "", "environments_created"},
+		{"undestroyed", "WHERE status <> 'destroyed' ", "environments_undestroyed_created"},
+		{"one status", "WHERE status = 'ready' ", "environments_status_created"},
+		{"after a cursor", "WHERE (created_at, id) < (" + arg + ", 'x') ", "environments_created"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := prefix + "SELECT * FROM environments " + c.where + "ORDER BY created_at DESC, id DESC LIMIT 51"
+			var args []any
+			if strings.Contains(c.where, arg) {
+				args = append(args, time.Now().UTC())
+			}
+			plan := explain(t, conn, q, args...)
+			if !strings.Contains(plan, c.index) || strings.Contains(plan, "TEMP B-TREE") || strings.Contains(plan, "Sort") {
+				t.Errorf("want a walk of %s without a sort:\n%s", c.index, plan)
+			}
+		})
+	}
+}
+
+func explain(t *testing.T, conn *sql.Conn, query string, args ...any) string {
+	t.Helper()
+	rows, err := conn.QueryContext(context.Background(), query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,9 +279,7 @@ func TestExpiredUsesTheIndex(t *testing.T) {
 		}
 		plan += fmt.Sprint(vals[len(vals)-1]) + "\n"
 	}
-	if want := "environments_status_expires"; !strings.Contains(plan, want) {
-		t.Errorf("the reaper's scan does not use %s:\n%s", want, plan)
-	}
+	return plan
 }
 
 func TestOpenRefusesOtherDatabases(t *testing.T) {
@@ -201,6 +314,82 @@ func TestTransitionExpiredLosesToAnExtension(t *testing.T) {
 	ok, err = db.TransitionExpired(ctx, "e1", []string{"ready"}, "destroying", now.Add(2*time.Hour), nil)
 	if err != nil || !ok {
 		t.Errorf("expired at its new expiry: %v %v, want true", ok, err)
+	}
+}
+
+func TestExpireDueMovesOnlyWhatIsDueOnce(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	for i, c := range []struct {
+		status  string
+		expires time.Duration
+	}{{"ready", -3 * time.Second}, {"pending", -2 * time.Second}, {"ready", -time.Second}, {"ready", time.Hour}, {"destroyed", -time.Hour}} {
+		e := newEnv(fmt.Sprintf("e%d", i), fmt.Sprintf("n%d", i), v)
+		e.Status, e.ExpiresAt = c.status, now.Add(c.expires)
+		if err := db.CreateEnvironment(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	live := []string{"pending", "provisioning", "ready"}
+	updates := map[string]any{"destroy_requested_at": now, "updated_at": now}
+
+	t.Run("oldest expiry first, up to the limit", func(t *testing.T) {
+		got, err := db.ExpireDue(ctx, live, "destroying", now, 2, updates)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[0].ID != "e0" && got[1].ID != "e0" || got[0].ID != "e1" && got[1].ID != "e1" {
+			t.Fatalf("got %+v, want e0 and e1", got)
+		}
+		for _, e := range got {
+			if e.Name == "" || e.ExpiresAt.IsZero() {
+				t.Errorf("returned row %+v lacks its name or expiry", e)
+			}
+		}
+	})
+	t.Run("an environment extended since is left alone", func(t *testing.T) {
+		ok, err := db.ExtendEnvironment(ctx, "e2", []string{"ready"}, now.Add(-time.Second), now.Add(time.Hour))
+		if err != nil || !ok {
+			t.Fatalf("extend: %v %v", ok, err)
+		}
+		got, err := db.ExpireDue(ctx, live, "destroying", now, 10, updates)
+		if err != nil || len(got) != 0 {
+			t.Errorf("got %+v, %v; want nothing due", got, err)
+		}
+	})
+	for id, want := range map[string]string{"e0": "destroying", "e1": "destroying", "e2": "ready", "e3": "ready", "e4": "destroyed"} {
+		e, err := db.Environment(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Status != want {
+			t.Errorf("%s is %s, want %s", id, e.Status, want)
+		}
+	}
+}
+
+func TestAddEventsSetsIDs(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	for _, id := range []string{"a", "b"} {
+		if err := db.CreateEnvironment(ctx, newEnv(id, id, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs := []storage.Event{{EnvironmentID: "b", At: time.Now().UTC(), Kind: "status", Message: "one"},
+		{EnvironmentID: "a", At: time.Now().UTC(), Kind: "status", Message: "two"}}
+	if err := db.InTx(ctx, func(tx *storage.Tx) error { return tx.AddEvents(ctx, evs) }); err != nil {
+		t.Fatal(err)
+	}
+	if evs[0].ID == 0 || evs[1].ID <= evs[0].ID {
+		t.Errorf("ids %d, %d: want increasing ids", evs[0].ID, evs[1].ID)
+	}
+	got, err := db.Events(ctx, "a", 0, 0)
+	if err != nil || len(got) != 1 || got[0].Message != "two" {
+		t.Errorf("events of a = %+v, %v", got, err)
 	}
 }
 

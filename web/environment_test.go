@@ -208,6 +208,21 @@ func TestEnvironmentPage(t *testing.T) {
 		if got, want := byTestID(tl, "event").Length(), 2; got != want {
 			t.Errorf("events: got %d, want %d", got, want)
 		}
+		if byTestID(tl, "timeline-earlier").Length() != 0 {
+			t.Error("a whole timeline says earlier events are hidden")
+		}
+	})
+	t.Run("the newest events of a long timeline", func(t *testing.T) {
+		d := d
+		d.EarlierEvents, d.AllEventsURL = true, "/environments/env_01?events=all"
+		doc := render(t, web.EnvironmentPage(page("environments"), d))
+		link := one(t, byTestID(doc, "timeline-all"), "link to the whole timeline")
+		if got, want := attr(link, "href"), "/environments/env_01?events=all"; got != want {
+			t.Errorf("href: got %q, want %q", got, want)
+		}
+		if got := attr(doc.Find("[sse-connect]"), "sse-connect"); got != "/environments/env_01/stream?after=2" {
+			t.Errorf("the stream does not follow the newest event: %q", got)
+		}
 	})
 	t.Run("logs load", func(t *testing.T) {
 		logs := one(t, doc.Find("#logs"), "logs")

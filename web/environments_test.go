@@ -80,6 +80,38 @@ func TestEnvironmentRows(t *testing.T) {
 	})
 }
 
+func TestEnvironmentsPager(t *testing.T) {
+	t.Run("one page: no pager", func(t *testing.T) {
+		doc := render(t, web.EnvironmentsPage(page("environments"), envList("")))
+		if n := byTestID(doc, "env-pager").Length(); n != 0 {
+			t.Errorf("got %d pagers, want none", n)
+		}
+	})
+	t.Run("a middle page links both ways and refreshes itself", func(t *testing.T) {
+		l := envList("ready")
+		l.Cursor, l.Next, l.Prev = "cur", "older", "newer"
+		doc := render(t, web.EnvironmentsPage(page("environments"), l))
+		if got, want := attr(byTestID(doc, "page-next"), "href"), "/environments?cursor=older&status=ready"; got != want {
+			t.Errorf("next: got %q, want %q", got, want)
+		}
+		if got, want := attr(byTestID(doc, "page-prev"), "href"), "/environments?cursor=newer&status=ready"; got != want {
+			t.Errorf("prev: got %q, want %q", got, want)
+		}
+		if got, want := attr(doc.Find("tbody#env-rows"), "hx-get"), "/environments?partial=rows&status=ready&cursor=cur"; got != want {
+			t.Errorf("refresh: got %q, want %q", got, want)
+		}
+	})
+	t.Run("the first page has no link to newer ones", func(t *testing.T) {
+		l := envList("")
+		l.Next = "older"
+		doc := render(t, web.EnvironmentsPage(page("environments"), l))
+		if n := byTestID(doc, "page-prev").Length(); n != 0 {
+			t.Errorf("got %d links to newer, want none", n)
+		}
+		one(t, byTestID(doc, "page-next"), "link to older")
+	})
+}
+
 func TestEnvironmentRowsEmpty(t *testing.T) {
 	html := "<table>" + renderString(t, web.EnvironmentRows(page("environments"), web.EnvironmentList{})) + "</table>"
 	doc := docFromString(t, html)

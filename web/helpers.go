@@ -159,11 +159,25 @@ func environmentsURL(status string) string {
 	return "/environments?status=" + url.QueryEscape(status)
 }
 
-// rowsURL is the self-refreshing rows partial of the environments page.
-func rowsURL(status string) string {
+// environmentsPageURL is one page of the environments page.
+func environmentsPageURL(status, cursor string) string {
+	q := url.Values{}
+	if status != "" {
+		q.Set("status", status)
+	}
+	q.Set("cursor", cursor)
+	return "/environments?" + q.Encode()
+}
+
+// rowsURL is the self-refreshing rows partial of a page of the
+// environments page.
+func rowsURL(status, cursor string) string {
 	u := "/environments?partial=rows"
 	if status != "" {
 		u += "&status=" + url.QueryEscape(status)
+	}
+	if cursor != "" {
+		u += "&cursor=" + url.QueryEscape(cursor)
 	}
 	return u
 }

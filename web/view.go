@@ -184,13 +184,20 @@ type EnvironmentList struct {
 	// Status is the active filter ("" for all live ones, "all" for every one).
 	Status string
 	Counts map[string]int // environments per status
+	// Cursor is the page shown ("" the first); Next and Prev are the
+	// cursors of the older and newer pages ("" where there is none).
+	Cursor, Next, Prev string
 }
 
 // EnvironmentDetail is the environment page.
 type EnvironmentDetail struct {
-	Env      EnvironmentView
-	Events   []EventView
-	Services []string // services with logs, for the logs panel
+	Env    EnvironmentView
+	Events []EventView
+	// EarlierEvents says Events are only the newest of a longer timeline;
+	// AllEventsURL shows the whole of it.
+	EarlierEvents bool
+	AllEventsURL  string
+	Services      []string // services with logs, for the logs panel
 	// Flash is a one-line notice shown after an action (e.g. "Extended by 1h").
 	Flash string
 	// Error is shown when an action failed (e.g. extend past max TTL).

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -33,11 +34,24 @@ func main() {
 	flag.IntVar(&opt.ReaperTotal, "reaper-total", 100_000, "environments in the database during the reaper run")
 	flag.IntVar(&opt.ReaperExpiring, "reaper-expiring", 10_000, "environments expiring at the same instant")
 	hopt := bench.HTTPOptions{Release: true}
-	flag.IntVar(&hopt.Environments, "http-environments", 100_000, "environments in the database of the HTTP run (SQLite only; 0 skips it)")
+	flag.IntVar(&hopt.Environments, "http-environments", 100_000, "environments in the database of the HTTP run (0 skips it)")
 	flag.IntVar(&hopt.Events, "http-events", 1000, "events in the timeline of the environment page")
 	flag.IntVar(&hopt.Connections, "http-connections", 8, "concurrent HTTP clients")
 	flag.DurationVar(&hopt.Duration, "http-duration", 5*time.Second, "load on each endpoint")
+	flag.IntVar(&hopt.Streams, "http-streams", 200, "SSE streams held open for the memory figure")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the launch and reaper runs (the orchestrator runs in this process) to this file")
+	flag.StringVar(&hopt.ProfileDir, "pprof", "", "directory for CPU profiles of the server under each HTTP path's load (builds the binary with -tags pprof)")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		opt.Profiled = func() { pprof.StopCPUProfile(); f.Close() }
+	}
 	if err := run(*out, *fresh, *postgres, *command, opt, hopt); err != nil {
 		log.Fatal(err)
 	}
@@ -71,7 +85,16 @@ func run(out string, fresh, postgres bool, command string, opt bench.Options, ho
 	if err != nil {
 		return err
 	}
-	if !postgres && hopt.Environments > 0 {
+	if hopt.Environments > 0 {
+		if postgres {
+			// The run above filled its database; the HTTP run seeds its own.
+			url, drop, err := bench.FreshPostgres(context.Background(), opt.DatabaseURL)
+			if err != nil {
+				return err
+			}
+			defer drop()
+			hopt.DatabaseURL = url
+		}
 		log.Printf("bench: http %+v", hopt)
 		if r.HTTP, err = bench.ExecuteHTTP(context.Background(), dir, hopt); err != nil {
 			return err

@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/hex"
+	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,4 +147,53 @@ func TestSecretsNeverShownBack(t *testing.T) {
 	if bytes.Contains(db, []byte(secret)) || bytes.Contains(wal, []byte(secret)) {
 		t.Error("the database holds the secret in clear text")
 	}
+}
+
+// GET /api/v1/environments pages with cursors: every environment once, newest
+// first, and prev_cursor walks back.
+func TestAPIEnvironmentsPageByCursor(t *testing.T) {
+	s := startMain(t, "")
+	publishInstant(t, s)
+	var launched []string
+	for i := range 5 {
+		launched = append(launched, s.launch(map[string]any{"template": "tiny", "name": fmt.Sprintf("page-%d", i)}).ID)
+	}
+	slices.Reverse(launched) // newest first
+	type page struct {
+		Items      []envJSON `json:"items"`
+		NextCursor string    `json:"next_cursor"`
+		PrevCursor string    `json:"prev_cursor"`
+	}
+	get := func(query string) page {
+		t.Helper()
+		r := s.api("GET", "/api/v1/environments?template=tiny&limit=2"+query, nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("list%s: %d %s", query, r.Status, r.Body)
+		}
+		var p page
+		r.decode(t, &p)
+		return p
+	}
+	var seen []string
+	var pages []page
+	for p := get(""); ; p = get("&cursor=" + url.QueryEscape(p.NextCursor)) {
+		pages = append(pages, p)
+		for _, e := range p.Items {
+			seen = append(seen, e.ID)
+		}
+		if p.NextCursor == "" {
+			break
+		}
+	}
+	if !slices.Equal(seen, launched) || len(pages) != 3 {
+		t.Fatalf("paged %v in %d pages, want %v in 3", seen, len(pages), launched)
+	}
+	if pages[0].PrevCursor != "" {
+		t.Errorf("first page has a prev_cursor")
+	}
+	back := get("&cursor=" + url.QueryEscape(pages[2].PrevCursor))
+	if len(back.Items) != 2 || back.Items[0].ID != launched[2] || back.Items[1].ID != launched[3] {
+		t.Errorf("prev of the last page: got %+v, want %v", back.Items, launched[2:4])
+	}
+	assertProblem(t, s.api("GET", "/api/v1/environments?cursor=bogus", nil), http.StatusUnprocessableEntity, "cursor")
 }

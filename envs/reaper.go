@@ -1,0 +1,108 @@
+package envs
+
+import (
+	"context"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/mayflyhq/mayfly/storage"
+)
+
+// The reaper: every ReapInterval, on every replica, expired environments
+// move to destroying in batches. One batch is one transaction: a single
+// conditional UPDATE (which re-checks status and expiry on each row, so an
+// environment extended or destroyed meanwhile is left alone and none is
+// reaped twice), then the batch's timeline events and destroy jobs, each
+// inserted in bulk. When nothing is due it costs one indexed query.
+
+// reapBatchSize bounds one reaper transaction: large enough that 10,000
+// environments expiring together take a handful of transactions, small
+// enough that a transaction holds SQLite's one connection for well under
+// a second.
+const reapBatchSize = 1000
+
+// reapableStatuses are the statuses an expired environment is reaped from.
+var reapableStatuses = statusStrings(StatusPending, StatusProvisioning, StatusReady, StatusFailed)
+
+// startReaper runs the reaper until the returned function is called; that
+// function waits for a batch in flight to finish or roll back.
+func (s *Service) startReaper() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.cfg.ReapInterval)
+		defer t.Stop()
+		for {
+			if _, err := s.reapExpired(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("reaper", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// reapExpired moves every environment whose TTL has run out to destroying,
+// batch after batch, and returns how many it moved.
+func (s *Service) reapExpired(ctx context.Context) (int, error) {
+	total := 0
+	for {
+		n, err := s.reapBatch(ctx)
+		total += n
+		if err != nil || n < reapBatchSize {
+			return total, err
+		}
+	}
+}
+
+// reapBatch moves up to reapBatchSize expired environments to destroying
+// with their events and destroy jobs, in one transaction.
+func (s *Service) reapBatch(ctx context.Context) (int, error) {
+	now := s.now()
+	var reaped []storage.Environment
+	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
+		rows, err := tx.ExpireDue(ctx, reapableStatuses, string(StatusDestroying), now, reapBatchSize,
+			map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now})
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		evs := make([]storage.Event, len(rows))
+		jobs := make([]river.InsertManyParams, len(rows))
+		for i, r := range rows {
+			evs[i] = storage.Event{EnvironmentID: r.ID, At: now, Kind: EventStatus, Status: string(StatusDestroying),
+				Message: "TTL expired: destroying", Actor: "reaper"}
+			jobs[i] = river.InsertManyParams{Args: destroyArgs{EnvironmentID: r.ID}, InsertOpts: s.attemptOpts(s.cfg.DestroyAttempts)}
+		}
+		if err := tx.AddEvents(ctx, evs); err != nil {
+			return err
+		}
+		if err := s.jobs.InsertManyTx(ctx, tx, jobs); err != nil {
+			return err
+		}
+		reaped = rows
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	// The lag is measured once the batch is committed: that is when the
+	// environments are destroying for everyone else.
+	done := s.now()
+	for i := range reaped {
+		r := &reaped[i]
+		lag := done.Sub(r.ExpiresAt)
+		s.metrics.ReaperLag(lag)
+		s.log.Info("environment expired", "environment", r.ID, "name", r.Name, "lag", lag.String())
+		s.hub.notify(r.ID)
+	}
+	return len(reaped), nil
+}
