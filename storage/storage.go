@@ -23,7 +23,7 @@ import (
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
-	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver: the binary builds with CGO_ENABLED=0
+	msqlite "modernc.org/sqlite" // the pure-Go SQLite driver: the binary builds with CGO_ENABLED=0
 )
 
 // Errors the domain maps to its own codes.
@@ -62,10 +62,12 @@ func Open(ctx context.Context, url, dataDir string) (*DB, error) {
 	// BEGIN, so two transactions never deadlock upgrading read locks.
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_txlock=immediate&_time_format=sqlite"
-	sqlDB, err := sql.Open("sqlite", dsn)
+	connector, err := msqlite.NewConnector(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
+	// Statements stay compiled on the connection (see stmtcache.go).
+	sqlDB := sql.OpenDB(stmtCacheConnector{connector})
 	// SQLite allows one writer at a time; River's SQLite driver and gorm share
 	// this pool, and a single connection serialises them instead of failing
 	// with SQLITE_BUSY. Statements are short, so readers barely wait.
