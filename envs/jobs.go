@@ -193,18 +193,33 @@ func (w *provisionWorker) step(ctx context.Context, r *storage.Environment) erro
 	if timeout := provisionTimeout(p, s.cfg.ProvisionTimeout); r.ProvisionStartedAt != nil && s.now().Sub(*r.ProvisionStartedAt) > timeout {
 		return s.failLaunch(ctx, r, fmt.Sprintf("did not become ready within %s", FormatDuration(timeout)))
 	}
+	// created is a handle the provider has just given and that is not saved
+	// yet: when the stack is ready at once (no events to record first), it
+	// is saved with the transition to ready, in one transaction, rather
+	// than in one of its own (a commit fewer per launch on SQLite's one
+	// connection). A crash before it is saved leaves a stack without a
+	// handle, which a retry or a destroy finds by the environment's id, as
+	// it always could between Provision and the save.
+	var created string
 	if r.Handle == "" {
 		handle, err := w.provision(ctx, p, r)
 		if err != nil {
 			return err
 		}
-		if err := s.store.UpdateEnvironment(ctx, r.ID, map[string]any{"handle": handle, "updated_at": s.now()}); err != nil {
-			return err
-		}
-		r.Handle = handle
-		s.event(ctx, r.ID, EventProvider, "Stack created: "+handle, "")
+		r.Handle, created = handle, handle
 	}
 	st, err := callProvider(ctx, s, p, "Status", func(ctx context.Context) (StackStatus, error) { return p.Status(ctx, r.Handle) })
+	if created != "" && (err != nil || st.State != StackReady || len(st.Events) > 0) {
+		// Saved even when the step's context is over (a Status cut by the
+		// job timeout), as it was before the Status call.
+		rctx, cancel := recordCtx(ctx)
+		serr := s.saveHandle(rctx, r, created)
+		cancel()
+		if serr != nil {
+			return serr
+		}
+		created = ""
+	}
 	if err != nil {
 		// A provider that cannot be reached is retried; the stack is not lost.
 		return fmt.Errorf("status of %s: %w", r.Handle, err)
@@ -212,7 +227,7 @@ func (w *provisionWorker) step(ctx context.Context, r *storage.Environment) erro
 	s.providerEvents(ctx, r.ID, st.Events)
 	switch st.State {
 	case StackReady:
-		return s.markReady(ctx, r, st)
+		return s.markReady(ctx, r, st, created)
 	case StackFailed:
 		return s.failLaunch(ctx, r, cmpOr(st.Reason, "the stack failed"))
 	default:
@@ -242,9 +257,34 @@ func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.
 	return callProvider(ctx, s, p, "Provision", func(ctx context.Context) (string, error) { return p.Provision(ctx, req) })
 }
 
-func (s *Service) markReady(ctx context.Context, r *storage.Environment, st StackStatus) error {
+// saveHandle records the stack's handle with its timeline event.
+func (s *Service) saveHandle(ctx context.Context, r *storage.Environment, handle string) error {
+	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
+		if err := tx.UpdateEnvironment(ctx, r.ID, map[string]any{"handle": handle, "updated_at": s.now()}); err != nil {
+			return err
+		}
+		return s.stackCreated(ctx, tx, r.ID, handle)
+	})
+	if err == nil {
+		s.hub.notify(r.ID)
+	}
+	return err
+}
+
+func (s *Service) stackCreated(ctx context.Context, tx *storage.Tx, envID, handle string) error {
+	return s.addEvent(ctx, tx, envID, EventProvider, "", oneLine("Stack created: "+handle), "")
+}
+
+// markReady moves r to ready; created is a handle not saved yet (see step),
+// saved in the same transaction.
+func (s *Service) markReady(ctx context.Context, r *storage.Environment, st StackStatus, created string) error {
 	now := s.now()
 	updates := map[string]any{"ready_at": now, "outputs": encodeMap(st.Outputs), "facts": encodeMap(st.Facts), "updated_at": now}
+	var also []func(tx *storage.Tx) error
+	if created != "" {
+		updates["handle"] = created
+		also = append(also, func(tx *storage.Tx) error { return s.stackCreated(ctx, tx, r.ID, created) })
+	}
 	msg := "Ready"
 	if Kind(r.Kind) == KindDR {
 		rto := now.Sub(r.CreatedAt)
@@ -256,9 +296,12 @@ func (s *Service) markReady(ctx context.Context, r *storage.Environment, st Stac
 			msg += fmt.Sprintf(", RPO %s", FormatDuration(rpo))
 		}
 	}
-	ok, err := s.transition(ctx, r, StatusReady, msg, System.Name, updates)
+	ok, err := s.transition(ctx, r, StatusReady, msg, System.Name, updates, also...)
 	if err == nil && ok {
 		s.metrics.ProvisionDone(r.Provider, now.Sub(r.CreatedAt), true)
+	}
+	if err == nil && !ok && created != "" {
+		return s.saveHandle(ctx, r, created) // no longer provisioning: keep the handle for the destroy
 	}
 	return err
 }
@@ -292,8 +335,9 @@ func (s *Service) failLaunch(ctx context.Context, r *storage.Environment, reason
 
 // transition moves r to `to` (from any status the lifecycle allows) with an
 // event, in one transaction. It reports false when r was no longer in a
-// status that allows it.
-func (s *Service) transition(ctx context.Context, r *storage.Environment, to Status, msg, actor string, updates map[string]any) (bool, error) {
+// status that allows it. also runs in the transaction once the status has
+// changed, before the status event.
+func (s *Service) transition(ctx context.Context, r *storage.Environment, to Status, msg, actor string, updates map[string]any, also ...func(tx *storage.Tx) error) (bool, error) {
 	if updates == nil {
 		updates = map[string]any{}
 	}
@@ -305,6 +349,11 @@ func (s *Service) transition(ctx context.Context, r *storage.Environment, to Sta
 		ok, err := tx.Transition(ctx, r.ID, statusStrings(From(to)...), string(to), updates)
 		if err != nil || !ok {
 			return err
+		}
+		for _, f := range also {
+			if err := f(tx); err != nil {
+				return err
+			}
 		}
 		changed = true
 		return s.addEvent(ctx, tx, r.ID, EventStatus, to, msg, actor)

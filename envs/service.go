@@ -389,6 +389,9 @@ const MinTTL = time.Second
 // reaper.go).
 func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (env *Environment, err error) {
 	defer func() {
+		if env != nil {
+			return // audited in the launch's transaction
+		}
 		target := req.Template
 		if env != nil {
 			target = env.ID
@@ -527,6 +530,12 @@ func (s *Service) insertLaunch(ctx context.Context, actor Actor, spec Spec, row 
 		}
 		msg := fmt.Sprintf("Launched %s@%s with a TTL of %s", spec.Name, spec.Version, FormatDuration(ttl))
 		if err := s.addEvent(ctx, tx, id, EventStatus, StatusPending, msg, actor.Name); err != nil {
+			return err
+		}
+		// The audit entry of a launch that succeeds is written here rather
+		// than after the commit: one commit fewer on SQLite's one
+		// connection per launch (a failed launch is audited by Launch).
+		if err := tx.Audit(ctx, s.auditEntry(actor, "environment.launch", id, nil)); err != nil {
 			return err
 		}
 		return s.jobs.InsertTx(ctx, tx, provisionArgs{EnvironmentID: id}, s.attemptOpts(s.cfg.ProvisionAttempts))
@@ -907,16 +916,20 @@ func (s *Service) addEvent(ctx context.Context, tx *storage.Tx, envID, kind stri
 // audit records a state-changing action; a failure to audit is logged, not
 // returned, so it never masks the action's own result.
 func (s *Service) audit(ctx context.Context, actor Actor, action, target string, err error) {
+	if aerr := s.store.Audit(context.WithoutCancel(ctx), s.auditEntry(actor, action, target, err)); aerr != nil {
+		s.log.Error("audit failed", "action", action, "err", aerr)
+	}
+}
+
+// auditEntry is the audit row of an action and its outcome.
+func (s *Service) auditEntry(actor Actor, action, target string, err error) *storage.AuditEntry {
 	result, detail := "ok", ""
 	if err != nil {
 		result = string(ErrorCode(err))
 		detail = ErrorMessage(err)
 	}
-	entry := &storage.AuditEntry{At: s.now(), Actor: actor.Name, Action: action, Target: target,
+	return &storage.AuditEntry{At: s.now(), Actor: actor.Name, Action: action, Target: target,
 		Address: actor.Address, Result: result, Detail: detail, Via: strings.TrimSpace(actor.Via + " " + actor.TokenID)}
-	if aerr := s.store.Audit(context.WithoutCancel(ctx), entry); aerr != nil {
-		s.log.Error("audit failed", "action", action, "err", aerr)
-	}
 }
 
 // FormatDuration prints a duration the way people write TTLs: "2h", "1h30m",
