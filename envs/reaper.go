@@ -82,7 +82,7 @@ func (s *Service) reapBatch(ctx context.Context) (int, error) {
 				Message: "TTL expired: destroying", Actor: "reaper"}
 			jobs[i] = river.InsertManyParams{Args: destroyArgs{EnvironmentID: r.ID}, InsertOpts: s.attemptOpts(s.cfg.DestroyAttempts)}
 		}
-		if err := tx.AddEvents(ctx, evs); err != nil {
+		if err := tx.AddEventsLocked(ctx, evs); err != nil { // ExpireDue locked the rows
 			return err
 		}
 		if err := s.jobs.InsertManyTx(ctx, tx, jobs); err != nil {

@@ -80,7 +80,7 @@ type Config struct {
 	// SweepInterval is how often the reaper's backstop scan runs (default 10s).
 	SweepInterval time.Duration
 	// ReapInterval is how often the reaper looks for expired environments,
-	// on every replica (default 500ms); see reaper.go.
+	// on every replica (default 250ms); see reaper.go.
 	ReapInterval time.Duration
 	// JobTimeout bounds one step of a job: a provision (setup commands
 	// have their own, shorter timeouts), one status check, one destroy call
@@ -174,7 +174,7 @@ func New(cfg Config) (*Service, error) {
 	cfg.PollInterval = cmpOr(cfg.PollInterval, time.Second)
 	cfg.ProvisionTimeout = cmpOr(cfg.ProvisionTimeout, 15*time.Minute)
 	cfg.SweepInterval = cmpOr(cfg.SweepInterval, 10*time.Second)
-	cfg.ReapInterval = cmpOr(cfg.ReapInterval, 500*time.Millisecond)
+	cfg.ReapInterval = cmpOr(cfg.ReapInterval, 250*time.Millisecond)
 	cfg.JobTimeout = cmpOr(cfg.JobTimeout, 10*time.Minute)
 	cfg.RescueAfter = max(cmpOr(cfg.RescueAfter, cfg.JobTimeout+time.Minute), cfg.JobTimeout+time.Second)
 	cfg.RetryDelay = cmpOr(cfg.RetryDelay, 2*time.Second)

@@ -375,10 +375,22 @@ func (q Queries) AddEvent(ctx context.Context, ev *Event) error {
 // order, for the same reason as AddEvent (a transaction that changed those
 // rows already holds the locks).
 func (q Queries) AddEvents(ctx context.Context, evs []Event) error {
+	return q.addEvents(ctx, evs, q.lockForEvents)
+}
+
+// AddEventsLocked is AddEvents for environments whose rows the caller's
+// transaction has already changed (and so holds locked until it ends), as
+// the reaper's batch has: it skips locking them again, which cost a
+// 1,000-row SELECT ... FOR UPDATE per batch on PostgreSQL.
+func (q Queries) AddEventsLocked(ctx context.Context, evs []Event) error {
+	return q.addEvents(ctx, evs, false)
+}
+
+func (q Queries) addEvents(ctx context.Context, evs []Event, lock bool) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	if q.lockForEvents {
+	if lock {
 		ids := make([]string, 0, len(evs))
 		for _, ev := range evs {
 			ids = append(ids, ev.EnvironmentID)
