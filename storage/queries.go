@@ -198,8 +198,12 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 		db = db.Where("(created_at, id) > (?, ?)", f.Before.CreatedAt, f.Before.ID)
 		order = "created_at, id"
 	}
-	var es []Environment
-	if err := db.Order(order).Find(&es).Error; err != nil {
+	rows, err := db.Model(&Environment{}).Select(environmentColumns).Order(order).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("storage: list environments: %w", err)
+	}
+	es, err := scanEnvironments(rows, f.Limit)
+	if err != nil {
 		return nil, fmt.Errorf("storage: list environments: %w", err)
 	}
 	if f.Before != nil {
@@ -410,12 +414,16 @@ func (q Queries) addEvents(ctx context.Context, evs []Event, lock bool) error {
 
 // Events lists an environment's events with id > after, oldest first.
 func (q Queries) Events(ctx context.Context, envID string, after int64, limit int) ([]Event, error) {
-	var evs []Event
-	db := q.ctx(ctx).Where("environment_id = ? AND id > ?", envID, after).Order("id")
+	db := q.ctx(ctx).Model(&Event{}).Select(eventColumns).Where("environment_id = ? AND id > ?", envID, after).Order("id")
 	if limit > 0 {
 		db = db.Limit(limit)
 	}
-	if err := db.Find(&evs).Error; err != nil {
+	rows, err := db.Rows()
+	if err != nil {
+		return nil, fmt.Errorf("storage: list events of %s: %w", envID, err)
+	}
+	evs, err := scanEvents(rows, limit)
+	if err != nil {
 		return nil, fmt.Errorf("storage: list events of %s: %w", envID, err)
 	}
 	return evs, nil
@@ -424,8 +432,12 @@ func (q Queries) Events(ctx context.Context, envID string, after int64, limit in
 // LastEvents lists an environment's newest `limit` events, oldest first
 // (the events_environment index, walked backwards).
 func (q Queries) LastEvents(ctx context.Context, envID string, limit int) ([]Event, error) {
-	var evs []Event
-	if err := q.ctx(ctx).Where("environment_id = ?", envID).Order("id DESC").Limit(limit).Find(&evs).Error; err != nil {
+	rows, err := q.ctx(ctx).Model(&Event{}).Select(eventColumns).Where("environment_id = ?", envID).Order("id DESC").Limit(limit).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("storage: list last events of %s: %w", envID, err)
+	}
+	evs, err := scanEvents(rows, limit)
+	if err != nil {
 		return nil, fmt.Errorf("storage: list last events of %s: %w", envID, err)
 	}
 	slices.Reverse(evs)
