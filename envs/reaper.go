@@ -2,6 +2,7 @@ package envs
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -51,17 +52,43 @@ func (s *Service) startReaper() (stop func()) {
 	}
 }
 
+// reapWorkersPostgres is how many batches one replica runs at once on
+// PostgreSQL, where each picks its rows FOR UPDATE SKIP LOCKED and so never
+// the rows of another; a batch there spends most of its time waiting on
+// the server. SQLite's one connection runs one batch at a time anyway.
+const reapWorkersPostgres = 2
+
 // reapExpired moves every environment whose TTL has run out to destroying,
 // batch after batch, and returns how many it moved.
 func (s *Service) reapExpired(ctx context.Context) (int, error) {
-	total := 0
-	for {
-		n, err := s.reapBatch(ctx)
-		total += n
-		if err != nil || n < reapBatchSize {
-			return total, err
-		}
+	workers := 1
+	if s.store.Dialect() == "postgres" {
+		workers = reapWorkersPostgres
 	}
+	var (
+		mu    sync.Mutex
+		total int
+		first error
+		wg    sync.WaitGroup
+	)
+	for range workers {
+		wg.Go(func() {
+			for {
+				n, err := s.reapBatch(ctx)
+				mu.Lock()
+				total += n
+				if err != nil && first == nil {
+					first = err
+				}
+				mu.Unlock()
+				if err != nil || n < reapBatchSize {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return total, first
 }
 
 // reapBatch moves up to reapBatchSize expired environments to destroying
