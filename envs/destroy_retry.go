@@ -2,14 +2,10 @@ package envs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mayflyhq/mayfly/storage"
 )
@@ -59,27 +55,6 @@ func (s *Service) RetryDestroy(ctx context.Context, actor Actor, id string, reta
 	if err != nil {
 		return nil, err
 	}
-	s.retryDestroyJobNow(ctx, id)
 	s.hub.notify(id)
 	return s.Environment(ctx, id)
-}
-
-// retryDestroyJobNow runs the environment's waiting destroy job at once: a
-// new destroy job is not queued while one waits for its backoff (destroy
-// jobs are unique), so the waiting one is brought forward instead.
-func (s *Service) retryDestroyJobNow(ctx context.Context, id string) {
-	res, err := s.jobs.JobList(ctx, river.NewJobListParams().Kinds(destroyArgs{}.Kind()).
-		States(rivertype.JobStateRetryable, rivertype.JobStateScheduled).First(1000))
-	if err != nil {
-		s.log.Error("list destroy jobs", "err", err)
-		return
-	}
-	for _, j := range res.Jobs {
-		var args destroyArgs
-		if json.Unmarshal(j.EncodedArgs, &args) == nil && args.EnvironmentID == id {
-			if _, err := s.jobs.JobRetry(ctx, j.ID); err != nil {
-				s.log.Error("retry destroy job", "environment", id, "err", err)
-			}
-		}
-	}
 }

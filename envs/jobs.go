@@ -25,7 +25,18 @@ func (provisionArgs) Kind() string { return "provision" }
 
 type destroyArgs struct {
 	EnvironmentID string `json:"environment_id"`
+	// Request is the destroy request the job serves: its
+	// destroy_requested_at in microseconds (0 in jobs queued before it was
+	// recorded). Each request gets a job of its own, so a retry requested
+	// while the previous request's job is still finishing is never taken
+	// for a duplicate of it, and a job whose request was superseded by a
+	// later one stops (see destroyWorker.Work).
+	Request int64 `json:"request,omitempty"`
 }
+
+// destroyRequest returns the time a destroy is requested at, to the
+// microsecond, as both databases store it and destroyArgs.Request holds it.
+func (s *Service) destroyRequest() time.Time { return s.now().Truncate(time.Microsecond) }
 
 func (destroyArgs) Kind() string { return "destroy" }
 
@@ -414,6 +425,9 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	}
 	if st := Status(r.Status); st != StatusDestroying && st != StatusDestroyFailed {
 		return nil
+	}
+	if job.Args.Request != 0 && r.DestroyRequestedAt != nil && r.DestroyRequestedAt.UnixMicro() > job.Args.Request {
+		return nil // a later request (an admin's retry) has a job of its own
 	}
 	var done bool
 	p, known := s.providers[r.Provider]

@@ -94,7 +94,7 @@ func (s *Service) reapExpired(ctx context.Context) (int, error) {
 // reapBatch moves up to reapBatchSize expired environments to destroying
 // with their events and destroy jobs, in one transaction.
 func (s *Service) reapBatch(ctx context.Context) (int, error) {
-	now := s.now()
+	now := s.destroyRequest()
 	var reaped []storage.Environment
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
 		rows, err := tx.ExpireDue(ctx, reapableStatuses, string(StatusDestroying), now, reapBatchSize,
@@ -107,7 +107,7 @@ func (s *Service) reapBatch(ctx context.Context) (int, error) {
 		for i, r := range rows {
 			evs[i] = storage.Event{EnvironmentID: r.ID, At: now, Kind: EventStatus, Status: string(StatusDestroying),
 				Message: "TTL expired: destroying", Actor: "reaper"}
-			jobs[i] = river.InsertManyParams{Args: destroyArgs{EnvironmentID: r.ID}, InsertOpts: s.attemptOpts(s.cfg.DestroyAttempts)}
+			jobs[i] = river.InsertManyParams{Args: destroyArgs{EnvironmentID: r.ID, Request: now.UnixMicro()}, InsertOpts: s.attemptOpts(s.cfg.DestroyAttempts)}
 		}
 		if err := tx.AddEventsLocked(ctx, evs); err != nil { // ExpireDue locked the rows
 			return err

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mayflyhq/mayfly/storage"
 )
@@ -152,8 +151,6 @@ type jobQueue interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	StopAndCancel(ctx context.Context) error
-	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
-	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
 // New builds a Service; call Start to run its jobs.
@@ -867,7 +864,7 @@ func (s *Service) Destroy(ctx context.Context, actor Actor, id string) (env *Env
 // environment must still be expired at that time when the row is updated,
 // so an extension committed since the reaper looked wins.
 func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage.Environment, reason, actor string, expiredAt time.Time) (bool, error) {
-	now := s.now()
+	now := s.destroyRequest()
 	from := statusStrings(From(StatusDestroying)...)
 	updates := map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now}
 	var ok bool
@@ -883,7 +880,7 @@ func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage
 	if err := s.addEvent(ctx, tx, r.ID, EventStatus, StatusDestroying, reason, actor); err != nil {
 		return false, err
 	}
-	if err := s.jobs.InsertTx(ctx, tx, destroyArgs{EnvironmentID: r.ID}, s.attemptOpts(s.cfg.DestroyAttempts)); err != nil {
+	if err := s.jobs.InsertTx(ctx, tx, destroyArgs{EnvironmentID: r.ID, Request: now.UnixMicro()}, s.attemptOpts(s.cfg.DestroyAttempts)); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -64,29 +64,32 @@ func toVersionJSON(v envs.Version) versionJSON {
 }
 
 type environmentJSON struct {
-	ID            string            `json:"id"`
-	Name          string            `json:"name"`
-	Owner         string            `json:"owner"`
-	Team          string            `json:"team,omitempty"`
-	Template      string            `json:"template"`
-	Version       string            `json:"version"`
-	Kind          string            `json:"kind"`
-	Provider      string            `json:"provider"`
-	Status        string            `json:"status"`
-	StatusReason  string            `json:"status_reason,omitempty"`
-	FailureReason string            `json:"failure_reason,omitempty"`
-	Params        map[string]string `json:"params"`
-	SecretParams  []string          `json:"secret_params,omitempty"`
-	Outputs       map[string]string `json:"outputs"`
-	Facts         map[string]string `json:"facts,omitempty"`
-	CreatedAt     time.Time         `json:"created_at"`
-	ReadyAt       *time.Time        `json:"ready_at,omitempty"`
-	ExpiresAt     time.Time         `json:"expires_at"`
-	MaxExpiresAt  time.Time         `json:"max_expires_at"`
-	DestroyedAt   *time.Time        `json:"destroyed_at,omitempty"`
-	TTLRemaining  string            `json:"ttl_remaining"`
-	RTOSeconds    *float64          `json:"rto_seconds,omitempty"`
-	RPOSeconds    *float64          `json:"rpo_seconds,omitempty"`
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	Owner        string `json:"owner"`
+	Team         string `json:"team,omitempty"`
+	Template     string `json:"template"`
+	Version      string `json:"version"`
+	Kind         string `json:"kind"`
+	Provider     string `json:"provider"`
+	Status       string `json:"status"`
+	StatusReason string `json:"status_reason,omitempty"`
+	// DestroyGivenUp: a destroy_failed environment no longer retried,
+	// waiting for an admin's retry-destroy.
+	DestroyGivenUp bool              `json:"destroy_given_up,omitempty"`
+	FailureReason  string            `json:"failure_reason,omitempty"`
+	Params         map[string]string `json:"params"`
+	SecretParams   []string          `json:"secret_params,omitempty"`
+	Outputs        map[string]string `json:"outputs"`
+	Facts          map[string]string `json:"facts,omitempty"`
+	CreatedAt      time.Time         `json:"created_at"`
+	ReadyAt        *time.Time        `json:"ready_at,omitempty"`
+	ExpiresAt      time.Time         `json:"expires_at"`
+	MaxExpiresAt   time.Time         `json:"max_expires_at"`
+	DestroyedAt    *time.Time        `json:"destroyed_at,omitempty"`
+	TTLRemaining   string            `json:"ttl_remaining"`
+	RTOSeconds     *float64          `json:"rto_seconds,omitempty"`
+	RPOSeconds     *float64          `json:"rpo_seconds,omitempty"`
 }
 
 func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
@@ -96,6 +99,7 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 		FailureReason: e.FailureReason, Params: e.Params, SecretParams: e.SecretNames, Outputs: e.Outputs,
 		Facts: e.Facts, CreatedAt: e.CreatedAt, ReadyAt: e.ReadyAt, ExpiresAt: e.ExpiresAt,
 		MaxExpiresAt: e.MaxExpiresAt, DestroyedAt: e.DestroyedAt, TTLRemaining: e.TimeLeft(now).Truncate(time.Second).String(),
+		DestroyGivenUp: e.DestroyGivenUp(),
 	}
 	if e.RTO != nil {
 		s := e.RTO.Seconds()

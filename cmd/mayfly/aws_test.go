@@ -115,6 +115,9 @@ func TestAWSDestroyFailedThenRetainRetry(t *testing.T) {
 	if !strings.Contains(failed.StatusReason, "Queue (AWS::SQS::Queue): Queue is in use") {
 		t.Errorf("reason %q does not name the resource and why", failed.StatusReason)
 	}
+	if failed.DestroyGivenUp {
+		t.Error("destroy_given_up after the first failure; it is still retried")
+	}
 	// The admin page offers the retry on the failure.
 	status, body, err := httpGet(s.url + "/admin")
 	if err != nil || status != http.StatusOK {
@@ -134,6 +137,26 @@ func TestAWSDestroyFailedThenRetainRetry(t *testing.T) {
 	}
 	if msgs := s.events(e.ID); countContaining(msgs, "retaining Queue") != 1 {
 		t.Errorf("timeline lacks the retry: %q", msgs)
+	}
+}
+
+// A destroy that fails on its last attempt is given up, and says so in the
+// API, until an admin retries it.
+func TestAWSDestroyGivenUp(t *testing.T) {
+	s, fake := startAWSMain(t, "--destroy-attempts", "1")
+	e := s.launch(map[string]any{"template": "aws-topic", "name": "stuck", "params": map[string]any{"customer": "acme"}})
+	s.waitStatus(e.ID, "ready", 20*time.Second)
+	fake.FailDelete("Queue", "Queue is in use by a subscription")
+	s.api("DELETE", "/api/v1/environments/"+e.ID, nil)
+	failed := s.waitStatus(e.ID, "destroy_failed", 20*time.Second)
+	if !failed.DestroyGivenUp || !strings.Contains(failed.StatusReason, "gave up after 1 attempts") {
+		t.Errorf("destroy_given_up %v, reason %q; want it given up after 1 attempt", failed.DestroyGivenUp, failed.StatusReason)
+	}
+	if r := s.api("POST", "/api/v1/environments/"+e.ID+"/retry-destroy", map[string]any{"retain": []string{"Queue"}}); r.Status != http.StatusAccepted {
+		t.Fatalf("retry-destroy: %d %s", r.Status, r.Body)
+	}
+	if done := s.waitStatus(e.ID, "destroyed", 20*time.Second); done.DestroyGivenUp {
+		t.Error("destroy_given_up on a destroyed environment")
 	}
 }
 

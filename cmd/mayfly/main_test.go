@@ -120,19 +120,20 @@ func (s *testServer) api(method, path string, body any) apiResponse {
 }
 
 type envJSON struct {
-	ID            string            `json:"id"`
-	Name          string            `json:"name"`
-	Status        string            `json:"status"`
-	StatusReason  string            `json:"status_reason"`
-	FailureReason string            `json:"failure_reason"`
-	Outputs       map[string]string `json:"outputs"`
-	Facts         map[string]string `json:"facts"`
-	Params        map[string]string `json:"params"`
-	SecretParams  []string          `json:"secret_params"`
-	ExpiresAt     time.Time         `json:"expires_at"`
-	MaxExpiresAt  time.Time         `json:"max_expires_at"`
-	RTOSeconds    *float64          `json:"rto_seconds"`
-	RPOSeconds    *float64          `json:"rpo_seconds"`
+	ID             string            `json:"id"`
+	Name           string            `json:"name"`
+	Status         string            `json:"status"`
+	StatusReason   string            `json:"status_reason"`
+	DestroyGivenUp bool              `json:"destroy_given_up"`
+	FailureReason  string            `json:"failure_reason"`
+	Outputs        map[string]string `json:"outputs"`
+	Facts          map[string]string `json:"facts"`
+	Params         map[string]string `json:"params"`
+	SecretParams   []string          `json:"secret_params"`
+	ExpiresAt      time.Time         `json:"expires_at"`
+	MaxExpiresAt   time.Time         `json:"max_expires_at"`
+	RTOSeconds     *float64          `json:"rto_seconds"`
+	RPOSeconds     *float64          `json:"rpo_seconds"`
 }
 
 func (s *testServer) launch(body map[string]any) envJSON {
