@@ -61,17 +61,24 @@ func (s *Service) flagHealth(ctx context.Context, r *storage.Environment, verdic
 	if reason == r.StatusReason {
 		return nil
 	}
-	ok, err := s.store.Transition(ctx, r.ID, statusStrings(StatusReady), string(StatusReady),
-		map[string]any{"status_reason": reason, "updated_at": s.now()})
-	if err != nil || !ok {
-		return err
+	msg := reason
+	if reason == "" {
+		msg = "Stack is healthy again"
 	}
-	if reason != "" {
-		s.event(ctx, r.ID, EventProvider, reason, "")
-	} else {
-		s.event(ctx, r.ID, EventProvider, "Stack is healthy again", "")
+	// The flag and its timeline line are one change: whoever sees the one
+	// sees the other.
+	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
+		ok, err := tx.Transition(ctx, r.ID, statusStrings(StatusReady), string(StatusReady),
+			map[string]any{"status_reason": reason, "updated_at": s.now()})
+		if err != nil || !ok {
+			return err
+		}
+		return s.addEvent(ctx, tx, r.ID, EventProvider, "", msg, "")
+	})
+	if err == nil {
+		s.hub.notify(r.ID)
 	}
-	return nil
+	return err
 }
 
 // healthChecker is how a provider's ready stacks are checked: its own
