@@ -526,10 +526,17 @@ func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, rea
 		return &destroyFailure{reason} // same failure again: no new event
 	}
 	if Status(r.Status) == StatusDestroyFailed {
-		if err := s.store.UpdateEnvironment(ctx, r.ID, map[string]any{"status_reason": reason, "updated_at": s.now()}); err != nil {
+		// The new reason and its timeline line are one change.
+		err := s.store.InTx(ctx, func(tx *storage.Tx) error {
+			if err := tx.UpdateEnvironment(ctx, r.ID, map[string]any{"status_reason": reason, "updated_at": s.now()}); err != nil {
+				return err
+			}
+			return s.addEvent(ctx, tx, r.ID, EventProvider, "", "Destroy failed again: "+reason, "")
+		})
+		if err != nil {
 			return err
 		}
-		s.event(ctx, r.ID, EventProvider, "Destroy failed again: "+reason, "")
+		s.hub.notify(r.ID)
 		return &destroyFailure{reason}
 	}
 	msg := "Destroy failed, will retry: "
