@@ -31,17 +31,7 @@ func startAWSMain(t *testing.T, extra ...string) (*testServer, *awstest.Server) 
 // startAWSPortal runs the portal with AWS at endpoint.
 func startAWSPortal(t *testing.T, endpoint string, extra ...string) *testServer {
 	t.Helper()
-	m := NewMain(awsConfig(t, endpoint, t.TempDir(), extra...))
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	s := &testServer{Main: m, t: t, url: m.URL()}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
+	return runTestMain(t, awsConfig(t, endpoint, t.TempDir(), extra...))
 }
 
 // awsConfig sets the SDK's variables for the endpoint and parses the

@@ -49,6 +49,12 @@ func startMain(t *testing.T, catalogDir string) *testServer {
 		t.Fatal(err)
 	}
 	cfg.CatalogDir = catalogDir
+	return runTestMain(t, cfg)
+}
+
+// runTestMain runs Main with cfg until the test ends.
+func runTestMain(t *testing.T, cfg Config) *testServer {
+	t.Helper()
 	m := NewMain(cfg)
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatalf("Run: %v", err)

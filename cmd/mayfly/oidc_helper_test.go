@@ -229,24 +229,6 @@ func signInConfig(t *testing.T, o *testOP, extra ...string) Config {
 	return cfg
 }
 
-func runTestMain(t *testing.T, cfg Config) *testServer {
-	t.Helper()
-	m := NewMain(cfg)
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
-	s := &testServer{Main: m, t: t, url: m.URL()}
-	// Close first: once the orchestrator has stopped, no provision job can
-	// start a process after destroyAll has looked for stacks.
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		s.destroyAll()
-	})
-	return s
-}
-
 // browserless is an HTTP client with a cookie jar, as a browser without
 // JavaScript would be.
 func browserless(t *testing.T) *http.Client {
