@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
@@ -114,13 +113,7 @@ func TestCrashMidProvisionAndRestart(t *testing.T) {
 		t.Fatalf("GET %s after restart: %d %v", url, code, err)
 	}
 
-	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
-		t.Fatalf("destroy: %d %s", r.Status, r.Body)
-	}
-	s.waitStatus(e.ID, "destroyed", 30*time.Second)
-	if pids := local.Processes(e.ID); len(pids) > 0 {
-		t.Errorf("processes of %s leaked: %v", e.ID, pids)
-	}
+	s.destroyClean(e.ID)
 	entries, _ := os.ReadDir(filepath.Join(dataDir, "stacks"))
 	if len(entries) > 0 {
 		t.Errorf("stack directories leaked: %v", entries)

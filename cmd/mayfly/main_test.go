@@ -72,6 +72,25 @@ func runTestMain(t *testing.T, cfg Config) *testServer {
 	return s
 }
 
+// destroyClean destroys an environment through the API, waits for it to
+// be destroyed and checks that none of its processes is left.
+func (s *testServer) destroyClean(id string) {
+	s.t.Helper()
+	if r := s.api("DELETE", "/api/v1/environments/"+id, nil); r.Status != http.StatusAccepted {
+		s.t.Fatalf("destroy: %d %s", r.Status, r.Body)
+	}
+	s.waitStatus(id, "destroyed", 30*time.Second)
+	assertNoProcesses(s.t, id)
+}
+
+// assertNoProcesses checks that no process of the environment is running.
+func assertNoProcesses(t *testing.T, id string) {
+	t.Helper()
+	if pids := local.Processes(id); len(pids) > 0 {
+		t.Errorf("processes of %s still running: %v", id, pids)
+	}
+}
+
 // destroyAll destroys every stack so no test leaks processes.
 func (s *testServer) destroyAll() {
 	handles, _ := s.Local.Stacks(context.Background())
@@ -305,9 +324,7 @@ func TestDestroyWhileProvisioning(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.Config.DataDir, "stacks", e.ID)); !os.IsNotExist(err) {
 		t.Errorf("stack directory still exists: %v", err)
 	}
-	if pids := local.Processes(e.ID); len(pids) > 0 {
-		t.Errorf("processes of %s still running: %v", e.ID, pids)
-	}
+	assertNoProcesses(t, e.ID)
 	// Destroy is idempotent.
 	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
 		t.Errorf("second destroy: %d %s", r.Status, r.Body)
@@ -324,9 +341,7 @@ func TestHealthCheckFails(t *testing.T) {
 	if !strings.Contains(got.FailureReason, "did not become healthy") {
 		t.Errorf("failure reason = %q, want it to say the service did not become healthy", got.FailureReason)
 	}
-	if pids := local.Processes(e.ID); len(pids) > 0 {
-		t.Errorf("processes of %s still running: %v", e.ID, pids)
-	}
+	assertNoProcesses(t, e.ID)
 	msgs := s.events(e.ID)
 	for _, want := range []string{"Launch failed", "Cleaning up the failed launch", "Destroyed"} {
 		if !containsAny(msgs, want) {

@@ -244,13 +244,7 @@ func TestReplicaKilledMidLaunchAnotherFinishes(t *testing.T) {
 			t.Errorf("%q %d times, want once:\n%s", want, n, msgs)
 		}
 	}
-	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
-		t.Fatalf("destroy: %d %s", r.Status, r.Body)
-	}
-	s.waitStatus(e.ID, "destroyed", 30*time.Second)
-	if pids := local.Processes(e.ID); len(pids) > 0 {
-		t.Errorf("processes of %s leaked: %v", e.ID, pids)
-	}
+	s.destroyClean(e.ID)
 }
 
 // A dropped database connection (a PostgreSQL restart, a failover) costs at
