@@ -9,7 +9,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
-	"github.com/riverqueue/river/rivertype"
 )
 
 // JobQueue is River on the open database: riversqlite on SQLite, riverpgxv5
@@ -26,8 +25,6 @@ type queueClient interface {
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 	StopAndCancel(ctx context.Context) error
-	JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error)
-	JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error)
 }
 
 type riverClient[TTx any] struct {
@@ -93,13 +90,3 @@ func (q *JobQueue) Stop(ctx context.Context) error { return q.client.Stop(ctx) }
 
 // StopAndCancel stops and cancels running jobs' contexts.
 func (q *JobQueue) StopAndCancel(ctx context.Context) error { return q.client.StopAndCancel(ctx) }
-
-// JobList lists jobs (for admin views and for bringing a job forward).
-func (q *JobQueue) JobList(ctx context.Context, params *river.JobListParams) (*river.JobListResult, error) {
-	return q.client.JobList(ctx, params)
-}
-
-// JobRetry makes a job available to run at once.
-func (q *JobQueue) JobRetry(ctx context.Context, id int64) (*rivertype.JobRow, error) {
-	return q.client.JobRetry(ctx, id)
-}

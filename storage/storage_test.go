@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mayflyhq/mayfly/storage"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
@@ -568,34 +567,5 @@ func TestTimelineIDsFollowCommitOrder(t *testing.T) {
 	}
 	if len(evs) != 2 || evs[0].Message != "first" || evs[1].Message != "second" {
 		t.Errorf("timeline = %+v, want first then second", evs)
-	}
-}
-
-func TestJobQueueListsAndRetriesJobs(t *testing.T) {
-	db := openDB(t)
-	ctx := context.Background()
-	queue, err := db.NewJobQueue(&river.Config{}) // no workers: insert only
-	if err != nil {
-		t.Fatal(err)
-	}
-	later := time.Now().Add(time.Hour)
-	if err := db.InTx(ctx, func(tx *storage.Tx) error {
-		return queue.InsertTx(ctx, tx, testJobArgs{N: 1}, &river.InsertOpts{ScheduledAt: later})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	res, err := queue.JobList(ctx, river.NewJobListParams().Kinds("test").States(rivertype.JobStateScheduled))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Jobs) != 1 {
-		t.Fatalf("%d scheduled test jobs, want 1", len(res.Jobs))
-	}
-	job, err := queue.JobRetry(ctx, res.Jobs[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if job.State != rivertype.JobStateAvailable {
-		t.Errorf("after JobRetry the job is %s, want available", job.State)
 	}
 }
