@@ -135,11 +135,18 @@ func (q Queries) CreateEnvironment(ctx context.Context, e *Environment) error {
 
 // Environment loads one environment.
 func (q Queries) Environment(ctx context.Context, id string) (*Environment, error) {
-	var e Environment
-	if err := q.ctx(ctx).Where("id = ?", id).Take(&e).Error; err != nil {
-		return nil, notFound(err)
+	rows, err := q.ctx(ctx).Model(&Environment{}).Select(q.sqlColumns(environmentColumns)).Where("id = ?", id).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("storage: environment %s: %w", id, err)
 	}
-	return &e, nil
+	es, err := scanEnvironments(rows, 1)
+	if err != nil {
+		return nil, fmt.Errorf("storage: environment %s: %w", id, err)
+	}
+	if len(es) == 0 {
+		return nil, ErrNotFound
+	}
+	return &es[0], nil
 }
 
 // EnvironmentFilter narrows a listing. Empty fields match everything.
@@ -198,7 +205,7 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 		db = db.Where("(created_at, id) > (?, ?)", f.Before.CreatedAt, f.Before.ID)
 		order = "created_at, id"
 	}
-	rows, err := db.Model(&Environment{}).Select(environmentColumns).Order(order).Rows()
+	rows, err := db.Model(&Environment{}).Select(q.sqlColumns(environmentColumns)).Order(order).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("storage: list environments: %w", err)
 	}
@@ -414,7 +421,7 @@ func (q Queries) addEvents(ctx context.Context, evs []Event, lock bool) error {
 
 // Events lists an environment's events with id > after, oldest first.
 func (q Queries) Events(ctx context.Context, envID string, after int64, limit int) ([]Event, error) {
-	db := q.ctx(ctx).Model(&Event{}).Select(eventColumns).Where("environment_id = ? AND id > ?", envID, after).Order("id")
+	db := q.ctx(ctx).Model(&Event{}).Select(q.sqlColumns(eventColumns)).Where("environment_id = ? AND id > ?", envID, after).Order("id")
 	if limit > 0 {
 		db = db.Limit(limit)
 	}
@@ -432,7 +439,7 @@ func (q Queries) Events(ctx context.Context, envID string, after int64, limit in
 // LastEvents lists an environment's newest `limit` events, oldest first
 // (the events_environment index, walked backwards).
 func (q Queries) LastEvents(ctx context.Context, envID string, limit int) ([]Event, error) {
-	rows, err := q.ctx(ctx).Model(&Event{}).Select(eventColumns).Where("environment_id = ?", envID).Order("id DESC").Limit(limit).Rows()
+	rows, err := q.ctx(ctx).Model(&Event{}).Select(q.sqlColumns(eventColumns)).Where("environment_id = ?", envID).Order("id DESC").Limit(limit).Rows()
 	if err != nil {
 		return nil, fmt.Errorf("storage: list last events of %s: %w", envID, err)
 	}

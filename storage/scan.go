@@ -2,7 +2,7 @@ package storage
 
 import (
 	"database/sql"
-	"time"
+	"strings"
 )
 
 // Listings read many rows per request, and gorm's scan of each one
@@ -10,11 +10,20 @@ import (
 // page's CPU in its profile. The hot listings scan their rows by hand.
 
 // environmentColumns are Environment's columns in the order
-// scanEnvironments reads them.
+// scanEnvironments reads them; a + marks a timestamp (see scantime.go).
 const environmentColumns = "id, name, owner, team, template_name, version, version_id, kind, provider, " +
 	"params, secrets, secret_names, status, status_reason, failure_reason, outputs, facts, handle, " +
-	"created_at, updated_at, provision_started_at, ready_at, expires_at, max_expires_at, " +
-	"destroy_requested_at, destroyed_at, rto_ms, rpo_ms, provision_attempt"
+	"+created_at, +updated_at, +provision_started_at, +ready_at, +expires_at, +max_expires_at, " +
+	"+destroy_requested_at, +destroyed_at, rto_ms, rpo_ms, provision_attempt, +destroy_given_up_at"
+
+// sqlColumns is a column list as the database reads it: SQLite keeps the
+// plus before a timestamp, PostgreSQL has none for timestamps.
+func (q Queries) sqlColumns(cols string) string {
+	if q.postgres {
+		return strings.ReplaceAll(cols, "+", "")
+	}
+	return cols
+}
 
 // scanEnvironments reads rows of environmentColumns, and closes them;
 // capacity is the expected number of rows (a listing's limit).
@@ -23,31 +32,26 @@ func scanEnvironments(rows *sql.Rows, capacity int) ([]Environment, error) {
 	out := make([]Environment, 0, min(capacity, 256))
 	for rows.Next() {
 		var e Environment
-		var provisionStarted, ready, destroyRequested, destroyed sql.NullTime
+		var created, updated, provisionStarted, ready, expires, maxExpires, destroyRequested, destroyed, givenUp scanTime
 		var rto, rpo sql.NullInt64
 		err := rows.Scan(&e.ID, &e.Name, &e.Owner, &e.Team, &e.TemplateName, &e.Version, &e.VersionID, &e.Kind, &e.Provider,
 			&e.Params, &e.Secrets, &e.SecretNames, &e.Status, &e.StatusReason, &e.FailureReason, &e.Outputs, &e.Facts, &e.Handle,
-			&e.CreatedAt, &e.UpdatedAt, &provisionStarted, &ready, &e.ExpiresAt, &e.MaxExpiresAt,
-			&destroyRequested, &destroyed, &rto, &rpo, &e.ProvisionAttempt)
+			&created, &updated, &provisionStarted, &ready, &expires, &maxExpires,
+			&destroyRequested, &destroyed, &rto, &rpo, &e.ProvisionAttempt, &givenUp)
 		if err != nil {
 			return nil, err
 		}
-		e.ProvisionStartedAt = nullTime(provisionStarted)
-		e.ReadyAt = nullTime(ready)
-		e.DestroyRequestedAt = nullTime(destroyRequested)
-		e.DestroyedAt = nullTime(destroyed)
+		e.CreatedAt, e.UpdatedAt, e.ExpiresAt, e.MaxExpiresAt = created.Time, updated.Time, expires.Time, maxExpires.Time
+		e.ProvisionStartedAt = provisionStarted.Ptr()
+		e.ReadyAt = ready.Ptr()
+		e.DestroyRequestedAt = destroyRequested.Ptr()
+		e.DestroyedAt = destroyed.Ptr()
+		e.DestroyGivenUpAt = givenUp.Ptr()
 		e.RTOMillis = nullInt(rto)
 		e.RPOMillis = nullInt(rpo)
 		out = append(out, e)
 	}
 	return out, rows.Err()
-}
-
-func nullTime(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	return &t.Time
 }
 
 func nullInt(n sql.NullInt64) *int64 {
@@ -58,7 +62,7 @@ func nullInt(n sql.NullInt64) *int64 {
 }
 
 // eventColumns are Event's columns in the order scanEvents reads them.
-const eventColumns = "id, environment_id, at, kind, status, message, actor"
+const eventColumns = "id, environment_id, +at, kind, status, message, actor"
 
 // scanEvents reads rows of eventColumns, and closes them.
 func scanEvents(rows *sql.Rows, capacity int) ([]Event, error) {
@@ -66,9 +70,11 @@ func scanEvents(rows *sql.Rows, capacity int) ([]Event, error) {
 	out := make([]Event, 0, min(capacity, 256))
 	for rows.Next() {
 		var ev Event
-		if err := rows.Scan(&ev.ID, &ev.EnvironmentID, &ev.At, &ev.Kind, &ev.Status, &ev.Message, &ev.Actor); err != nil {
+		var at scanTime
+		if err := rows.Scan(&ev.ID, &ev.EnvironmentID, &at, &ev.Kind, &ev.Status, &ev.Message, &ev.Actor); err != nil {
 			return nil, err
 		}
+		ev.At = at.Time
 		out = append(out, ev)
 	}
 	return out, rows.Err()
