@@ -1,10 +1,13 @@
 package handlers
 
 import (
+	"bytes"
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/a-h/templ"
@@ -14,12 +17,31 @@ import (
 	"github.com/mayflyhq/mayfly/web"
 )
 
-// render writes a templ component as HTML with the given status.
+// render writes a templ component as HTML with the given status. The page is
+// rendered into a buffer first: a render error then becomes an error page
+// rather than half a page under the status already sent, and the page goes
+// out in one write with its length, instead of a write (and a system call)
+// for every 4 KiB that templ's buffer fills.
 func render(c *echo.Context, status int, comp templ.Component) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	c.Response().WriteHeader(status)
-	return comp.Render(c.Request().Context(), c.Response())
+	buf := pageBuffers.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledPage {
+			buf.Reset()
+			pageBuffers.Put(buf)
+		}
+	}()
+	if err := comp.Render(c.Request().Context(), buf); err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderContentLength, strconv.Itoa(buf.Len()))
+	return c.HTMLBlob(status, buf.Bytes())
 }
+
+// pageBuffers hold rendered pages; one grown past maxPooledPage (a rare
+// huge page) is left to the garbage collector rather than kept.
+var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledPage = 1 << 20
 
 func (h *Handler) page(c *echo.Context, title, nav string) web.Page {
 	a := actorOf(c)
