@@ -77,8 +77,11 @@ type Environment struct {
 	ExpiresAt     time.Time
 	MaxExpiresAt  time.Time
 	DestroyedAt   *time.Time
-	RTO           *time.Duration
-	RPO           *time.Duration
+	// DestroyGivenUpAt is when the destroy job stopped retrying; see
+	// DestroyGivenUp.
+	DestroyGivenUpAt *time.Time
+	RTO              *time.Duration
+	RPO              *time.Duration
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -98,7 +101,7 @@ func (e *Environment) ExtendableBy() time.Duration {
 // (after its last attempt, or at the destroy timeout) and waits for an
 // administrator's retry, rather than being retried with backoff.
 func (e *Environment) DestroyGivenUp() bool {
-	return e.Status == StatusDestroyFailed && strings.HasSuffix(e.StatusReason, retryFromAdminPage)
+	return e.Status == StatusDestroyFailed && e.DestroyGivenUpAt != nil
 }
 
 // Event kinds.
@@ -161,6 +164,7 @@ func environmentFromRow(r *storage.Environment, secretNames []string) *Environme
 		MaxExpiresAt:  r.MaxExpiresAt.UTC(),
 		DestroyedAt:   utcPtr(r.DestroyedAt),
 	}
+	e.DestroyGivenUpAt = utcPtr(r.DestroyGivenUpAt)
 	if r.RTOMillis != nil {
 		d := time.Duration(*r.RTOMillis) * time.Millisecond
 		e.RTO = &d

@@ -373,8 +373,17 @@ func TestProviderFaults(t *testing.T) {
 		p.mu.Lock()
 		p.plans[c.name] = plan{}
 		p.mu.Unlock()
+		if r, err := db.Environment(ctx, ids[i]); err != nil || r.DestroyGivenUpAt == nil {
+			t.Fatalf("%s: destroy_given_up_at not set before the retry (%v)", c.name, err)
+		}
 		if _, err := svc.RetryDestroy(ctx, envs.Actor{Name: "admin", Role: envs.RoleAdmin}, ids[i], nil); err != nil {
 			t.Fatalf("retry destroy of %s: %v", c.name, err)
+		}
+		// The retry is a new destroy, retried again if it fails.
+		if r, err := db.Environment(ctx, ids[i]); err != nil {
+			t.Fatal(err)
+		} else if r.DestroyGivenUpAt != nil {
+			t.Errorf("%s: destroy_given_up_at %v after the admin's retry, want it cleared", c.name, r.DestroyGivenUpAt)
 		}
 		env := waitFor(t, svc, ids[i], time.Now().Add(30*time.Second), func(e *envs.Environment) bool { return e.Status.Terminal() })
 		if env.Status != envs.StatusDestroyed {

@@ -509,7 +509,7 @@ func (w *destroyWorker) overdue(p Provider, r *storage.Environment) (reason stri
 }
 
 // retryFromAdminPage ends the reason of a destroy that the job stopped
-// trying (see Environment.DestroyGivenUp).
+// trying, for the people reading it.
 const retryFromAdminPage = "retry from the admin page)"
 
 // givenUp is what a destroy_failed reason says once the job stopped trying.
@@ -519,16 +519,22 @@ func givenUp(attempts int) string {
 
 // destroyFailed records why a destroy failed and returns an error so the
 // job is retried with backoff: a *destroyFailure once it is recorded. final
-// says the job gives up after this (the reason tells the admin to retry).
+// says the job gives up after this: destroy_given_up_at is set, and the
+// reason tells the admin to retry.
 func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, reason string, final bool) error {
 	reason = oneLine(reason)
 	if Status(r.Status) == StatusDestroyFailed && r.StatusReason == reason {
 		return &destroyFailure{reason} // same failure again: no new event
 	}
+	updates := map[string]any{"status_reason": reason}
+	if final {
+		updates["destroy_given_up_at"] = s.now()
+	}
 	if Status(r.Status) == StatusDestroyFailed {
 		// The new reason and its timeline line are one change.
 		err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-			if err := tx.UpdateEnvironment(ctx, r.ID, map[string]any{"status_reason": reason, "updated_at": s.now()}); err != nil {
+			updates["updated_at"] = s.now()
+			if err := tx.UpdateEnvironment(ctx, r.ID, updates); err != nil {
 				return err
 			}
 			return s.addEvent(ctx, tx, r.ID, EventProvider, "", "Destroy failed again: "+reason, "")
@@ -543,8 +549,7 @@ func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, rea
 	if final {
 		msg = "Destroy failed: "
 	}
-	if _, err := s.transition(ctx, r, StatusDestroyFailed, msg+reason, System.Name,
-		map[string]any{"status_reason": reason}); err != nil {
+	if _, err := s.transition(ctx, r, StatusDestroyFailed, msg+reason, System.Name, updates); err != nil {
 		return err
 	}
 	s.log.Warn("destroy failed", "environment", r.ID, "reason", reason)

@@ -866,7 +866,7 @@ func (s *Service) Destroy(ctx context.Context, actor Actor, id string) (env *Env
 func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage.Environment, reason, actor string, expiredAt time.Time) (bool, error) {
 	now := s.destroyRequest()
 	from := statusStrings(From(StatusDestroying)...)
-	updates := map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now}
+	updates := map[string]any{"destroy_requested_at": now, "destroy_given_up_at": nil, "status_reason": "", "updated_at": now}
 	var ok bool
 	var err error
 	if expiredAt.IsZero() {

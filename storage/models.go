@@ -70,6 +70,9 @@ type Environment struct {
 	RPOMillis          *int64 `gorm:"column:rpo_ms"`
 	// ProvisionAttempt numbers launch attempts (see envs.ProvisionRequest).
 	ProvisionAttempt int `gorm:"default:1"`
+	// DestroyGivenUpAt: when the destroy job stopped retrying (see
+	// envs.Environment.DestroyGivenUp); nil while it retries.
+	DestroyGivenUpAt *time.Time
 }
 
 // Event is one line of an environment's timeline.
