@@ -329,7 +329,7 @@ func seed(ctx context.Context, url, data string, opt HTTPOptions) (string, error
 			now := time.Now().UTC().Truncate(time.Microsecond)
 			for j := i; j < min(i+1000, opt.Environments); j++ {
 				name := fmt.Sprintf("web-%d", j)
-				if err := tx.CreateEnvironment(ctx, h.row("env-"+name, name, "ready", now, now.Add(2*time.Hour))); err != nil {
+				if err := tx.CreateEnvironment(ctx, h.shown(h.row("env-"+name, name, "ready", now, now.Add(2*time.Hour)))); err != nil {
 					return err
 				}
 			}
@@ -342,7 +342,7 @@ func seed(ctx context.Context, url, data string, opt HTTPOptions) (string, error
 	const id = "env-timeline"
 	err = db.InTx(ctx, func(tx *storage.Tx) error {
 		now := time.Now().UTC().Truncate(time.Microsecond)
-		if err := tx.CreateEnvironment(ctx, h.row(id, "timeline", "ready", now, now.Add(2*time.Hour))); err != nil {
+		if err := tx.CreateEnvironment(ctx, h.shown(h.row(id, "timeline", "ready", now, now.Add(2*time.Hour)))); err != nil {
 			return err
 		}
 		for i := range opt.Events {
@@ -354,6 +354,15 @@ func seed(ctx context.Context, url, data string, opt HTTPOptions) (string, error
 		return nil
 	})
 	return id, err
+}
+
+// shown fills in what a ready environment has for the pages to show (the
+// reaper's rows do without): parameters, an output, when it was ready.
+func (h *harness) shown(e *storage.Environment) *storage.Environment {
+	e.Params = `{"region":"eu-west-1","size":"small"}`
+	e.Outputs = fmt.Sprintf(`{"url":"https://%s.example.invalid/"}`, e.Name)
+	e.ProvisionStartedAt, e.ReadyAt = &e.CreatedAt, &e.CreatedAt
+	return e
 }
 
 // load runs opt.Connections clients against one path for opt.Duration.
