@@ -68,6 +68,10 @@ type Endpoint struct {
 	PerSecond float64 `json:"per_s"`
 	Latency   Latency `json:"latency"`
 	Ratio     float64 `json:"ratio"`
+	// ServerCPUMicros is the server process's CPU time (user and system)
+	// under this load, per request: unlike the rate, it does not depend on
+	// how much of the machine the load generator takes.
+	ServerCPUMicros float64 `json:"server_cpu_us_per_request"`
 }
 
 // ExecuteHTTP builds cmd/mayfly (run it from the module root), seeds a
@@ -173,7 +177,11 @@ func ExecuteHTTP(ctx context.Context, dir string, opt HTTPOptions) (*HTTPResult,
 			out := filepath.Join(opt.ProfileDir, fmt.Sprintf("%s-%d.pprof", db, i))
 			go func() { profiled <- cpuProfile(ctx, "http://"+pprofAddr, opt.Duration, out) }()
 		}
+		cpu := procCPU(cmd.Process.Pid)
 		load(ctx, client, base, &targets[i], opt)
+		if n := targets[i].Requests; n > 0 {
+			targets[i].ServerCPUMicros = float64((procCPU(cmd.Process.Pid) - cpu).Microseconds()) / float64(n)
+		}
 		targets[i].Ratio = targets[i].PerSecond / max(targets[0].PerSecond, 0.001)
 		if profiled != nil {
 			if err := <-profiled; err != nil {
@@ -422,6 +430,25 @@ func procStatus(pid int, key string) int64 {
 	v := procField(fmt.Sprintf("/proc/%d/status", pid), key)
 	n, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
 	return n
+}
+
+// procCPU is a process's CPU time so far, user and system, from
+// /proc/PID/stat (in clock ticks: 100 a second on Linux).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold spaces: state is field 3, utime 14 and stime 15.
+	_, after, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(after)
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * (time.Second / 100)
 }
 
 // moduleRoot is the directory of go.mod, from the working directory up.

@@ -159,10 +159,11 @@ func writeHTTP(p func(string, ...any), cpus int, runs []*Run) {
 	p("The real binary (built as `make build` builds it) on a database with %d environments, one of them with a %d-event timeline, ", o.Environments, o.Events)
 	p("loaded from the benchmark process over loopback by %d Go clients with keep-alive, %s per path. ", o.Connections, o.Duration)
 	p("Client and server share the machine's %d CPUs. *Baseline*: `/healthz`, a trivial handler on the same server stack (router, middleware, logging).\n\n", cpus)
-	p("| database | path | requests | errors | requests/s | p50 / p99 ms | ratio to baseline |\n|---|---|--:|--:|--:|--:|--:|\n")
+	p("*Server CPU* is the server process's CPU time (user and system) under that path's load, per request; unlike the rate, it does not depend on the share of the CPUs the load generator takes.\n\n")
+	p("| database | path | requests | errors | requests/s | p50 / p99 ms | server CPU µs/request | ratio to baseline |\n|---|---|--:|--:|--:|--:|--:|--:|\n")
 	for _, run := range runs {
 		for _, e := range run.HTTP.Endpoints {
-			p("| %s | %s `%s` | %d | %d | %.0f | %.1f / %.1f | %.3f |\n", run.Database, e.Name, e.Path, e.Requests, e.Errors, e.PerSecond, e.Latency.P50, e.Latency.P99, e.Ratio)
+			p("| %s | %s `%s` | %d | %d | %.0f | %.1f / %.1f | %.0f | %.3f |\n", run.Database, e.Name, e.Path, e.Requests, e.Errors, e.PerSecond, e.Latency.P50, e.Latency.P99, e.ServerCPUMicros, e.Ratio)
 		}
 	}
 	p("\nTarget (issue 6): at least a third of the baseline's rate, p99 under 50 ms.\n\n")
