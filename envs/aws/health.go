@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
@@ -15,7 +17,10 @@ import (
 // environments still what Mayfly made? A stack deleted or being deleted
 // outside Mayfly, or left failed (UPDATE_ROLLBACK_FAILED after a manual
 // update, DELETE_FAILED after a console delete), is not; an update in
-// progress or one rolled back cleanly is. The stacks of each (region,
+// progress or one rolled back cleanly is. A sound stack with a
+// health_output is also asked for that URL, as before it was ready, and is
+// not healthy once outputFailuresToFlag checks in a row have failed (one
+// lost request is not an outage). The stacks of each (region,
 // role) are listed in one go rather than described one by one, and only
 // a stack missing from the listing is asked for by id; all of it at most
 // every HealthInterval (the reaper's sweep asks every few seconds). A
@@ -45,9 +50,10 @@ func (p *Provider) StackHealth(ctx context.Context, handles []string) (map[strin
 		groups[sc][h.StackID] = raw
 	}
 	out := map[string]string{}
+	probes := map[string]outputProbe{} // handle -> its health output
 	var errs []error
 	for sc, want := range groups {
-		verdicts, err := p.scopeHealth(ctx, sc, want)
+		verdicts, err := p.scopeHealth(ctx, sc, want, probes)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -55,15 +61,76 @@ func (p *Provider) StackHealth(ctx context.Context, handles []string) (map[strin
 			out[h] = v
 		}
 	}
+	p.probeOutputs(probes, out)
+	p.mu.Lock()
+	for h := range p.outputFailures {
+		if !slices.Contains(handles, h) {
+			delete(p.outputFailures, h) // no longer ready
+		}
+	}
+	p.mu.Unlock()
 	return out, errors.Join(errs...)
 }
 
-// scopeHealth judges the stacks of one scope (want: stack id -> handle).
-func (p *Provider) scopeHealth(ctx context.Context, sc scope, want map[string]string) (map[string]string, error) {
+// outputFailuresToFlag is how many health output checks in a row must fail
+// before a ready environment is flagged.
+const outputFailuresToFlag = 2
+
+// outputProbe is a stack's health output: its name and URL.
+type outputProbe struct{ name, url string }
+
+// probeOutputs asks the health outputs (a few at a time) and sets the
+// verdicts of their handles in out: healthy when one answers, not healthy
+// when it has failed outputFailuresToFlag checks in a row, not judged
+// (left out) before that, so a flag set earlier stays until it answers.
+func (p *Provider) probeOutputs(probes map[string]outputProbe, out map[string]string) {
+	type result struct {
+		handle, why string
+	}
+	results := make(chan result, len(probes))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for h, pr := range probes {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			_, why := p.healthy(pr.url)
+			results <- result{h, why}
+		})
+	}
+	wg.Wait()
+	close(results)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.outputFailures == nil {
+		p.outputFailures = map[string]int{}
+	}
+	for r := range results {
+		if r.why == "" {
+			delete(p.outputFailures, r.handle)
+			continue
+		}
+		p.outputFailures[r.handle]++
+		if p.outputFailures[r.handle] < outputFailuresToFlag {
+			delete(out, r.handle)
+			continue
+		}
+		out[r.handle] = fmt.Sprintf("its health output %s does not answer: %s", probes[r.handle].name, r.why)
+	}
+}
+
+// scopeHealth judges the stacks of one scope (want: stack id -> handle),
+// and adds the sound ones with a health output to probes.
+func (p *Provider) scopeHealth(ctx context.Context, sc scope, want map[string]string, probes map[string]outputProbe) (map[string]string, error) {
 	out := map[string]string{}
 	err := p.eachStack(ctx, sc, func(st *types.Stack) {
-		if raw, ok := want[aws.ToString(st.StackId)]; ok {
-			out[raw] = stackHealth(st)
+		raw, ok := want[aws.ToString(st.StackId)]
+		if !ok {
+			return
+		}
+		out[raw] = stackHealth(st)
+		if name := tagValue(st.Tags, TagHealthOutput); name != "" && out[raw] == "" {
+			probes[raw] = outputProbe{name: name, url: outputValue(st, name)}
 		}
 	})
 	if err != nil {
@@ -108,4 +175,14 @@ func stackHealth(st *types.Stack) string {
 		// and updates in progress, which are judged once they settle.
 		return ""
 	}
+}
+
+// outputValue is a stack output's value, "" when it has none by that name.
+func outputValue(st *types.Stack, name string) string {
+	for _, o := range st.Outputs {
+		if aws.ToString(o.OutputKey) == name {
+			return aws.ToString(o.OutputValue)
+		}
+	}
+	return ""
 }

@@ -2,7 +2,10 @@ package aws_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,6 +115,58 @@ func TestStackHealthAtMostEveryInterval(t *testing.T) {
 		got, err := p.StackHealth(context.Background(), []string{h})
 		if _, judged := got[h]; judged != step.judged || err != nil {
 			t.Errorf("after %s more: judged %v (%v), want %v", step.after, judged, err, step.judged)
+		}
+	}
+}
+
+// A ready stack's health output is asked at each check, as before it was
+// ready: two failures in a row flag it, one answer clears the flag.
+func TestStackHealthAsksTheHealthOutput(t *testing.T) {
+	var status atomic.Int32
+	status.Store(http.StatusOK)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer app.Close()
+	srv := awstest.New(t)
+	srv.Outputs = map[string]string{"URL": app.URL}
+	now := time.Now()
+	p := providerFor(t, srv, instance, awssdk.RetryModeStandard, func(c *mfaws.Config) {
+		c.HealthInterval = time.Minute
+		c.Clock = func() time.Time { return now }
+	})
+	req := request(t, stackBody(t, mfaws.Stack{Template: siteTemplate, Parameters: map[string]string{"SiteName": "x"}, HealthOutput: "URL"}))
+	h, err := p.Provision(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := waitState(t, p, h); st.State != envs.StackReady {
+		t.Fatalf("state %s", st.State)
+	}
+	for _, step := range []struct {
+		status int
+		want   string // "" healthy, "-" not judged, else a part of the verdict
+	}{
+		{http.StatusOK, ""},
+		{http.StatusServiceUnavailable, "-"}, // one failure is not an outage
+		{http.StatusServiceUnavailable, "its health output URL does not answer: HTTP 503"},
+		{http.StatusBadGateway, "HTTP 502"},
+		{http.StatusOK, ""},
+		{http.StatusServiceUnavailable, "-"}, // counted again from the answer
+	} {
+		status.Store(int32(step.status))
+		now = now.Add(time.Minute)
+		got, err := p.StackHealth(context.Background(), []string{h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		verdict, judged := got[h]
+		switch {
+		case step.want == "-" && judged:
+			t.Errorf("after HTTP %d: judged %q, want not judged yet", step.status, verdict)
+		case step.want == "-":
+		case !judged || step.want == "" && verdict != "" || !strings.Contains(verdict, step.want):
+			t.Errorf("after HTTP %d: %q (judged %v), want %q", step.status, verdict, judged, step.want)
 		}
 	}
 }

@@ -83,8 +83,11 @@ type Provider struct {
 	// error per stack, so the next Destroy retries instead of failing again.
 	reported map[string]string
 
-	// healthAt is when StackHealth last checked (guarded by mu).
-	healthAt time.Time
+	// healthAt is when StackHealth last checked, and outputFailures how
+	// many of its checks in a row each stack's health output failed
+	// (guarded by mu).
+	healthAt       time.Time
+	outputFailures map[string]int
 
 	reachable atomic.Int32 // 0 unknown, 1 yes, 2 no
 	lastCheck atomic.Pointer[Reachability]

@@ -94,8 +94,9 @@ func (p *Provider) Status(ctx context.Context, raw string) (envs.StackStatus, er
 	return out, nil
 }
 
-// healthy checks the health output once; Status is polled, so a stack that
-// is not answering yet is simply asked again next time.
+// healthy asks a health output once, and says why it is not healthy. Status
+// is polled and StackHealth runs every HealthInterval, so a stack that does
+// not answer is simply asked again next time.
 func (p *Provider) healthy(url string) (bool, string) {
 	if url == "" {
 		return false, "the output is empty"
