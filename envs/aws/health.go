@@ -5,9 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/cloudformation/types"
@@ -18,9 +18,9 @@ import (
 // outside Mayfly, or left failed (UPDATE_ROLLBACK_FAILED after a manual
 // update, DELETE_FAILED after a console delete), is not; an update in
 // progress or one rolled back cleanly is. A sound stack with a
-// health_output is also asked for that URL, as before it was ready, and is
-// not healthy once outputFailuresToFlag checks in a row have failed (one
-// lost request is not an outage). The stacks of each (region,
+// health_output also has that URL asked, as before it was ready; it is not
+// healthy when the URL fails twice, OutputRetry apart (one lost request is
+// not an outage). The stacks of each (region,
 // role) are listed in one go rather than described one by one, and only
 // a stack missing from the listing is asked for by id; all of it at most
 // every HealthInterval (the reaper's sweep asks every few seconds). A
@@ -61,62 +61,57 @@ func (p *Provider) StackHealth(ctx context.Context, handles []string) (map[strin
 			out[h] = v
 		}
 	}
-	p.probeOutputs(probes, out)
-	p.mu.Lock()
-	for h := range p.outputFailures {
-		if !slices.Contains(handles, h) {
-			delete(p.outputFailures, h) // no longer ready
-		}
-	}
-	p.mu.Unlock()
+	p.probeOutputs(ctx, probes, out)
 	return out, errors.Join(errs...)
 }
 
-// outputFailuresToFlag is how many health output checks in a row must fail
-// before a ready environment is flagged.
-const outputFailuresToFlag = 2
+// outputChecks bounds the time StackHealth spends asking health outputs;
+// those without an answer by then are not judged this time.
+const outputChecks = 30 * time.Second
 
 // outputProbe is a stack's health output: its name and URL.
 type outputProbe struct{ name, url string }
 
-// probeOutputs asks the health outputs (a few at a time) and sets the
-// verdicts of their handles in out: healthy when one answers, not healthy
-// when it has failed outputFailuresToFlag checks in a row, not judged
-// (left out) before that, so a flag set earlier stays until it answers.
-func (p *Provider) probeOutputs(probes map[string]outputProbe, out map[string]string) {
-	type result struct {
-		handle, why string
-	}
-	results := make(chan result, len(probes))
+// probeOutputs asks the health outputs, 8 at a time, and sets their
+// handles' verdicts in out: healthy when one answers, not healthy when it
+// fails and, OutputRetry later, fails again. The answer is the same on
+// every replica, so nothing is kept between checks.
+func (p *Provider) probeOutputs(ctx context.Context, probes map[string]outputProbe, out map[string]string) {
+	ctx, cancel := context.WithTimeout(ctx, outputChecks)
+	defer cancel()
+	var mu sync.Mutex
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
 	for h, pr := range probes {
+		delete(out, h) // judged below, or not at all
 		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			_, why := p.healthy(pr.url)
-			results <- result{h, why}
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+			case <-ctx.Done():
+				return
+			}
+			ok, why := p.healthy(ctx, pr.url)
+			if !ok {
+				select {
+				case <-time.After(p.cfg.OutputRetry):
+					ok, why = p.healthy(ctx, pr.url)
+				case <-ctx.Done():
+				}
+			}
+			if ctx.Err() != nil {
+				return // out of time: not judged
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if ok {
+				out[h] = ""
+			} else {
+				out[h] = fmt.Sprintf("its health output %s does not answer: %s", pr.name, why)
+			}
 		})
 	}
 	wg.Wait()
-	close(results)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.outputFailures == nil {
-		p.outputFailures = map[string]int{}
-	}
-	for r := range results {
-		if r.why == "" {
-			delete(p.outputFailures, r.handle)
-			continue
-		}
-		p.outputFailures[r.handle]++
-		if p.outputFailures[r.handle] < outputFailuresToFlag {
-			delete(out, r.handle)
-			continue
-		}
-		out[r.handle] = fmt.Sprintf("its health output %s does not answer: %s", probes[r.handle].name, r.why)
-	}
 }
 
 // scopeHealth judges the stacks of one scope (want: stack id -> handle),

@@ -60,13 +60,16 @@ type Config struct {
 	RetryMode aws.RetryMode
 	// HTTPClient checks a stack's health output (default: 5s timeout).
 	HTTPClient interface {
-		Get(url string) (*http.Response, error)
+		Do(*http.Request) (*http.Response, error)
 	}
 	// Clock is used for snapshot ages and event cursors (default time.Now).
 	Clock func() time.Time
 	// HealthInterval is the least time between two health checks of the
 	// ready environments' stacks (default 1m; see StackHealth).
 	HealthInterval time.Duration
+	// OutputRetry is how long a health check waits before asking a health
+	// output that failed once again (default 2s; see StackHealth).
+	OutputRetry time.Duration
 }
 
 // Provider implements envs.Provider on CloudFormation.
@@ -83,11 +86,8 @@ type Provider struct {
 	// error per stack, so the next Destroy retries instead of failing again.
 	reported map[string]string
 
-	// healthAt is when StackHealth last checked, and outputFailures how
-	// many of its checks in a row each stack's health output failed
-	// (guarded by mu).
-	healthAt       time.Time
-	outputFailures map[string]int
+	// healthAt is when StackHealth last checked (guarded by mu).
+	healthAt time.Time
 
 	reachable atomic.Int32 // 0 unknown, 1 yes, 2 no
 	lastCheck atomic.Pointer[Reachability]
@@ -114,6 +114,9 @@ func New(cfg Config) *Provider {
 	}
 	if cfg.HealthInterval == 0 {
 		cfg.HealthInterval = time.Minute
+	}
+	if cfg.OutputRetry == 0 {
+		cfg.OutputRetry = 2 * time.Second
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -72,7 +73,7 @@ func (p *Provider) Status(ctx context.Context, raw string) (envs.StackStatus, er
 			out.Facts = map[string]string{envs.FactSnapshotTakenAt: taken, envs.FactSnapshotName: tagValue(st.Tags, TagSnapshot)}
 		}
 		if name := tagValue(st.Tags, TagHealthOutput); name != "" {
-			if ok, why := p.healthy(out.Outputs[name]); !ok {
+			if ok, why := p.healthy(ctx, out.Outputs[name]); !ok {
 				out.State = envs.StackInProgress
 				// Reported once per distinct reason, not at every poll.
 				out.Events = append(out.Events, envs.ProviderEvent{At: p.cfg.Clock().UTC(),
@@ -97,11 +98,15 @@ func (p *Provider) Status(ctx context.Context, raw string) (envs.StackStatus, er
 // healthy asks a health output once, and says why it is not healthy. Status
 // is polled and StackHealth runs every HealthInterval, so a stack that does
 // not answer is simply asked again next time.
-func (p *Provider) healthy(url string) (bool, string) {
+func (p *Provider) healthy(ctx context.Context, url string) (bool, string) {
 	if url == "" {
 		return false, "the output is empty"
 	}
-	resp, err := p.cfg.HTTPClient.Get(url)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	resp, err := p.cfg.HTTPClient.Do(req)
 	if err != nil {
 		return false, err.Error()
 	}
