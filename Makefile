@@ -58,3 +58,4 @@ bench:
 
 fuzz:
 	$(GO) test ./envs -run '^$$' -fuzz FuzzParseSpec -fuzztime 60s
+	$(GO) test ./envs -run '^$$' -fuzz FuzzDecodeMap -fuzztime 30s
