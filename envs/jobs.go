@@ -137,6 +137,23 @@ func (s *Service) retryDelay(attempt int) time.Time {
 	return time.Now().Add(min(d, 10*time.Minute))
 }
 
+// jobEnvironment locks an environment for a job and reads it; the job of
+// an environment that does not exist is cancelled. Call unlock when done.
+func (s *Service) jobEnvironment(ctx context.Context, id string) (r *storage.Environment, unlock func(), err error) {
+	if unlock, err = s.lockEnvironment(ctx, id); err != nil {
+		return nil, nil, err
+	}
+	r, err = s.store.Environment(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		err = river.JobCancel(fmt.Errorf("environment %s does not exist", id))
+	}
+	if err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	return r, unlock, nil
+}
+
 // --- provision ---
 
 type provisionWorker struct {
@@ -157,20 +174,11 @@ func (w *provisionWorker) NextRetry(job *river.Job[provisionArgs]) time.Time {
 // are retried, up to River's bound (see attemptOpts).
 func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs]) error {
 	s := w.s
-	id := job.Args.EnvironmentID
-	unlock, err := s.lockEnvironment(ctx, id)
+	r, unlock, err := s.jobEnvironment(ctx, job.Args.EnvironmentID)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-
-	r, err := s.store.Environment(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("environment %s does not exist", id))
-	}
-	if err != nil {
-		return err
-	}
 	switch Status(r.Status) {
 	case StatusPending:
 		ok, err := s.transition(ctx, r, StatusProvisioning, fmt.Sprintf("Provisioning on %s", r.Provider), System.Name,
@@ -409,20 +417,11 @@ func (w *destroyWorker) NextRetry(job *river.Job[destroyArgs]) time.Time {
 
 func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) error {
 	s := w.s
-	id := job.Args.EnvironmentID
-	unlock, err := s.lockEnvironment(ctx, id)
+	r, unlock, err := s.jobEnvironment(ctx, job.Args.EnvironmentID)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-
-	r, err := s.store.Environment(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return river.JobCancel(fmt.Errorf("environment %s does not exist", id))
-	}
-	if err != nil {
-		return err
-	}
 	if st := Status(r.Status); st != StatusDestroying && st != StatusDestroyFailed {
 		return nil
 	}
