@@ -11,18 +11,26 @@ import (
 
 // environmentColumns are Environment's columns in the order
 // scanEnvironments reads them; a + marks a timestamp (see scantime.go).
-const environmentColumns = "id, name, owner, team, template_name, version, version_id, kind, provider, " +
+var environmentColumns = columns("id, name, owner, team, template_name, version, version_id, kind, provider, " +
 	"params, secrets, secret_names, status, status_reason, failure_reason, outputs, facts, handle, " +
 	"+created_at, +updated_at, +provision_started_at, +ready_at, +expires_at, +max_expires_at, " +
-	"+destroy_requested_at, +destroyed_at, rto_ms, rpo_ms, provision_attempt, +destroy_given_up_at"
+	"+destroy_requested_at, +destroyed_at, rto_ms, rpo_ms, provision_attempt, +destroy_given_up_at")
 
-// sqlColumns is a column list as the database reads it: SQLite keeps the
-// plus before a timestamp, PostgreSQL has none for timestamps.
-func (q Queries) sqlColumns(cols string) string {
+// columnList is a select list as each database reads it: SQLite keeps the
+// plus before a timestamp, PostgreSQL has none for timestamps. Both are
+// made once, not per query.
+type columnList struct{ sqlite, postgres string }
+
+func columns(list string) columnList {
+	return columnList{sqlite: list, postgres: strings.ReplaceAll(list, "+", "")}
+}
+
+// sqlColumns is the select list for this database.
+func (q Queries) sqlColumns(c columnList) string {
 	if q.postgres {
-		return strings.ReplaceAll(cols, "+", "")
+		return c.postgres
 	}
-	return cols
+	return c.sqlite
 }
 
 // scanEnvironments reads rows of environmentColumns, and closes them;
@@ -62,7 +70,7 @@ func nullInt(n sql.NullInt64) *int64 {
 }
 
 // eventColumns are Event's columns in the order scanEvents reads them.
-const eventColumns = "id, environment_id, +at, kind, status, message, actor"
+var eventColumns = columns("id, environment_id, +at, kind, status, message, actor")
 
 // scanEvents reads rows of eventColumns, and closes them.
 func scanEvents(rows *sql.Rows, capacity int) ([]Event, error) {
