@@ -75,12 +75,16 @@ func Authorize(a Actor, p Permission) error {
 }
 
 // CanActOn decides whether the actor may extend or destroy an environment:
-// admins any, members and authors their own and their teams' ones.
+// admins any, members and authors their own and their teams' ones. Own is
+// decided by user id, never by name: two accounts may show the same e-mail
+// address. Environments without an owner id (local mode, the system, or
+// from before ids were recorded with an ambiguous name) are the admins'.
 func CanActOn(a Actor, e *Environment) error {
 	if err := Authorize(a, PermLaunch); err != nil {
 		return err
 	}
-	if a.IsAdmin() || e.Owner == a.Name || (e.Team != "" && slices.Contains(a.Teams, e.Team)) {
+	own := e.OwnerID != "" && e.OwnerID == a.UserID
+	if a.IsAdmin() || own || (e.Team != "" && slices.Contains(a.Teams, e.Team)) {
 		return nil
 	}
 	return Errorf(EForbidden, "environment %s belongs to %s; only its owner, its team (%s) or an administrator can change it",

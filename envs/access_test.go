@@ -45,18 +45,22 @@ func TestGroupMapping(t *testing.T) {
 }
 
 func TestCanActOnAndTemplateTeams(t *testing.T) {
-	env := &envs.Environment{Name: "e", Owner: "bob", Team: "shop"}
+	env := &envs.Environment{Name: "e", Owner: "bob@example.com", OwnerID: "usr-bob", Team: "shop"}
 	spec := envs.Spec{Name: "t", Teams: []string{"data"}}
 	tests := []struct {
 		name        string
 		actor       envs.Actor
 		act, launch bool
 	}{
-		{"owner", envs.Actor{Name: "bob", Role: envs.RoleMember, Teams: []string{"shop"}}, true, false},
+		{"owner", envs.Actor{Name: "bob@example.com", UserID: "usr-bob", Role: envs.RoleMember}, true, false},
+		// Ownership is by user id: another account showing the same name
+		// (an unverified e-mail address) is not the owner.
+		{"same name, other user", envs.Actor{Name: "bob@example.com", UserID: "usr-mallory", Role: envs.RoleMember}, false, false},
+		{"no user id", envs.Actor{Name: "bob@example.com", Role: envs.RoleMember}, false, false},
 		{"team mate", envs.Actor{Name: "bea", Role: envs.RoleMember, Teams: []string{"shop"}}, true, false},
 		{"other team", envs.Actor{Name: "carol", Role: envs.RoleMember, Teams: []string{"data"}}, false, true},
 		{"author elsewhere", envs.Actor{Name: "dave", Role: envs.RoleAuthor}, false, false},
-		{"viewer owner", envs.Actor{Name: "bob", Role: envs.RoleViewer, Teams: []string{"shop"}}, false, false},
+		{"viewer owner", envs.Actor{Name: "bob@example.com", UserID: "usr-bob", Role: envs.RoleViewer, Teams: []string{"shop"}}, false, false},
 		{"admin", envs.Actor{Name: "ada", Role: envs.RoleAdmin}, true, true},
 		{"local user", envs.Actor{Name: "local", Admin: true}, true, true},
 	}

@@ -55,9 +55,12 @@ func ShortDigest(d string) string {
 
 // Environment is one launch of one template version.
 type Environment struct {
-	ID            string
-	Name          string
-	Owner         string
+	ID    string
+	Name  string
+	Owner string // the owner's name, as people read it
+	// OwnerID is the owner's user id, which decides who may act on the
+	// environment; empty for environments of local mode and of the system.
+	OwnerID       string
 	Team          string
 	Template      string
 	Version       string
@@ -206,6 +209,7 @@ func environmentFromRow(r *storage.Environment, secretNames []string) *Environme
 		ID:            r.ID,
 		Name:          r.Name,
 		Owner:         r.Owner,
+		OwnerID:       r.OwnerID,
 		Team:          r.Team,
 		Template:      r.TemplateName,
 		Version:       r.Version,

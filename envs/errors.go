@@ -22,6 +22,9 @@ const (
 	EUnauthorized Code = "unauthorized"
 	// ETooMany: a rate limit was hit.
 	ETooMany Code = "too_many_requests"
+	// EUnavailable: something Mayfly depends on (the identity provider)
+	// cannot be reached, and Mayfly refuses rather than guess.
+	EUnavailable Code = "unavailable"
 )
 
 // FieldError names one field at fault. Field is a dotted path such as

@@ -271,7 +271,7 @@ func TestProviderFaults(t *testing.T) {
 	// a worker, should the orchestrator regress, must not hang the test.
 	t.Cleanup(func() { close(p.release) })
 
-	member := envs.Actor{Name: "tester", Role: envs.RoleMember}
+	member := envs.Actor{Name: "tester", UserID: "usr-tester", Role: envs.RoleMember}
 	ids := make([]string, len(cases))
 	var wg sync.WaitGroup
 	for i, c := range cases {

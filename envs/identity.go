@@ -16,23 +16,49 @@ import (
 )
 
 // Claims is what the identity provider says about someone who signed in.
+// (Issuer, Subject) names the person; the e-mail address is only how
+// people recognise them.
 type Claims struct {
+	Issuer  string
 	Subject string
 	Email   string
-	Name    string
-	Groups  []string
+	// EmailVerified is the provider's email_verified claim; nil when it
+	// said nothing, as many providers do.
+	EmailVerified *bool
+	Name          string
+	Groups        []string
+	// Grant is what the provider gave to ask about the person again later
+	// (see membership.go).
+	Grant Grant
+}
+
+// unverifiedEmail reports whether the provider said the e-mail address is
+// not verified (an absent claim is not a "no").
+func (c Claims) unverifiedEmail() bool {
+	return c.Email != "" && c.EmailVerified != nil && !*c.EmailVerified
 }
 
 // User is a person known to Mayfly, with the role and teams their groups
-// gave them at their last sign-in.
+// gave them when the identity provider last confirmed them.
 type User struct {
 	ID      string
+	Issuer  string
 	Subject string
 	Email   string
-	Name    string
-	Groups  []string
-	Role    Role
-	Teams   []string
+	// EmailUnverified: the provider said the address is not verified; it is
+	// shown flagged and never used as the user's name.
+	EmailUnverified bool
+	Name            string
+	Groups          []string
+	Role            Role
+	Teams           []string
+	// The last membership check (see membership.go): when the provider
+	// last confirmed role and teams, when Mayfly last asked, and how that
+	// ended (CheckOK, CheckRefused, CheckUnreachable, CheckSignInNeeded).
+	ConfirmedAt *time.Time
+	CheckAt     *time.Time
+	CheckResult string
+	CheckDetail string
 }
 
 // Session is a signed-in browser. Token is set only when the session is
@@ -62,7 +88,8 @@ func hashToken(raw string) string {
 // actorOf builds the actor of a user.
 func actorOf(u *storage.User, address, via string) Actor {
 	teams := splitNames(u.Teams)
-	a := Actor{Name: displayName(u), UserID: u.ID, Role: Role(u.Role), Teams: teams, Address: address, Via: via}
+	a := Actor{Name: displayName(u), UserID: u.ID, Issuer: u.Issuer, Subject: u.Subject, Role: Role(u.Role), Teams: teams,
+		Address: address, Via: via}
 	if len(teams) > 0 {
 		a.Team = teams[0]
 	}
@@ -70,37 +97,52 @@ func actorOf(u *storage.User, address, via string) Actor {
 }
 
 // displayName is how a user appears as an owner and in the audit log: the
-// e-mail address, which people recognise, or the subject when there is none.
+// e-mail address, which people recognise, or the subject when there is
+// none. An address the provider says is not verified could be anyone's, so
+// it is never the name: the user's name qualified with their subject
+// ("Mallory (sub-123)", which is no e-mail address and stays unique), or
+// the subject alone. Names decide nothing (ownership is by user id); they
+// must only not mislead.
 func displayName(u *storage.User) string {
-	if u.Email != "" {
+	switch {
+	case u.Email != "" && !u.EmailUnverified:
 		return u.Email
+	case u.EmailUnverified && u.Name != "":
+		return u.Name + " (" + u.Subject + ")"
+	default:
+		return u.Subject
 	}
-	return u.Subject
 }
 
 func userFromRow(u *storage.User) User {
 	var groups []string
 	_ = json.Unmarshal([]byte(u.GroupsJSON), &groups) // we wrote it
-	return User{ID: u.ID, Subject: u.Subject, Email: u.Email, Name: u.Name, Groups: groups, Role: Role(u.Role), Teams: splitNames(u.Teams)}
+	return User{ID: u.ID, Issuer: u.Issuer, Subject: u.Subject, Email: u.Email, EmailUnverified: u.EmailUnverified, Name: u.Name,
+		Groups: groups, Role: Role(u.Role), Teams: splitNames(u.Teams),
+		ConfirmedAt: utcPtr(u.ConfirmedAt), CheckAt: utcPtr(u.CheckAt), CheckResult: u.CheckResult, CheckDetail: u.CheckDetail}
 }
 
-// SignIn records a successful sign-in: the user (created or refreshed from
-// the claims, their role and teams mapped from their groups) and a new
-// session.
+// SignIn records a successful sign-in: the user (known by issuer and
+// subject; created, or refreshed from the claims with their role and teams
+// mapped from their groups, which the sign-in confirms) and a new session.
 func (s *Service) SignIn(ctx context.Context, c Claims, address string) (sess *Session, err error) {
-	actor := Actor{Name: c.Email, Address: address, Via: "oidc"}
-	if actor.Name == "" {
-		actor.Name = c.Subject
-	}
+	role, teams := s.cfg.Groups.Map(c.Groups)
+	groups, _ := json.Marshal(c.Groups)
+	now := s.now()
+	u := &storage.User{ID: "usr-" + strings.ToLower(randomID(10)), Issuer: c.Issuer, Subject: c.Subject, Email: c.Email,
+		EmailUnverified: c.unverifiedEmail(), Name: c.Name, GroupsJSON: string(groups), Role: string(role), Teams: strings.Join(teams, ","),
+		CreatedAt: now, LastLoginAt: now, ConfirmedAt: &now, CheckAt: &now, CheckResult: CheckOK}
+	actor := Actor{Name: displayName(u), Issuer: c.Issuer, Subject: c.Subject, Address: address, Via: "oidc"}
 	defer func() { s.audit(ctx, actor, "auth.signin", actor.Name, err) }()
 	if c.Subject == "" {
 		return nil, Errorf(EUnauthorized, "the identity provider did not name the user (no subject)")
 	}
-	role, teams := s.cfg.Groups.Map(c.Groups)
-	groups, _ := json.Marshal(c.Groups)
-	now := s.now()
-	u := &storage.User{ID: "usr-" + strings.ToLower(randomID(10)), Subject: c.Subject, Email: c.Email, Name: c.Name,
-		GroupsJSON: string(groups), Role: string(role), Teams: strings.Join(teams, ","), CreatedAt: now, LastLoginAt: now}
+	if c.Issuer == "" {
+		return nil, Errorf(EUnauthorized, "the identity provider did not name itself (no issuer)")
+	}
+	if u.IdpGrant, err = s.sealGrant(c.Grant, c.Issuer, c.Subject); err != nil {
+		return nil, err
+	}
 	if err := s.store.UpsertUser(ctx, u); err != nil {
 		return nil, err
 	}
@@ -150,6 +192,9 @@ func (s *Service) SessionActor(ctx context.Context, raw, address string) (Actor,
 	if err != nil {
 		return Actor{}, "", fmt.Errorf("envs: user of session: %w", err)
 	}
+	if u, err = s.confirmMembership(ctx, u, "session"); err != nil {
+		return Actor{}, "", err
+	}
 	// One write a minute at most: the idle expiry does not need more
 	// precision, and a write per request would serialise SQLite.
 	if now.Sub(row.LastSeenAt) > time.Minute {
@@ -169,10 +214,12 @@ func (s *Service) sessionLive(row *storage.Session, now time.Time) bool {
 }
 
 // StillValid checks again that the session or API token an actor came
-// with still works (not revoked, not expired, not idle), for requests that
-// outlive a moment, such as SSE streams. It is one query by primary key or
-// unique hash, and records no activity: an open stream is not a person
-// using Mayfly. Local and system actors are always valid.
+// with still works (not revoked, not expired, not idle, and the identity
+// provider still confirms the user when their membership is due for a
+// re-check), for requests that outlive a moment, such as SSE streams. When
+// nothing is due it is a lookup of the session or token and of the user,
+// and records no activity: an open stream is not a person using Mayfly.
+// Local and system actors are always valid.
 func (s *Service) StillValid(ctx context.Context, a Actor) error {
 	switch a.Via {
 	case "session":
@@ -197,6 +244,18 @@ func (s *Service) StillValid(ctx context.Context, a Actor) error {
 		if !tokenFromRow(row).Active(s.now()) {
 			return errBadToken
 		}
+	default:
+		return nil
+	}
+	u, err := s.store.User(ctx, a.UserID)
+	if err != nil {
+		return fmt.Errorf("envs: user of %s: %w", a.Via, err)
+	}
+	if u, err = s.confirmMembership(ctx, u, a.Via); err != nil {
+		return err
+	}
+	if !Role(u.Role).AtLeast(RoleViewer) {
+		return Errorf(EForbidden, "your account no longer has a role in Mayfly")
 	}
 	return nil
 }
@@ -220,6 +279,9 @@ type Token struct {
 	ExpiresAt  *time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+	// Role caps the token's rights: it acts with the lower of this and its
+	// owner's current role.
+	Role Role
 }
 
 // Active reports whether the token can still be used at t.
@@ -235,13 +297,14 @@ const MaxTokenTTL = 366 * 24 * time.Hour
 
 func tokenFromRow(r *storage.APIToken) Token {
 	return Token{ID: r.ID, Name: r.Name, Owner: r.UserID, Prefix: r.Prefix, CreatedAt: r.CreatedAt,
-		ExpiresAt: r.ExpiresAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt}
+		ExpiresAt: r.ExpiresAt, LastUsedAt: r.LastUsedAt, RevokedAt: r.RevokedAt, Role: Role(r.Role)}
 }
 
-// CreateToken makes an API token that acts with the actor's rights. The
-// secret is returned once and stored only as a hash. ttl "" means the
-// longest lifetime allowed.
-func (s *Service) CreateToken(ctx context.Context, actor Actor, name, ttl string) (secret string, tok Token, err error) {
+// CreateToken makes an API token that acts with at most role ("": the
+// actor's role now), never above the actor's own role, and never above its
+// owner's role when it is used. The secret is returned once and stored only
+// as a hash. ttl "" means the longest lifetime allowed.
+func (s *Service) CreateToken(ctx context.Context, actor Actor, name, ttl, role string) (secret string, tok Token, err error) {
 	defer func() { s.audit(ctx, actor, "token.create", tok.ID, err) }()
 	if err := Authorize(actor, PermTokens); err != nil {
 		return "", Token{}, err
@@ -270,6 +333,18 @@ func (s *Service) CreateToken(ctx context.Context, actor Actor, name, ttl string
 			d = v
 		}
 	}
+	capRole := actor.EffectiveRole()
+	if role != "" {
+		r, perr := ParseRole(role)
+		switch {
+		case perr != nil:
+			fields = append(fields, FieldError{Field: "role", Message: fmt.Sprintf("%q is not a role (viewer, member, author, admin)", role)})
+		case !actor.EffectiveRole().AtLeast(r):
+			fields = append(fields, FieldError{Field: "role", Message: fmt.Sprintf("cannot be above your own role (%s)", actor.EffectiveRole())})
+		default:
+			capRole = r
+		}
+	}
 	if len(fields) > 0 {
 		return "", Token{}, Invalid("token request is not valid", fields...)
 	}
@@ -277,7 +352,7 @@ func (s *Service) CreateToken(ctx context.Context, actor Actor, name, ttl string
 	now := s.now()
 	exp := now.Add(d)
 	row := &storage.APIToken{ID: "tok-" + strings.ToLower(randomID(10)), UserID: actor.UserID, Name: name,
-		TokenHash: hashToken(secret), Prefix: secret[:len(tokenPrefix)+6], CreatedAt: now, ExpiresAt: &exp}
+		TokenHash: hashToken(secret), Prefix: secret[:len(tokenPrefix)+6], CreatedAt: now, ExpiresAt: &exp, Role: string(capRole)}
 	if err := s.store.CreateAPIToken(ctx, row); err != nil {
 		return "", Token{}, err
 	}
@@ -332,8 +407,9 @@ func (s *Service) RevokeToken(ctx context.Context, actor Actor, id string) (err 
 
 var errBadToken = Errorf(EUnauthorized, "the API token is not valid (unknown, revoked or expired)")
 
-// TokenActor resolves a bearer token to its owner, with the owner's current
-// rights, and records its use.
+// TokenActor resolves a bearer token to its owner, with the lower of the
+// token's role cap and the owner's current role (re-checked at the identity
+// provider when due), and records its use.
 func (s *Service) TokenActor(ctx context.Context, raw, address string) (Actor, error) {
 	if !strings.HasPrefix(raw, tokenPrefix) {
 		return Actor{}, errBadToken
@@ -353,6 +429,9 @@ func (s *Service) TokenActor(ctx context.Context, raw, address string) (Actor, e
 	if err != nil {
 		return Actor{}, fmt.Errorf("envs: owner of token %s: %w", row.ID, err)
 	}
+	if u, err = s.confirmMembership(ctx, u, "token"); err != nil {
+		return Actor{}, err
+	}
 	if row.LastUsedAt == nil || now.Sub(*row.LastUsedAt) > time.Minute {
 		if err := s.store.TouchAPIToken(ctx, row.ID, now); err != nil {
 			s.log.Warn("could not record token use", "token", row.ID, "err", err)
@@ -360,6 +439,9 @@ func (s *Service) TokenActor(ctx context.Context, raw, address string) (Actor, e
 	}
 	a := actorOf(u, address, "token")
 	a.TokenID = row.ID
+	if !Role(row.Role).AtLeast(a.Role) {
+		a.Role = Role(row.Role)
+	}
 	return a, nil
 }
 

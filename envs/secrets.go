@@ -104,7 +104,8 @@ func (c *Cipher) openAny(sealed []byte, envID string) (values map[string]string,
 }
 
 // ResealSecrets re-encrypts with the current key every secret still sealed
-// with a previous key, and returns how many environments it changed. It is
+// with a previous key, and returns how many environments it changed; the
+// users' sign-in grants are resealed too (see resealGrants). It is
 // idempotent and runs at start whenever previous keys are configured.
 func (s *Service) ResealSecrets(ctx context.Context) (int, error) {
 	rows, err := s.store.SecretRows(ctx)
@@ -128,6 +129,11 @@ func (s *Service) ResealSecrets(ctx context.Context) (int, error) {
 			return n, err
 		}
 		n++
+	}
+	if g, err := s.resealGrants(ctx); err != nil {
+		return n, err
+	} else if g > 0 {
+		s.log.Info("re-encrypted sign-in grants with the current key", "users", g)
 	}
 	return n, nil
 }

@@ -42,11 +42,14 @@ type Actor struct {
 	Team    string
 	Address string
 	Admin   bool
-	// Identity (see access.go): the user id, role and teams of a signed-in
-	// user or of a token's owner; empty for the local user and the system.
-	UserID string
-	Role   Role
-	Teams  []string
+	// Identity (see access.go): the user id, issuer, subject, role and
+	// teams of a signed-in user or of a token's owner; empty for the local
+	// user and the system.
+	UserID  string
+	Issuer  string
+	Subject string
+	Role    Role
+	Teams   []string
 	// Via says how the actor was authenticated: "session", "token", "local".
 	Via string
 	// TokenID is the API token a request came with (audited).
@@ -115,6 +118,11 @@ type Config struct {
 	Groups      GroupMapping
 	SessionIdle time.Duration // default 8h without a request
 	SessionMax  time.Duration // default 7 days after sign-in
+	// Identity re-checks role and teams at the identity provider (nil:
+	// never, as in local mode); RoleRecheck is how long a confirmation
+	// holds (default 15m; see membership.go).
+	Identity    IdentityProvider
+	RoleRecheck time.Duration
 }
 
 // Service is the domain's entry point: the catalog, environments and their
@@ -180,6 +188,7 @@ func New(cfg Config) (*Service, error) {
 	cfg.DestroyTimeout = cmpOr(cfg.DestroyTimeout, time.Hour)
 	cfg.SessionIdle = cmpOr(cfg.SessionIdle, 8*time.Hour)
 	cfg.SessionMax = cmpOr(cfg.SessionMax, 7*24*time.Hour)
+	cfg.RoleRecheck = cmpOr(cfg.RoleRecheck, 15*time.Minute)
 	s := &Service{
 		store:     cfg.Store,
 		providers: map[string]Provider{},
@@ -484,7 +493,7 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 	}
 	now := s.now()
 	row := &storage.Environment{
-		ID: id, Name: name, Owner: actor.Name, Team: actor.Team,
+		ID: id, Name: name, Owner: actor.Name, OwnerID: actor.UserID, Team: actor.Team,
 		TemplateName: spec.Name, Version: spec.Version, VersionID: version.ID,
 		Kind: string(spec.Kind), Provider: spec.Provider,
 		Params: encodeMap(plain), Secrets: sealed, SecretNames: strings.Join(slices.Sorted(maps.Keys(secrets)), ","),
@@ -926,7 +935,8 @@ func (s *Service) auditEntry(actor Actor, action, target string, err error) *sto
 		detail = ErrorMessage(err)
 	}
 	return &storage.AuditEntry{At: s.now(), Actor: actor.Name, Action: action, Target: target,
-		Address: actor.Address, Result: result, Detail: detail, Via: strings.TrimSpace(actor.Via + " " + actor.TokenID)}
+		Address: actor.Address, Result: result, Detail: detail, Via: strings.TrimSpace(actor.Via + " " + actor.TokenID),
+		ActorID: actor.UserID, ActorIssuer: actor.Issuer, ActorSubject: actor.Subject}
 }
 
 // FormatDuration prints a duration the way people write TTLs: "2h", "1h30m",

@@ -64,9 +64,12 @@ func toVersionJSON(v envs.Version) versionJSON {
 }
 
 type environmentJSON struct {
-	ID           string `json:"id"`
-	Name         string `json:"name"`
-	Owner        string `json:"owner"`
+	ID    string `json:"id"`
+	Name  string `json:"name"`
+	Owner string `json:"owner"`
+	// OwnerID is the owner's user id ("" for local mode and the system),
+	// which decides who may act on it; owner is the name people read.
+	OwnerID      string `json:"owner_id"`
 	Team         string `json:"team,omitempty"`
 	Template     string `json:"template"`
 	Version      string `json:"version"`
@@ -94,7 +97,7 @@ type environmentJSON struct {
 
 func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 	out := environmentJSON{
-		ID: e.ID, Name: e.Name, Owner: e.Owner, Team: e.Team, Template: e.Template, Version: e.Version,
+		ID: e.ID, Name: e.Name, Owner: e.Owner, OwnerID: e.OwnerID, Team: e.Team, Template: e.Template, Version: e.Version,
 		Kind: string(e.Kind), Provider: e.Provider, Status: string(e.Status), StatusReason: e.StatusReason,
 		FailureReason: e.FailureReason, Params: e.Params, SecretParams: e.SecretNames, Outputs: e.Outputs,
 		Facts: e.Facts, CreatedAt: e.CreatedAt, ReadyAt: e.ReadyAt, ExpiresAt: e.ExpiresAt,

@@ -44,10 +44,14 @@ func (h *Handler) auditExport(c *echo.Context) error {
 	hd.Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 	c.Response().WriteHeader(http.StatusOK)
 	w := csv.NewWriter(c.Response())
-	_ = w.Write([]string{"id", "at", "actor", "action", "target", "address", "result", "detail", "via"})
+	// New columns go at the end, so existing readers of the export keep
+	// their column positions.
+	_ = w.Write([]string{"id", "at", "actor", "action", "target", "address", "result", "detail", "via",
+		"actor_id", "actor_issuer", "actor_subject"})
 	for _, e := range entries {
 		_ = w.Write([]string{strconv.FormatInt(e.ID, 10), e.At.UTC().Format(time.RFC3339Nano), csvSafe(e.Actor), csvSafe(e.Action),
-			csvSafe(e.Target), e.Address, e.Result, csvSafe(e.Detail), e.Via})
+			csvSafe(e.Target), e.Address, e.Result, csvSafe(e.Detail), e.Via,
+			e.ActorID, csvSafe(e.ActorIssuer), csvSafe(e.ActorSubject)})
 	}
 	w.Flush()
 	return nil

@@ -26,7 +26,8 @@ func (h *Handler) auditList(c *echo.Context) error {
 	v := web.AuditView{Filter: fv, ExportQuery: auditQuery(fv)}
 	for _, e := range entries {
 		v.Entries = append(v.Entries, web.AuditEntryView{ID: e.ID, At: e.At, Actor: e.Actor, Action: e.Action,
-			Target: e.Target, Address: e.Address, Result: e.Result, Detail: e.Detail, Via: e.Via})
+			Target: e.Target, Address: e.Address, Result: e.Result, Detail: e.Detail, Via: e.Via,
+			ActorID: e.ActorID, ActorIssuer: e.ActorIssuer, ActorSubject: e.ActorSubject})
 	}
 	return render(c, http.StatusOK, web.AuditPage(h.page(c, "Audit log", "audit"), v))
 }
@@ -94,9 +95,14 @@ type auditJSON struct {
 	Result  string    `json:"result"`
 	Detail  string    `json:"detail,omitempty"`
 	Via     string    `json:"via,omitempty"`
+	// Who the actor is, beyond a name that two accounts may share.
+	ActorID      string `json:"actor_id,omitempty"`
+	ActorIssuer  string `json:"actor_issuer,omitempty"`
+	ActorSubject string `json:"actor_subject,omitempty"`
 }
 
 func toAuditJSON(e envs.AuditEntry) auditJSON {
 	return auditJSON{ID: e.ID, At: e.At.UTC(), Actor: e.Actor, Action: e.Action, Target: e.Target,
-		Address: e.Address, Result: e.Result, Detail: e.Detail, Via: e.Via}
+		Address: e.Address, Result: e.Result, Detail: e.Detail, Via: e.Via,
+		ActorID: e.ActorID, ActorIssuer: e.ActorIssuer, ActorSubject: e.ActorSubject}
 }

@@ -33,9 +33,10 @@ func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		actor, csrf, err := h.resolveActor(c)
 		if err != nil {
-			// A bad token does not stop public routes (health checks, sign-in);
-			// protected ones answer with this error (see floor).
-			if envs.ErrorCode(err) != envs.EUnauthorized {
+			// A bad token, or access that cannot be re-checked now, does not
+			// stop public routes (health checks, sign-in); protected ones
+			// answer with this error (see floor).
+			if code := envs.ErrorCode(err); code != envs.EUnauthorized && code != envs.EUnavailable {
 				return err
 			}
 			actor = envs.Actor{Address: c.RealIP()}

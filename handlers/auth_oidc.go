@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -23,7 +24,8 @@ type OIDCConfig struct {
 	ClientSecret string
 	// RedirectURL is this server's callback, <external URL>/auth/callback.
 	RedirectURL string
-	// Scopes are requested besides "openid" (default: profile, email, groups).
+	// Scopes are requested besides "openid" (default: profile, email,
+	// groups, offline_access: the refresh token re-checks membership).
 	Scopes []string
 	// GroupsClaim names the claim that lists the user's groups (default
 	// "groups"), in the ID token or, when the ID token has none, in the
@@ -54,7 +56,7 @@ func NewOIDC(ctx context.Context, cfg OIDCConfig) (*OIDC, error) {
 		cfg.GroupsClaim = "groups"
 	}
 	if cfg.Scopes == nil {
-		cfg.Scopes = []string{"profile", "email", "groups"}
+		cfg.Scopes = []string{"profile", "email", "groups", oidc.ScopeOfflineAccess}
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -77,7 +79,8 @@ func (o *OIDC) AuthURL(state, nonce, verifier string) string {
 }
 
 // Exchange trades the authorization code (with the PKCE verifier) for
-// tokens and returns the verified claims of the ID token. When the ID token
+// tokens and returns the verified claims of the ID token, with the grant
+// (refresh and access tokens) that re-checks them later. When the ID token
 // does not carry the groups claim (many providers keep groups, and
 // sometimes e-mail and name, for the userinfo endpoint), the userinfo
 // endpoint is asked with the access token for what is missing.
@@ -91,58 +94,154 @@ func (o *OIDC) Exchange(ctx context.Context, code, verifier, nonce string) (envs
 	if !ok || raw == "" {
 		return envs.Claims{}, errors.New("handlers: the provider returned no ID token")
 	}
-	c, hasGroups, err := o.verify(ctx, raw, nonce)
-	if err != nil || hasGroups {
-		return c, err
-	}
-	if err := o.addUserInfo(ctx, tok, &c); err != nil {
+	c, hasGroups, err := o.verify(ctx, raw, &nonce)
+	if err != nil {
 		return envs.Claims{}, err
 	}
+	if !hasGroups {
+		if _, err := o.addUserInfo(ctx, tok, &c); err != nil {
+			return envs.Claims{}, err
+		}
+	}
+	c.Grant = grantOf(tok)
 	return c, nil
 }
 
-// addUserInfo fills the groups, and the e-mail address and name when the
-// ID token had none, from the userinfo endpoint. A provider without one
-// has nothing more to say: the user simply has no groups.
-func (o *OIDC) addUserInfo(ctx context.Context, tok *oauth2.Token, c *envs.Claims) error {
-	if o.provider.UserInfoEndpoint() == "" {
-		return nil
+func grantOf(tok *oauth2.Token) envs.Grant {
+	return envs.Grant{RefreshToken: tok.RefreshToken, AccessToken: tok.AccessToken, AccessExpiry: tok.Expiry}
+}
+
+// Recheck asks the provider about subject again (envs.IdentityProvider):
+// with the refresh token when there is one (the answer's ID token, or else
+// userinfo, says who they are now; a rotated refresh token is kept), else
+// at userinfo with the access token while it is valid. invalid_grant or a
+// 401/403 is the provider refusing (the person was removed or disabled);
+// anything else, such as a network error or a 5xx, is the provider being
+// unreachable.
+func (o *OIDC) Recheck(ctx context.Context, subject string, g envs.Grant) (envs.Claims, error) {
+	ctx = oidc.ClientContext(ctx, o.cfg.HTTPClient)
+	tok := &oauth2.Token{AccessToken: g.AccessToken, Expiry: g.AccessExpiry, RefreshToken: g.RefreshToken}
+	var c envs.Claims
+	if g.RefreshToken != "" {
+		// Without an access token the token source refreshes at once.
+		fresh, err := o.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: g.RefreshToken}).Token()
+		if err != nil {
+			var re *oauth2.RetrieveError
+			if errors.As(err, &re) && (re.ErrorCode == "invalid_grant" || refusedStatus(re.Response)) {
+				return envs.Claims{}, fmt.Errorf("handlers: refresh: %w: %v", envs.ErrIdentityRefused, err)
+			}
+			return envs.Claims{}, fmt.Errorf("handlers: refresh: %w", err)
+		}
+		tok = fresh
+		if raw, _ := tok.Extra("id_token").(string); raw != "" {
+			got, hasGroups, err := o.verify(ctx, raw, nil)
+			if err != nil {
+				return envs.Claims{}, err
+			}
+			if got.Subject != subject {
+				return envs.Claims{}, errors.New("handlers: refresh: the ID token is about another subject")
+			}
+			c = got
+			if hasGroups {
+				c.Grant = grantOf(tok)
+				return c, nil
+			}
+		}
+	} else if g.AccessToken == "" || !o.cfg.Now().Before(g.AccessExpiry) {
+		return envs.Claims{}, envs.ErrNoGrant
 	}
-	ui, err := o.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	c.Subject = subject
+	all, err := o.addUserInfo(ctx, tok, &c)
 	if err != nil {
-		return fmt.Errorf("handlers: userinfo: %w", err)
+		return envs.Claims{}, err
+	}
+	if all == nil {
+		// No userinfo endpoint and no ID token with groups: nothing says
+		// what the groups are now.
+		return envs.Claims{}, fmt.Errorf("handlers: re-check: %w (the provider has no userinfo endpoint)", envs.ErrNoGrant)
+	}
+	c.Grant = grantOf(tok)
+	return c, nil
+}
+
+func refusedStatus(r *http.Response) bool {
+	return r != nil && (r.StatusCode == http.StatusUnauthorized || r.StatusCode == http.StatusForbidden)
+}
+
+// addUserInfo fills the groups, and the e-mail address (with whether it is
+// verified) and name when the ID token had none, from the userinfo
+// endpoint, and returns its answer. A provider without one has nothing
+// more to say: the user simply has no groups (and the answer is nil).
+func (o *OIDC) addUserInfo(ctx context.Context, tok *oauth2.Token, c *envs.Claims) (map[string]any, error) {
+	if o.provider.UserInfoEndpoint() == "" {
+		return nil, nil
+	}
+	// The status of the answer tells a refusal (401: the token or the
+	// person is no longer valid) from an outage; go-oidc keeps it in an
+	// error string, so this request records it on the way.
+	base := o.cfg.HTTPClient.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	var status int
+	hc := *o.cfg.HTTPClient
+	hc.Transport = statusRecorder{base: base, status: &status}
+	ui, err := o.provider.UserInfo(oidc.ClientContext(ctx, &hc), oauth2.StaticTokenSource(tok))
+	if err != nil {
+		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+			return nil, fmt.Errorf("handlers: userinfo: %w: HTTP %d", envs.ErrIdentityRefused, status)
+		}
+		return nil, fmt.Errorf("handlers: userinfo: %w", err)
 	}
 	// OpenID Connect Core 5.3.2: the answer must be about the same person.
 	if ui.Subject != c.Subject {
-		return errors.New("handlers: userinfo: the subject does not match the ID token's")
+		return nil, errors.New("handlers: userinfo: the subject does not match the ID token's")
 	}
 	var all map[string]any
 	if err := ui.Claims(&all); err != nil {
-		return fmt.Errorf("handlers: userinfo claims: %w", err)
+		return nil, fmt.Errorf("handlers: userinfo claims: %w", err)
 	}
 	more, _ := o.claims(all)
 	c.Groups = more.Groups
-	c.Email = cmp.Or(c.Email, more.Email)
+	if c.Email == "" {
+		c.Email, c.EmailVerified = more.Email, more.EmailVerified
+	}
 	c.Name = cmp.Or(c.Name, more.Name)
-	return nil
+	return all, nil
+}
+
+// statusRecorder notes the status of the response to the one request of
+// its client.
+type statusRecorder struct {
+	base   http.RoundTripper
+	status *int
+}
+
+func (r statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := r.base.RoundTrip(req)
+	if err == nil {
+		*r.status = resp.StatusCode
+	}
+	return resp, err
 }
 
 // Verify checks an ID token (signature, issuer, audience, expiry, nonce)
 // and returns its claims.
 func (o *OIDC) Verify(ctx context.Context, raw, nonce string) (envs.Claims, error) {
-	c, _, err := o.verify(ctx, raw, nonce)
+	c, _, err := o.verify(ctx, raw, &nonce)
 	return c, err
 }
 
 // verify is Verify that also tells whether the token carries the groups
-// claim at all (an empty list counts: the provider said "none").
-func (o *OIDC) verify(ctx context.Context, raw, nonce string) (envs.Claims, bool, error) {
+// claim at all (an empty list counts: the provider said "none"). A nil
+// nonce is a refreshed ID token's, which carries none of its own.
+func (o *OIDC) verify(ctx context.Context, raw string, nonce *string) (envs.Claims, bool, error) {
 	ctx = oidc.ClientContext(ctx, o.cfg.HTTPClient)
 	idt, err := o.verifier.Verify(ctx, raw)
 	if err != nil {
 		return envs.Claims{}, false, fmt.Errorf("handlers: ID token: %w", err)
 	}
-	if idt.Nonce != nonce {
+	if nonce != nil && idt.Nonce != *nonce {
 		return envs.Claims{}, false, errors.New("handlers: ID token: nonce does not match this sign-in")
 	}
 	var all map[string]any
@@ -150,16 +249,25 @@ func (o *OIDC) verify(ctx context.Context, raw, nonce string) (envs.Claims, bool
 		return envs.Claims{}, false, fmt.Errorf("handlers: ID token claims: %w", err)
 	}
 	c, hasGroups := o.claims(all)
-	c.Subject = idt.Subject
+	c.Issuer, c.Subject = idt.Issuer, idt.Subject
 	return c, hasGroups, nil
 }
 
-// claims reads e-mail, name and groups (from the configured claim, a list
-// of strings or one string) out of an ID token's or userinfo's claims, and
-// whether the groups claim was there.
+// claims reads e-mail (and whether it is verified), name and groups (from
+// the configured claim, a list of strings or one string) out of an ID
+// token's or userinfo's claims, and whether the groups claim was there.
 func (o *OIDC) claims(all map[string]any) (envs.Claims, bool) {
 	var c envs.Claims
 	c.Email, _ = all["email"].(string)
+	// A boolean, or a string from providers that get it wrong (Cognito).
+	switch v := all["email_verified"].(type) {
+	case bool:
+		c.EmailVerified = &v
+	case string:
+		if b, err := strconv.ParseBool(v); err == nil {
+			c.EmailVerified = &b
+		}
+	}
 	c.Name, _ = all["name"].(string)
 	if c.Name == "" {
 		c.Name, _ = all["preferred_username"].(string)

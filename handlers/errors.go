@@ -32,6 +32,7 @@ var codeStatus = map[envs.Code]int{
 
 	envs.EUnauthorized: http.StatusUnauthorized,
 	envs.ETooMany:      http.StatusTooManyRequests,
+	envs.EUnavailable:  http.StatusServiceUnavailable,
 }
 
 // toProblem maps any error to a problem. Internal errors are logged by the

@@ -12,7 +12,7 @@ import (
 // tokenCreate creates an API token and shows its secret, once. The answer
 // is never cached.
 func (h *Handler) tokenCreate(c *echo.Context) error {
-	secret, tok, err := h.svc.CreateToken(c.Request().Context(), actorOf(c), c.FormValue("name"), c.FormValue("ttl"))
+	secret, tok, err := h.svc.CreateToken(c.Request().Context(), actorOf(c), c.FormValue("name"), c.FormValue("ttl"), c.FormValue("role"))
 	if err != nil && envs.ErrorCode(err) != envs.EInvalid {
 		return err
 	}

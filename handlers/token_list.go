@@ -5,6 +5,7 @@ import (
 
 	"github.com/labstack/echo/v5"
 
+	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/web"
 )
 
@@ -26,7 +27,14 @@ func (h *Handler) tokensView(c *echo.Context) (web.TokensView, error) {
 	var v web.TokensView
 	for _, t := range toks {
 		v.Tokens = append(v.Tokens, web.TokenView{ID: t.ID, Name: t.Name, Prefix: t.Prefix, CreatedAt: t.CreatedAt,
-			ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, Revoked: t.RevokedAt != nil, Expired: !t.Active(now) && t.RevokedAt == nil})
+			ExpiresAt: t.ExpiresAt, LastUsedAt: t.LastUsedAt, Revoked: t.RevokedAt != nil, Expired: !t.Active(now) && t.RevokedAt == nil,
+			Role: string(t.Role)})
+	}
+	own := actorOf(c).EffectiveRole()
+	for _, r := range []envs.Role{envs.RoleViewer, envs.RoleMember, envs.RoleAuthor, envs.RoleAdmin} {
+		if own.AtLeast(r) {
+			v.Roles = append(v.Roles, string(r))
+		}
 	}
 	return v, nil
 }

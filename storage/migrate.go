@@ -90,6 +90,12 @@ func appliedVersions(ctx context.Context, db *sql.DB, dialect string) (map[int]b
 // transaction together with its record, so a failed migration leaves the
 // schema as it was.
 func migrate(ctx context.Context, db *sql.DB, dialect string, log *slog.Logger) error {
+	return migrateUpTo(ctx, db, dialect, log, 0)
+}
+
+// migrateUpTo is migrate stopping after version upTo (0: every version);
+// tests use it to fill a database in an older schema before migrating it.
+func migrateUpTo(ctx context.Context, db *sql.DB, dialect string, log *slog.Logger, upTo int) error {
 	all, err := migrations(dialect)
 	if err != nil {
 		return err
@@ -105,6 +111,9 @@ func migrate(ctx context.Context, db *sql.DB, dialect string, log *slog.Logger) 
 	for _, m := range all {
 		if applied[m.version] {
 			continue
+		}
+		if upTo > 0 && m.version > upTo {
+			break
 		}
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {

@@ -40,9 +40,12 @@ type TemplateVersion struct {
 
 // Environment is one launch of one template version.
 type Environment struct {
-	ID                 string `gorm:"primaryKey"`
-	Name               string
-	Owner              string
+	ID    string `gorm:"primaryKey"`
+	Name  string
+	Owner string // the owner's name, as people read it
+	// OwnerID is the owner's user id, which decides ownership; empty for
+	// environments of local mode and of the system.
+	OwnerID            string
 	Team               string
 	TemplateName       string
 	Version            string
@@ -97,6 +100,11 @@ type AuditEntry struct {
 	Result  string
 	Detail  string
 	Via     string // how the actor was authenticated: session, token <id>, local, system
+	// The actor's user id, issuer and subject (empty for the local user,
+	// the system and anonymous requests): the name alone may be shared.
+	ActorID      string
+	ActorIssuer  string
+	ActorSubject string
 }
 
 // TableName keeps the table name singular-free and explicit.

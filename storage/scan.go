@@ -11,7 +11,7 @@ import (
 
 // environmentColumns are Environment's columns in the order
 // scanEnvironments reads them; a + marks a timestamp (see scantime.go).
-var environmentColumns = columns("id, name, owner, team, template_name, version, version_id, kind, provider, " +
+var environmentColumns = columns("id, name, owner, owner_id, team, template_name, version, version_id, kind, provider, " +
 	"params, secrets, secret_names, status, status_reason, failure_reason, outputs, facts, handle, " +
 	"+created_at, +updated_at, +provision_started_at, +ready_at, +expires_at, +max_expires_at, " +
 	"+destroy_requested_at, +destroyed_at, rto_ms, rpo_ms, provision_attempt, +destroy_given_up_at")
@@ -42,7 +42,7 @@ func scanEnvironments(rows *sql.Rows, capacity int) ([]Environment, error) {
 		var e Environment
 		var created, updated, provisionStarted, ready, expires, maxExpires, destroyRequested, destroyed, givenUp scanTime
 		var rto, rpo sql.NullInt64
-		err := rows.Scan(&e.ID, &e.Name, &e.Owner, &e.Team, &e.TemplateName, &e.Version, &e.VersionID, &e.Kind, &e.Provider,
+		err := rows.Scan(&e.ID, &e.Name, &e.Owner, &e.OwnerID, &e.Team, &e.TemplateName, &e.Version, &e.VersionID, &e.Kind, &e.Provider,
 			&e.Params, &e.Secrets, &e.SecretNames, &e.Status, &e.StatusReason, &e.FailureReason, &e.Outputs, &e.Facts, &e.Handle,
 			&created, &updated, &provisionStarted, &ready, &expires, &maxExpires,
 			&destroyRequested, &destroyed, &rto, &rpo, &e.ProvisionAttempt, &givenUp)

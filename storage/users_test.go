@@ -13,16 +13,66 @@ func TestUpsertUserKeepsItsID(t *testing.T) {
 	db := openDB(t)
 	ctx := context.Background()
 	now := time.Now().UTC()
-	first := &storage.User{ID: "usr-1", Subject: "sub", Email: "a@x", Role: "member", GroupsJSON: "[]", CreatedAt: now, LastLoginAt: now}
+	first := &storage.User{ID: "usr-1", Issuer: "https://idp", Subject: "sub", Email: "a@x", Role: "member", GroupsJSON: "[]", CreatedAt: now, LastLoginAt: now}
 	if err := db.UpsertUser(ctx, first); err != nil {
 		t.Fatal(err)
 	}
-	again := &storage.User{ID: "usr-2", Subject: "sub", Email: "b@x", Role: "admin", GroupsJSON: "[]", CreatedAt: now, LastLoginAt: now.Add(time.Hour)}
+	again := &storage.User{ID: "usr-2", Issuer: "https://idp", Subject: "sub", Email: "b@x", Role: "admin", GroupsJSON: "[]", CreatedAt: now, LastLoginAt: now.Add(time.Hour)}
 	if err := db.UpsertUser(ctx, again); err != nil {
 		t.Fatal(err)
 	}
 	if again.ID != "usr-1" || again.Email != "b@x" || again.Role != "admin" {
 		t.Errorf("second sign-in = %+v, want id usr-1 with the new e-mail and role", again)
+	}
+}
+
+// TestUserCheckIsClaimedOnce: of two callers re-checking the same stale
+// user, one gets the claim; its outcome is recorded only while it holds
+// the claim, and a fresh confirmation makes the next claim wait for the
+// interval.
+func TestUserCheckIsClaimedOnce(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)
+	u := &storage.User{ID: "usr-1", Issuer: "https://idp", Subject: "sub", Role: "admin", GroupsJSON: "[]",
+		CreatedAt: t0, LastLoginAt: t0, ConfirmedAt: &t0, CheckAt: &t0, CheckResult: "ok"}
+	if err := db.UpsertUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(16 * time.Minute)
+	stale, tried := now.Add(-15*time.Minute), now.Add(-30*time.Second)
+	claim := func(name string, at time.Time) bool {
+		t.Helper()
+		ok, err := db.ClaimUserCheck(ctx, "usr-1", name, stale, tried, at, at.Add(30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if !claim("a", now) {
+		t.Fatal("the first claim of a stale user failed")
+	}
+	if claim("b", now) {
+		t.Error("a second claim succeeded while the first was live")
+	}
+	if ok, err := db.FinishUserCheck(ctx, "usr-1", "b", map[string]any{"role": "viewer"}); err != nil || ok {
+		t.Errorf("finish without the claim: %v, %v; want refused", ok, err)
+	}
+	if ok, err := db.FinishUserCheck(ctx, "usr-1", "a", map[string]any{"role": "member", "confirmed_at": now, "check_at": now}); err != nil || !ok {
+		t.Fatalf("finish with the claim: %v, %v", ok, err)
+	}
+	got, err := db.User(ctx, "usr-1")
+	if err != nil || got.Role != "member" || got.CheckClaim != "" || got.CheckClaimUntil != nil {
+		t.Fatalf("after the check: %+v, %v; want role member and no claim", got, err)
+	}
+	if claim("c", now.Add(time.Second)) {
+		t.Error("a user confirmed a second ago was claimed for a check")
+	}
+	// A claim whose holder died runs out.
+	later := now.Add(16 * time.Minute)
+	stale, tried = later.Add(-15*time.Minute), later.Add(-30*time.Second)
+	if !claim("d", later) || !claim("e", later.Add(31*time.Second)) {
+		t.Error("a claim that ran out was not taken over")
 	}
 }
 

@@ -16,6 +16,9 @@ type TokensView struct {
 	NewSecret string
 	NewName   string
 	Errors    map[string]string // field -> message, on a refused create
+	// Roles a new token may be capped at (up to the user's own, which is
+	// the last and preselected).
+	Roles []string
 }
 
 // TokenView is one API token (never its secret).
@@ -28,6 +31,9 @@ type TokenView struct {
 	LastUsedAt *time.Time
 	Revoked    bool
 	Expired    bool
+	// Role is the token's cap: it acts with the lower of this and its
+	// owner's current role.
+	Role string
 }
 
 // AuditView is the audit log page with its filters.
@@ -54,6 +60,9 @@ type AuditEntryView struct {
 	Result  string
 	Detail  string
 	Via     string // session, token <id>, local, system
+	// The actor's user id and subject at its issuer (empty for local,
+	// system and anonymous actors).
+	ActorID, ActorIssuer, ActorSubject string
 }
 
 // timeOr formats an optional time, or returns def.
@@ -66,7 +75,30 @@ func timeOr(t *time.Time, def string) string {
 
 // UserRowView is one user on the admin's users page.
 type UserRowView struct {
-	ID, Email, Name, Subject, Role string
-	Teams, Groups                  []string
-	LastLoginAt                    time.Time
+	ID, Email, Name, Issuer, Subject, Role string
+	EmailUnverified                        bool // shown "(unverified)"
+	Teams, Groups                          []string
+	LastLoginAt                            time.Time
+	// The last membership check: when it was, how it ended (ok, refused,
+	// unreachable, signin_needed) and why; when the provider last
+	// confirmed the role.
+	CheckAt, ConfirmedAt     *time.Time
+	CheckResult, CheckDetail string
+}
+
+// checkResultText words a membership check's result for admins.
+func checkResultText(r string) string {
+	switch r {
+	case "ok":
+		return "ok"
+	case "refused":
+		return "provider refused"
+	case "unreachable":
+		return "provider unreachable"
+	case "signin_needed":
+		return "cannot re-check: sign-in needed"
+	case "":
+		return "not checked yet"
+	}
+	return r
 }

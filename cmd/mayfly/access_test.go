@@ -34,7 +34,7 @@ type identity struct {
 func mintSession(t *testing.T, s *testServer, user string, groups ...string) (envs.Actor, string, string) {
 	t.Helper()
 	ctx := context.Background()
-	sess, err := s.Service.SignIn(ctx, envs.Claims{Subject: "sub-" + user, Email: user + "@example.com", Name: user, Groups: groups}, "127.0.0.1")
+	sess, err := s.Service.SignIn(ctx, envs.Claims{Issuer: s.Config.OIDCIssuer, Subject: "sub-" + user, Email: user + "@example.com", Name: user, Groups: groups}, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,11 +96,11 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bobToken, _, err := s.Service.CreateToken(ctx, bob, "ci", "")
+	bobToken, _, err := s.Service.CreateToken(ctx, bob, "ci", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, victim, err := s.Service.CreateToken(ctx, bob, "to-revoke", "")
+	_, victim, err := s.Service.CreateToken(ctx, bob, "to-revoke", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +129,11 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 	execSQL(t, s, `UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?`, time.Now().UTC().Add(-9*time.Hour), hashHex(idle))
 	execSQL(t, s, `UPDATE sessions SET expires_at = ? WHERE token_hash = ?`, time.Now().UTC().Add(-time.Minute), hashHex(old))
 	ada, _, _ := mintSession(t, s, "ada", "mayfly-admins")
-	revokedTok, rt, _ := s.Service.CreateToken(ctx, ada, "revoked", "")
+	revokedTok, rt, _ := s.Service.CreateToken(ctx, ada, "revoked", "", "")
 	if err := s.Service.RevokeToken(ctx, ada, rt.ID); err != nil {
 		t.Fatal(err)
 	}
-	expiredTok, et, _ := s.Service.CreateToken(ctx, ada, "expired", "")
+	expiredTok, et, _ := s.Service.CreateToken(ctx, ada, "expired", "", "")
 	execSQL(t, s, `UPDATE api_tokens SET expires_at = ? WHERE id = ?`, time.Now().UTC().Add(-time.Minute), et.ID)
 	ids = append(ids,
 		identity{name: "revoked session", cookie: revoked, invalid: true},
@@ -145,7 +145,7 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 	)
 
 	zed, zedCookie, _ := mintSession(t, s, "zed", "developers")
-	zedToken, _, err := s.Service.CreateToken(ctx, zed, "zed-ci", "")
+	zedToken, _, err := s.Service.CreateToken(ctx, zed, "zed-ci", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +311,7 @@ func TestCSRF(t *testing.T) {
 	s := startSignIn(t, o)
 	ctx := context.Background()
 	bob, cookie, csrf, env := launchTiny(t, s)
-	token, _, err := s.Service.CreateToken(ctx, bob, "ci", "")
+	token, _, err := s.Service.CreateToken(ctx, bob, "ci", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func TestTemplateLimitedToTeamsAndTokenLastUse(t *testing.T) {
 		t.Fatalf("stored template teams: %v, %v", tpl, err)
 	}
 	launch := func(a envs.Actor) int {
-		tok, _, err := s.Service.CreateToken(ctx, a, "ci", "1h")
+		tok, _, err := s.Service.CreateToken(ctx, a, "ci", "1h", "")
 		if err != nil {
 			t.Fatal(err)
 		}

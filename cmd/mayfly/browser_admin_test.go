@@ -94,7 +94,7 @@ func TestBrowserAuditFilter(t *testing.T) {
 	ctx := context.Background()
 	ada, cookie, _ := mintSession(t, s, "ada", "mayfly-admins")
 	erin, _, _ := mintSession(t, s, "erin", "everyone")
-	_, tok, err := s.Service.CreateToken(ctx, erin, "erins", "")
+	_, tok, err := s.Service.CreateToken(ctx, erin, "erins", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,6 +54,9 @@ type Config struct {
 	SignInPerMinute int
 	TokenPerSecond  int // requests with API tokens a second per client address
 	TokenBurst      int
+	// RoleRecheck is how long the identity provider's word on a user's role
+	// and teams holds before a session or token using it asks again.
+	RoleRecheck time.Duration
 
 	// Tuning, mostly for tests and demos.
 	SweepInterval time.Duration
@@ -61,6 +64,9 @@ type Config struct {
 	// AuthRecheck is how often open SSE streams check their session or
 	// token again (no flag; default 5s, tests make it shorter).
 	AuthRecheck time.Duration
+	// Clock replaces the service's and the ID token verifier's clock (no
+	// flag; tests move it instead of waiting for --role-recheck).
+	Clock func() time.Time
 
 	// AWS enables the aws provider (see awsEnabled); its credentials,
 	// region and endpoints come from the SDK's own chain.
@@ -120,7 +126,8 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.OIDCClientID, "oidc-client-id", env("MAYFLY_OIDC_CLIENT_ID", ""), "OpenID Connect client id (MAYFLY_OIDC_CLIENT_ID)")
 	fs.StringVar(&c.OIDCClientSecret, "oidc-client-secret", env("MAYFLY_OIDC_CLIENT_SECRET", ""), "OpenID Connect client secret (MAYFLY_OIDC_CLIENT_SECRET)")
 	fs.StringVar(&c.OIDCRedirectURL, "oidc-redirect-url", env("MAYFLY_OIDC_REDIRECT_URL", ""), "OpenID Connect redirect URL (MAYFLY_OIDC_REDIRECT_URL; default: <external URL>/auth/callback)")
-	fs.StringVar(&c.OIDCScopes, "oidc-scopes", env("MAYFLY_OIDC_SCOPES", "profile,email,groups"), "scopes requested besides openid (MAYFLY_OIDC_SCOPES)")
+	fs.StringVar(&c.OIDCScopes, "oidc-scopes", env("MAYFLY_OIDC_SCOPES", "profile,email,groups,offline_access"),
+		"scopes requested besides openid; offline_access gets the refresh token that re-checks membership (MAYFLY_OIDC_SCOPES)")
 	fs.StringVar(&c.OIDCGroupsClaim, "oidc-groups-claim", env("MAYFLY_OIDC_GROUPS_CLAIM", "groups"), "ID token claim listing the user's groups (MAYFLY_OIDC_GROUPS_CLAIM)")
 	fs.StringVar(&c.RoleGroups, "role-groups", env("MAYFLY_ROLE_GROUPS", ""), "group=role pairs, comma-separated; roles: viewer, member, author, admin (MAYFLY_ROLE_GROUPS)")
 	fs.StringVar(&c.TeamGroups, "team-groups", env("MAYFLY_TEAM_GROUPS", ""), "group=team pairs, comma-separated (MAYFLY_TEAM_GROUPS)")
@@ -131,6 +138,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.IntVar(&c.SignInPerMinute, "signin-rate-limit", envInt("MAYFLY_SIGNIN_RATE_LIMIT", "signin-rate-limit", 20), "sign-in attempts allowed per minute per client address (MAYFLY_SIGNIN_RATE_LIMIT)")
 	fs.IntVar(&c.TokenPerSecond, "token-rate-limit", envInt("MAYFLY_TOKEN_RATE_LIMIT", "token-rate-limit", 20), "requests with API tokens allowed per second per client address (MAYFLY_TOKEN_RATE_LIMIT)")
 	fs.IntVar(&c.TokenBurst, "token-rate-burst", envInt("MAYFLY_TOKEN_RATE_BURST", "token-rate-burst", 200), "requests with API tokens a client address may make at once before --token-rate-limit applies (MAYFLY_TOKEN_RATE_BURST)")
+	// Membership re-checks (issue 11, item 7).
+	fs.DurationVar(&c.RoleRecheck, "role-recheck", envDur("MAYFLY_ROLE_RECHECK", 15*time.Minute),
+		"re-check a user's groups at the identity provider when a session or token is used this long after the last check; unreachable, the old role holds one more interval (MAYFLY_ROLE_RECHECK)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", env("MAYFLY_SECRET_KEY_FILE", ""), "file holding the 32-byte hex key that encrypts secrets (default: generated in the data directory)")
 	fs.StringVar(&c.CatalogDir, "catalog-dir", env("MAYFLY_CATALOG_DIR", ""), "directory of template YAML files to load at start (default: the built-in sample catalog)")
 	fs.StringVar(&c.LogFormat, "log-format", env("MAYFLY_LOG_FORMAT", ""), "text or json (MAYFLY_LOG_FORMAT; default: text on a terminal, json otherwise)")
@@ -208,6 +218,9 @@ func (c Config) Validate() error {
 		}
 		if c.SessionIdle <= 0 || c.SessionMax <= 0 {
 			return errors.New("--session-idle and --session-max must be positive")
+		}
+		if c.RoleRecheck <= 0 {
+			return fmt.Errorf("--role-recheck %s: must be positive (how long the identity provider's word on a role holds)", c.RoleRecheck)
 		}
 	}
 	if u, err := url.Parse(c.ExternalURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

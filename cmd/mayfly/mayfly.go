@@ -119,8 +119,27 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var signin *handlers.OIDC
+	if cfg.SignIn() {
+		redirectURL := cfg.OIDCRedirectURL
+		if redirectURL == "" {
+			redirectURL = strings.TrimRight(cfg.ExternalURL, "/") + "/auth/callback"
+		}
+		var scopes []string
+		for _, sc := range strings.Split(cfg.OIDCScopes, ",") {
+			if sc = strings.TrimSpace(sc); sc != "" && sc != "openid" {
+				scopes = append(scopes, sc)
+			}
+		}
+		signin, err = handlers.NewOIDC(ctx, handlers.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID,
+			ClientSecret: cfg.OIDCClientSecret, RedirectURL: redirectURL, Scopes: scopes, GroupsClaim: cfg.OIDCGroupsClaim,
+			HTTPClient: &http.Client{Timeout: 30 * time.Second}, Now: cfg.Clock})
+		if err != nil {
+			return err
+		}
+	}
 	m.Metrics = handlers.NewMetrics()
-	m.Service, err = envs.New(envs.Config{
+	svcCfg := envs.Config{
 		Store:         m.DB,
 		Providers:     append([]envs.Provider{m.Local}, cloud...),
 		Cipher:        cipher,
@@ -139,7 +158,13 @@ func (m *Main) Run(ctx context.Context) error {
 		ProvisionAttempts: cfg.ProvisionAttempts,
 		DestroyAttempts:   cfg.DestroyAttempts,
 		DestroyTimeout:    cfg.DestroyTimeout,
-	})
+		RoleRecheck:       cfg.RoleRecheck,
+		Clock:             cfg.Clock,
+	}
+	if signin != nil {
+		svcCfg.Identity = signin // roles are re-checked at the provider
+	}
+	m.Service, err = envs.New(svcCfg)
 	if err != nil {
 		return err
 	}
@@ -149,25 +174,6 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 		m.Log.Info("re-encrypted secrets with the current key; the previous keys can be removed once every replica runs with it", "environments", n)
-	}
-	var signin *handlers.OIDC
-	if cfg.SignIn() {
-		redirectURL := cfg.OIDCRedirectURL
-		if redirectURL == "" {
-			redirectURL = strings.TrimRight(cfg.ExternalURL, "/") + "/auth/callback"
-		}
-		var scopes []string
-		for _, sc := range strings.Split(cfg.OIDCScopes, ",") {
-			if sc = strings.TrimSpace(sc); sc != "" && sc != "openid" {
-				scopes = append(scopes, sc)
-			}
-		}
-		signin, err = handlers.NewOIDC(ctx, handlers.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID,
-			ClientSecret: cfg.OIDCClientSecret, RedirectURL: redirectURL, Scopes: scopes, GroupsClaim: cfg.OIDCGroupsClaim,
-			HTTPClient: &http.Client{Timeout: 30 * time.Second}})
-		if err != nil {
-			return err
-		}
 	}
 	if err := m.loadCatalog(ctx); err != nil {
 		return err

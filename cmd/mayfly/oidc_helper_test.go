@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -26,14 +27,20 @@ import (
 // testOP is a real OpenID provider (zitadel/oidc's op package with its
 // example in-memory storage and login form) for the sign-in tests. Its
 // users have a password and groups; its clients are Mayfly ("mayfly") and
-// another application ("other").
+// another application ("other"). It issues refresh tokens (with the
+// offline_access scope, rotated at each use); tests change users' groups,
+// delete users and take the provider down.
 type testOP struct {
-	URL string
-	srv *httptest.Server
+	URL   string
+	srv   *httptest.Server
+	users *opUserStore
 
-	mu       sync.Mutex
-	redirect map[string]string        // client id -> redirect URL
-	lifetime map[string]time.Duration // client id -> ID token lifetime (0: default)
+	mu        sync.Mutex
+	groupsOf  map[string][]string      // username -> groups (from opUsers)
+	down      bool                     // every request fails: the connection is closed
+	refreshes int                      // refresh token requests answered
+	redirect  map[string]string        // client id -> redirect URL
+	lifetime  map[string]time.Duration // client id -> ID token lifetime (0: default)
 	// groupsClaim names the claim listing a user's groups ("groups").
 	// With userinfoOnly the ID token carries no profile, e-mail or groups
 	// claims: they are only in the userinfo endpoint's answer.
@@ -57,27 +64,59 @@ var opUsers = map[string][]string{
 	"dave":  {"authors"},
 	"erin":  {"everyone"},
 	"frank": {},
+	"ivy":   {"mayfly-admins"},
+	// Other accounts with bob's e-mail address (opEmails).
+	"mallory": {"developers"},
+	"robert":  {"developers"},
+}
+
+// opEmails overrides the e-mail address (name@example.com, verified) of
+// some users: mallory claims bob's address without having verified it,
+// robert has it verified at another account.
+var opEmails = map[string]struct {
+	email    string
+	verified bool
+}{
+	"mallory": {"bob@example.com", false},
+	"robert":  {"bob@example.com", true},
 }
 
 func startOP(t *testing.T) *testOP {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
-	o := &testOP{URL: issuer, srv: srv, redirect: map[string]string{}, lifetime: map[string]time.Duration{}, groupsClaim: "groups"}
-	users := opUserStore{}
-	for name := range opUsers {
-		users[name] = &opstorage.User{ID: "sub-" + name, Username: name, Password: opPassword, FirstName: strings.ToUpper(name[:1]) + name[1:],
+	o := &testOP{URL: issuer, srv: srv, redirect: map[string]string{}, lifetime: map[string]time.Duration{}, groupsClaim: "groups",
+		groupsOf: map[string][]string{}, users: &opUserStore{users: map[string]*opstorage.User{}}}
+	for name, groups := range opUsers {
+		u := &opstorage.User{ID: "sub-" + name, Username: name, Password: opPassword, FirstName: strings.ToUpper(name[:1]) + name[1:],
 			LastName: "Test", Email: name + "@example.com", EmailVerified: true, PreferredLanguage: language.English}
+		if e, ok := opEmails[name]; ok {
+			u.Email, u.EmailVerified = e.email, e.verified
+		}
+		o.users.users[name] = u
+		o.groupsOf[name] = slices.Clone(groups)
 	}
 	clients := map[string]*opstorage.Client{}
 	for _, id := range []string{opClientID, "other"} {
 		clients[id] = opstorage.WebClient(id, opClientSecret, "http://placeholder/")
 	}
-	st := &opStore{Storage: opstorage.NewStorageWithClients(users, clients), op: o}
+	st := &opStore{Storage: opstorage.NewStorageWithClients(o.users, clients), op: o}
 	// The example server sets slog's default logger; a discarding one keeps
 	// the test output quiet.
 	router := exampleop.SetupServer(issuer, st, slog.New(slog.DiscardHandler), false)
-	srv.Config.Handler = router
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		o.mu.Lock()
+		down := o.down
+		o.mu.Unlock()
+		if down {
+			// As a provider that cannot be reached: no answer at all.
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		router.ServeHTTP(w, r)
+	})
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return o
@@ -109,28 +148,66 @@ func (o *testOP) userinfoServed() int {
 
 // groups returns the groups claim's name and a user's groups.
 func (o *testOP) groups(subject string) (string, []string) {
-	groups := opUsers[strings.TrimPrefix(subject, "sub-")]
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	groups := o.groupsOf[strings.TrimPrefix(subject, "sub-")]
 	if groups == nil {
 		groups = []string{}
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.groupsClaim, groups
+	return o.groupsClaim, slices.Clone(groups)
 }
 
-// opUserStore implements the example storage's UserStore.
-type opUserStore map[string]*opstorage.User
+// setGroups changes a user's groups at the provider.
+func (o *testOP) setGroups(user string, groups ...string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.groupsOf[user] = groups
+}
 
-func (u opUserStore) GetUserByID(id string) *opstorage.User {
-	for _, v := range u {
+// deleteUser removes a user: their refresh tokens are refused from now on.
+func (o *testOP) deleteUser(user string) {
+	o.users.mu.Lock()
+	defer o.users.mu.Unlock()
+	delete(o.users.users, user)
+}
+
+// setDown makes the provider unreachable (or reachable again).
+func (o *testOP) setDown(down bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.down = down
+}
+
+// refreshCount is how many refresh token requests the provider accepted.
+func (o *testOP) refreshCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.refreshes
+}
+
+// opUserStore implements the example storage's UserStore; tests delete
+// users while the provider runs.
+type opUserStore struct {
+	mu    sync.Mutex
+	users map[string]*opstorage.User
+}
+
+func (u *opUserStore) GetUserByID(id string) *opstorage.User {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, v := range u.users {
 		if v.ID == id {
 			return v
 		}
 	}
 	return nil
 }
-func (u opUserStore) GetUserByUsername(name string) *opstorage.User { return u[name] }
-func (u opUserStore) ExampleClientID() string                       { return opClientID }
+func (u *opUserStore) GetUserByUsername(name string) *opstorage.User {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.users[name]
+}
+func (u *opUserStore) ExampleClientID() string { return opClientID }
 
 // opStore adds a groups claim to ID tokens and userinfo answers and lets
 // the tests set the clients' redirect URLs and token lifetimes.
@@ -154,7 +231,32 @@ func (s *opStore) SetUserinfoFromRequest(ctx context.Context, ui *oidc.UserInfo,
 			ui.AppendClaims(s.op.groups(req.GetSubject()))
 		}
 	}
+	s.unverified(ui)
 	return nil
+}
+
+// unverified says email_verified: false outright, which the example
+// storage leaves out (a false value is omitted from its JSON).
+func (s *opStore) unverified(ui *oidc.UserInfo) {
+	if u := s.op.users.GetUserByID(ui.Subject); u != nil && ui.Email != "" && !u.EmailVerified {
+		ui.AppendClaims("email_verified", false)
+	}
+}
+
+// TokenRequestByRefreshToken refuses the refresh tokens of deleted users
+// (the provider answers invalid_grant) and counts the others.
+func (s *opStore) TokenRequestByRefreshToken(ctx context.Context, token string) (op.RefreshTokenRequest, error) {
+	req, err := s.Storage.TokenRequestByRefreshToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	if s.op.users.GetUserByID(req.GetSubject()) == nil {
+		return nil, errors.New("the user was deleted")
+	}
+	s.op.mu.Lock()
+	s.op.refreshes++
+	s.op.mu.Unlock()
+	return req, nil
 }
 
 // SetUserinfoFromToken answers the userinfo endpoint.
@@ -170,6 +272,7 @@ func (s *opStore) SetUserinfoFromToken(ctx context.Context, ui *oidc.UserInfo, t
 		return err
 	}
 	ui.AppendClaims(s.op.groups(subject))
+	s.unverified(ui)
 	return nil
 }
 

@@ -362,7 +362,7 @@ func TestAPITokensAreRateLimited(t *testing.T) {
 	o := startOP(t)
 	s := startSignIn(t, o, "--token-rate-limit", "1", "--token-rate-burst", "2")
 	bob, cookie, _ := mintSession(t, s, "bob", "developers", "team-shop")
-	token, _, err := s.Service.CreateToken(context.Background(), bob, "ci", "")
+	token, _, err := s.Service.CreateToken(context.Background(), bob, "ci", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}

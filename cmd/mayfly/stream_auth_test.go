@@ -55,7 +55,7 @@ func TestStreamEndsWhenAccessEnds(t *testing.T) {
 		}},
 		{"API token revoked", func(t *testing.T) (string, string, func()) {
 			a, _, _ := mintSession(t, s, "eve", "developers", "team-shop")
-			secret, tok, err := s.Service.CreateToken(ctx, a, "ci", "")
+			secret, tok, err := s.Service.CreateToken(ctx, a, "ci", "", "")
 			if err != nil {
 				t.Fatal(err)
 			}
