@@ -223,3 +223,31 @@ func TestSecretRangesInArgsAndEnvironment(t *testing.T) {
 		})
 	}
 }
+
+func TestLocalSandboxSetting(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    string
+		wantErr string
+	}{
+		{name: "default", want: "auto"},
+		{name: "variable", env: map[string]string{"MAYFLY_LOCAL_SANDBOX": "off"}, want: "off"},
+		{name: "flag wins", args: []string{"--local-sandbox", "on"}, env: map[string]string{"MAYFLY_LOCAL_SANDBOX": "off"}, want: "on"},
+		{name: "refused", args: []string{"--local-sandbox", "maybe"}, wantErr: `--local-sandbox "maybe": must be auto, on or off`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := ParseConfig(append([]string{"--data-dir", t.TempDir()}, tc.args...), func(k string) string { return tc.env[k] }, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || cfg.LocalSandbox != tc.want {
+				t.Fatalf("LocalSandbox = %q, %v; want %q", cfg.LocalSandbox, err, tc.want)
+			}
+		})
+	}
+}
