@@ -54,6 +54,11 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 // sealVersion prefixes ciphertexts so that key rotation can tell formats apart.
 const sealVersion = 1
 
+// sealBytesVersion prefixes what Seal returns, so that a sealed byte string
+// and a row's sealed parameters never open as one another, whatever their
+// additional data.
+const sealBytesVersion = 2
+
 func (c *Cipher) seal(values map[string]string, envID string) ([]byte, error) {
 	if len(values) == 0 {
 		return nil, nil
@@ -62,14 +67,20 @@ func (c *Cipher) seal(values map[string]string, envID string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The environment id is bound as additional data: a ciphertext copied onto
+	// another environment's row does not decrypt.
+	return c.sealWith(sealVersion, plain, []byte(envID))
+}
+
+// sealWith encrypts plain with the current key: the version byte, a random
+// nonce, then the ciphertext.
+func (c *Cipher) sealWith(version byte, plain, additional []byte) ([]byte, error) {
 	nonce := make([]byte, c.aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("envs: nonce: %w", err)
 	}
-	out := append([]byte{sealVersion}, nonce...)
-	// The environment id is bound as additional data: a ciphertext copied onto
-	// another environment's row does not decrypt.
-	return c.aead.Seal(out, nonce, plain, []byte(envID)), nil
+	out := append([]byte{version}, nonce...)
+	return c.aead.Seal(out, nonce, plain, additional), nil
 }
 
 func (c *Cipher) open(sealed []byte, envID string) (map[string]string, error) {
@@ -83,24 +94,42 @@ func (c *Cipher) openAny(sealed []byte, envID string) (values map[string]string,
 	if len(sealed) == 0 {
 		return map[string]string{}, true, nil
 	}
-	ns := c.aead.NonceSize()
-	if len(sealed) < 1+ns || sealed[0] != sealVersion {
-		return nil, false, errors.New("envs: secrets: unknown format")
-	}
-	var plain []byte
-	for i, a := range append([]cipher.AEAD{c.aead}, c.previous...) {
-		if plain, err = a.Open(nil, sealed[1:1+ns], sealed[1+ns:], []byte(envID)); err == nil {
-			current = i == 0
-			break
-		}
-	}
+	plain, current, err := c.openWith(sealVersion, sealed, []byte(envID))
 	if err != nil {
-		return nil, false, errors.New("envs: secrets: cannot decrypt with the current or any previous key")
+		return nil, false, err
 	}
 	if err := json.Unmarshal(plain, &values); err != nil {
 		return nil, false, fmt.Errorf("envs: secrets: %w", err)
 	}
 	return values, current, nil
+}
+
+// openWith decrypts what sealWith made with the given version byte, trying
+// the current key and then each previous one.
+func (c *Cipher) openWith(version byte, sealed, additional []byte) (plain []byte, current bool, err error) {
+	ns := c.aead.NonceSize()
+	if len(sealed) < 1+ns || sealed[0] != version {
+		return nil, false, errors.New("envs: secrets: unknown format")
+	}
+	for i, a := range append([]cipher.AEAD{c.aead}, c.previous...) {
+		if plain, err = a.Open(nil, sealed[1:1+ns], sealed[1+ns:], additional); err == nil {
+			return plain, i == 0, nil
+		}
+	}
+	return nil, false, errors.New("envs: secrets: cannot decrypt with the current or any previous key")
+}
+
+// Seal encrypts plain with the current key, binding additional (which Open
+// must be given again): for providers that keep secrets in files, such as
+// the local provider's stack.json.
+func (c *Cipher) Seal(plain, additional []byte) ([]byte, error) {
+	return c.sealWith(sealBytesVersion, plain, additional)
+}
+
+// Open decrypts what Seal made, with the current key or a previous one.
+func (c *Cipher) Open(sealed, additional []byte) ([]byte, error) {
+	plain, _, err := c.openWith(sealBytesVersion, sealed, additional)
+	return plain, err
 }
 
 // ResealSecrets re-encrypts with the current key every secret still sealed

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/local"
 )
 
 // Config is everything Mayfly reads from flags and the environment, read
@@ -80,6 +81,12 @@ type Config struct {
 	ProvisionAttempts int
 	DestroyAttempts   int
 	DestroyTimeout    time.Duration
+
+	// The local provider's isolation (see isolation.go): LocalSandbox is
+	// auto, on or off; LocalHidden are credentials files of the libraries
+	// the portal uses, hidden from stack processes with the data directory.
+	LocalSandbox string
+	LocalHidden  []string
 }
 
 // defaultDataDir is $XDG_DATA_HOME/mayfly or ~/.local/share/mayfly.
@@ -156,6 +163,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"a destroy still in progress this long after it was requested is given up (destroy_failed, for an admin to retry); a provider may need longer (aws: 3h) (MAYFLY_DESTROY_TIMEOUT)")
 	fs.DurationVar(&c.StopGrace, "stop-grace", envDur("MAYFLY_STOP_GRACE", 5*time.Second), "local provider: time between TERM and KILL")
 	awsFlags(fs, &c.AWS, env, envDur)
+	fs.StringVar(&c.LocalSandbox, "local-sandbox", env("MAYFLY_LOCAL_SANDBOX", local.SandboxAuto),
+		"local provider: run stack processes in a Landlock sandbox that hides the data directory and secrets: auto (when the kernel can), on (refuse to start stacks without it) or off (MAYFLY_LOCAL_SANDBOX)")
+	c.LocalHidden = credentialPaths(getenv)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -243,6 +253,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.AWS.validate(); err != nil {
 		return err
+	}
+	switch c.LocalSandbox {
+	case local.SandboxAuto, local.SandboxOn, local.SandboxOff:
+	default:
+		return fmt.Errorf("--local-sandbox %q: must be auto, on or off", c.LocalSandbox)
 	}
 	if c.JobTimeout <= 0 || c.RescueAfter <= c.JobTimeout {
 		return fmt.Errorf("--rescue-after (%s) must be longer than --job-timeout (%s), which must be positive: a job still running is never taken over", c.RescueAfter, c.JobTimeout)

@@ -74,9 +74,15 @@ func serve(args []string, getenv func(string) string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mayfly:", err)
 		return 2
 	}
+	// Before anything else runs: stack processes (and anyone else on the
+	// host) must not find the secrets in this process's /proc files.
+	hideErr := hideSecrets(&cfg)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	m := NewMain(cfg)
+	if hideErr != nil {
+		m.Log.Warn("could not hide every secret from other processes", "err", hideErr)
+	}
 	if err := m.Run(ctx); err != nil {
 		m.Log.Error("start failed", "err", err)
 		fmt.Fprintln(stderr, "mayfly:", err)

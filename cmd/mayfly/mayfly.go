@@ -111,6 +111,9 @@ func (m *Main) Run(ctx context.Context) error {
 		Executable:   exe,
 		StopGrace:    cfg.StopGrace,
 		Logger:       m.Log.With("provider", "local"),
+		Sandbox:      cfg.LocalSandbox,
+		Hidden:       m.hiddenPaths(),
+		Sealer:       cipher,
 	})
 	if err != nil {
 		return err

@@ -30,6 +30,7 @@ type processRecord struct {
 // procStat is the part of /proc/<pid>/stat we need.
 type procStat struct {
 	state     byte
+	ppid      int
 	pgid      int
 	sid       int
 	startTime uint64
@@ -51,13 +52,14 @@ func readProcStat(pid int) (procStat, error) {
 	if len(f) < 20 || f[0] == "" {
 		return procStat{}, fmt.Errorf("parse /proc/%d/stat: %d fields", pid, len(f)+2)
 	}
+	ppid, err0 := strconv.Atoi(f[4-3])
 	pgid, err1 := strconv.Atoi(f[5-3])
 	sid, err2 := strconv.Atoi(f[6-3])
 	start, err3 := strconv.ParseUint(f[22-3], 10, 64)
-	if err := errors.Join(err1, err2, err3); err != nil {
+	if err := errors.Join(err0, err1, err2, err3); err != nil {
 		return procStat{}, fmt.Errorf("parse /proc/%d/stat: %w", pid, err)
 	}
-	return procStat{state: f[0][0], pgid: pgid, sid: sid, startTime: start}, nil
+	return procStat{state: f[0][0], ppid: ppid, pgid: pgid, sid: sid, startTime: start}, nil
 }
 
 func dead(st procStat) bool { return st.state == 'Z' || st.state == 'X' }
@@ -143,9 +145,51 @@ func (r processRecord) signal(sig syscall.Signal) {
 	}
 }
 
-// stopGroups stops the given process groups: SIGTERM, up to grace for them
-// to exit, then SIGKILL. It reports whether everything is gone. A cancelled
-// ctx cuts the grace period short (the processes are killed, not left).
+// descendants lists the live descendants of the recorded processes and of
+// their groups' members, found through the parent pid of every process in
+// /proc. A process that left its group (setsid) is still its parent's
+// child, so stopping these too stops it as long as its parent ran when
+// this was called; one whose parent died before is the cgroup's to find.
+func descendants(recs []processRecord) []processRecord {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	children := map[int][]processRecord{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, err := readProcStat(pid); err == nil && !dead(st) {
+			children[st.ppid] = append(children[st.ppid], processRecord{PID: pid, PGID: st.pgid, SID: st.sid, StartTime: st.startTime})
+		}
+	}
+	var out []processRecord
+	seen := map[int]bool{}
+	var walk func(pid int)
+	walk = func(pid int) {
+		for _, c := range children[pid] {
+			if !seen[c.PID] {
+				seen[c.PID] = true
+				out = append(out, c)
+				walk(c.PID)
+			}
+		}
+	}
+	for _, r := range recs {
+		for _, pid := range r.members() {
+			seen[pid] = true
+			walk(pid)
+		}
+	}
+	return out
+}
+
+// stopGroups stops the given process groups and every descendant of
+// theirs: SIGTERM, up to grace for them to exit, then SIGKILL. It reports
+// whether everything is gone. A cancelled ctx cuts the grace period short
+// (the processes are killed, not left).
 func stopGroups(ctx context.Context, recs []processRecord, grace time.Duration) bool {
 	var live []processRecord
 	for _, r := range recs {
@@ -156,9 +200,20 @@ func stopGroups(ctx context.Context, recs []processRecord, grace time.Duration) 
 	if len(live) == 0 {
 		return true
 	}
+	// Taken before the signals: a child whose parent dies is given to
+	// another parent, and no longer looks like a descendant.
+	strays := descendants(live)
 	for _, r := range live {
 		r.signal(syscall.SIGTERM)
 	}
+	for _, d := range strays {
+		d.kill(syscall.SIGTERM)
+	}
+	defer func() {
+		for _, d := range strays {
+			d.kill(syscall.SIGKILL)
+		}
+	}()
 	graceCtx, cancel := context.WithTimeout(ctx, grace)
 	defer cancel()
 	if waitGone(graceCtx, live) {
@@ -172,6 +227,14 @@ func stopGroups(ctx context.Context, recs []processRecord, grace time.Duration) 
 	killCtx, cancel2 := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel2()
 	return waitGone(killCtx, live)
+}
+
+// kill sends sig to the recorded process alone, if it is still the one
+// recorded (pids are recycled).
+func (r processRecord) kill(sig syscall.Signal) {
+	if r.running() {
+		_ = syscall.Kill(r.PID, sig)
+	}
 }
 
 // waitGone polls until no member of the groups is alive or ctx is done.
@@ -219,15 +282,15 @@ func newCmd(dir string, args, env []string, log *os.File) *exec.Cmd {
 
 // startService starts a long-running service process and reaps it in a
 // goroutine, so that an exited service never lingers as a zombie.
-func (p *Provider) startService(dir string, svc serviceRun, logPath string) (processRecord, error) {
+func (p *Provider) startService(st *stackState, svc serviceRun, logPath string) (processRecord, error) {
 	log, err := openLog(logPath)
 	if err != nil {
 		return processRecord{}, err
 	}
 	// The child has its own copy of the descriptor once started.
 	defer log.Close()
-	cmd := newCmd(dir, svc.args, svc.env, log)
-	if err := cmd.Start(); err != nil {
+	cmd := newCmd(p.stackDir(st.ID), svc.args, svc.env, log)
+	if err := p.startProcess(cmd, st.ID, st.Cgroup); err != nil {
 		return processRecord{}, err
 	}
 	rec, err := recordProcess(cmd.Process.Pid)
@@ -285,21 +348,22 @@ func (p *Provider) forget(recs []processRecord) {
 }
 
 // runLogged runs a setup or verify command to completion, appending its
-// output to the log at logPath. started is called with the process's record
-// once it runs. A failure's error holds the command's last lines of output,
-// so the user sees why without opening the log.
-func runLogged(ctx context.Context, dir string, c runCommand, logPath string, started func(processRecord)) error {
+// output to the log at logPath. start starts the process; started is
+// called with its record once it runs. A failure's error holds the
+// command's last lines of output, so the user sees why without opening
+// the log.
+func runLogged(ctx context.Context, dir string, c runCommand, logPath string, start func(*exec.Cmd) error, started func(processRecord)) error {
 	log, err := openLog(logPath)
 	if err != nil {
 		return err
 	}
 	defer log.Close()
-	start, err := log.Seek(0, io.SeekEnd)
+	offset, err := log.Seek(0, io.SeekEnd)
 	if err != nil {
 		return err
 	}
 	cmd := newCmd(dir, c.Args, c.Env, log)
-	if err := cmd.Start(); err != nil {
+	if err := start(cmd); err != nil {
 		return fmt.Errorf("%s: %w", c.Label, err)
 	}
 	rec, _ := recordProcess(cmd.Process.Pid) // a zero record makes signal a no-op
@@ -331,7 +395,7 @@ func runLogged(ctx context.Context, dir string, c runCommand, logPath string, st
 	if why == "" {
 		why = describeExit(err)
 	}
-	if out := lastLines(logPath, start, 5); out != "" {
+	if out := lastLines(logPath, offset, 5); out != "" {
 		return fmt.Errorf("%s %s: %s", c.Label, why, out)
 	}
 	return fmt.Errorf("%s %s", c.Label, why)

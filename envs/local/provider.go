@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -51,6 +52,43 @@ type Config struct {
 	// Now is the clock health timeouts and events are measured with
 	// (default time.Now).
 	Now func() time.Time
+
+	// Sandbox is SandboxAuto (the default), SandboxOn or SandboxOff: whether
+	// stack processes run in a Landlock sandbox that keeps them out of the
+	// Hidden paths and away from the portal's process (see sandbox.go).
+	Sandbox string
+	// Hidden are paths stack processes must not read: the data directory,
+	// the secret key and database files, credentials files. Root is
+	// inside the data directory; each stack still reaches its own work
+	// directory.
+	Hidden []string
+	// Cgroups is "auto" (the default: a cgroup v2 per stack when the
+	// portal may create one) or "off" (tests of the fallback).
+	Cgroups string
+	// Sealer seals what stack.json keeps that may hold secrets (the
+	// rendered verify commands). Default: a key made for this process, so
+	// that a restarted provider cannot run verify commands it did not seal.
+	Sealer Sealer
+}
+
+// Sealer encrypts bytes bound to additional data, which opening must be
+// given again (envs.Cipher is one).
+type Sealer interface {
+	Seal(plain, additional []byte) ([]byte, error)
+	Open(sealed, additional []byte) ([]byte, error)
+}
+
+// Isolation says how the provider keeps stacks apart from the portal.
+type Isolation struct {
+	// Sandbox is on when stack processes run under Landlock; ABI is the
+	// kernel's Landlock version (0: none), Scoped whether they are also
+	// kept from signalling the portal and the other stacks (ABI 6+).
+	Sandbox bool
+	ABI     int
+	Scoped  bool
+	// Cgroups is the cgroup v2 directory that stacks' cgroups are made in,
+	// empty when stacks are tracked by their processes only.
+	Cgroups string
 }
 
 // Provider is the local provider. It implements envs.Provider.
@@ -66,6 +104,16 @@ type Provider struct {
 	// baseEnv is the part of the portal's environment every stack process
 	// gets, read once here rather than deep inside each call.
 	baseEnv []string
+	// realRoot is root with symbolic links resolved, as the sandbox's
+	// policy needs it; hidden are Config.Hidden likewise.
+	realRoot string
+	hidden   []string
+	// landlock is nil when stack processes run without the sandbox;
+	// sandboxErr is why they may not run at all (SandboxOn without it).
+	landlock   *landlock
+	sandboxErr string
+	cgroups    *cgroupTree // nil: tracked by processes only
+	sealer     Sealer
 
 	mu sync.Mutex
 	// locks serialises Provision, Status and Destroy of one stack.
@@ -149,6 +197,9 @@ func New(cfg Config) (*Provider, error) {
 			p.baseEnv = append(p.baseEnv, name+"="+v)
 		}
 	}
+	if err := p.isolate(cfg); err != nil {
+		return nil, err
+	}
 
 	// Stacks from before a restart keep their ports: do not hand them out.
 	handles, err := p.Stacks(context.Background())
@@ -156,7 +207,7 @@ func New(cfg Config) (*Provider, error) {
 		return nil, err
 	}
 	for _, h := range handles {
-		if st, err := loadState(p.stackDir(h)); err == nil {
+		if st, err := p.loadState(p.stackDir(h)); err == nil {
 			for _, svc := range st.Services {
 				p.ports[svc.Port] = true
 			}
@@ -225,8 +276,12 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	}
 	defer unlock()
 
+	if p.sandboxErr != "" {
+		return "", envs.Errorf(envs.EInvalid, "%s", p.sandboxErr)
+	}
+
 	dir := p.stackDir(id)
-	st, err := loadState(dir)
+	st, err := p.loadState(dir)
 	switch {
 	case err == nil:
 		if st.Phase == phaseStarted && p.allRunning(st) {
@@ -240,14 +295,17 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	default:
 		p.logger.Warn("local: unreadable stack state, starting over", "stack", id, "err", err)
 	}
-	if pids := killStrays(id); len(pids) > 0 {
-		p.logger.Warn("local: killed processes the previous attempt had not recorded", "stack", id, "pids", pids)
+	if !p.stopLeftovers(ctx, id) {
+		return "", fmt.Errorf("local: provision %s: processes of the previous attempt are still running", id)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return "", fmt.Errorf("local: provision %s: remove previous attempt: %w", id, err)
 	}
 	if err := p.provision(ctx, req, spec, dir); err != nil {
-		p.logger.Warn("local: provision failed", "stack", id, "err", err)
+		// Not err: it holds the command's last lines of output and
+		// rendered arguments, which may hold secrets. The orchestrator
+		// records the reason where viewers see it (masked).
+		p.logger.Warn("local: provision failed", "stack", id, "step", failedStep(err))
 		return "", fmt.Errorf("local: provision %s: %w", id, err)
 	}
 	p.logger.Info("local: stack started", "stack", id)
@@ -259,11 +317,20 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 // dir stays, so Destroy can archive the logs that explain the failure.
 func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spec *stackSpec, dir string) (err error) {
 	id := req.EnvironmentID
-	// 0700: stack.json and logs may hold secrets rendered from parameters.
-	if err := os.MkdirAll(filepath.Join(dir, logsDirName), 0o700); err != nil {
-		return fmt.Errorf("create work dir: %w", err)
+	// 0700: logs may hold secrets the stack printed.
+	for _, d := range []string{logsDirName, tmpDirName} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			return stepErr("create work dir", err)
+		}
 	}
 	st := &stackState{ID: id, Phase: phaseProvisioning, Facts: map[string]string{}}
+	if p.cgroups != nil {
+		// Before any process: the cgroup is recorded with the first save.
+		st.Cgroup = p.cgroups.path(id)
+		if err := createCgroup(st.Cgroup); err != nil {
+			return stepErr("create cgroup", err)
+		}
+	}
 	if err := st.save(dir); err != nil {
 		return err
 	}
@@ -297,7 +364,7 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 	var snap snapshot
 	if spec.Restore != nil {
 		if snap, err = latestSnapshot(p.snapshotsDir, spec.Restore.Snapshot); err != nil {
-			return err
+			return stepErr("restore", err)
 		}
 		into := filepath.Join(dir, spec.Restore.Into)
 		data.Snapshot = snapshotData{
@@ -310,7 +377,7 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 	for _, svc := range spec.Services {
 		port, err := p.allocatePort()
 		if err != nil {
-			return fmt.Errorf("allocate port for service %s: %w", svc.Name, err)
+			return stepErr("allocate ports", fmt.Errorf("allocate port for service %s: %w", svc.Name, err))
 		}
 		data.Ports[svc.Name] = port
 	}
@@ -318,7 +385,7 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 	// after a long restore and setup.
 	pl, err := render(spec, data, p.baseEnv)
 	if err != nil {
-		return err
+		return stepErr("render templates", err)
 	}
 	for i, svc := range spec.Services {
 		s := serviceState{Name: svc.Name, Port: pl.services[i].port}
@@ -330,7 +397,9 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 		st.Services = append(st.Services, s)
 	}
 	st.Outputs = pl.outputs
-	st.Verify = pl.verify
+	if err := st.setVerify(p.sealer, pl.verify); err != nil {
+		return err
+	}
 	// Create every log up front so Logs can show each stream from the start.
 	streams := []string{}
 	for _, svc := range spec.Services {
@@ -355,7 +424,7 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 
 	if spec.Restore != nil {
 		if err := copyTree(ctx, snap.Dir, data.Snapshot.Dir); err != nil {
-			return fmt.Errorf("restore snapshot %s: %w", snap.Name(), err)
+			return stepErr("restore", fmt.Errorf("restore snapshot %s: %w", snap.Name(), err))
 		}
 		taken := snap.TakenAt.UTC().Format(time.RFC3339)
 		st.Facts[envs.FactSnapshotName] = snap.Name()
@@ -365,16 +434,16 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 
 	for _, c := range pl.setup {
 		if err := p.runCommand(ctx, st, c, setupLog); err != nil {
-			return fmt.Errorf("setup: %w", err)
+			return stepErr("setup", fmt.Errorf("setup: %w", err))
 		}
 		st.event(p.now(), "setup: %s finished", c.Label)
 	}
 
 	st.StartedAt = p.now()
 	for i, svc := range pl.services {
-		rec, err := p.startService(dir, svc, p.logPath(id, svc.name))
+		rec, err := p.startService(st, svc, p.logPath(id, svc.name))
 		if err != nil {
-			return fmt.Errorf("start service %s: %w", svc.name, err)
+			return stepErr("start service "+svc.name, fmt.Errorf("start service %s: %w", svc.name, err))
 		}
 		// Record each process as soon as it exists: if the portal dies
 		// now, the next Provision or Destroy still finds it.
@@ -389,10 +458,25 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 }
 
 // runCommand runs a setup or verify command of the stack, keeping its
-// process in stack.json while it runs.
+// process in stack.json while it runs. With cgroups it runs in a cgroup of
+// its own inside the stack's, killed when it ends: a command must leave
+// nothing running behind it, even what left its process group.
 func (p *Provider) runCommand(ctx context.Context, st *stackState, c runCommand, stream string) error {
 	dir := p.stackDir(st.ID)
-	err := runLogged(ctx, dir, c, p.logPath(st.ID, stream), func(rec processRecord) {
+	cgroup := ""
+	if st.Cgroup != "" && p.validCgroup(st) {
+		cgroup = commandCgroup(st.Cgroup)
+		if err := createCgroup(cgroup); err != nil {
+			return err
+		}
+		defer func() {
+			if gone, err := killCgroup(ctx, cgroup, 3*time.Second); !gone || err != nil {
+				p.logger.Warn("local: processes a command left behind survived SIGKILL", "stack", st.ID)
+			}
+		}()
+	}
+	start := func(cmd *exec.Cmd) error { return p.startProcess(cmd, st.ID, cgroup) }
+	err := runLogged(ctx, dir, c, p.logPath(st.ID, stream), start, func(rec processRecord) {
 		st.Command = rec
 		if err := st.save(dir); err != nil {
 			p.logger.Warn("local: record running command", "stack", st.ID, "err", err)
@@ -433,15 +517,44 @@ func (p *Provider) allRunning(st *stackState) bool {
 	return len(st.Services) > 0
 }
 
-// stop stops every recorded process of a stack and reports whether they
-// are all gone.
+// stop stops every process of a stack and reports whether they are all
+// gone: those in its cgroup when it has one (SIGTERM to each, the grace,
+// then cgroup.kill), else the recorded process groups and their
+// descendants.
 func (p *Provider) stop(ctx context.Context, st *stackState) bool {
 	recs := st.processes()
-	ok := stopGroups(ctx, recs, p.stopGrace)
+	var ok bool
+	if st.Cgroup != "" && p.validCgroup(st) {
+		ok = stopCgroup(ctx, st.Cgroup, p.stopGrace)
+	} else {
+		ok = stopGroups(ctx, recs, p.stopGrace)
+	}
 	if ok {
 		p.forget(recs)
 	}
 	return ok
+}
+
+// stopLeftovers stops what a stack.json does not know of: processes of a
+// portal killed between starting them and recording them, and the
+// stack's cgroup if one was made but not recorded.
+func (p *Provider) stopLeftovers(ctx context.Context, handle string) bool {
+	if pids := killStrays(handle); len(pids) > 0 {
+		p.logger.Warn("local: killed processes the stack had not recorded (the portal died as they started)", "stack", handle, "pids", pids)
+	}
+	return p.killStackCgroup(ctx, handle)
+}
+
+// killStackCgroup kills and removes the cgroup the stack would have.
+func (p *Provider) killStackCgroup(ctx context.Context, handle string) bool {
+	if p.cgroups == nil {
+		return true
+	}
+	gone, err := killCgroup(ctx, p.cgroups.path(handle), 3*time.Second)
+	if err != nil {
+		p.logger.Warn("local: kill the stack's cgroup", "stack", handle, "err", err)
+	}
+	return gone
 }
 
 // StackHealth judges ready stacks by their Status: a look at this host's
@@ -477,7 +590,7 @@ func (p *Provider) Status(ctx context.Context, handle string) (envs.StackStatus,
 	defer unlock()
 
 	dir := p.stackDir(handle)
-	st, err := loadState(dir)
+	st, err := p.loadState(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return notFound, nil
 	}
@@ -559,8 +672,11 @@ func (p *Provider) observe(ctx context.Context, st *stackState) envs.StackStatus
 		return envs.StackStatus{State: envs.StackInProgress}
 	}
 
-	if len(st.Verify) > 0 && !st.Verified {
-		for _, c := range st.Verify {
+	if st.verifyErr != nil && !st.Verified {
+		return fail("verify failed: %s", st.verifyErr)
+	}
+	if len(st.verify) > 0 && !st.Verified {
+		for _, c := range st.verify {
 			if err := p.runCommand(ctx, st, c, verifyLog); err != nil {
 				if ctx.Err() != nil {
 					// The caller gave up, not the check: try again next time.
@@ -613,7 +729,7 @@ func (p *Provider) Destroy(ctx context.Context, handle string) (bool, error) {
 	defer unlock()
 
 	dir := p.stackDir(handle)
-	st, err := loadState(dir)
+	st, err := p.loadState(dir)
 	switch {
 	case err == nil:
 		if !p.stop(ctx, st) {
@@ -622,15 +738,16 @@ func (p *Provider) Destroy(ctx context.Context, handle string) (bool, error) {
 		}
 	case errors.Is(err, fs.ErrNotExist):
 		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-			return true, nil
+			return p.killStackCgroup(ctx, handle), nil
 		}
 	default:
-		// Without a readable state there is no process to stop; the
-		// directory still goes.
+		// Without a readable state there is no recorded process to stop;
+		// the leftovers are, and the directory still goes.
 		p.logger.Error("local: unreadable stack state", "stack", handle, "err", err)
 	}
-	if pids := killStrays(handle); len(pids) > 0 {
-		p.logger.Warn("local: killed processes the stack had not recorded (the portal died as they started)", "stack", handle, "pids", pids)
+	if !p.stopLeftovers(ctx, handle) {
+		p.logger.Warn("local: stack processes survived SIGKILL", "stack", handle)
+		return false, nil
 	}
 	if err := p.archiveLogs(handle); err != nil {
 		return false, fmt.Errorf("local: destroy %s: archive logs: %w", handle, err)

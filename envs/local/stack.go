@@ -466,6 +466,9 @@ func (r *renderer) environ(field string, declared map[string]string, port int) [
 		env[k] = val
 	}
 	env["MAYFLY_ENVIRONMENT_ID"] = r.data.EnvironmentID
+	// Each stack has a temporary directory of its own, in its work dir
+	// (the sandbox may not grant /tmp).
+	env["TMPDIR"] = filepath.Join(r.data.Dir, tmpDirName)
 	if port > 0 {
 		env["MAYFLY_PORT"] = strconv.Itoa(port)
 	}

@@ -29,8 +29,11 @@ const (
 
 // stackState is everything the provider knows about one stack. It lives in
 // <work dir>/stack.json so that a restarted portal can find the stack's
-// processes again. It may hold rendered secrets (parameters end up in
-// commands and environments), so the file is private to the portal's user.
+// processes again. Rendered commands hold parameters, secret ones too, so
+// the verify commands it keeps are sealed with the portal's key, and the
+// file is private to the portal's user. The stack's own processes may
+// write their work dir, this file too: the provider never trusts it to
+// name a cgroup other than the stack's own (validCgroup).
 type stackState struct {
 	ID    string `json:"id"`
 	Phase string `json:"phase"`
@@ -40,13 +43,64 @@ type stackState struct {
 	Services  []serviceState    `json:"services"`
 	Outputs   map[string]string `json:"outputs,omitempty"`
 	Facts     map[string]string `json:"facts,omitempty"`
-	Verify    []runCommand      `json:"verify,omitempty"`
+	// Cgroup is the stack's cgroup v2 directory when the host has one the
+	// portal may write: every process of the stack is started in it, so a
+	// destroy after a restart finds them all.
+	Cgroup string `json:"cgroup,omitempty"`
+	// VerifySealed holds the rendered verify commands (Status runs them,
+	// after a restart too), sealed with Config.Sealer for the handle.
+	VerifySealed []byte `json:"verify_sealed,omitempty"`
+	// LegacyVerify is where older versions kept them, in clear: read, then
+	// sealed at the next save.
+	LegacyVerify []runCommand `json:"verify,omitempty"`
 	// Command is the setup or verify command running right now, recorded
 	// so that it is stopped too if the portal dies while it runs.
 	Command  processRecord `json:"command,omitzero"`
 	Verified bool          `json:"verified,omitempty"`
 	// Events are provider events not yet returned by Status.
 	Events []eventRecord `json:"pending_events,omitempty"`
+
+	// verify are the verify commands in clear, in memory only; verifyErr
+	// says why VerifySealed could not be opened (the key changed).
+	verify    []runCommand
+	verifyErr error
+}
+
+// setVerify keeps the verify commands, sealed for stack.json.
+func (st *stackState) setVerify(s Sealer, cmds []runCommand) error {
+	st.verify, st.LegacyVerify, st.VerifySealed = cmds, nil, nil
+	if len(cmds) == 0 {
+		return nil
+	}
+	plain, err := json.Marshal(cmds)
+	if err != nil {
+		return fmt.Errorf("encode verify commands: %w", err)
+	}
+	if st.VerifySealed, err = s.Seal(plain, []byte(st.ID)); err != nil {
+		return fmt.Errorf("seal verify commands: %w", err)
+	}
+	return nil
+}
+
+// openVerify reads the verify commands of a loaded stack.json, sealing
+// those an older version wrote in clear.
+func (st *stackState) openVerify(s Sealer) {
+	if len(st.LegacyVerify) > 0 {
+		if err := st.setVerify(s, st.LegacyVerify); err != nil {
+			st.verifyErr = err
+		}
+		return
+	}
+	if len(st.VerifySealed) == 0 {
+		return
+	}
+	plain, err := s.Open(st.VerifySealed, []byte(st.ID))
+	if err == nil {
+		err = json.Unmarshal(plain, &st.verify)
+	}
+	if err != nil {
+		st.verifyErr = fmt.Errorf("cannot open the sealed verify commands (was the secret key changed?): %w", err)
+	}
 }
 
 type serviceState struct {
