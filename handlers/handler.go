@@ -7,7 +7,9 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -42,9 +44,10 @@ type Config struct {
 	OIDC *OIDC
 	// ExternalURL is where browsers reach Mayfly; https makes cookies Secure.
 	ExternalURL string
-	// TrustProxy takes the client address from X-Forwarded-For and the
-	// scheme from X-Forwarded-Proto (set only behind a reverse proxy).
-	TrustProxy bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For (the
+	// client address) and X-Forwarded-Proto (the scheme) are believed; from
+	// any other peer those headers are ignored.
+	TrustedProxies []netip.Prefix
 	// SignInPerMinute limits sign-in attempts per client address (default
 	// 20 a minute, in bursts of as many).
 	SignInPerMinute int
@@ -66,7 +69,8 @@ type Handler struct {
 
 	oidc        *OIDC
 	externalURL string
-	trustProxy  bool
+	proxies     []netip.Prefix
+	clientIP    echo.IPExtractor
 	signinLimit *limiter
 	tokenLimit  *limiter
 }
@@ -91,7 +95,8 @@ func New(cfg Config) http.Handler {
 	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll,
 		recheck: cfg.AuthRecheck,
 		checks:  cfg.ProviderChecks,
-		oidc:    cfg.OIDC, externalURL: cfg.ExternalURL, trustProxy: cfg.TrustProxy,
+		oidc:    cfg.OIDC, externalURL: cfg.ExternalURL,
+		proxies: cfg.TrustedProxies, clientIP: clientIPExtractor(cfg.TrustedProxies),
 		// Sign-in: a person needs a handful of attempts; a script trying
 		// states or codes is slowed to a few a minute.
 		signinLimit: newLimiter(float64(cmpOr(cfg.SignInPerMinute, 20))/60, cmpOr(cfg.SignInPerMinute, 20)),
@@ -103,12 +108,7 @@ func New(cfg Config) http.Handler {
 	e := echo.New()
 	e.Logger = cfg.Logger
 	e.HTTPErrorHandler = h.handleError
-	// The client address (audit log, rate limits) is the peer's, unless a
-	// trusted reverse proxy in a private network forwards it.
-	e.IPExtractor = echo.ExtractIPDirect()
-	if cfg.TrustProxy {
-		e.IPExtractor = echo.ExtractIPFromXFFHeader()
-	}
+	e.IPExtractor = h.clientIP
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
 	e.Use(h.logRequests)
@@ -179,6 +179,40 @@ func New(cfg Config) http.Handler {
 	// state-changing request from another site is refused (CSRF). API
 	// clients such as curl send neither and are not affected.
 	return http.NewCrossOriginProtection().Handler(e)
+}
+
+// clientIPExtractor returns how the client address (audit log, rate
+// limits) is found: the peer's, unless the peer is a trusted reverse proxy,
+// whose X-Forwarded-For is then followed back to the nearest address that
+// is not a trusted proxy. Only the listed ranges are trusted: echo's
+// defaults (loopback, link-local, private networks) are turned off.
+func clientIPExtractor(proxies []netip.Prefix) echo.IPExtractor {
+	if len(proxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range proxies {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// fromProxy reports whether the request came straight from a trusted
+// reverse proxy (its X-Forwarded-* headers are then believed).
+func (h *Handler) fromProxy(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && inPrefixes(h.proxies, ap.Addr())
+}
+
+// inPrefixes reports whether addr is in one of the prefixes.
+func inPrefixes(prefixes []netip.Prefix, addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // securityHeaders sets the headers every response carries.

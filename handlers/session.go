@@ -16,7 +16,7 @@ import (
 func (h *Handler) secureCookies(c *echo.Context) bool {
 	r := c.Request()
 	return strings.HasPrefix(h.externalURL, "https://") || r.TLS != nil ||
-		(h.trustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+		(h.fromProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
 }
 
 // setCookie sets an HttpOnly, SameSite=Lax cookie for the whole site. Lax

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,10 +51,14 @@ type Config struct {
 	DefaultRole     string
 	SessionIdle     time.Duration
 	SessionMax      time.Duration
-	TrustProxy      bool
 	SignInPerMinute int
 	TokenPerSecond  int // requests with API tokens a second per client address
 	TokenBurst      int
+
+	// The HTTP edge (see "Security" in the README).
+	// TrustProxy lists the reverse proxies (comma-separated CIDRs or
+	// addresses) whose X-Forwarded-For and X-Forwarded-Proto are believed.
+	TrustProxy string
 
 	// Tuning, mostly for tests and demos.
 	SweepInterval time.Duration
@@ -127,10 +132,11 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.DefaultRole, "default-role", env("MAYFLY_DEFAULT_ROLE", ""), "role of people none of whose groups has one; empty: none (MAYFLY_DEFAULT_ROLE)")
 	fs.DurationVar(&c.SessionIdle, "session-idle", envDur("MAYFLY_SESSION_IDLE", 8*time.Hour), "a session ends after this long without a request (MAYFLY_SESSION_IDLE)")
 	fs.DurationVar(&c.SessionMax, "session-max", envDur("MAYFLY_SESSION_MAX", 7*24*time.Hour), "a session ends this long after sign-in (MAYFLY_SESSION_MAX)")
-	fs.BoolVar(&c.TrustProxy, "trust-proxy", getenv("MAYFLY_TRUST_PROXY") == "true", "trust X-Forwarded-For/-Proto from a reverse proxy on a private network (MAYFLY_TRUST_PROXY=true)")
 	fs.IntVar(&c.SignInPerMinute, "signin-rate-limit", envInt("MAYFLY_SIGNIN_RATE_LIMIT", "signin-rate-limit", 20), "sign-in attempts allowed per minute per client address (MAYFLY_SIGNIN_RATE_LIMIT)")
 	fs.IntVar(&c.TokenPerSecond, "token-rate-limit", envInt("MAYFLY_TOKEN_RATE_LIMIT", "token-rate-limit", 20), "requests with API tokens allowed per second per client address (MAYFLY_TOKEN_RATE_LIMIT)")
 	fs.IntVar(&c.TokenBurst, "token-rate-burst", envInt("MAYFLY_TOKEN_RATE_BURST", "token-rate-burst", 200), "requests with API tokens a client address may make at once before --token-rate-limit applies (MAYFLY_TOKEN_RATE_BURST)")
+	fs.StringVar(&c.TrustProxy, "trust-proxy", env("MAYFLY_TRUST_PROXY", ""),
+		"reverse proxies whose X-Forwarded-For/-Proto are believed: comma-separated CIDRs or addresses, e.g. 10.0.0.0/8,192.168.1.5 (MAYFLY_TRUST_PROXY)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", env("MAYFLY_SECRET_KEY_FILE", ""), "file holding the 32-byte hex key that encrypts secrets (default: generated in the data directory)")
 	fs.StringVar(&c.CatalogDir, "catalog-dir", env("MAYFLY_CATALOG_DIR", ""), "directory of template YAML files to load at start (default: the built-in sample catalog)")
 	fs.StringVar(&c.LogFormat, "log-format", env("MAYFLY_LOG_FORMAT", ""), "text or json (MAYFLY_LOG_FORMAT; default: text on a terminal, json otherwise)")
@@ -251,7 +257,45 @@ func (c Config) Validate() error {
 	if _, err := c.previousKeys(); err != nil {
 		return err
 	}
+	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// trustedProxies parses --trust-proxy: the addresses of the reverse
+// proxies whose X-Forwarded-For and X-Forwarded-Proto are believed.
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	v := strings.TrimSpace(c.TrustProxy)
+	switch strings.ToLower(v) {
+	case "", "false":
+		return nil, nil
+	case "true", "1", "yes", "on":
+		return nil, fmt.Errorf("--trust-proxy (MAYFLY_TRUST_PROXY) %q: name your reverse proxies instead, as comma-separated CIDRs or addresses "+
+			"(e.g. 10.0.0.0/8,192.168.1.5); true, which believed X-Forwarded-For from any private address, is no longer accepted", v)
+	}
+	var out []netip.Prefix
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("--trust-proxy (MAYFLY_TRUST_PROXY) %q: %q is not an IP address or a CIDR such as 10.0.0.0/8", v, part)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Bits() == 0 {
+			// Anyone could then choose the address the audit log and the
+			// rate limits see.
+			return nil, fmt.Errorf("--trust-proxy (MAYFLY_TRUST_PROXY) %q: %s would trust every address; name your proxies' addresses", v, part)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // SignIn reports whether sign-in is configured (otherwise: local mode).

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"maps"
 	"strings"
@@ -100,6 +101,20 @@ func TestParseConfig(t *testing.T) {
 		{name: "zero token limit", args: []string{"--token-rate-limit", "0"}, env: signIn(nil), wantErr: "--token-rate-limit 0: must be positive"},
 		{name: "negative sign-in limit", env: signIn(map[string]string{"MAYFLY_SIGNIN_RATE_LIMIT": "-1"}), wantErr: "--signin-rate-limit -1: must be positive"},
 		{name: "token burst below the rate", args: []string{"--token-rate-limit", "10", "--token-rate-burst", "5"}, env: signIn(nil), wantErr: "--token-rate-burst 5"},
+		{name: "trusted proxies as CIDRs and addresses", args: []string{"--trust-proxy", "10.0.0.0/8, 192.168.1.5,2001:db8::/32"}, check: func(t *testing.T, c Config) {
+			if got, _ := c.trustedProxies(); fmt.Sprint(got) != "[10.0.0.0/8 192.168.1.5/32 2001:db8::/32]" {
+				t.Errorf("trusted proxies %v", got)
+			}
+		}},
+		{name: "trusted proxies from the environment", env: map[string]string{"MAYFLY_TRUST_PROXY": "172.16.0.0/12"}, check: func(t *testing.T, c Config) {
+			if got, _ := c.trustedProxies(); fmt.Sprint(got) != "[172.16.0.0/12]" {
+				t.Errorf("trusted proxies %v", got)
+			}
+		}},
+		{name: "trust-proxy true, the old form", args: []string{"--trust-proxy", "true"}, wantErr: "name your reverse proxies instead, as comma-separated CIDRs"},
+		{name: "MAYFLY_TRUST_PROXY=true, the old form", env: map[string]string{"MAYFLY_TRUST_PROXY": "true"}, wantErr: "true, which believed X-Forwarded-For from any private address, is no longer accepted"},
+		{name: "trust-proxy not an address", args: []string{"--trust-proxy", "10.0.0.0/8,proxy.internal"}, wantErr: `"proxy.internal" is not an IP address or a CIDR`},
+		{name: "trust-proxy trusting everyone", args: []string{"--trust-proxy", "0.0.0.0/0"}, wantErr: "would trust every address"},
 		{name: "postgres url", env: map[string]string{"MAYFLY_DATABASE_URL": "postgres://u@db/mayfly"}, check: func(t *testing.T, c Config) {
 			if c.DatabaseURL != "postgres://u@db/mayfly" {
 				t.Errorf("database url = %q", c.DatabaseURL)

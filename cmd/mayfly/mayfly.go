@@ -151,6 +151,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Log.Info("re-encrypted secrets with the current key; the previous keys can be removed once every replica runs with it", "environments", n)
 	}
 	var signin *handlers.OIDC
+	proxies, _ := cfg.trustedProxies() // validated
 	if cfg.SignIn() {
 		redirectURL := cfg.OIDCRedirectURL
 		if redirectURL == "" {
@@ -184,8 +185,9 @@ func (m *Main) Run(ctx context.Context) error {
 		ProviderChecks: m.providerChecks,
 		OIDC:           signin,
 		ExternalURL:    cfg.ExternalURL,
-		TrustProxy:     cfg.TrustProxy,
 		AuthRecheck:    cfg.AuthRecheck,
+
+		TrustedProxies: proxies,
 
 		SignInPerMinute: cfg.SignInPerMinute,
 		TokenPerSecond:  cfg.TokenPerSecond,
