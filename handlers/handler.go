@@ -43,7 +43,11 @@ type Config struct {
 	// administrator (the server then listens on loopback only).
 	OIDC *OIDC
 	// ExternalURL is where browsers reach Mayfly; https makes cookies Secure.
+	// Its host is one of the names requests are answered for (see checkHost).
 	ExternalURL string
+	// AllowedHosts are further host names requests are answered for,
+	// besides loopback and the external URL's host.
+	AllowedHosts []string
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For (the
 	// client address) and X-Forwarded-Proto (the scheme) are believed; from
 	// any other peer those headers are ignored.
@@ -69,6 +73,7 @@ type Handler struct {
 
 	oidc        *OIDC
 	externalURL string
+	hosts       map[string]bool // host names answered besides loopback
 	proxies     []netip.Prefix
 	clientIP    echo.IPExtractor
 	signinLimit *limiter
@@ -95,7 +100,7 @@ func New(cfg Config) http.Handler {
 	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll,
 		recheck: cfg.AuthRecheck,
 		checks:  cfg.ProviderChecks,
-		oidc:    cfg.OIDC, externalURL: cfg.ExternalURL,
+		oidc:    cfg.OIDC, externalURL: cfg.ExternalURL, hosts: hostSet(cfg.ExternalURL, cfg.AllowedHosts),
 		proxies: cfg.TrustedProxies, clientIP: clientIPExtractor(cfg.TrustedProxies),
 		// Sign-in: a person needs a handful of attempts; a script trying
 		// states or codes is slowed to a few a minute.
@@ -177,8 +182,10 @@ func New(cfg Config) http.Handler {
 
 	// Browsers send Sec-Fetch-Site / Origin with every request; a
 	// state-changing request from another site is refused (CSRF). API
-	// clients such as curl send neither and are not affected.
-	return http.NewCrossOriginProtection().Handler(e)
+	// clients such as curl send neither and are not affected. In front of
+	// everything, a request for a host Mayfly does not serve is refused
+	// (DNS rebinding, see checkHost).
+	return h.checkHost(http.NewCrossOriginProtection().Handler(e))
 }
 
 // clientIPExtractor returns how the client address (audit log, rate

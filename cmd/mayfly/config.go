@@ -59,6 +59,9 @@ type Config struct {
 	// TrustProxy lists the reverse proxies (comma-separated CIDRs or
 	// addresses) whose X-Forwarded-For and X-Forwarded-Proto are believed.
 	TrustProxy string
+	// AllowedHosts are host names answered besides loopback and the
+	// external URL's host (comma-separated; sign-in only).
+	AllowedHosts string
 
 	// Tuning, mostly for tests and demos.
 	SweepInterval time.Duration
@@ -137,6 +140,8 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.IntVar(&c.TokenBurst, "token-rate-burst", envInt("MAYFLY_TOKEN_RATE_BURST", "token-rate-burst", 200), "requests with API tokens a client address may make at once before --token-rate-limit applies (MAYFLY_TOKEN_RATE_BURST)")
 	fs.StringVar(&c.TrustProxy, "trust-proxy", env("MAYFLY_TRUST_PROXY", ""),
 		"reverse proxies whose X-Forwarded-For/-Proto are believed: comma-separated CIDRs or addresses, e.g. 10.0.0.0/8,192.168.1.5 (MAYFLY_TRUST_PROXY)")
+	fs.StringVar(&c.AllowedHosts, "allowed-hosts", env("MAYFLY_ALLOWED_HOSTS", ""),
+		"with sign-in: host names answered besides loopback and the external URL's, comma-separated (MAYFLY_ALLOWED_HOSTS)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", env("MAYFLY_SECRET_KEY_FILE", ""), "file holding the 32-byte hex key that encrypts secrets (default: generated in the data directory)")
 	fs.StringVar(&c.CatalogDir, "catalog-dir", env("MAYFLY_CATALOG_DIR", ""), "directory of template YAML files to load at start (default: the built-in sample catalog)")
 	fs.StringVar(&c.LogFormat, "log-format", env("MAYFLY_LOG_FORMAT", ""), "text or json (MAYFLY_LOG_FORMAT; default: text on a terminal, json otherwise)")
@@ -260,6 +265,9 @@ func (c Config) Validate() error {
 	if _, err := c.trustedProxies(); err != nil {
 		return err
 	}
+	if _, err := c.allowedHosts(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -294,6 +302,27 @@ func (c Config) trustedProxies() ([]netip.Prefix, error) {
 			return nil, fmt.Errorf("--trust-proxy (MAYFLY_TRUST_PROXY) %q: %s would trust every address; name your proxies' addresses", v, part)
 		}
 		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// allowedHosts parses --allowed-hosts: host names (no scheme, path or
+// port), lower-cased.
+func (c Config) allowedHosts() ([]string, error) {
+	var out []string
+	for _, h := range strings.Split(c.AllowedHosts, ",") {
+		h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), "."))
+		if h == "" {
+			continue
+		}
+		if !c.SignIn() {
+			return nil, fmt.Errorf("--allowed-hosts (MAYFLY_ALLOWED_HOSTS) needs sign-in: in local mode Mayfly answers only for loopback names "+
+				"and the external URL's host, so that no other site can reach it through DNS rebinding; set --external-url to the name you use (%q)", h)
+		}
+		if strings.ContainsAny(h, "/:@ ") && net.ParseIP(strings.Trim(h, "[]")) == nil {
+			return nil, fmt.Errorf("--allowed-hosts (MAYFLY_ALLOWED_HOSTS) %q: give host names only, without scheme, port or path (any port is answered)", h)
+		}
+		out = append(out, strings.Trim(h, "[]"))
 	}
 	return out, nil
 }

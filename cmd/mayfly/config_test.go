@@ -115,6 +115,14 @@ func TestParseConfig(t *testing.T) {
 		{name: "MAYFLY_TRUST_PROXY=true, the old form", env: map[string]string{"MAYFLY_TRUST_PROXY": "true"}, wantErr: "true, which believed X-Forwarded-For from any private address, is no longer accepted"},
 		{name: "trust-proxy not an address", args: []string{"--trust-proxy", "10.0.0.0/8,proxy.internal"}, wantErr: `"proxy.internal" is not an IP address or a CIDR`},
 		{name: "trust-proxy trusting everyone", args: []string{"--trust-proxy", "0.0.0.0/0"}, wantErr: "would trust every address"},
+		{name: "allowed hosts need sign-in", args: []string{"--allowed-hosts", "mayfly.example.com"}, wantErr: "--allowed-hosts (MAYFLY_ALLOWED_HOSTS) needs sign-in"},
+		{name: "allowed hosts with sign-in", args: []string{"--allowed-hosts", "Mayfly.Example.com., mayfly-2.internal"}, env: signIn(nil), check: func(t *testing.T, c Config) {
+			if got, _ := c.allowedHosts(); fmt.Sprint(got) != "[mayfly.example.com mayfly-2.internal]" {
+				t.Errorf("allowed hosts %v", got)
+			}
+		}},
+		{name: "allowed hosts with a port", env: signIn(map[string]string{"MAYFLY_ALLOWED_HOSTS": "mayfly.example.com:8443"}), wantErr: "host names only, without scheme, port or path"},
+		{name: "allowed hosts as a URL", args: []string{"--allowed-hosts", "https://mayfly.example.com"}, env: signIn(nil), wantErr: "host names only"},
 		{name: "postgres url", env: map[string]string{"MAYFLY_DATABASE_URL": "postgres://u@db/mayfly"}, check: func(t *testing.T, c Config) {
 			if c.DatabaseURL != "postgres://u@db/mayfly" {
 				t.Errorf("database url = %q", c.DatabaseURL)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -151,11 +152,16 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Log.Info("re-encrypted secrets with the current key; the previous keys can be removed once every replica runs with it", "environments", n)
 	}
 	var signin *handlers.OIDC
+	hosts, _ := cfg.allowedHosts()     // validated
 	proxies, _ := cfg.trustedProxies() // validated
 	if cfg.SignIn() {
 		redirectURL := cfg.OIDCRedirectURL
 		if redirectURL == "" {
 			redirectURL = strings.TrimRight(cfg.ExternalURL, "/") + "/auth/callback"
+		} else if u, err := url.Parse(redirectURL); err == nil && u.Hostname() != "" {
+			// The identity provider sends browsers back there: it is a name
+			// of this server too.
+			hosts = append(hosts, u.Hostname())
 		}
 		var scopes []string
 		for _, sc := range strings.Split(cfg.OIDCScopes, ",") {
@@ -178,6 +184,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.started = true
 
+	if u, _ := url.Parse(cfg.ExternalURL); u != nil {
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+			m.Log.Warn("the external URL's host is "+u.Hostname()+": requests are answered only for loopback names and --allowed-hosts; "+
+				"set --external-url (MAYFLY_EXTERNAL_URL) to the URL people use", "external_url", cfg.ExternalURL)
+		}
+	}
 	handler := handlers.New(handlers.Config{
 		Service:        m.Service,
 		Logger:         m.Log,
@@ -187,6 +199,7 @@ func (m *Main) Run(ctx context.Context) error {
 		ExternalURL:    cfg.ExternalURL,
 		AuthRecheck:    cfg.AuthRecheck,
 
+		AllowedHosts:   hosts,
 		TrustedProxies: proxies,
 
 		SignInPerMinute: cfg.SignInPerMinute,
