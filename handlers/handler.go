@@ -52,6 +52,10 @@ type Config struct {
 	// client address) and X-Forwarded-Proto (the scheme) are believed; from
 	// any other peer those headers are ignored.
 	TrustedProxies []netip.Prefix
+	// WriteTimeout is the server's write timeout. An SSE stream lifts the
+	// server's deadlines and gives each of its writes this long instead
+	// (default 2m).
+	WriteTimeout time.Duration
 	// SignInPerMinute limits sign-in attempts per client address (default
 	// 20 a minute, in bursts of as many).
 	SignInPerMinute int
@@ -71,13 +75,14 @@ type Handler struct {
 	recheck    time.Duration
 	checks     func() []ProviderCheck
 
-	oidc        *OIDC
-	externalURL string
-	hosts       map[string]bool // host names answered besides loopback
-	proxies     []netip.Prefix
-	clientIP    echo.IPExtractor
-	signinLimit *limiter
-	tokenLimit  *limiter
+	oidc         *OIDC
+	externalURL  string
+	hosts        map[string]bool // host names answered besides loopback
+	proxies      []netip.Prefix
+	clientIP     echo.IPExtractor
+	writeTimeout time.Duration
+	signinLimit  *limiter
+	tokenLimit   *limiter
 }
 
 // New returns the router with every route and middleware.
@@ -97,11 +102,14 @@ func New(cfg Config) http.Handler {
 	if cfg.AuthRecheck == 0 {
 		cfg.AuthRecheck = 5 * time.Second
 	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 2 * time.Minute
+	}
 	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll,
 		recheck: cfg.AuthRecheck,
 		checks:  cfg.ProviderChecks,
 		oidc:    cfg.OIDC, externalURL: cfg.ExternalURL, hosts: hostSet(cfg.ExternalURL, cfg.AllowedHosts),
-		proxies: cfg.TrustedProxies, clientIP: clientIPExtractor(cfg.TrustedProxies),
+		proxies: cfg.TrustedProxies, clientIP: clientIPExtractor(cfg.TrustedProxies), writeTimeout: cfg.WriteTimeout,
 		// Sign-in: a person needs a handful of attempts; a script trying
 		// states or codes is slowed to a few a minute.
 		signinLimit: newLimiter(float64(cmpOr(cfg.SignInPerMinute, 20))/60, cmpOr(cfg.SignInPerMinute, 20)),

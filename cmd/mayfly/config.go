@@ -62,6 +62,12 @@ type Config struct {
 	// AllowedHosts are host names answered besides loopback and the
 	// external URL's host (comma-separated; sign-in only).
 	AllowedHosts string
+	// MaxConnsPerClient caps the open connections of one client address
+	// (0: no cap); trusted proxies are not capped.
+	MaxConnsPerClient int
+	// The HTTP server's timeouts have no flags (zero: the defaults in
+	// mayfly.go); tests shorten them.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 
 	// Tuning, mostly for tests and demos.
 	SweepInterval time.Duration
@@ -142,6 +148,8 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"reverse proxies whose X-Forwarded-For/-Proto are believed: comma-separated CIDRs or addresses, e.g. 10.0.0.0/8,192.168.1.5 (MAYFLY_TRUST_PROXY)")
 	fs.StringVar(&c.AllowedHosts, "allowed-hosts", env("MAYFLY_ALLOWED_HOSTS", ""),
 		"with sign-in: host names answered besides loopback and the external URL's, comma-separated (MAYFLY_ALLOWED_HOSTS)")
+	fs.IntVar(&c.MaxConnsPerClient, "max-conns-per-client", envInt("MAYFLY_MAX_CONNS_PER_CLIENT", "max-conns-per-client", 256),
+		"open connections allowed per client address; 0: no cap; trusted proxies are not capped (MAYFLY_MAX_CONNS_PER_CLIENT)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", env("MAYFLY_SECRET_KEY_FILE", ""), "file holding the 32-byte hex key that encrypts secrets (default: generated in the data directory)")
 	fs.StringVar(&c.CatalogDir, "catalog-dir", env("MAYFLY_CATALOG_DIR", ""), "directory of template YAML files to load at start (default: the built-in sample catalog)")
 	fs.StringVar(&c.LogFormat, "log-format", env("MAYFLY_LOG_FORMAT", ""), "text or json (MAYFLY_LOG_FORMAT; default: text on a terminal, json otherwise)")
@@ -267,6 +275,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.allowedHosts(); err != nil {
 		return err
+	}
+	if c.MaxConnsPerClient < 0 {
+		return fmt.Errorf("--max-conns-per-client %d: must be 0 (no cap) or more", c.MaxConnsPerClient)
 	}
 	return nil
 }

@@ -123,6 +123,14 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "allowed hosts with a port", env: signIn(map[string]string{"MAYFLY_ALLOWED_HOSTS": "mayfly.example.com:8443"}), wantErr: "host names only, without scheme, port or path"},
 		{name: "allowed hosts as a URL", args: []string{"--allowed-hosts", "https://mayfly.example.com"}, env: signIn(nil), wantErr: "host names only"},
+		{name: "connections per client by default", check: func(t *testing.T, c Config) {
+			if c.MaxConnsPerClient != 256 {
+				t.Errorf("max conns per client %d, want 256", c.MaxConnsPerClient)
+			}
+		}},
+		{name: "connections per client uncapped", env: map[string]string{"MAYFLY_MAX_CONNS_PER_CLIENT": "0"}},
+		{name: "negative connections per client", args: []string{"--max-conns-per-client", "-1"}, wantErr: "--max-conns-per-client -1: must be 0 (no cap) or more"},
+		{name: "connections per client not a number", env: map[string]string{"MAYFLY_MAX_CONNS_PER_CLIENT": "many"}, wantErr: "MAYFLY_MAX_CONNS_PER_CLIENT (--max-conns-per-client)"},
 		{name: "postgres url", env: map[string]string{"MAYFLY_DATABASE_URL": "postgres://u@db/mayfly"}, check: func(t *testing.T, c Config) {
 			if c.DatabaseURL != "postgres://u@db/mayfly" {
 				t.Errorf("database url = %q", c.DatabaseURL)

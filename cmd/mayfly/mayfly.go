@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -190,6 +191,7 @@ func (m *Main) Run(ctx context.Context) error {
 				"set --external-url (MAYFLY_EXTERNAL_URL) to the URL people use", "external_url", cfg.ExternalURL)
 		}
 	}
+	writeTimeout := cmp.Or(cfg.WriteTimeout, 2*time.Minute)
 	handler := handlers.New(handlers.Config{
 		Service:        m.Service,
 		Logger:         m.Log,
@@ -201,6 +203,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 		AllowedHosts:   hosts,
 		TrustedProxies: proxies,
+		WriteTimeout:   writeTimeout,
 
 		SignInPerMinute: cfg.SignInPerMinute,
 		TokenPerSecond:  cfg.TokenPerSecond,
@@ -212,16 +215,22 @@ func (m *Main) Run(ctx context.Context) error {
 			return m.DB.Migrated(ctx)
 		},
 	})
-	m.listener, err = net.Listen("tcp", cfg.Addr)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	m.listener = handlers.LimitConns(ln, cfg.MaxConnsPerClient, proxies, m.Log)
 	m.server = &http.Server{
 		Handler: handler,
-		// No write timeout: SSE streams stay open. Slow clients cannot hold
-		// a connection forever before sending their headers, though.
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// A client must send its headers within 10 s and its whole request
+		// (a 1 MiB template included) within a minute, and take the answer
+		// within two: one that promises a body and never sends it, or stops
+		// reading, no longer holds a connection for ever. An SSE stream lifts
+		// these deadlines for itself (environment_stream.go).
+		ReadHeaderTimeout: cmp.Or(cfg.ReadHeaderTimeout, 10*time.Second),
+		ReadTimeout:       cmp.Or(cfg.ReadTimeout, time.Minute),
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       cmp.Or(cfg.IdleTimeout, 2*time.Minute),
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
 	}
 	go func() {
