@@ -85,6 +85,10 @@ func (h *Handler) apiEnvironmentLaunch(c *echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	if badText(req.Template) {
+		// Looked up before anything else is checked (a 500 on PostgreSQL).
+		return envs.Invalid("launch request is not valid", envs.FieldError{Field: "template", Message: "must not contain a NUL byte or bytes that are not UTF-8"})
+	}
 	env, err := h.svc.Launch(c.Request().Context(), actorOf(c), envs.LaunchRequest{
 		Template: req.Template, Version: req.Version, Name: req.Name, Params: req.Params, TTL: req.TTL,
 	})

@@ -128,6 +128,7 @@ func New(cfg Config) http.Handler {
 	e.Use(securityHeaders)
 	e.Use(h.hsts)
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(refuseBadText)
 	e.Use(h.authenticate)
 
 	e.GET("/healthz", h.healthz)

@@ -87,3 +87,32 @@ func TestLaunchRefusesNULBytes(t *testing.T) {
 		t.Errorf("a refused launch launched: %s", r.Body)
 	}
 }
+
+// TestNULBytesInNamesAreRefused: no name, id or filter has a NUL byte or
+// bytes that are not UTF-8, and PostgreSQL cannot compare text with them
+// (it answered 500): a path with one is 400, a query parameter or a
+// launch's template 422 naming it.
+func TestNULBytesInNamesAreRefused(t *testing.T) {
+	s := startMain(t, "")
+	for _, tt := range []struct {
+		name, method, path string
+		body               any
+		status             int
+		field              string
+	}{
+		{"a template name", "GET", "/api/v1/templates/demo%00shop", nil, http.StatusBadRequest, ""},
+		{"an environment id", "GET", "/api/v1/environments/env-%00", nil, http.StatusBadRequest, ""},
+		{"a version", "POST", "/api/v1/templates/demo-shop/versions/1.0.0%00/deprecate", map[string]any{}, http.StatusBadRequest, ""},
+		{"not UTF-8 in a path", "GET", "/api/v1/templates/%ff", nil, http.StatusBadRequest, ""},
+		{"an audit filter", "GET", "/api/v1/audit?actor=a%00b", nil, http.StatusUnprocessableEntity, "actor"},
+		{"a choices version", "GET", "/api/v1/templates/demo-shop/choices?version=%ff", nil, http.StatusUnprocessableEntity, "version"},
+		{"the template to launch", "POST", "/api/v1/environments", map[string]any{"template": "demo\x00shop"}, http.StatusUnprocessableEntity, "template"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			assertProblem(t, s.api(tt.method, tt.path, tt.body), tt.status, tt.field)
+		})
+	}
+	if r := s.do("GET", "/templates/demo%00shop/launch", "", nil); r.Status != http.StatusBadRequest {
+		t.Errorf("launch page for a name with a NUL byte: %d, want 400", r.Status)
+	}
+}
