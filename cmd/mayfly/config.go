@@ -293,24 +293,32 @@ func (c Config) trustedProxies() ([]netip.Prefix, error) {
 		return nil, fmt.Errorf("--trust-proxy (MAYFLY_TRUST_PROXY) %q: name your reverse proxies instead, as comma-separated CIDRs or addresses "+
 			"(e.g. 10.0.0.0/8,192.168.1.5); true, which believed X-Forwarded-For from any private address, is no longer accepted", v)
 	}
+	out, err := parsePrefixes("--trust-proxy (MAYFLY_TRUST_PROXY)", v)
+	for _, p := range out {
+		if p.Bits() == 0 {
+			// Anyone could then choose the address the audit log and the
+			// rate limits see.
+			return nil, fmt.Errorf("--trust-proxy (MAYFLY_TRUST_PROXY) %q: %s would trust every address; name your proxies' addresses", v, p)
+		}
+	}
+	return out, err
+}
+
+// parsePrefixes reads a comma-separated list of CIDRs and single
+// addresses (each then a /32 or /128) for the setting named.
+func parsePrefixes(setting, v string) ([]netip.Prefix, error) {
 	var out []netip.Prefix
 	for _, part := range strings.Split(v, ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
+		if part = strings.TrimSpace(part); part == "" {
 			continue
 		}
 		p, err := netip.ParsePrefix(part)
 		if err != nil {
 			a, aerr := netip.ParseAddr(part)
 			if aerr != nil || a.Zone() != "" {
-				return nil, fmt.Errorf("--trust-proxy (MAYFLY_TRUST_PROXY) %q: %q is not an IP address or a CIDR such as 10.0.0.0/8", v, part)
+				return nil, fmt.Errorf("%s %q: %q is not an IP address or a CIDR such as 10.0.0.0/8", setting, v, part)
 			}
 			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-		}
-		if p.Bits() == 0 {
-			// Anyone could then choose the address the audit log and the
-			// rate limits see.
-			return nil, fmt.Errorf("--trust-proxy (MAYFLY_TRUST_PROXY) %q: %s would trust every address; name your proxies' addresses", v, part)
 		}
 		out = append(out, p.Masked())
 	}

@@ -4,7 +4,6 @@ import (
 	"flag"
 	"fmt"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -51,22 +50,7 @@ func awsFlags(fs *flag.FlagSet, c *AWSConfig, env func(string, string) string, e
 
 // healthAllow parses --aws-health-allow.
 func (c AWSConfig) healthAllow() ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, part := range strings.Split(c.HealthAllow, ",") {
-		if part = strings.TrimSpace(part); part == "" {
-			continue
-		}
-		p, err := netip.ParsePrefix(part)
-		if err != nil {
-			a, aerr := netip.ParseAddr(part)
-			if aerr != nil || a.Zone() != "" {
-				return nil, fmt.Errorf("--aws-health-allow (MAYFLY_AWS_HEALTH_ALLOW) %q: %q is not an IP address or a CIDR such as 127.0.0.0/8", c.HealthAllow, part)
-			}
-			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
+	return parsePrefixes("--aws-health-allow (MAYFLY_AWS_HEALTH_ALLOW)", c.HealthAllow)
 }
 
 // resolve decides whether the provider is on. In auto mode the presence of

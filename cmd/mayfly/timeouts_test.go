@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -49,24 +48,10 @@ func TestStreamOutlivesTheServerTimeouts(t *testing.T) {
 		t.Fatalf("publish: %d %s", r.Status, r.Body)
 	}
 	e := s.launch(map[string]any{"template": "tiny", "params": map[string]any{"password": "pw"}})
-	req, _ := http.NewRequest("GET", s.url+"/environments/"+e.ID+"/stream", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, lines := openStream(t, s.url+"/environments/"+e.ID+"/stream")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("stream: status %d", resp.StatusCode)
 	}
-	lines := make(chan string, 1000)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
 	// Several times the timeouts, then an event.
 	if got, ended := collect(lines, 2*time.Second); ended {
 		t.Fatalf("the stream ended within 2s (timeouts %s): %q", cfg.ReadTimeout, got)
