@@ -114,6 +114,9 @@ func ValidateParams(schema []Param, values map[string]any) (map[string]string, [
 		field := "params." + p.Name
 		raw, present := values[p.Name]
 		s, err := paramString(raw)
+		if err == "" {
+			err = textProblem(s)
+		}
 		if err != "" {
 			errs = append(errs, FieldError{Field: field, Message: err})
 			continue
@@ -176,4 +179,30 @@ func paramString(v any) (string, string) {
 	default:
 		return "", "must be a string, number or boolean"
 	}
+}
+
+// textProblem says what in s a process cannot be given, "" when nothing:
+// a NUL byte ends a string for exec (arguments, environment) and for
+// PostgreSQL, so a value with one would be accepted and then fail; bytes
+// that are not UTF-8 cannot be stored as text either.
+func textProblem(s string) string {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return fmt.Sprintf("must not contain a NUL byte (\\0, at byte %d): a command line or environment variable cannot carry one", i)
+	}
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8"
+	}
+	return ""
+}
+
+// truncate shortens s to at most n bytes (on a rune boundary) for an error
+// message, marking the cut with "...".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "..."
 }

@@ -69,6 +69,26 @@ func TestValidateParams(t *testing.T) {
 			wantFields: map[string]string{"params.customer": "must be at most 20 characters"},
 		},
 		{
+			name: "NUL bytes in any type",
+			in:   map[string]any{"customer": "Ac\x00me", "products": "1\x00", "theme": "dark\x00", "api_key": "\x00"},
+			wantFields: map[string]string{
+				"params.customer": "must not contain a NUL byte (\\0, at byte 2): a command line or environment variable cannot carry one",
+				"params.products": "must not contain a NUL byte (\\0, at byte 1): a command line or environment variable cannot carry one",
+				"params.theme":    "must not contain a NUL byte (\\0, at byte 4): a command line or environment variable cannot carry one",
+				"params.api_key":  "must not contain a NUL byte (\\0, at byte 0): a command line or environment variable cannot carry one",
+			},
+		},
+		{
+			name:       "not UTF-8",
+			in:         map[string]any{"customer": "Acme", "theme": "d\xffrk"},
+			wantFields: map[string]string{"params.theme": "is not valid UTF-8"},
+		},
+		{
+			name: "newlines and tabs are fine",
+			in:   map[string]any{"customer": "Acme", "api_key": "line one\n\tline two"},
+			want: map[string]string{"customer": "Acme", "products": "12", "orders": "false", "theme": "light", "api_key": "line one\n\tline two"},
+		},
+		{
 			name:       "object value",
 			in:         map[string]any{"customer": map[string]any{"a": 1}},
 			wantFields: map[string]string{"params.customer": "must be a string, number or boolean"},

@@ -683,14 +683,42 @@ func parseCursor(c string) (after, before *storage.ListKey, err error) {
 	return nil, nil, invalid
 }
 
+// Bounds of a listing's filter: there are seven statuses (a repeated one is
+// dropped), and an owner, a template name or a cursor is far shorter. A
+// query string may be a megabyte: 40,000 statuses became as many query
+// parameters, past what SQLite accepts (a 500).
+const (
+	maxFilterStatuses = 32
+	maxFilterText     = 512
+)
+
 // storageFilter checks a filter and turns it into storage's. The statuses
 // of everything but destroyed become Undestroyed, which an index serves.
 func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
+	invalid := func(field, format string, args ...any) error {
+		return Invalid("filter is not valid", FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	if len(f.Statuses) > maxFilterStatuses {
+		return storage.EnvironmentFilter{}, invalid("status", "%d values; give at most %d (there are %d statuses)", len(f.Statuses), maxFilterStatuses, len(Statuses))
+	}
+	var statuses []Status
 	for _, st := range f.Statuses {
 		if !st.Valid() {
-			return storage.EnvironmentFilter{}, Invalid("filter is not valid", FieldError{Field: "status", Message: fmt.Sprintf("%q is not a status", st)})
+			return storage.EnvironmentFilter{}, invalid("status", "%q is not a status (%s)", truncate(string(st), 40), strings.Join(statusStrings(Statuses...), ", "))
+		}
+		if !slices.Contains(statuses, st) {
+			statuses = append(statuses, st)
 		}
 	}
+	for _, v := range []struct{ field, value string }{{"owner", f.Owner}, {"template", f.Template}, {"cursor", f.Cursor}} {
+		if len(v.value) > maxFilterText {
+			return storage.EnvironmentFilter{}, invalid(v.field, "must be at most %d bytes", maxFilterText)
+		}
+		if msg := textProblem(v.value); msg != "" {
+			return storage.EnvironmentFilter{}, invalid(v.field, "%s", msg)
+		}
+	}
+	f.Statuses = statuses
 	sf := storage.EnvironmentFilter{Statuses: statusStrings(f.Statuses...), Owner: f.Owner, Template: f.Template,
 		Limit: f.Limit, Offset: f.Offset}
 	if undestroyed(f.Statuses) {
@@ -700,6 +728,11 @@ func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 		var err error
 		if sf.After, sf.Before, err = parseCursor(f.Cursor); err != nil {
 			return storage.EnvironmentFilter{}, err
+		}
+		for _, key := range []*storage.ListKey{sf.After, sf.Before} {
+			if key != nil && textProblem(key.ID) != "" {
+				return storage.EnvironmentFilter{}, invalid("cursor", "is not a cursor from a previous page")
+			}
 		}
 		sf.Offset = 0
 	}

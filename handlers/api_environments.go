@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -20,7 +21,12 @@ import (
 // cursor for that page. offset= still pages the old way (it costs more
 // the deeper the page).
 func (h *Handler) apiEnvironmentList(c *echo.Context) error {
-	q := c.QueryParams()
+	// Parsed here rather than by echo, which drops a query it cannot parse
+	// (more than 10,000 parameters, a bad escape) and would list everything.
+	q, err := url.ParseQuery(c.QueryString())
+	if err != nil {
+		return envs.Invalid("query is not valid", envs.FieldError{Message: err.Error()})
+	}
 	f := envs.Filter{Owner: q.Get("owner"), Template: q.Get("template"), Cursor: q.Get("cursor")}
 	for _, v := range q["status"] {
 		for _, s := range strings.Split(v, ",") {
@@ -29,7 +35,6 @@ func (h *Handler) apiEnvironmentList(c *echo.Context) error {
 			}
 		}
 	}
-	var err error
 	if f.Limit, err = intParam(q.Get("limit"), "limit", 100, 1, 1000); err != nil {
 		return err
 	}
@@ -79,6 +84,10 @@ func (h *Handler) apiEnvironmentLaunch(c *echo.Context) error {
 	}
 	if err := decodeJSON(c, &req); err != nil {
 		return err
+	}
+	if badText(req.Template) {
+		// Looked up before anything else is checked (a 500 on PostgreSQL).
+		return envs.Invalid("launch request is not valid", envs.FieldError{Field: "template", Message: "must not contain a NUL byte or bytes that are not UTF-8"})
 	}
 	env, err := h.svc.Launch(c.Request().Context(), actorOf(c), envs.LaunchRequest{
 		Template: req.Template, Version: req.Version, Name: req.Name, Params: req.Params, TTL: req.TTL,

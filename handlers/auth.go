@@ -83,7 +83,7 @@ func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
 		// An EventSource cannot follow a redirect to a page: it gets 401.
 		sse := strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream")
 		if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) && !sse {
-			return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(c.Request().URL.RequestURI()))
+			return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(safeReturn(c.Request().URL.RequestURI())))
 		}
 		if isHTMX(c) {
 			// A page left open past the session's end: send the whole page

@@ -38,15 +38,27 @@ func (h *Handler) environmentStream(c *echo.Context) error {
 	defer cancel()
 
 	w := c.Response()
+	rc := http.NewResponseController(w)
+	// The server's read and write timeouts bound ordinary requests; a
+	// stream lives as long as its page is open. Without a read deadline
+	// (Go's background read would cancel the request's context when it
+	// passed); each write gets its own, so a client that stops reading is
+	// still cut off.
+	_ = rc.SetReadDeadline(time.Time{})
+	send := func(b []byte) error {
+		_ = rc.SetWriteDeadline(time.Now().Add(h.writeTimeout))
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")
 	w.Header().Set(echo.HeaderCacheControl, "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no") // let reverse proxies pass events through at once
 	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
+	if err := send([]byte("retry: 2000\n\n")); err != nil {
 		return nil
 	}
-	_ = rc.Flush()
 
 	poll := time.NewTicker(h.streamPoll)
 	defer poll.Stop()
@@ -74,10 +86,9 @@ func (h *Handler) environmentStream(c *echo.Context) error {
 			writeSSE(&buf, "summary", "", web.EnvironmentSummary(environmentView(env, actorOf(c))), c)
 		}
 		if buf.Len() > 0 {
-			if _, err := w.Write(buf.Bytes()); err != nil {
+			if err := send(buf.Bytes()); err != nil {
 				return nil
 			}
-			_ = rc.Flush()
 		}
 		select {
 		case <-ctx.Done():
@@ -87,8 +98,7 @@ func (h *Handler) environmentStream(c *echo.Context) error {
 		case <-recheck.C:
 			if err := h.svc.StillValid(ctx, actorOf(c)); err != nil {
 				if envs.ErrorCode(err) == envs.EUnauthorized {
-					fmt.Fprintf(w, "event: signin\ndata: /signin?return=%s\n\n", url.QueryEscape("/environments/"+id))
-					_ = rc.Flush()
+					_ = send(fmt.Appendf(nil, "event: signin\ndata: /signin?return=%s\n\n", url.QueryEscape("/environments/"+id)))
 				}
 				return nil // a database error: the client reconnects and is checked afresh
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/labstack/echo/v5"
@@ -38,6 +39,11 @@ var codeStatus = map[envs.Code]int{
 // toProblem maps any error to a problem. Internal errors are logged by the
 // caller and shown without details.
 func toProblem(err error) problem {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// Reading the body ran into the server's read timeout.
+		return problem{Type: "about:blank", Title: http.StatusText(http.StatusRequestTimeout), Status: http.StatusRequestTimeout,
+			Detail: "the request body did not arrive in time"}
+	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
 		msg := he.Message
@@ -113,8 +119,9 @@ func isHTMX(c *echo.Context) bool {
 }
 
 // isHTTPStatus reports whether err already carries an HTTP status (echo's
-// errors, such as the body limit's 413).
+// errors, such as the body limit's 413, and a body that did not arrive
+// before the read timeout: 408).
 func isHTTPStatus(err error) bool {
 	var sc interface{ StatusCode() int }
-	return !errors.As(err, new(*envs.Error)) && errors.As(err, &sc)
+	return errors.Is(err, os.ErrDeadlineExceeded) || !errors.As(err, new(*envs.Error)) && errors.As(err, &sc)
 }

@@ -7,7 +7,9 @@ package handlers
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/labstack/echo/v5"
@@ -41,10 +43,19 @@ type Config struct {
 	// administrator (the server then listens on loopback only).
 	OIDC *OIDC
 	// ExternalURL is where browsers reach Mayfly; https makes cookies Secure.
+	// Its host is one of the names requests are answered for (see checkHost).
 	ExternalURL string
-	// TrustProxy takes the client address from X-Forwarded-For and the
-	// scheme from X-Forwarded-Proto (set only behind a reverse proxy).
-	TrustProxy bool
+	// AllowedHosts are further host names requests are answered for,
+	// besides loopback and the external URL's host.
+	AllowedHosts []string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For (the
+	// client address) and X-Forwarded-Proto (the scheme) are believed; from
+	// any other peer those headers are ignored.
+	TrustedProxies []netip.Prefix
+	// WriteTimeout is the server's write timeout. An SSE stream lifts the
+	// server's deadlines and gives each of its writes this long instead
+	// (default 2m).
+	WriteTimeout time.Duration
 	// SignInPerMinute limits sign-in attempts per client address (default
 	// 20 a minute, in bursts of as many).
 	SignInPerMinute int
@@ -64,11 +75,14 @@ type Handler struct {
 	recheck    time.Duration
 	checks     func() []ProviderCheck
 
-	oidc        *OIDC
-	externalURL string
-	trustProxy  bool
-	signinLimit *limiter
-	tokenLimit  *limiter
+	oidc         *OIDC
+	externalURL  string
+	hosts        map[string]bool // host names answered besides loopback
+	proxies      []netip.Prefix
+	clientIP     echo.IPExtractor
+	writeTimeout time.Duration
+	signinLimit  *limiter
+	tokenLimit   *limiter
 }
 
 // New returns the router with every route and middleware.
@@ -88,10 +102,14 @@ func New(cfg Config) http.Handler {
 	if cfg.AuthRecheck == 0 {
 		cfg.AuthRecheck = 5 * time.Second
 	}
+	if cfg.WriteTimeout == 0 {
+		cfg.WriteTimeout = 2 * time.Minute
+	}
 	h := &Handler{svc: cfg.Service, log: cfg.Logger, metrics: cfg.Metrics, ready: cfg.Ready, streamPoll: cfg.StreamPoll,
 		recheck: cfg.AuthRecheck,
 		checks:  cfg.ProviderChecks,
-		oidc:    cfg.OIDC, externalURL: cfg.ExternalURL, trustProxy: cfg.TrustProxy,
+		oidc:    cfg.OIDC, externalURL: cfg.ExternalURL, hosts: hostSet(cfg.ExternalURL, cfg.AllowedHosts),
+		proxies: cfg.TrustedProxies, clientIP: clientIPExtractor(cfg.TrustedProxies), writeTimeout: cfg.WriteTimeout,
 		// Sign-in: a person needs a handful of attempts; a script trying
 		// states or codes is slowed to a few a minute.
 		signinLimit: newLimiter(float64(cmpOr(cfg.SignInPerMinute, 20))/60, cmpOr(cfg.SignInPerMinute, 20)),
@@ -103,18 +121,14 @@ func New(cfg Config) http.Handler {
 	e := echo.New()
 	e.Logger = cfg.Logger
 	e.HTTPErrorHandler = h.handleError
-	// The client address (audit log, rate limits) is the peer's, unless a
-	// trusted reverse proxy in a private network forwards it.
-	e.IPExtractor = echo.ExtractIPDirect()
-	if cfg.TrustProxy {
-		e.IPExtractor = echo.ExtractIPFromXFFHeader()
-	}
+	e.IPExtractor = h.clientIP
 	e.Use(middleware.Recover())
 	e.Use(middleware.RequestID())
 	e.Use(h.logRequests)
 	e.Use(securityHeaders)
 	e.Use(h.hsts)
 	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(refuseBadText)
 	e.Use(h.authenticate)
 
 	e.GET("/healthz", h.healthz)
@@ -177,8 +191,44 @@ func New(cfg Config) http.Handler {
 
 	// Browsers send Sec-Fetch-Site / Origin with every request; a
 	// state-changing request from another site is refused (CSRF). API
-	// clients such as curl send neither and are not affected.
-	return http.NewCrossOriginProtection().Handler(e)
+	// clients such as curl send neither and are not affected. In front of
+	// everything, a request for a host Mayfly does not serve is refused
+	// (DNS rebinding, see checkHost).
+	return h.checkHost(http.NewCrossOriginProtection().Handler(e))
+}
+
+// clientIPExtractor returns how the client address (audit log, rate
+// limits) is found: the peer's, unless the peer is a trusted reverse proxy,
+// whose X-Forwarded-For is then followed back to the nearest address that
+// is not a trusted proxy. Only the listed ranges are trusted: echo's
+// defaults (loopback, link-local, private networks) are turned off.
+func clientIPExtractor(proxies []netip.Prefix) echo.IPExtractor {
+	if len(proxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range proxies {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
+
+// fromProxy reports whether the request came straight from a trusted
+// reverse proxy (its X-Forwarded-* headers are then believed).
+func (h *Handler) fromProxy(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && inPrefixes(h.proxies, ap.Addr())
+}
+
+// inPrefixes reports whether addr is in one of the prefixes.
+func inPrefixes(prefixes []netip.Prefix, addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range prefixes {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // securityHeaders sets the headers every response carries.

@@ -2,8 +2,10 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v5"
 )
@@ -14,7 +16,7 @@ import (
 func (h *Handler) secureCookies(c *echo.Context) bool {
 	r := c.Request()
 	return strings.HasPrefix(h.externalURL, "https://") || r.TLS != nil ||
-		(h.trustProxy && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
+		(h.fromProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https"))
 }
 
 // setCookie sets an HttpOnly, SameSite=Lax cookie for the whole site. Lax
@@ -31,11 +33,29 @@ func (h *Handler) setCookie(c *echo.Context, name, value string, expires time.Ti
 	c.SetCookie(ck)
 }
 
-// safeReturn keeps a return path on this site ("/x", never "//host" or
-// "https://host"), so sign-in cannot be used as an open redirect.
+// safeReturn keeps a return path on this site, so sign-in cannot be used as
+// an open redirect: only a path of this origin ("/x?y"), never "//host",
+// "https://host" or anything a browser would read as one. Browsers drop
+// tabs and newlines from URLs and read a backslash as a slash, so
+// "/\t/evil.example" or "/\\evil.example" lead off the site: control
+// characters, spaces and backslashes are refused anywhere. Anything else
+// returns to the environments.
 func safeReturn(p string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.HasPrefix(p, "/signin") {
-		return "/environments"
+	const home = "/environments"
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/signin") || strings.HasPrefix(p, "/auth/") {
+		return home
+	}
+	for _, r := range p {
+		if r <= ' ' || r == 0x7f || r == '\\' || (r >= 0x80 && r <= 0x9f) || r == utf8.RuneError {
+			return home
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return home
+	}
+	if here := (&url.URL{Scheme: "http", Host: "mayfly.invalid"}); here.ResolveReference(u).Host != here.Host {
+		return home
 	}
 	return p
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/PuerkitoBio/goquery"
+
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/static"
 )
 
 // identity is one way a request can arrive: a browser session, an API
@@ -71,6 +75,7 @@ type route struct {
 	perm                            envs.Permission // "" for public routes
 	object                          bool            // acts on bob's environment: owner, team or admin only
 	want                            string          // overrides the rule (see expect)
+	onSite                          bool            // a redirect, and the sign-in link, must stay on the site
 }
 
 func (r route) api() bool { return strings.HasPrefix(r.path, "/api/") }
@@ -83,7 +88,7 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 		t.Skip("launches environments")
 	}
 	o := startOP(t)
-	s := startSignIn(t, o, "--signin-rate-limit", "1000")
+	s := startSignIn(t, o, "--signin-rate-limit", "1000", "--token-rate-burst", "1000", "--allowed-hosts", "mayfly.internal")
 	ctx := context.Background()
 	older := strings.Replace(publishedTemplate, "version: 1.0.0", "version: 0.9.0", 1)
 	for _, src := range []string{older, publishedTemplate} {
@@ -160,6 +165,16 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 		{method: "GET", path: "/signin"},
 		{method: "GET", path: "/auth/signin"},
 		{method: "GET", path: "/auth/callback?state=forged&code=x", want: "401"},
+		{method: "GET", path: static.URL("app.css")},
+		// Browsers drop tabs and newlines from URLs and read a backslash as
+		// a slash: none of these may send anyone off the site.
+		{method: "GET", path: "/signin?return=/%09/evil.example", onSite: true},
+		{method: "GET", path: "/signin?return=/%0A/evil.example", onSite: true},
+		{method: "GET", path: "/signin?return=/%5Cevil.example", onSite: true},
+		{method: "GET", path: "/signin?return=/x%5C..%5C%5Cevil.example", onSite: true},
+		{method: "GET", path: "/signin?return=//evil.example", onSite: true},
+		{method: "GET", path: "/signin?return=https://evil.example/", onSite: true},
+		{method: "GET", path: "/auth/signin?return=/%09/evil.example", onSite: true},
 		{method: "GET", path: "/", perm: read},
 		{method: "GET", path: "/catalog", perm: read},
 		{method: "GET", path: "/templates/tiny/launch", perm: launch},
@@ -203,58 +218,106 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 		{method: "POST", path: "/admin/users/" + zed.UserID + "/revoke", perm: admin},
 	}
 	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	// Each request also comes with the Host of a page whose name was rebound
+	// to the portal's address (DNS rebinding): refused before anything
+	// runs, but for the probes, which kubelets and scrapers address by IP.
+	const rebound = "evil.example:8080"
 	for _, r := range routes {
 		for _, who := range ids {
-			name := fmt.Sprintf("%s %s as %s", r.method, r.path, who.name)
-			req, err := http.NewRequest(r.method, s.url+r.path, strings.NewReader(r.body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.contentType != "" {
-				req.Header.Set("Content-Type", r.contentType)
-			}
-			if who.cookie != "" {
-				req.AddCookie(&http.Cookie{Name: "mayfly_session", Value: who.cookie})
-				req.Header.Set("X-CSRF-Token", who.csrf) // as app.js sends it
-			}
-			if who.bearer != "" {
-				req.Header.Set("Authorization", "Bearer "+who.bearer)
-			}
-			rctx, cancel := context.WithCancel(ctx)
-			resp, err := noFollow.Do(req.WithContext(rctx))
-			if err != nil {
+			for _, host := range []string{"", rebound} {
+				name := fmt.Sprintf("%s %s as %s", r.method, r.path, who.name)
+				if host != "" {
+					name += " for " + host
+				}
+				req, err := http.NewRequest(r.method, s.url+r.path, strings.NewReader(r.body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req.Host = host
+				if r.contentType != "" {
+					req.Header.Set("Content-Type", r.contentType)
+				}
+				if who.cookie != "" {
+					req.AddCookie(&http.Cookie{Name: "mayfly_session", Value: who.cookie})
+					req.Header.Set("X-CSRF-Token", who.csrf) // as app.js sends it
+				}
+				if who.bearer != "" {
+					req.Header.Set("Authorization", "Bearer "+who.bearer)
+				}
+				rctx, cancel := context.WithCancel(ctx)
+				resp, err := noFollow.Do(req.WithContext(rctx))
+				if err != nil {
+					cancel()
+					t.Fatalf("%s: %v", name, err)
+				}
+				var body []byte
+				if !strings.HasSuffix(r.path, "/stream") || resp.StatusCode != http.StatusOK {
+					body, _ = io.ReadAll(resp.Body)
+				}
+				resp.Body.Close()
 				cancel()
-				t.Fatalf("%s: %v", name, err)
-			}
-			if !strings.HasSuffix(r.path, "/stream") {
-				io.Copy(io.Discard, resp.Body)
-			}
-			resp.Body.Close()
-			cancel()
-			got, want := resp.StatusCode, expect(r, who)
-			switch want {
-			case "public", "allowed":
-				if got == 401 || got == 403 || got == 429 || got >= 500 || (got == 303 && strings.HasPrefix(resp.Header.Get("Location"), "/signin")) {
-					t.Errorf("%s: status %d (%s), want it let through", name, got, resp.Header.Get("Location"))
+				got, want := resp.StatusCode, expect(r, who)
+				if host == rebound && !probeRoute(r.path) {
+					want = "421"
 				}
-			case "signin":
-				if loc := resp.Header.Get("Location"); got != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin?return=") {
-					t.Errorf("%s: status %d to %q, want 303 to /signin", name, got, loc)
+				if r.onSite {
+					if loc := resp.Header.Get("Location"); loc != "" && !onSite(loc) && !strings.HasPrefix(loc, o.URL+"/") {
+						t.Errorf("%s: redirected to %q, off the site", name, loc)
+					}
+					if doc, err := goquery.NewDocumentFromReader(bytes.NewReader(body)); err == nil {
+						if href, ok := doc.Find(`[data-testid="signin-button"]`).Attr("href"); ok && href != "/auth/signin?return=%2Fenvironments" {
+							t.Errorf("%s: the sign-in link is %q, want /auth/signin?return=%%2Fenvironments", name, href)
+						}
+					}
 				}
-			case "401":
-				if got != http.StatusUnauthorized {
-					t.Errorf("%s: status %d, want 401", name, got)
-				}
-			case "403":
-				if got != http.StatusForbidden {
-					t.Errorf("%s: status %d, want 403", name, got)
-				}
-			case "404":
-				if got != http.StatusNotFound {
-					t.Errorf("%s: status %d, want 404 (another's token is not shown to exist)", name, got)
+				switch want {
+				case "421":
+					if got != http.StatusMisdirectedRequest || !strings.Contains(string(body), rebound) {
+						t.Errorf("%s: status %d, want 421 naming the host: %.200s", name, got, body)
+					}
+				case "public", "allowed":
+					if got == 401 || got == 403 || got == 429 || got >= 500 || (got == 303 && strings.HasPrefix(resp.Header.Get("Location"), "/signin")) {
+						t.Errorf("%s: status %d (%s), want it let through", name, got, resp.Header.Get("Location"))
+					}
+				case "signin":
+					if loc := resp.Header.Get("Location"); got != http.StatusSeeOther || !strings.HasPrefix(loc, "/signin?return=") {
+						t.Errorf("%s: status %d to %q, want 303 to /signin", name, got, loc)
+					}
+				case "401":
+					if got != http.StatusUnauthorized {
+						t.Errorf("%s: status %d, want 401", name, got)
+					}
+				case "403":
+					if got != http.StatusForbidden {
+						t.Errorf("%s: status %d, want 403", name, got)
+					}
+				case "404":
+					if got != http.StatusNotFound {
+						t.Errorf("%s: status %d, want 404 (another's token is not shown to exist)", name, got)
+					}
 				}
 			}
 		}
+	}
+	// Names in --allowed-hosts and loopback names are answered like the
+	// external URL's host.
+	for _, host := range []string{"mayfly.internal", "MAYFLY.INTERNAL:443", "localhost" + strings.TrimPrefix(s.url, "http://127.0.0.1")} {
+		req, _ := http.NewRequest("GET", s.url+"/catalog", nil)
+		req.Host = host
+		req.AddCookie(&http.Cookie{Name: "mayfly_session", Value: bobCookie})
+		resp, err := noFollow.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /catalog for %s: status %d, want 200", host, resp.StatusCode)
+		}
+	}
+	// Refused changes are audited like other refusals.
+	refused, _ := s.Service.AuditLog(ctx, envs.System, envs.AuditFilter{Action: "request.refused"})
+	if n := countAudited(refused, rebound); n == 0 {
+		t.Errorf("no refused request for %s audited", rebound)
 	}
 	// The admin's "sign out everywhere" ended zed's session and token.
 	if _, _, err := s.Service.SessionActor(ctx, zedCookie, ""); envs.ErrorCode(err) != envs.EUnauthorized {
@@ -263,6 +326,22 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 	if _, err := s.Service.TokenActor(ctx, zedToken, ""); envs.ErrorCode(err) != envs.EUnauthorized {
 		t.Errorf("zed's token after revocation: %v, want unauthorized", err)
 	}
+}
+
+// probeRoute reports the routes answered for any host once sign-in is on.
+func probeRoute(path string) bool {
+	return path == "/healthz" || path == "/readyz" || path == "/metrics"
+}
+
+// countAudited counts the entries whose detail mentions s.
+func countAudited(entries []envs.AuditEntry, s string) int {
+	n := 0
+	for _, e := range entries {
+		if strings.Contains(e.Detail, s) {
+			n++
+		}
+	}
+	return n
 }
 
 // expect is the rule the table checks, written independently of the code

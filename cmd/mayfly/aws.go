@@ -28,8 +28,9 @@ func (m *Main) startAWS(ctx context.Context, instance string) ([]envs.Provider, 
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("aws: no region: set AWS_REGION (or a region in the AWS profile), or start with --aws off")
 	}
+	allow, _ := m.Config.AWS.healthAllow() // validated
 	m.AWS = mfaws.New(mfaws.Config{AWS: cfg, InstanceID: instance, Logger: m.Log.With("provider", "aws"),
-		HealthInterval: m.Config.AWS.HealthInterval})
+		HealthInterval: m.Config.AWS.HealthInterval, HealthAllow: allow})
 	checkCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	m.awsStop = cancel
 	go m.checkAWS(checkCtx)

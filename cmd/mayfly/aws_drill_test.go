@@ -14,7 +14,9 @@ import (
 )
 
 func TestAWSDrillFromTheLatestSnapshot(t *testing.T) {
-	s, fake := startAWSMain(t)
+	// The restored service below listens on loopback, which health
+	// outputs may reach only when allowed.
+	s, fake := startAWSMain(t, "--aws-health-allow", "127.0.0.0/8")
 	now := time.Now().UTC()
 	fake.AddSnapshot(awstest.Snapshot{ID: "prod-2", Instance: "prod", TakenAt: now.Add(-3 * time.Hour)})
 	fake.AddSnapshot(awstest.Snapshot{ID: "prod-3", Instance: "prod", TakenAt: now.Add(-90 * time.Minute)})

@@ -1,9 +1,14 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mayflyhq/mayfly/envs/aws/awstest"
 )
 
 // A ready environment whose stack breaks outside Mayfly is flagged, and
@@ -68,5 +73,35 @@ func TestAWSReadyStackHealth(t *testing.T) {
 	}
 	if n := countContaining(s.events(e.ID), "Stack is not healthy"); n != 3 {
 		t.Errorf("%d flags, want 3 (none for the refused check): %q", n, s.events(e.ID))
+	}
+}
+
+// An author chooses a stack's health output and every viewer reads its
+// verdict: the portal does not ask its own host or the metadata service
+// (unless --aws-health-allow says so), and says only that it did not.
+func TestAWSHealthOutputStaysOffThePortalsNetwork(t *testing.T) {
+	s, fake := startAWSMain(t)
+	fake.AddSnapshot(awstest.Snapshot{ID: "prod-1", Instance: "prod", TakenAt: time.Now().Add(-time.Hour)})
+	var asked atomic.Int32
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { asked.Add(1) }))
+	defer app.Close()
+	for _, tt := range []struct{ name, url, want string }{
+		{"the portal's host", app.URL + "/admin", "Waiting for url to answer: not asked: it points at a loopback address"},
+		{"the metadata service", "http://169.254.169.254/latest/meta-data/iam/security-credentials/", "Waiting for url to answer: not asked: it points at a link-local address"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fake.Outputs = map[string]string{"url": tt.url}
+			e := s.launch(map[string]any{"template": "aws-drill"})
+			deadline := time.Now().Add(20 * time.Second)
+			for countContaining(s.events(e.ID), tt.want) == 0 {
+				if got := s.env(e.ID); got.Status != "pending" && got.Status != "provisioning" || time.Now().After(deadline) {
+					t.Fatalf("status %s, timeline %q; want provisioning, waiting with %q", got.Status, s.events(e.ID), tt.want)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("the portal's host was asked %d times", n)
 	}
 }

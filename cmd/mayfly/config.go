@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -51,13 +52,26 @@ type Config struct {
 	DefaultRole     string
 	SessionIdle     time.Duration
 	SessionMax      time.Duration
-	TrustProxy      bool
 	SignInPerMinute int
 	TokenPerSecond  int // requests with API tokens a second per client address
 	TokenBurst      int
 	// RoleRecheck is how long the identity provider's word on a user's role
 	// and teams holds before a session or token using it asks again.
 	RoleRecheck time.Duration
+
+	// The HTTP edge (see "Security" in the README).
+	// TrustProxy lists the reverse proxies (comma-separated CIDRs or
+	// addresses) whose X-Forwarded-For and X-Forwarded-Proto are believed.
+	TrustProxy string
+	// AllowedHosts are host names answered besides loopback and the
+	// external URL's host (comma-separated; sign-in only).
+	AllowedHosts string
+	// MaxConnsPerClient caps the open connections of one client address
+	// (0: no cap); trusted proxies are not capped.
+	MaxConnsPerClient int
+	// The HTTP server's timeouts have no flags (zero: the defaults in
+	// mayfly.go); tests shorten them.
+	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 
 	// Tuning, mostly for tests and demos.
 	SweepInterval time.Duration
@@ -141,13 +155,18 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.DefaultRole, "default-role", env("MAYFLY_DEFAULT_ROLE", ""), "role of people none of whose groups has one; empty: none (MAYFLY_DEFAULT_ROLE)")
 	fs.DurationVar(&c.SessionIdle, "session-idle", envDur("MAYFLY_SESSION_IDLE", 8*time.Hour), "a session ends after this long without a request (MAYFLY_SESSION_IDLE)")
 	fs.DurationVar(&c.SessionMax, "session-max", envDur("MAYFLY_SESSION_MAX", 7*24*time.Hour), "a session ends this long after sign-in (MAYFLY_SESSION_MAX)")
-	fs.BoolVar(&c.TrustProxy, "trust-proxy", getenv("MAYFLY_TRUST_PROXY") == "true", "trust X-Forwarded-For/-Proto from a reverse proxy on a private network (MAYFLY_TRUST_PROXY=true)")
 	fs.IntVar(&c.SignInPerMinute, "signin-rate-limit", envInt("MAYFLY_SIGNIN_RATE_LIMIT", "signin-rate-limit", 20), "sign-in attempts allowed per minute per client address (MAYFLY_SIGNIN_RATE_LIMIT)")
 	fs.IntVar(&c.TokenPerSecond, "token-rate-limit", envInt("MAYFLY_TOKEN_RATE_LIMIT", "token-rate-limit", 20), "requests with API tokens allowed per second per client address (MAYFLY_TOKEN_RATE_LIMIT)")
 	fs.IntVar(&c.TokenBurst, "token-rate-burst", envInt("MAYFLY_TOKEN_RATE_BURST", "token-rate-burst", 200), "requests with API tokens a client address may make at once before --token-rate-limit applies (MAYFLY_TOKEN_RATE_BURST)")
 	// Membership re-checks (issue 11, item 7).
 	fs.DurationVar(&c.RoleRecheck, "role-recheck", envDur("MAYFLY_ROLE_RECHECK", 15*time.Minute),
 		"re-check a user's groups at the identity provider when a session or token is used this long after the last check; unreachable, the old role holds one more interval (MAYFLY_ROLE_RECHECK)")
+	fs.StringVar(&c.TrustProxy, "trust-proxy", env("MAYFLY_TRUST_PROXY", ""),
+		"reverse proxies whose X-Forwarded-For/-Proto are believed: comma-separated CIDRs or addresses, e.g. 10.0.0.0/8,192.168.1.5 (MAYFLY_TRUST_PROXY)")
+	fs.StringVar(&c.AllowedHosts, "allowed-hosts", env("MAYFLY_ALLOWED_HOSTS", ""),
+		"with sign-in: host names answered besides loopback and the external URL's, comma-separated (MAYFLY_ALLOWED_HOSTS)")
+	fs.IntVar(&c.MaxConnsPerClient, "max-conns-per-client", envInt("MAYFLY_MAX_CONNS_PER_CLIENT", "max-conns-per-client", 256),
+		"open connections allowed per client address; 0: no cap; trusted proxies are not capped (MAYFLY_MAX_CONNS_PER_CLIENT)")
 	fs.StringVar(&c.SecretKeyFile, "secret-key-file", env("MAYFLY_SECRET_KEY_FILE", ""), "file holding the 32-byte hex key that encrypts secrets (default: generated in the data directory)")
 	fs.StringVar(&c.CatalogDir, "catalog-dir", env("MAYFLY_CATALOG_DIR", ""), "directory of template YAML files to load at start (default: the built-in sample catalog)")
 	fs.StringVar(&c.LogFormat, "log-format", env("MAYFLY_LOG_FORMAT", ""), "text or json (MAYFLY_LOG_FORMAT; default: text on a terminal, json otherwise)")
@@ -279,7 +298,80 @@ func (c Config) Validate() error {
 	if _, err := c.previousKeys(); err != nil {
 		return err
 	}
+	if _, err := c.trustedProxies(); err != nil {
+		return err
+	}
+	if _, err := c.allowedHosts(); err != nil {
+		return err
+	}
+	if c.MaxConnsPerClient < 0 {
+		return fmt.Errorf("--max-conns-per-client %d: must be 0 (no cap) or more", c.MaxConnsPerClient)
+	}
 	return nil
+}
+
+// trustedProxies parses --trust-proxy: the addresses of the reverse
+// proxies whose X-Forwarded-For and X-Forwarded-Proto are believed.
+func (c Config) trustedProxies() ([]netip.Prefix, error) {
+	v := strings.TrimSpace(c.TrustProxy)
+	switch strings.ToLower(v) {
+	case "", "false":
+		return nil, nil
+	case "true", "1", "yes", "on":
+		return nil, fmt.Errorf("--trust-proxy (MAYFLY_TRUST_PROXY) %q: name your reverse proxies instead, as comma-separated CIDRs or addresses "+
+			"(e.g. 10.0.0.0/8,192.168.1.5); true, which believed X-Forwarded-For from any private address, is no longer accepted", v)
+	}
+	out, err := parsePrefixes("--trust-proxy (MAYFLY_TRUST_PROXY)", v)
+	for _, p := range out {
+		if p.Bits() == 0 {
+			// Anyone could then choose the address the audit log and the
+			// rate limits see.
+			return nil, fmt.Errorf("--trust-proxy (MAYFLY_TRUST_PROXY) %q: %s would trust every address; name your proxies' addresses", v, p)
+		}
+	}
+	return out, err
+}
+
+// parsePrefixes reads a comma-separated list of CIDRs and single
+// addresses (each then a /32 or /128) for the setting named.
+func parsePrefixes(setting, v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%s %q: %q is not an IP address or a CIDR such as 10.0.0.0/8", setting, v, part)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// allowedHosts parses --allowed-hosts: host names (no scheme, path or
+// port), lower-cased.
+func (c Config) allowedHosts() ([]string, error) {
+	var out []string
+	for _, h := range strings.Split(c.AllowedHosts, ",") {
+		h = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(h), "."))
+		if h == "" {
+			continue
+		}
+		if !c.SignIn() {
+			return nil, fmt.Errorf("--allowed-hosts (MAYFLY_ALLOWED_HOSTS) needs sign-in: in local mode Mayfly answers only for loopback names "+
+				"and the external URL's host, so that no other site can reach it through DNS rebinding; set --external-url to the name you use (%q)", h)
+		}
+		if strings.ContainsAny(h, "/:@ ") && net.ParseIP(strings.Trim(h, "[]")) == nil {
+			return nil, fmt.Errorf("--allowed-hosts (MAYFLY_ALLOWED_HOSTS) %q: give host names only, without scheme, port or path (any port is answered)", h)
+		}
+		out = append(out, strings.Trim(h, "[]"))
+	}
+	return out, nil
 }
 
 // SignIn reports whether sign-in is configured (otherwise: local mode).

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -28,6 +29,10 @@ type AWSConfig struct {
 	// HealthInterval is how often the stacks of ready environments are
 	// checked for breakage outside Mayfly (deleted, failed).
 	HealthInterval time.Duration
+	// HealthAllow lists address ranges (comma-separated CIDRs) that health
+	// outputs may reach although they are refused by default: loopback,
+	// link-local and cloud metadata addresses.
+	HealthAllow string
 }
 
 func awsFlags(fs *flag.FlagSet, c *AWSConfig, env func(string, string) string, envDur func(string, time.Duration) time.Duration) {
@@ -39,6 +44,13 @@ func awsFlags(fs *flag.FlagSet, c *AWSConfig, env func(string, string) string, e
 	fs.DurationVar(&c.CheckInterval, "aws-check-interval", envDur("MAYFLY_AWS_CHECK_INTERVAL", time.Minute), "how often AWS reachability is checked (MAYFLY_AWS_CHECK_INTERVAL)")
 	fs.DurationVar(&c.HealthInterval, "aws-health-interval", envDur("MAYFLY_AWS_HEALTH_INTERVAL", time.Minute),
 		"how often the stacks of ready environments are checked for breakage outside Mayfly (MAYFLY_AWS_HEALTH_INTERVAL)")
+	fs.StringVar(&c.HealthAllow, "aws-health-allow", env("MAYFLY_AWS_HEALTH_ALLOW", ""),
+		"address ranges (comma-separated CIDRs) health outputs may reach although refused by default: loopback, link-local and cloud metadata (MAYFLY_AWS_HEALTH_ALLOW)")
+}
+
+// healthAllow parses --aws-health-allow.
+func (c AWSConfig) healthAllow() ([]netip.Prefix, error) {
+	return parsePrefixes("--aws-health-allow (MAYFLY_AWS_HEALTH_ALLOW)", c.HealthAllow)
 }
 
 // resolve decides whether the provider is on. In auto mode the presence of
@@ -61,6 +73,9 @@ func (c AWSConfig) validate() error {
 	}
 	if c.OrphanGrace < 0 || c.OrphanSweepInterval <= 0 || c.CheckInterval <= 0 || c.HealthInterval <= 0 {
 		return fmt.Errorf("--aws-orphan-grace must not be negative, the intervals must be positive")
+	}
+	if _, err := c.healthAllow(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -27,6 +27,8 @@ func TestParseConfigAWS(t *testing.T) {
 		{name: "bad mode", args: []string{"--aws", "maybe"}, wantErr: "--aws"},
 		{name: "bad interval", args: []string{"--aws-orphan-sweep-interval", "0s"}, wantErr: "intervals"},
 		{name: "bad health interval", args: []string{"--aws-health-interval", "-1s"}, wantErr: "intervals"},
+		{name: "health outputs may reach loopback", args: []string{"--aws-health-allow", "127.0.0.0/8, ::1"}},
+		{name: "health allow not a range", env: map[string]string{"MAYFLY_AWS_HEALTH_ALLOW": "metadata"}, wantErr: `--aws-health-allow (MAYFLY_AWS_HEALTH_ALLOW) "metadata": "metadata" is not an IP address or a CIDR`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

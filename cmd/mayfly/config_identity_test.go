@@ -79,9 +79,14 @@ func TestCookiesSecureBehindHTTPS(t *testing.T) {
 	if hsts == "" {
 		t.Error("no Strict-Transport-Security behind https")
 	}
-	proxied := startSignIn(t, o, "--trust-proxy")
+	proxied := startSignIn(t, o, "--trust-proxy", "127.0.0.1")
 	if c := loginCookie(proxied, map[string]string{"X-Forwarded-Proto": "https"}); !strings.Contains(c, "; Secure") {
 		t.Errorf("behind a trusted proxy on https: cookie %q is not Secure", c)
+	}
+	// Only the proxies named are believed, not any private peer.
+	elsewhere := startSignIn(t, o, "--trust-proxy", "10.0.0.0/8")
+	if c := loginCookie(elsewhere, map[string]string{"X-Forwarded-Proto": "https"}); strings.Contains(c, "; Secure") {
+		t.Errorf("X-Forwarded-Proto from a peer outside --trust-proxy made the cookie Secure: %q", c)
 	}
 	direct := startSignIn(t, o)
 	if c := loginCookie(direct, map[string]string{"X-Forwarded-Proto": "https"}); strings.Contains(c, "; Secure") {

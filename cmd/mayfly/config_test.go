@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"maps"
 	"strings"
@@ -100,6 +101,36 @@ func TestParseConfig(t *testing.T) {
 		{name: "zero token limit", args: []string{"--token-rate-limit", "0"}, env: signIn(nil), wantErr: "--token-rate-limit 0: must be positive"},
 		{name: "negative sign-in limit", env: signIn(map[string]string{"MAYFLY_SIGNIN_RATE_LIMIT": "-1"}), wantErr: "--signin-rate-limit -1: must be positive"},
 		{name: "token burst below the rate", args: []string{"--token-rate-limit", "10", "--token-rate-burst", "5"}, env: signIn(nil), wantErr: "--token-rate-burst 5"},
+		{name: "trusted proxies as CIDRs and addresses", args: []string{"--trust-proxy", "10.0.0.0/8, 192.168.1.5,2001:db8::/32"}, check: func(t *testing.T, c Config) {
+			if got, _ := c.trustedProxies(); fmt.Sprint(got) != "[10.0.0.0/8 192.168.1.5/32 2001:db8::/32]" {
+				t.Errorf("trusted proxies %v", got)
+			}
+		}},
+		{name: "trusted proxies from the environment", env: map[string]string{"MAYFLY_TRUST_PROXY": "172.16.0.0/12"}, check: func(t *testing.T, c Config) {
+			if got, _ := c.trustedProxies(); fmt.Sprint(got) != "[172.16.0.0/12]" {
+				t.Errorf("trusted proxies %v", got)
+			}
+		}},
+		{name: "trust-proxy true, the old form", args: []string{"--trust-proxy", "true"}, wantErr: "name your reverse proxies instead, as comma-separated CIDRs"},
+		{name: "MAYFLY_TRUST_PROXY=true, the old form", env: map[string]string{"MAYFLY_TRUST_PROXY": "true"}, wantErr: "true, which believed X-Forwarded-For from any private address, is no longer accepted"},
+		{name: "trust-proxy not an address", args: []string{"--trust-proxy", "10.0.0.0/8,proxy.internal"}, wantErr: `"proxy.internal" is not an IP address or a CIDR`},
+		{name: "trust-proxy trusting everyone", args: []string{"--trust-proxy", "0.0.0.0/0"}, wantErr: "would trust every address"},
+		{name: "allowed hosts need sign-in", args: []string{"--allowed-hosts", "mayfly.example.com"}, wantErr: "--allowed-hosts (MAYFLY_ALLOWED_HOSTS) needs sign-in"},
+		{name: "allowed hosts with sign-in", args: []string{"--allowed-hosts", "Mayfly.Example.com., mayfly-2.internal"}, env: signIn(nil), check: func(t *testing.T, c Config) {
+			if got, _ := c.allowedHosts(); fmt.Sprint(got) != "[mayfly.example.com mayfly-2.internal]" {
+				t.Errorf("allowed hosts %v", got)
+			}
+		}},
+		{name: "allowed hosts with a port", env: signIn(map[string]string{"MAYFLY_ALLOWED_HOSTS": "mayfly.example.com:8443"}), wantErr: "host names only, without scheme, port or path"},
+		{name: "allowed hosts as a URL", args: []string{"--allowed-hosts", "https://mayfly.example.com"}, env: signIn(nil), wantErr: "host names only"},
+		{name: "connections per client by default", check: func(t *testing.T, c Config) {
+			if c.MaxConnsPerClient != 256 {
+				t.Errorf("max conns per client %d, want 256", c.MaxConnsPerClient)
+			}
+		}},
+		{name: "connections per client uncapped", env: map[string]string{"MAYFLY_MAX_CONNS_PER_CLIENT": "0"}},
+		{name: "negative connections per client", args: []string{"--max-conns-per-client", "-1"}, wantErr: "--max-conns-per-client -1: must be 0 (no cap) or more"},
+		{name: "connections per client not a number", env: map[string]string{"MAYFLY_MAX_CONNS_PER_CLIENT": "many"}, wantErr: "MAYFLY_MAX_CONNS_PER_CLIENT (--max-conns-per-client)"},
 		{name: "postgres url", env: map[string]string{"MAYFLY_DATABASE_URL": "postgres://u@db/mayfly"}, check: func(t *testing.T, c Config) {
 			if c.DatabaseURL != "postgres://u@db/mayfly" {
 				t.Errorf("database url = %q", c.DatabaseURL)

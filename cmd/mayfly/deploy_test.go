@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -125,6 +126,9 @@ type composeService struct {
 	} `yaml:"healthcheck"`
 	StopGracePeriod string   `yaml:"stop_grace_period"`
 	Ports           []string `yaml:"ports"`
+	Networks        map[string]struct {
+		IPv4Address string `yaml:"ipv4_address"`
+	} `yaml:"networks"`
 }
 
 // interpolate does what Compose does with ${NAME}, ${NAME:-default} and
@@ -248,6 +252,18 @@ func TestComposeFileMatchesTheBinary(t *testing.T) {
 	}
 	if slices.Sort(targets); !slices.Equal(targets, want) {
 		t.Errorf("proxy sends to %v, want %v", targets, want)
+	}
+	// The replicas believe X-Forwarded-For from the proxy's address only.
+	proxyAddr, err := netip.ParseAddr(proxy.Networks["default"].IPv4Address)
+	if err != nil {
+		t.Fatalf("the proxy has no fixed address on the default network: %v", err)
+	}
+	for _, name := range replicas {
+		c, _ := parseWith(serveArgs(t, name, services[name].Command), services[name].Environment)
+		trusted, _ := c.trustedProxies()
+		if len(trusted) != 1 || trusted[0] != netip.PrefixFrom(proxyAddr, 32) {
+			t.Errorf("%s trusts the proxies %v, want the proxy's address %s alone", name, trusted, proxyAddr)
+		}
 	}
 
 	// Compose refuses to start without sign-in and a shared secret key.

@@ -41,15 +41,23 @@ type testServer struct {
 // startMain runs the real Main on port 0 with a temporary data directory.
 func startMain(t *testing.T, catalogDir string) *testServer {
 	t.Helper()
-	dataDir := t.TempDir()
-	cfg, err := ParseConfig([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir, "--log-level", "warn",
+	cfg := localConfig(t)
+	cfg.CatalogDir = catalogDir
+	return runTestMain(t, cfg)
+}
+
+// localConfig is startMain's configuration (local mode), with extra flags
+// last, for tests that change settings before running it.
+func localConfig(t *testing.T, extra ...string) Config {
+	t.Helper()
+	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "warn",
 		"--database-url", storagetest.URL(t),
-		"--reaper-sweep-interval", "1s", "--stop-grace", "2s"}, func(string) string { return "" }, io.Discard)
+		"--reaper-sweep-interval", "1s", "--stop-grace", "2s"}, extra...)
+	cfg, err := ParseConfig(args, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.CatalogDir = catalogDir
-	return runTestMain(t, cfg)
+	return cfg
 }
 
 // runTestMain runs Main with cfg until the test ends.

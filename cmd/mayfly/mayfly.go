@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -10,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -123,10 +125,16 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	var signin *handlers.OIDC
+	hosts, _ := cfg.allowedHosts()     // validated
+	proxies, _ := cfg.trustedProxies() // validated
 	if cfg.SignIn() {
 		redirectURL := cfg.OIDCRedirectURL
 		if redirectURL == "" {
 			redirectURL = strings.TrimRight(cfg.ExternalURL, "/") + "/auth/callback"
+		} else if u, err := url.Parse(redirectURL); err == nil && u.Hostname() != "" {
+			// The identity provider sends browsers back there: it is a name
+			// of this server too.
+			hosts = append(hosts, u.Hostname())
 		}
 		var scopes []string
 		for _, sc := range strings.Split(cfg.OIDCScopes, ",") {
@@ -186,6 +194,13 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.started = true
 
+	if u, _ := url.Parse(cfg.ExternalURL); u != nil {
+		if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+			m.Log.Warn("the external URL's host is "+u.Hostname()+": requests are answered only for loopback names and --allowed-hosts; "+
+				"set --external-url (MAYFLY_EXTERNAL_URL) to the URL people use", "external_url", cfg.ExternalURL)
+		}
+	}
+	writeTimeout := cmp.Or(cfg.WriteTimeout, 2*time.Minute)
 	handler := handlers.New(handlers.Config{
 		Service:        m.Service,
 		Logger:         m.Log,
@@ -193,8 +208,11 @@ func (m *Main) Run(ctx context.Context) error {
 		ProviderChecks: m.providerChecks,
 		OIDC:           signin,
 		ExternalURL:    cfg.ExternalURL,
-		TrustProxy:     cfg.TrustProxy,
 		AuthRecheck:    cfg.AuthRecheck,
+
+		AllowedHosts:   hosts,
+		TrustedProxies: proxies,
+		WriteTimeout:   writeTimeout,
 
 		SignInPerMinute: cfg.SignInPerMinute,
 		TokenPerSecond:  cfg.TokenPerSecond,
@@ -206,16 +224,22 @@ func (m *Main) Run(ctx context.Context) error {
 			return m.DB.Migrated(ctx)
 		},
 	})
-	m.listener, err = net.Listen("tcp", cfg.Addr)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	m.listener = handlers.LimitConns(ln, cfg.MaxConnsPerClient, proxies, m.Log)
 	m.server = &http.Server{
 		Handler: handler,
-		// No write timeout: SSE streams stay open. Slow clients cannot hold
-		// a connection forever before sending their headers, though.
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		// A client must send its headers within 10 s and its whole request
+		// (a 1 MiB template included) within a minute, and take the answer
+		// within two: one that promises a body and never sends it, or stops
+		// reading, no longer holds a connection for ever. An SSE stream lifts
+		// these deadlines for itself (environment_stream.go).
+		ReadHeaderTimeout: cmp.Or(cfg.ReadHeaderTimeout, 10*time.Second),
+		ReadTimeout:       cmp.Or(cfg.ReadTimeout, time.Minute),
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       cmp.Or(cfg.IdleTimeout, 2*time.Minute),
 		ErrorLog:          slog.NewLogLogger(m.Log.Handler(), slog.LevelWarn),
 	}
 	go func() {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"net/http"
 	"strings"
@@ -95,26 +94,10 @@ func TestReplicasStreamEventsCommittedElsewhere(t *testing.T) {
 	a.waitStatus(e.ID, "ready", 30*time.Second)
 
 	// A browser on replica b follows the environment...
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", b.url+"/environments/"+e.ID+"/stream", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	resp, lines := openStream(t, b.url+"/environments/"+e.ID+"/stream")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("stream: %d", resp.StatusCode)
 	}
-	lines := make(chan string, 1000)
-	go func() {
-		defer close(lines)
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-	}()
 	waitLine := func(substr string, within time.Duration) {
 		t.Helper()
 		timeout := time.After(within)

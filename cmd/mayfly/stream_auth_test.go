@@ -70,23 +70,7 @@ func TestStreamEndsWhenAccessEnds(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			header, value, end := tt.start(t)
 			open := func() (*http.Response, <-chan string) {
-				req, _ := http.NewRequest("GET", s.url+"/environments/"+env.ID+"/stream", nil)
-				req.Header.Set("Accept", "text/event-stream")
-				req.Header.Set(header, value)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { resp.Body.Close() })
-				lines := make(chan string, 100)
-				go func() {
-					defer close(lines)
-					sc := bufio.NewScanner(resp.Body)
-					for sc.Scan() {
-						lines <- sc.Text()
-					}
-				}()
-				return resp, lines
+				return openStream(t, s.url+"/environments/"+env.ID+"/stream", header, value)
 			}
 			resp, lines := open()
 			if resp.StatusCode != http.StatusOK {
@@ -113,6 +97,33 @@ func TestStreamEndsWhenAccessEnds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openStream opens an SSE stream (with header name, value pairs) and
+// returns the response and its lines, which close when the stream ends;
+// the stream is closed when the test ends.
+func openStream(t *testing.T, url string, header ...string) (*http.Response, <-chan string) {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	lines := make(chan string, 1000)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20) // a summary card is one long line
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	return resp, lines
 }
 
 // collect reads lines for up to d and reports whether the stream ended

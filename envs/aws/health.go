@@ -5,8 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -178,6 +183,83 @@ func outputValue(st *types.Stack, name string) string {
 		if aws.ToString(o.OutputKey) == name {
 			return aws.ToString(o.OutputValue)
 		}
+	}
+	return ""
+}
+
+// healthClient asks health outputs (see Config.HTTPClient). A template's
+// author chooses the URL and everyone who sees the environment reads the
+// verdict, so the portal must not become a way into where it stands: the
+// address is checked when the connection is made, after DNS (a name that
+// resolves to a refused address, or changes its answer, does not pass),
+// and a redirect may not leave the URL's scheme and host. No proxy from
+// the environment is used: the check would then judge the proxy.
+func healthClient(allow []netip.Prefix) *http.Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second, Control: func(network, address string, _ syscall.RawConn) error {
+		ap, err := netip.ParseAddrPort(address)
+		if err != nil {
+			return fmt.Errorf("aws: health output: address %q: %w", address, err)
+		}
+		a := ap.Addr().Unmap()
+		if why := refusedAddr(a); why != "" && !slices.ContainsFunc(allow, func(p netip.Prefix) bool { return p.Contains(a) }) {
+			return &refusedAddrError{addr: a, why: why}
+		}
+		return nil
+	}}
+	return &http.Client{
+		Timeout: 5 * time.Second,
+		Transport: &http.Transport{Proxy: nil, DialContext: dialer.DialContext, TLSHandshakeTimeout: 5 * time.Second,
+			MaxIdleConnsPerHost: 1, IdleConnTimeout: 90 * time.Second},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if first := via[0].URL; req.URL.Scheme != first.Scheme || req.URL.Host != first.Host {
+				return fmt.Errorf("%w: %s to %s://%s", errRedirectOff, first.Host, req.URL.Scheme, req.URL.Host)
+			}
+			if len(via) >= 5 {
+				return errors.New("aws: health output: more than 5 redirects")
+			}
+			return nil
+		},
+	}
+}
+
+// errRedirectOff is a health output redirecting to another scheme or host.
+var errRedirectOff = errors.New("aws: health output redirects off its host")
+
+// refusedAddrError is a connection a health output may not make.
+type refusedAddrError struct {
+	addr netip.Addr
+	why  string // "a loopback address", ...
+}
+
+func (e *refusedAddrError) Error() string {
+	return fmt.Sprintf("aws: health output: %s is %s, which is not asked unless --aws-health-allow includes it", e.addr, e.why)
+}
+
+// Addresses of cloud providers' instance metadata and host services
+// outside the link-local range.
+var metadataPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("fd00:ec2::/32"),      // AWS: IPv6 metadata (fd00:ec2::254), DNS, time
+	netip.MustParsePrefix("100.100.100.200/32"), // Alibaba Cloud metadata
+	netip.MustParsePrefix("168.63.129.16/32"),   // Azure host services (WireServer)
+}
+
+// refusedAddr says why a health output may not connect to a, "" when it
+// may. Loopback reaches the portal's host itself, link-local the
+// instance's metadata service (credentials of the portal's role); private
+// networks are allowed, as internal apps on private VPC addresses are what
+// health outputs usually point at.
+func refusedAddr(a netip.Addr) string {
+	switch {
+	case a.IsLoopback():
+		return "a loopback address"
+	case a.IsUnspecified() || a.Is4() && a.As4()[0] == 0:
+		return "an unspecified address"
+	case a.IsLinkLocalUnicast():
+		return "a link-local address (where cloud metadata services answer)"
+	case a.IsMulticast() || a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "a multicast or broadcast address"
+	case slices.ContainsFunc(metadataPrefixes, func(p netip.Prefix) bool { return p.Contains(a) }):
+		return "a cloud metadata address"
 	}
 	return ""
 }

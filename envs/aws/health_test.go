@@ -2,8 +2,11 @@ package aws_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -136,7 +139,7 @@ func TestStackHealthAsksTheHealthOutput(t *testing.T) {
 	srv := awstest.New(t)
 	srv.Outputs = map[string]string{"URL": app.URL}
 	now := time.Now()
-	p := providerFor(t, srv, instance, awssdk.RetryModeStandard, func(c *mfaws.Config) {
+	p := providerFor(t, srv, instance, awssdk.RetryModeStandard, allowLoopback, func(c *mfaws.Config) {
 		c.HealthInterval, c.OutputRetry = time.Minute, 10*time.Millisecond
 		c.Clock = func() time.Time { return now }
 	})
@@ -171,5 +174,107 @@ func TestStackHealthAsksTheHealthOutput(t *testing.T) {
 		if !judged || step.want == "" && verdict != "" || !strings.Contains(verdict, step.want) {
 			t.Errorf("%s: %q (judged %v), want %q", step.name, verdict, judged, step.want)
 		}
+	}
+}
+
+// allowLoopback lets health outputs reach the tests' httptest servers,
+// which listen on loopback (refused by default).
+func allowLoopback(c *mfaws.Config) {
+	c.HealthAllow = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+}
+
+// A health output is chosen by the template's author and its verdict is
+// shown to everyone: it may not reach the portal's host, the metadata
+// service or, by a redirect, another host, and says no more than the
+// status code or that nothing answered.
+func TestHealthOutputStaysOffThePortalsNetwork(t *testing.T) {
+	var asked atomic.Int32 // requests that reached an app
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		if r.URL.Path == "/here" {
+			http.Redirect(w, r, "/ok", http.StatusFound)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer app.Close()
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(100)
+	}))
+	defer elsewhere.Close()
+	away := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		http.Redirect(w, r, elsewhere.URL+"/", http.StatusFound)
+	}))
+	defer away.Close()
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close() // its port no longer answers
+
+	srv := awstest.New(t)
+	strict := providerFor(t, srv, instance, awssdk.RetryModeStandard)
+	loose := providerFor(t, srv, instance, awssdk.RetryModeStandard, allowLoopback)
+	tests := []struct {
+		name   string
+		p      *mfaws.Provider
+		url    string
+		want   string // the reason shown, "" for ready
+		reach  int32  // requests that reach the apps
+		hidden string // not shown to viewers
+	}{
+		{"loopback", strict, app.URL, "not asked: it points at a loopback address", 0, ""},
+		{"a name for loopback (DNS is not trusted)", strict, strings.Replace(app.URL, "127.0.0.1", "localhost", 1), "not asked: it points at a loopback address", 0, ""},
+		{"loopback when allowed", loose, app.URL, "", 1, ""},
+		{"metadata service", strict, "http://169.254.169.254/latest/meta-data/iam/security-credentials/", "not asked: it points at a link-local address", 0, ""},
+		{"metadata service even with loopback allowed", loose, "http://169.254.169.254/latest/meta-data/", "not asked: it points at a link-local address", 0, ""},
+		{"IPv6 metadata service", strict, "http://[fd00:ec2::254]/latest/meta-data/", "not asked: it points at a cloud metadata address", 0, ""},
+		{"IPv6 link-local", strict, "http://[fe80::1]/", "not asked: it points at a link-local address", 0, ""},
+		{"unspecified address", strict, fmt.Sprintf("http://0.0.0.0:%d/", app.Listener.Addr().(*net.TCPAddr).Port), "not asked: it points at an unspecified address", 0, ""},
+		{"Alibaba metadata", strict, "http://100.100.100.200/latest/meta-data/", "not asked: it points at a cloud metadata address", 0, ""},
+		{"not http", strict, "file:///etc/passwd", "the output is not an http(s) URL", 0, ""},
+		{"gopher", strict, "gopher://127.0.0.1:6379/_FLUSHALL", "the output is not an http(s) URL", 0, ""},
+		{"redirect on the same host", loose, app.URL + "/here", "", 2, ""},
+		{"redirect to another host", loose, away.URL + "/", "it redirects to another host", 1, elsewhere.Listener.Addr().String()},
+		{"nothing listening", loose, closed.URL + "/", "no reply", 0, "refused"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			asked.Store(0)
+			srv.Outputs = map[string]string{"URL": tt.url}
+			req := request(t, stackBody(t, mfaws.Stack{Template: siteTemplate, Parameters: map[string]string{"SiteName": "x"}, HealthOutput: "URL"}))
+			req.EnvironmentID, req.Name = fmt.Sprintf("env-ssrf%02d", i), fmt.Sprintf("ssrf%02d", i)
+			h, err := tt.p.Provision(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got string
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				st, err := tt.p.Status(context.Background(), h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.State == envs.StackReady {
+					got = ""
+					break
+				}
+				if n := len(st.Events); n > 0 && strings.HasPrefix(st.Events[n-1].Message, "Waiting for URL to answer: ") {
+					got = strings.TrimPrefix(st.Events[n-1].Message, "Waiting for URL to answer: ")
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("state %s: never ready nor waiting for the URL", st.State)
+				}
+				time.Sleep(srv.Step)
+			}
+			if tt.want == "" && got != "" || !strings.HasPrefix(got, tt.want) {
+				t.Errorf("reason %q, want %q", got, tt.want)
+			}
+			if tt.hidden != "" && strings.Contains(got, tt.hidden) {
+				t.Errorf("reason %q shows %q", got, tt.hidden)
+			}
+			if n := asked.Load(); n != tt.reach {
+				t.Errorf("%d requests reached the apps (100 a request elsewhere), want %d", n, tt.reach)
+			}
+		})
 	}
 }

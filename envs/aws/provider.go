@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,10 +59,16 @@ type Config struct {
 	MaxBackoff time.Duration
 	// RetryMode is the SDK retryer: adaptive (the default) or standard.
 	RetryMode aws.RetryMode
-	// HTTPClient checks a stack's health output (default: 5s timeout).
+	// HTTPClient checks a stack's health output (default: 5s timeout,
+	// redirects only within the URL's scheme and host, and no connection
+	// to the addresses healthClient refuses unless HealthAllow has them).
 	HTTPClient interface {
 		Do(*http.Request) (*http.Response, error)
 	}
+	// HealthAllow are address ranges a health output may reach although
+	// they are refused by default: loopback, link-local (where cloud
+	// metadata services answer) and the other addresses refusedAddr names.
+	HealthAllow []netip.Prefix
 	// Clock is used for snapshot ages and event cursors (default time.Now).
 	Clock func() time.Time
 	// HealthInterval is the least time between two health checks of the
@@ -119,7 +126,7 @@ func New(cfg Config) *Provider {
 		cfg.OutputRetry = 2 * time.Second
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 5 * time.Second}
+		cfg.HTTPClient = healthClient(cfg.HealthAllow)
 	}
 	return &Provider{cfg: cfg, log: cfg.Logger, clients: map[clientKey]*clients{},
 		seen: map[string]map[string]bool{}, reported: map[string]string{}}

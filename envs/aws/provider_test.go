@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	awssdk "github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/mayflyhq/mayfly/envs"
 	mfaws "github.com/mayflyhq/mayfly/envs/aws"
 	"github.com/mayflyhq/mayfly/envs/aws/awstest"
@@ -292,7 +294,8 @@ func TestHealthOutputGatesReady(t *testing.T) {
 		}
 	}))
 	defer app.Close()
-	p, srv := newProvider(t)
+	srv := awstest.New(t)
+	p := providerFor(t, srv, instance, awssdk.RetryModeStandard, allowLoopback)
 	srv.Outputs = map[string]string{"URL": app.URL}
 	body := stackBody(t, mfaws.Stack{Template: siteTemplate, Parameters: map[string]string{"SiteName": "x"}, HealthOutput: "URL"})
 	h, err := p.Provision(context.Background(), request(t, body))

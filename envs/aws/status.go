@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"time"
@@ -97,18 +98,37 @@ func (p *Provider) Status(ctx context.Context, raw string) (envs.StackStatus, er
 
 // healthy asks a health output once, and says why it is not healthy. Status
 // is polled and StackHealth runs every HealthInterval, so a stack that does
-// not answer is simply asked again next time.
-func (p *Provider) healthy(ctx context.Context, url string) (bool, string) {
-	if url == "" {
+// not answer is simply asked again next time. Everyone who can see the
+// environment reads why, so it says no more than the status code, or that
+// there was no reply, or that the URL is refused; the error itself goes to
+// the portal's log (a connection error would tell who can launch what is
+// listening where on the portal's network).
+func (p *Provider) healthy(ctx context.Context, raw string) (bool, string) {
+	if raw == "" {
 		return false, "the output is empty"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false, "the output is not an http(s) URL"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return false, err.Error()
+		return false, "the output is not an http(s) URL"
 	}
 	resp, err := p.cfg.HTTPClient.Do(req)
 	if err != nil {
-		return false, err.Error()
+		var refused *refusedAddrError
+		switch {
+		case errors.As(err, &refused):
+			p.log.Warn("health output not asked: its address is refused (--aws-health-allow allows it)", "url", raw, "err", err)
+			return false, "not asked: it points at " + refused.why
+		case errors.Is(err, errRedirectOff):
+			p.log.Info("health output redirects off its host", "url", raw, "err", err)
+			return false, "it redirects to another host"
+		default:
+			p.log.Info("health output did not answer", "url", raw, "err", err)
+			return false, "no reply"
+		}
 	}
 	resp.Body.Close()
 	if resp.StatusCode >= 400 {
