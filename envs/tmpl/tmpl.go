@@ -120,6 +120,10 @@ func cmpOr[T comparable](v, def T) T {
 	return v
 }
 
+// Spent reports whether a limit of the whole rendering was hit (not just
+// one string's): every further Execute fails with it.
+func (b *Budget) Spent() bool { return b.spent != nil }
+
 // exhaust records a spent limit and returns it.
 func (b *Budget) exhaust(format string, args ...any) *LimitError {
 	b.spent = &LimitError{fmt.Sprintf(format, args...)}
