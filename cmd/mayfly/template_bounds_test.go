@@ -98,3 +98,21 @@ func TestTemplateWorkIsBounded(t *testing.T) {
 		t.Errorf("healthz after the launch: %d %v", code, err)
 	}
 }
+
+// TestPublishRefusesAliasAmplification publishes a 14 kB document whose
+// aliases would make it 10 MB: refused with the line and field of the alias
+// that passes the limit, and nothing is stored.
+func TestPublishRefusesAliasAmplification(t *testing.T) {
+	s := startMain(t, "")
+	copies := strings.TrimSuffix(strings.Repeat("*blob, ", 1000), ", ")
+	doc := strings.Replace(boundedTemplate("1.0.0", "1"), "stack:\n", "  - {name: size, type: enum, default: small, options: [small, &blob "+
+		strings.Repeat("x", 10000)+"]}\n  - {name: colour, type: enum, options: ["+copies+"]}\nstack:\n", 1)
+	r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(doc))
+	assertProblem(t, r, http.StatusUnprocessableEntity, "parameters[11].options[418]")
+	if !strings.Contains(string(r.Body), `"line":19`) || !strings.Contains(string(r.Body), "the alias *blob expands the document past 4194304 bytes") {
+		t.Errorf("the refusal does not name the alias and its line: %s", r.Body)
+	}
+	if r := s.api("GET", "/api/v1/templates/runaway", nil); r.Status != http.StatusNotFound {
+		t.Errorf("the template was stored: %d %s", r.Status, r.Body)
+	}
+}
