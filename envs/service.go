@@ -886,17 +886,39 @@ func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage
 	return true, nil
 }
 
-// Logs returns an environment's captured logs.
+// Logs returns an environment's captured logs, at most limit bytes of
+// each stream, with its secrets masked (the stack's programs write the
+// logs; they may print a secret as they please).
 func (s *Service) Logs(ctx context.Context, id, service string, limit int) ([]LogStream, error) {
-	e, err := s.Environment(ctx, id)
+	r, err := s.store.Environment(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, Errorf(ENotFound, "environment %q does not exist", id)
+	}
 	if err != nil {
 		return nil, err
 	}
-	p, ok := s.providers[e.Provider]
-	if !ok || e.Handle == "" {
+	p, ok := s.providers[r.Provider]
+	if !ok || r.Handle == "" {
 		return nil, nil
 	}
-	return p.Logs(ctx, e.Handle, service, limit)
+	m := s.masker(r)
+	if m == nil {
+		return p.Logs(ctx, r.Handle, service, limit)
+	}
+	// Asked for a little more, so a secret cut at the front of the tail
+	// is whole in what is read (see masker.maskTail).
+	ask := limit
+	if limit > 0 {
+		ask += m.longest()
+	}
+	streams, err := p.Logs(ctx, r.Handle, service, ask)
+	if err != nil {
+		return nil, err
+	}
+	for i := range streams {
+		streams[i].Text, streams[i].Truncated = m.maskTail(streams[i].Text, streams[i].Truncated, limit)
+	}
+	return streams, nil
 }
 
 // Failures lists environments that need an admin's eye: failed launches and

@@ -247,7 +247,9 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 		return "", fmt.Errorf("local: provision %s: remove previous attempt: %w", id, err)
 	}
 	if err := p.provision(ctx, req, spec, dir); err != nil {
-		p.logger.Warn("local: provision failed", "stack", id, "err", err)
+		// Not the error itself: a failed command's output may quote a
+		// secret parameter. The orchestrator records and logs it masked.
+		p.logger.Warn("local: provision failed", "stack", id)
 		return "", fmt.Errorf("local: provision %s: %w", id, err)
 	}
 	p.logger.Info("local: stack started", "stack", id)
