@@ -233,6 +233,9 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 	if err != nil {
 		return Version{}, false, err
 	}
+	if spec.Owner == "" && !actor.IsAdmin() {
+		return Version{}, false, ownerRequired(actor)
+	}
 	p, ok := s.providers[spec.Provider]
 	if !ok {
 		return Version{}, false, Invalid("template is not valid", FieldError{Field: "provider",
@@ -261,6 +264,13 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		existing, err := tx.Version(ctx, spec.Name, spec.Version)
 		switch {
 		case err == nil:
+			t, err := tx.Template(ctx, spec.Name)
+			if err != nil {
+				return err
+			}
+			if err := checkMember(actor, spec.Name, t.OwnerTeam, "publish versions of it"); err != nil {
+				return err
+			}
 			if existing.Digest != digest {
 				return Errorf(EConflict, "%s@%s is already published with other content (%s); publish a new version instead",
 					spec.Name, spec.Version, ShortDigest(existing.Digest))
@@ -270,9 +280,29 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		case !errors.Is(err, storage.ErrNotFound):
 			return err
 		}
-		if err := tx.SaveTemplate(ctx, &storage.Template{Name: spec.Name, Kind: string(spec.Kind),
-			Description: spec.Description, Owner: spec.Owner, CreatedAt: now, UpdatedAt: now}); err != nil {
+		_, err = tx.Template(ctx, spec.Name)
+		first := errors.Is(err, storage.ErrNotFound)
+		if err != nil && !first {
 			return err
+		}
+		if err := tx.SaveTemplate(ctx, &storage.Template{Name: spec.Name, Kind: string(spec.Kind),
+			Description: spec.Description, Owner: spec.Owner, OwnerTeam: spec.Owner, CreatedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		// Read after the save: on PostgreSQL the row is now locked, so this
+		// is the owning team as committed, also by a first publish of the
+		// name that raced this one (whose team then decides).
+		t, err := tx.Template(ctx, spec.Name)
+		if err != nil {
+			return err
+		}
+		if err := checkOwner(actor, t.OwnerTeam, spec, first && t.OwnerTeam == spec.Owner); err != nil {
+			return err
+		}
+		if t.OwnerTeam != spec.Owner { // an administrator hands it over
+			if err := tx.SetTemplateOwnerTeam(ctx, spec.Name, spec.Owner); err != nil {
+				return err
+			}
 		}
 		if err := tx.CreateVersion(ctx, row); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
@@ -319,7 +349,7 @@ func (s *Service) Catalog(ctx context.Context) ([]Template, error) {
 	out := make([]Template, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, Template{Name: r.Name, Kind: Kind(r.Kind), Description: r.Description,
-			Owner: r.Owner, Versions: byName[r.Name]})
+			Owner: r.Owner, OwnerTeam: r.OwnerTeam, Versions: byName[r.Name]})
 	}
 	return out, nil
 }
@@ -337,7 +367,7 @@ func (s *Service) Template(ctx context.Context, name string) (Template, error) {
 	if err != nil {
 		return Template{}, err
 	}
-	t := Template{Name: r.Name, Kind: Kind(r.Kind), Description: r.Description, Owner: r.Owner}
+	t := Template{Name: r.Name, Kind: Kind(r.Kind), Description: r.Description, Owner: r.Owner, OwnerTeam: r.OwnerTeam}
 	for i := range rows {
 		v, err := versionFromRow(&rows[i])
 		if err != nil {
@@ -360,6 +390,13 @@ func (s *Service) Deprecate(ctx context.Context, actor Actor, template, version,
 		return Errorf(ENotFound, "template version %s@%s does not exist", template, version)
 	}
 	if err != nil {
+		return err
+	}
+	t, err := s.store.Template(ctx, template)
+	if err != nil {
+		return err
+	}
+	if err := checkMember(actor, template, t.OwnerTeam, "deprecate its versions"); err != nil {
 		return err
 	}
 	return s.store.DeprecateVersion(ctx, v.ID, s.now(), note)
