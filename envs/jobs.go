@@ -210,6 +210,12 @@ func (w *provisionWorker) step(ctx context.Context, r *storage.Environment) erro
 	if !ok {
 		return s.failLaunch(ctx, r, fmt.Sprintf("provider %q is not configured on this server", r.Provider))
 	}
+	if s.off[r.Provider] {
+		// Turned off since the launch: not one more command or call for it
+		// (a local stack's Status may run its verify commands); the failure
+		// queues its destroy, which a provider turned off still does.
+		return s.failLaunch(ctx, r, s.providerUnavailable(r.Provider))
+	}
 	if timeout := provisionTimeout(p, s.cfg.ProvisionTimeout); r.ProvisionStartedAt != nil && s.now().Sub(*r.ProvisionStartedAt) > timeout {
 		return s.failLaunch(ctx, r, fmt.Sprintf("did not become ready within %s", FormatDuration(timeout)))
 	}

@@ -69,6 +69,10 @@ type Config struct {
 	Clock      func() time.Time
 	InstanceID string
 
+	// ProvidersOff are turned off: they only destroy what they made (and
+	// show its logs); see providers_off.go.
+	ProvidersOff []Provider
+
 	// Workers is how many jobs run at once (default 20).
 	Workers int
 	// PollInterval is how often a provisioning or deleting stack is checked
@@ -128,6 +132,9 @@ type Service struct {
 	now       func() time.Time
 	instance  string
 	cfg       Config
+
+	// off are the providers turned off (in providers too).
+	off map[string]bool
 
 	jobs  jobQueue
 	hub   *hub
@@ -194,6 +201,11 @@ func New(cfg Config) (*Service, error) {
 	for _, p := range cfg.Providers {
 		s.providers[p.Name()] = p
 	}
+	s.off = map[string]bool{}
+	for _, p := range cfg.ProvidersOff {
+		s.providers[p.Name()] = p
+		s.off[p.Name()] = true
+	}
 	jobs, err := s.newJobQueue()
 	if err != nil {
 		return nil, err
@@ -236,10 +248,10 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 	if spec.Owner == "" && !actor.IsAdmin() {
 		return Version{}, false, ownerRequired(actor)
 	}
-	p, ok := s.providers[spec.Provider]
-	if !ok {
+	p := s.providers[spec.Provider]
+	if !s.providerOn(spec.Provider) {
 		return Version{}, false, Invalid("template is not valid", FieldError{Field: "provider",
-			Message: fmt.Sprintf("%q is not a configured provider (have: %s)", spec.Provider, strings.Join(s.providerNames(), ", "))})
+			Message: s.providerUnavailable(spec.Provider)})
 	}
 	if err := p.ValidateStack(spec.Stack); err != nil {
 		var de *Error
@@ -498,8 +510,9 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 	if len(fields) > 0 {
 		return nil, Invalid("launch request is not valid", fields...)
 	}
-	if _, ok := s.providers[spec.Provider]; !ok {
-		return nil, Errorf(EInvalid, "provider %q of %s@%s is not configured on this server", spec.Provider, spec.Name, spec.Version)
+	if !s.providerOn(spec.Provider) {
+		return nil, Invalid("launch request is not valid", FieldError{Field: "template",
+			Message: fmt.Sprintf("%s@%s cannot be launched: %s", spec.Name, spec.Version, s.providerUnavailable(spec.Provider))})
 	}
 
 	plain, secrets := map[string]string{}, map[string]string{}

@@ -74,6 +74,9 @@ type Config struct {
 	ProvisionAttempts int
 	DestroyAttempts   int
 	DestroyTimeout    time.Duration
+
+	// Providers turns providers on (see config_providers.go).
+	Providers ProvidersConfig
 }
 
 // defaultDataDir is $XDG_DATA_HOME/mayfly or ~/.local/share/mayfly.
@@ -146,6 +149,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"a destroy still in progress this long after it was requested is given up (destroy_failed, for an admin to retry); a provider may need longer (aws: 3h) (MAYFLY_DESTROY_TIMEOUT)")
 	fs.DurationVar(&c.StopGrace, "stop-grace", envDur("MAYFLY_STOP_GRACE", 5*time.Second), "local provider: time between TERM and KILL")
 	awsFlags(fs, &c.AWS, env, envDur)
+	providersFlags(fs, &c.Providers, env)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -154,6 +158,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return Config{}, badEnv[names[0]]
 	}
 	c.AWS.resolve(getenv)
+	if err := c.Providers.resolve(c.SignIn(), &c.AWS); err != nil {
+		return Config{}, err
+	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}

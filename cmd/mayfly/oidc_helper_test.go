@@ -223,7 +223,10 @@ func signInConfig(t *testing.T, o *testOP, extra ...string) Config {
 		"--reaper-sweep-interval", "1s", "--stop-grace", "2s",
 		"--oidc-issuer", o.URL, "--oidc-client-id", opClientID, "--oidc-client-secret", opClientSecret,
 		"--role-groups", "mayfly-admins=admin,authors=author,developers=member,everyone=viewer",
-		"--team-groups", "team-platform=platform,team-shop=shop,team-data=data,team-tests=tests"}, extra...)
+		"--team-groups", "team-platform=platform,team-shop=shop,team-data=data,team-tests=tests",
+		// With sign-in, local is off unless listed; the tests launch local
+		// templates.
+		"--providers", "local"}, extra...)
 	cfg, err := ParseConfig(args, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)
