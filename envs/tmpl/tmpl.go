@@ -360,6 +360,10 @@ func size(n int) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// typeName and perElement bound what %#v adds to a value: its type's
+// name, and quotes and separators per element.
+const typeName, perElement = 64, 8
+
 // maxWidth is fmt's own bound on a width or precision: larger ones print
 // %!(BADWIDTH) or %!(BADPREC) instead.
 const maxWidth = 1_000_000
@@ -369,19 +373,24 @@ const maxWidth = 1_000_000
 const verbBytes = 400
 
 // printfBound is an upper bound on the length of fmt.Sprintf(format,
-// args...), found without formatting: the format's own bytes, and for
-// each verb its width and precision (a '*' takes the largest int argument)
-// and the largest argument, counted four times over (%q of a control byte
-// is \x00; %x of a string is twice its length, "% x" three times).
+// args...), found without formatting: the format's own bytes; for each
+// verb its width and precision (a '*' takes the largest int argument) and
+// verbBytes, for every element of the largest argument (fmt pads each
+// element of a map or slice), and the largest argument counted four times
+// over (%q of a control byte is \x00; %x of a string is twice its length,
+// "% x" three times); and the arguments once more, which fmt prints after
+// %!(EXTRA when the verbs leave some unused.
 func printfBound(format string, args []any) int {
-	widest, star := 0, 0
+	widest, elems, star := 0, 1, 0
 	for _, a := range args {
-		widest = max(widest, sizeOf(reflect.ValueOf(a), 0))
+		v := reflect.ValueOf(a)
+		widest = max(widest, sizeOf(v, 0))
+		elems = max(elems, elements(v, 0))
 		if n, ok := intValue(a); ok {
 			star = max(star, min(n, maxWidth))
 		}
 	}
-	bound := len(format)
+	bound := len(format) + argsSize(args) + typeName*len(args)
 	for i := 0; i < len(format); i++ {
 		if format[i] != '%' {
 			continue
@@ -414,9 +423,41 @@ func printfBound(format string, args []any) int {
 			prec = number()
 		}
 		number() // an argument index before the verb
-		bound += width + prec + 4*widest + verbBytes
+		bound += elems*(width+prec+verbBytes) + 4*widest
 	}
 	return bound
+}
+
+// elements counts the values fmt prints one by one inside v (each key and
+// value of a map, each element of a slice, each field of a struct).
+func elements(v reflect.Value, depth int) int {
+	if depth > 8 || !v.IsValid() {
+		return 1
+	}
+	n := 0
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return 1
+		}
+		return elements(v.Elem(), depth+1)
+	case reflect.Map:
+		it := v.MapRange()
+		for it.Next() {
+			n += elements(it.Key(), depth+1) + elements(it.Value(), depth+1)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			n += elements(v.Index(i), depth+1)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			n += elements(v.Field(i), depth+1)
+		}
+	default:
+		return 1
+	}
+	return max(n, 1)
 }
 
 // intValue is a as an int, for a '*' width.
@@ -449,7 +490,6 @@ func argsSize(args []any) int {
 // quotes and separators, counted per element, and a type name). It reads
 // lengths rather than formatting, so it costs nothing for a long string.
 func sizeOf(v reflect.Value, depth int) int {
-	const typeName, perElement = 64, 8
 	if depth > 8 {
 		return 1 << 30 // deeper than template data goes: refuse
 	}
