@@ -15,15 +15,7 @@ import (
 // deprecations by people in and out of its owning team.
 func TestTemplateOwnership(t *testing.T) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	cipher, _ := envs.NewCipher(make([]byte, 32))
+	db, cipher := openStore(t)
 	svc, err := envs.New(envs.Config{Store: db, Providers: []envs.Provider{newFaultyProvider(nil)}, Cipher: cipher})
 	if err != nil {
 		t.Fatal(err)
@@ -83,4 +75,23 @@ func TestTemplateOwnership(t *testing.T) {
 			t.Errorf("%s: owning team %q, want %q", st.name, tpl.OwnerTeam, st.team)
 		}
 	}
+}
+
+// openStore opens a migrated database for one test, and a cipher.
+func openStore(t *testing.T) (*storage.DB, *envs.Cipher) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := storage.Open(ctx, storagetest.URL(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	cipher, err := envs.NewCipher(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, cipher
 }

@@ -2,14 +2,11 @@ package envs_test
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
-	"github.com/mayflyhq/mayfly/storage"
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // TestProviderTurnedOff: a launch accepted while its provider was on and
@@ -17,15 +14,7 @@ import (
 // to it, and is cleaned up; publishing and launching are refused.
 func TestProviderTurnedOff(t *testing.T) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	cipher, _ := envs.NewCipher(make([]byte, 32))
+	db, cipher := openStore(t)
 	p := newFaultyProvider(nil)
 	on, err := envs.New(envs.Config{Store: db, Providers: []envs.Provider{p}, Cipher: cipher})
 	if err != nil {

@@ -50,14 +50,7 @@ func TestSecretsMaskedInWhatProvidersSay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
-	m := NewMain(cfg)
-	m.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{Main: m, t: t, url: m.URL()}
-	t.Cleanup(func() { m.Close(); s.destroyAll() })
+	s, logs := runWithLogs(t, cfg)
 	if r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(leakyTemplate)); r.Status != http.StatusCreated {
 		t.Fatalf("publish: %d %s", r.Status, r.Body)
 	}
@@ -118,14 +111,7 @@ func TestSecretsMaskedInWhatProvidersSay(t *testing.T) {
 func TestAWSSecretsMaskedInStackEvents(t *testing.T) {
 	fake := awstest.New(t)
 	fake.Outputs = map[string]string{"url": "arn:aws:sns:eu-west-1:123456789012:demo"}
-	m := NewMain(awsConfig(t, fake.URL, t.TempDir(), "--log-level", "debug"))
-	logs := &syncBuffer{}
-	m.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	if err := m.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{Main: m, t: t, url: m.URL()}
-	t.Cleanup(func() { m.Close() })
+	s, logs := runWithLogs(t, awsConfig(t, fake.URL, t.TempDir()))
 	tpl := strings.NewReplacer("name: aws-topic", "name: aws-vault", "    required: true\n",
 		"    required: true\n  - {name: password, type: string, secret: true, required: true}\n",
 		`Customer: "{{.Params.customer}}"`, `Customer: "{{.Params.customer}}", Password: "{{.Params.password}}"`,
@@ -171,6 +157,21 @@ func TestAWSSecretsMaskedInStackEvents(t *testing.T) {
 			}
 		}
 	}
+}
+
+// runWithLogs runs Main with cfg until the test ends, every log line at
+// debug level captured.
+func runWithLogs(t *testing.T, cfg Config) (*testServer, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	m := NewMain(cfg)
+	m.Log = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := &testServer{Main: m, t: t, url: m.URL()}
+	t.Cleanup(func() { m.Close(); s.destroyAll() })
+	return s, logs
 }
 
 func readFile(t *testing.T, path string) string {
