@@ -44,6 +44,9 @@ func (s *Service) RetryDestroy(ctx context.Context, actor Actor, id string, reta
 				Message: fmt.Sprintf("the %s provider cannot retain resources", r.Provider)})
 		}
 		if _, err := p.DestroyRetaining(ctx, r.Handle, retain); err != nil {
+			if m := s.masker(r); m != nil {
+				err = errors.New(m.mask(err.Error()))
+			}
 			return nil, fmt.Errorf("envs: retry destroy of %s: %w", id, err)
 		}
 		msg += ", retaining " + strings.Join(retain, ", ")

@@ -15,7 +15,10 @@ type Template struct {
 	Kind        Kind
 	Description string
 	Owner       string
-	Versions    []Version
+	// OwnerTeam owns the name: its members and admins publish and
+	// deprecate versions (see ownership.go).
+	OwnerTeam string
+	Versions  []Version
 }
 
 // Latest is the newest version that is not deprecated (or the newest one if

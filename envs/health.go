@@ -56,7 +56,7 @@ func (s *Service) checkReady(ctx context.Context) error {
 func (s *Service) flagHealth(ctx context.Context, r *storage.Environment, verdict string) error {
 	reason := ""
 	if verdict != "" {
-		reason = "Stack is not healthy: " + oneLine(verdict)
+		reason = "Stack is not healthy: " + oneLine(s.masker(r).mask(verdict))
 	}
 	if reason == r.StatusReason {
 		return nil

@@ -179,6 +179,7 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 		return err
 	}
 	defer unlock()
+	ctx = withMasker(ctx, s.masker(r))
 	switch Status(r.Status) {
 	case StatusPending:
 		ok, err := s.transition(ctx, r, StatusProvisioning, fmt.Sprintf("Provisioning on %s", r.Provider), System.Name,
@@ -208,6 +209,12 @@ func (w *provisionWorker) step(ctx context.Context, r *storage.Environment) erro
 	p, ok := s.providers[r.Provider]
 	if !ok {
 		return s.failLaunch(ctx, r, fmt.Sprintf("provider %q is not configured on this server", r.Provider))
+	}
+	if s.off[r.Provider] {
+		// Turned off since the launch: not one more command or call for it
+		// (a local stack's Status may run its verify commands); the failure
+		// queues its destroy, which a provider turned off still does.
+		return s.failLaunch(ctx, r, s.providerUnavailable(r.Provider))
 	}
 	if timeout := provisionTimeout(p, s.cfg.ProvisionTimeout); r.ProvisionStartedAt != nil && s.now().Sub(*r.ProvisionStartedAt) > timeout {
 		return s.failLaunch(ctx, r, fmt.Sprintf("did not become ready within %s", FormatDuration(timeout)))
@@ -243,7 +250,7 @@ func (w *provisionWorker) step(ctx context.Context, r *storage.Environment) erro
 		// A provider that cannot be reached is retried; the stack is not lost.
 		return fmt.Errorf("status of %s: %w", r.Handle, err)
 	}
-	s.providerEvents(ctx, r.ID, st.Events)
+	s.providerEvents(ctx, r, st.Events)
 	switch st.State {
 	case StackReady:
 		return s.markReady(ctx, r, st, created)
@@ -298,7 +305,10 @@ func (s *Service) stackCreated(ctx context.Context, tx *storage.Tx, envID, handl
 // saved in the same transaction.
 func (s *Service) markReady(ctx context.Context, r *storage.Environment, st StackStatus, created string) error {
 	now := s.now()
-	updates := map[string]any{"ready_at": now, "outputs": encodeMap(st.Outputs), "facts": encodeMap(st.Facts), "updated_at": now}
+	// A template that renders a secret into an output gets it masked:
+	// outputs are shown to every viewer.
+	m := s.maskerOf(ctx, r)
+	updates := map[string]any{"ready_at": now, "outputs": encodeMap(m.maskMap(st.Outputs)), "facts": encodeMap(m.maskMap(st.Facts)), "updated_at": now}
 	var also []func(tx *storage.Tx) error
 	if created != "" {
 		updates["handle"] = created
@@ -328,7 +338,7 @@ func (s *Service) markReady(ctx context.Context, r *storage.Environment, st Stac
 // failLaunch records a failed launch with its reason and, in the same
 // transaction, queues the clean-up of whatever the stack left behind.
 func (s *Service) failLaunch(ctx context.Context, r *storage.Environment, reason string) error {
-	reason = oneLine(reason)
+	reason = oneLine(s.maskerOf(ctx, r).mask(reason))
 	now := s.now()
 	var failed bool
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
@@ -428,6 +438,7 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	if job.Args.Request != 0 && r.DestroyRequestedAt != nil && r.DestroyRequestedAt.UnixMicro() > job.Args.Request {
 		return nil // a later request (an admin's retry) has a job of its own
 	}
+	ctx = withMasker(ctx, s.masker(r))
 	var done bool
 	p, known := s.providers[r.Provider]
 	if known {
@@ -521,7 +532,7 @@ func givenUp(attempts int) string {
 // says the job gives up after this: destroy_given_up_at is set, and the
 // reason tells the admin to retry.
 func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, reason string, final bool) error {
-	reason = oneLine(reason)
+	reason = oneLine(s.maskerOf(ctx, r).mask(reason))
 	if Status(r.Status) == StatusDestroyFailed && r.StatusReason == reason {
 		return &destroyFailure{reason} // same failure again: no new event
 	}

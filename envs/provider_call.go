@@ -31,7 +31,7 @@ func callProvider[T any](ctx context.Context, s *Service, p Provider, op string,
 	go func() {
 		defer func() {
 			if v := recover(); v != nil {
-				s.log.Error("provider panicked", "provider", p.Name(), "call", op, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.log.Error("provider panicked", "provider", p.Name(), "call", op, "panic", maskerFrom(ctx).mask(fmt.Sprint(v)), "stack", string(debug.Stack()))
 				done <- result{err: fmt.Errorf("%s: %s panicked: %v", p.Name(), op, v)}
 			}
 		}()

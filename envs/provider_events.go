@@ -1,11 +1,20 @@
 package envs
 
-import "context"
+import (
+	"context"
+
+	"github.com/mayflyhq/mayfly/storage"
+)
 
 // providerEvents appends provider events to the timeline, each once: events
 // a provider may repeat (those with an ID) are skipped when their message
 // is already there. The timeline is read only when such events arrive.
-func (s *Service) providerEvents(ctx context.Context, envID string, evs []ProviderEvent) {
+// Messages are masked (a command line may quote a secret).
+func (s *Service) providerEvents(ctx context.Context, r *storage.Environment, evs []ProviderEvent) {
+	if len(evs) == 0 {
+		return
+	}
+	envID, m := r.ID, s.maskerOf(ctx, r)
 	var recorded map[string]bool
 	for _, ev := range evs {
 		if ev.ID != "" && recorded == nil {
@@ -20,13 +29,13 @@ func (s *Service) providerEvents(ctx context.Context, envID string, evs []Provid
 				}
 			}
 		}
-		msg := oneLine(ev.Message)
+		msg := oneLine(m.mask(ev.Message))
 		if ev.ID != "" && recorded[msg] {
 			continue
 		}
 		if recorded != nil {
 			recorded[msg] = true
 		}
-		s.event(ctx, envID, EventProvider, ev.Message, "")
+		s.event(ctx, envID, EventProvider, msg, "")
 	}
 }

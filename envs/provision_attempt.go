@@ -2,6 +2,7 @@ package envs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mayflyhq/mayfly/storage"
@@ -25,6 +26,11 @@ func provisionAttempt(r *storage.Environment) int { return max(r.ProvisionAttemp
 // the failed call have created one after all). A failed status check keeps
 // the attempt: the stack it asked about is still the one being made.
 func (s *Service) attemptFailed(ctx context.Context, r *storage.Environment, cause error, jobAttempt int) error {
+	m := s.maskerOf(ctx, r)
+	if m != nil {
+		// The error goes to River, which logs and stores it.
+		cause = &failedAttempt{errors.New(m.mask(cause.Error()))}
+	}
 	msg := oneLine(fmt.Sprintf("Provisioning attempt %d of %d failed, retrying: %s", jobAttempt, s.cfg.ProvisionAttempts, cause))
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
 		if r.Handle == "" {

@@ -72,6 +72,10 @@ type Config struct {
 	Clock      func() time.Time
 	InstanceID string
 
+	// ProvidersOff are turned off: they only destroy what they made (and
+	// show its logs); see providers_off.go.
+	ProvidersOff []Provider
+
 	// Workers is how many jobs run at once (default 20).
 	Workers int
 	// PollInterval is how often a provisioning or deleting stack is checked
@@ -136,6 +140,9 @@ type Service struct {
 	now       func() time.Time
 	instance  string
 	cfg       Config
+
+	// off are the providers turned off (in providers too).
+	off map[string]bool
 
 	jobs  jobQueue
 	hub   *hub
@@ -203,6 +210,11 @@ func New(cfg Config) (*Service, error) {
 	for _, p := range cfg.Providers {
 		s.providers[p.Name()] = p
 	}
+	s.off = map[string]bool{}
+	for _, p := range cfg.ProvidersOff {
+		s.providers[p.Name()] = p
+		s.off[p.Name()] = true
+	}
 	jobs, err := s.newJobQueue()
 	if err != nil {
 		return nil, err
@@ -242,10 +254,13 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 	if err != nil {
 		return Version{}, false, err
 	}
-	p, ok := s.providers[spec.Provider]
-	if !ok {
+	if spec.Owner == "" && !actor.IsAdmin() {
+		return Version{}, false, ownerRequired(actor)
+	}
+	p := s.providers[spec.Provider]
+	if !s.providerOn(spec.Provider) {
 		return Version{}, false, Invalid("template is not valid", FieldError{Field: "provider",
-			Message: fmt.Sprintf("%q is not a configured provider (have: %s)", spec.Provider, strings.Join(s.providerNames(), ", "))})
+			Message: s.providerUnavailable(spec.Provider)})
 	}
 	if err := p.ValidateStack(spec.Stack); err != nil {
 		var de *Error
@@ -270,6 +285,13 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		existing, err := tx.Version(ctx, spec.Name, spec.Version)
 		switch {
 		case err == nil:
+			t, err := tx.Template(ctx, spec.Name)
+			if err != nil {
+				return err
+			}
+			if err := checkMember(actor, spec.Name, t.OwnerTeam, "publish versions of it"); err != nil {
+				return err
+			}
 			if existing.Digest != digest {
 				return Errorf(EConflict, "%s@%s is already published with other content (%s); publish a new version instead",
 					spec.Name, spec.Version, ShortDigest(existing.Digest))
@@ -279,9 +301,29 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		case !errors.Is(err, storage.ErrNotFound):
 			return err
 		}
-		if err := tx.SaveTemplate(ctx, &storage.Template{Name: spec.Name, Kind: string(spec.Kind),
-			Description: spec.Description, Owner: spec.Owner, CreatedAt: now, UpdatedAt: now}); err != nil {
+		_, err = tx.Template(ctx, spec.Name)
+		first := errors.Is(err, storage.ErrNotFound)
+		if err != nil && !first {
 			return err
+		}
+		if err := tx.SaveTemplate(ctx, &storage.Template{Name: spec.Name, Kind: string(spec.Kind),
+			Description: spec.Description, Owner: spec.Owner, OwnerTeam: spec.Owner, CreatedAt: now, UpdatedAt: now}); err != nil {
+			return err
+		}
+		// Read after the save: on PostgreSQL the row is now locked, so this
+		// is the owning team as committed, also by a first publish of the
+		// name that raced this one (whose team then decides).
+		t, err := tx.Template(ctx, spec.Name)
+		if err != nil {
+			return err
+		}
+		if err := checkOwner(actor, t.OwnerTeam, spec, first && t.OwnerTeam == spec.Owner); err != nil {
+			return err
+		}
+		if t.OwnerTeam != spec.Owner { // an administrator hands it over
+			if err := tx.SetTemplateOwnerTeam(ctx, spec.Name, spec.Owner); err != nil {
+				return err
+			}
 		}
 		if err := tx.CreateVersion(ctx, row); err != nil {
 			if errors.Is(err, storage.ErrConflict) {
@@ -328,7 +370,7 @@ func (s *Service) Catalog(ctx context.Context) ([]Template, error) {
 	out := make([]Template, 0, len(rows))
 	for _, r := range rows {
 		out = append(out, Template{Name: r.Name, Kind: Kind(r.Kind), Description: r.Description,
-			Owner: r.Owner, Versions: byName[r.Name]})
+			Owner: r.Owner, OwnerTeam: r.OwnerTeam, Versions: byName[r.Name]})
 	}
 	return out, nil
 }
@@ -346,7 +388,7 @@ func (s *Service) Template(ctx context.Context, name string) (Template, error) {
 	if err != nil {
 		return Template{}, err
 	}
-	t := Template{Name: r.Name, Kind: Kind(r.Kind), Description: r.Description, Owner: r.Owner}
+	t := Template{Name: r.Name, Kind: Kind(r.Kind), Description: r.Description, Owner: r.Owner, OwnerTeam: r.OwnerTeam}
 	for i := range rows {
 		v, err := versionFromRow(&rows[i])
 		if err != nil {
@@ -369,6 +411,13 @@ func (s *Service) Deprecate(ctx context.Context, actor Actor, template, version,
 		return Errorf(ENotFound, "template version %s@%s does not exist", template, version)
 	}
 	if err != nil {
+		return err
+	}
+	t, err := s.store.Template(ctx, template)
+	if err != nil {
+		return err
+	}
+	if err := checkMember(actor, template, t.OwnerTeam, "deprecate its versions"); err != nil {
 		return err
 	}
 	return s.store.DeprecateVersion(ctx, v.ID, s.now(), note)
@@ -470,8 +519,9 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 	if len(fields) > 0 {
 		return nil, Invalid("launch request is not valid", fields...)
 	}
-	if _, ok := s.providers[spec.Provider]; !ok {
-		return nil, Errorf(EInvalid, "provider %q of %s@%s is not configured on this server", spec.Provider, spec.Name, spec.Version)
+	if !s.providerOn(spec.Provider) {
+		return nil, Invalid("launch request is not valid", FieldError{Field: "template",
+			Message: fmt.Sprintf("%s@%s cannot be launched: %s", spec.Name, spec.Version, s.providerUnavailable(spec.Provider))})
 	}
 
 	plain, secrets := map[string]string{}, map[string]string{}
@@ -928,17 +978,39 @@ func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage
 	return true, nil
 }
 
-// Logs returns an environment's captured logs.
+// Logs returns an environment's captured logs, at most limit bytes of
+// each stream, with its secrets masked (the stack's programs write the
+// logs; they may print a secret as they please).
 func (s *Service) Logs(ctx context.Context, id, service string, limit int) ([]LogStream, error) {
-	e, err := s.Environment(ctx, id)
+	r, err := s.store.Environment(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, Errorf(ENotFound, "environment %q does not exist", id)
+	}
 	if err != nil {
 		return nil, err
 	}
-	p, ok := s.providers[e.Provider]
-	if !ok || e.Handle == "" {
+	p, ok := s.providers[r.Provider]
+	if !ok || r.Handle == "" {
 		return nil, nil
 	}
-	return p.Logs(ctx, e.Handle, service, limit)
+	m := s.masker(r)
+	if m == nil {
+		return p.Logs(ctx, r.Handle, service, limit)
+	}
+	// Asked for a little more, so a secret cut at the front of the tail
+	// is whole in what is read (see masker.maskTail).
+	ask := limit
+	if limit > 0 {
+		ask += m.longest()
+	}
+	streams, err := p.Logs(ctx, r.Handle, service, ask)
+	if err != nil {
+		return nil, err
+	}
+	for i := range streams {
+		streams[i].Text, streams[i].Truncated = m.maskTail(streams[i].Text, streams[i].Truncated, limit)
+	}
+	return streams, nil
 }
 
 // Failures lists environments that need an admin's eye: failed launches and

@@ -24,8 +24,15 @@ const (
 	KindDR      Kind = "dr"
 )
 
-// MaxTemplateSize bounds a template document (bytes).
+// MaxTemplateSize bounds a template document (bytes), and each part of it
+// that is stored apart (the stack and the parameters, as JSON).
 const MaxTemplateSize = 1 << 20
+
+// MaxExpandedSize bounds a template document with its YAML aliases
+// expanded: anchors and aliases save typing, but a small document of
+// aliases to aliases would otherwise be stored (and decoded, and shown)
+// many times its size.
+const MaxExpandedSize = 4 * MaxTemplateSize
 
 // Spec is a parsed, validated template version document (template.yaml).
 type Spec struct {
@@ -144,6 +151,10 @@ func ParseSpec(src []byte) (*Spec, error) {
 	if root.Kind != yaml.MappingNode {
 		return nil, Invalid("template is not valid", FieldError{Field: "(root)", Message: "must be a mapping of fields", Line: root.Line})
 	}
+	// Before anything decodes the aliases (the decode below does).
+	if fe, ok := overExpanded(root); ok {
+		return nil, Invalid("template is too large once its aliases are expanded", fe)
+	}
 	var raw rawSpec
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	dec.KnownFields(true) // a misspelt field is an error, not silently ignored
@@ -211,9 +222,14 @@ func ParseSpec(src []byte) (*Spec, error) {
 			v.add("stack", err.Error())
 		} else if b, err := json.Marshal(body); err != nil {
 			v.add("stack", "must use string keys: "+err.Error())
+		} else if len(b) > MaxTemplateSize {
+			v.add("stack", fmt.Sprintf("is %d bytes once its aliases are expanded; at most %d", len(b), MaxTemplateSize))
 		} else {
 			spec.Stack = b
 		}
+	}
+	if b, _ := json.Marshal(spec.Parameters); len(b) > MaxTemplateSize {
+		v.add("parameters", fmt.Sprintf("are %d bytes once their aliases are expanded; at most %d", len(b), MaxTemplateSize))
 	}
 	if len(v.errs) > 0 {
 		return nil, Invalid("template is not valid", v.errs...)
@@ -356,4 +372,92 @@ func mappingValue(n *yaml.Node, key string) *keyValue {
 		}
 	}
 	return nil
+}
+
+// overExpanded reports, when the document under root is larger than
+// MaxExpandedSize with its aliases expanded, the alias at which it grows
+// past it: its field and line. The expanded size is counted on the node
+// tree, each anchored node once (aliases of aliases cost nothing more to
+// count), and it saturates past the limit, so a billion laughs is counted
+// in microseconds.
+func overExpanded(root *yaml.Node) (FieldError, bool) {
+	e := expansion{sizes: map[*yaml.Node]int{}}
+	if e.size(root) <= MaxExpandedSize {
+		return FieldError{}, false
+	}
+	total := 0
+	if fe, ok := e.find(root, "", &total); ok {
+		return fe, true
+	}
+	return FieldError{Field: "(root)", Line: root.Line, Message: fmt.Sprintf( // an alias as a mapping key
+		"the document is more than %d bytes once its aliases are expanded", MaxExpandedSize)}, true
+}
+
+type expansion struct {
+	sizes map[*yaml.Node]int // anchored nodes' expanded sizes
+}
+
+// size is about the length of n expanded as JSON (quotes, commas,
+// brackets), at most MaxExpandedSize+1.
+func (e *expansion) size(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	if s, ok := e.sizes[n]; ok {
+		return s
+	}
+	s := 0
+	switch n.Kind {
+	case yaml.ScalarNode:
+		s = len(n.Value) + 3
+	case yaml.AliasNode:
+		s = e.size(n.Alias)
+	default:
+		s = 2
+		for _, c := range n.Content {
+			if s += e.size(c) + 1; s > MaxExpandedSize {
+				break
+			}
+		}
+	}
+	s = min(s, MaxExpandedSize+1)
+	if n.Anchor != "" {
+		e.sizes[n] = s
+	}
+	return s
+}
+
+// find walks the document in order, adding up expanded sizes, and returns
+// the alias at which the total passes MaxExpandedSize.
+func (e *expansion) find(n *yaml.Node, path string, total *int) (FieldError, bool) {
+	switch n.Kind {
+	case yaml.AliasNode:
+		if *total += e.size(n); *total > MaxExpandedSize {
+			return FieldError{Field: cmpOr(path, "(root)"), Line: n.Line, Message: fmt.Sprintf(
+				"the alias *%s expands the document past %d bytes (aliases may make it at most %d times its %d-byte limit)",
+				n.Value, MaxExpandedSize, MaxExpandedSize/MaxTemplateSize, MaxTemplateSize)}, true
+		}
+	case yaml.MappingNode:
+		*total += 2 + len(n.Content)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			*total += e.size(n.Content[i])
+			key := n.Content[i].Value
+			if path != "" {
+				key = path + "." + key
+			}
+			if fe, ok := e.find(n.Content[i+1], key, total); ok {
+				return fe, true
+			}
+		}
+	case yaml.SequenceNode:
+		*total += 2 + len(n.Content)
+		for i, c := range n.Content {
+			if fe, ok := e.find(c, fmt.Sprintf("%s[%d]", path, i), total); ok {
+				return fe, true
+			}
+		}
+	default:
+		*total += e.size(n)
+	}
+	return FieldError{}, false
 }

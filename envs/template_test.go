@@ -143,6 +143,65 @@ func TestParseSpecTooLarge(t *testing.T) {
 	}
 }
 
+// aliasTemplate is a valid template whose stack holds extra, a YAML
+// fragment at the indentation of the stack's fields.
+func aliasTemplate(extra string) string {
+	return strings.Replace(validTemplate, "stack:\n", "stack:\n"+extra, 1)
+}
+
+func TestParseSpecLimitsAliasExpansion(t *testing.T) {
+	block := strings.Repeat("x", 10000)
+	many := func(n int, item string) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(item+", ", n), ", ") + "]"
+	}
+	tests := []struct {
+		name      string
+		extra     string
+		field     string // "" when accepted
+		line      int
+		wantInMsg string
+	}{
+		{"a few aliases", "  x-env: &env {A: b}\n  x-more: [*env, *env]\n", "", 0, ""},
+		{"an alias bomb", "  x-blob: &b \"" + block + "\"\n  x-copies: " + many(1000, "*b") + "\n",
+			"stack.x-copies[418]", 29, "the alias *b expands the document past 4194304 bytes"},
+		{"a billion laughs", "  x-a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" +
+			"  x-b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n  x-c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\n" +
+			"  x-d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n  x-e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n" +
+			"  x-f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n  x-g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n" +
+			"  x-h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\n  x-i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n",
+			"stack.x-f[8]", 33, "the alias *e expands"},
+		{"under the limit but a stack too large", "  x-blob: &b \"" + block + "\"\n  x-copies: " + many(150, "*b") + "\n",
+			"stack", 0, "once its aliases are expanded; at most 1048576"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			_, err := envs.ParseSpec([]byte(aliasTemplate(tt.extra)))
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("ParseSpec took %s", took)
+			}
+			if tt.field == "" {
+				if err != nil && !strings.Contains(err.Error(), "x-env") {
+					t.Fatalf("ParseSpec: %v", err)
+				}
+				return
+			}
+			if got := envs.ErrorCode(err); got != envs.EInvalid {
+				t.Fatalf("code = %s, want invalid (%v)", got, err)
+			}
+			for _, f := range envs.ErrorFields(err) {
+				if f.Field == tt.field && strings.Contains(f.Message, tt.wantInMsg) {
+					if tt.line != 0 && f.Line != tt.line {
+						t.Errorf("line = %d, want %d", f.Line, tt.line)
+					}
+					return
+				}
+			}
+			t.Errorf("fields = %+v, want %s saying %q", envs.ErrorFields(err), tt.field, tt.wantInMsg)
+		})
+	}
+}
+
 func FuzzParseSpec(f *testing.F) {
 	f.Add([]byte(validTemplate))
 	f.Add([]byte("name: x\n"))

@@ -9,12 +9,14 @@ import (
 // The JSON shapes of /api/v1. They are the API contract: extend, don't break.
 
 type templateJSON struct {
-	Name        string        `json:"name"`
-	Kind        string        `json:"kind"`
-	Description string        `json:"description"`
-	Owner       string        `json:"owner"`
-	Latest      string        `json:"latest,omitempty"`
-	Versions    []versionJSON `json:"versions"`
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Description string `json:"description"`
+	Owner       string `json:"owner"`
+	// OwnerTeam publishes and deprecates the versions (with admins).
+	OwnerTeam string        `json:"owner_team"`
+	Latest    string        `json:"latest,omitempty"`
+	Versions  []versionJSON `json:"versions"`
 }
 
 type versionJSON struct {
@@ -39,7 +41,7 @@ type ttlJSON struct {
 }
 
 func toTemplateJSON(t envs.Template) templateJSON {
-	out := templateJSON{Name: t.Name, Kind: string(t.Kind), Description: t.Description, Owner: t.Owner, Versions: []versionJSON{}}
+	out := templateJSON{Name: t.Name, Kind: string(t.Kind), Description: t.Description, Owner: t.Owner, OwnerTeam: t.OwnerTeam, Versions: []versionJSON{}}
 	if l, ok := t.Latest(); ok && l.DeprecatedAt == nil {
 		out.Latest = l.Spec.Version
 	}

@@ -52,7 +52,7 @@ func (h *Handler) page(c *echo.Context, title, nav string) web.Page {
 }
 
 func templateView(t envs.Template) web.TemplateView {
-	v := web.TemplateView{Name: t.Name, Kind: string(t.Kind), Description: t.Description, Owner: t.Owner}
+	v := web.TemplateView{Name: t.Name, Kind: string(t.Kind), Description: t.Description, Owner: t.OwnerTeam}
 	for _, ver := range t.Versions {
 		v.Versions = append(v.Versions, versionView(ver))
 	}

@@ -8,8 +8,12 @@ type Template struct {
 	Kind        string
 	Description string
 	Owner       string
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// OwnerTeam owns the name: its members and admins publish and
+	// deprecate its versions. SaveTemplate writes it only when it creates
+	// the entry; SetTemplateOwnerTeam changes it.
+	OwnerTeam string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // TemplateVersion is one immutable published version of a template.

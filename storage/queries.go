@@ -34,7 +34,10 @@ func notFound(err error) error {
 
 // --- templates ---
 
-// SaveTemplate creates the catalog entry or updates its descriptive fields.
+// SaveTemplate creates the catalog entry or updates its descriptive fields
+// (never its owning team). On PostgreSQL the row stays locked by the
+// transaction, so a Template read after it sees the owning team as
+// committed by any concurrent first publish.
 func (q Queries) SaveTemplate(ctx context.Context, t *Template) error {
 	err := q.ctx(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "name"}},
@@ -42,6 +45,15 @@ func (q Queries) SaveTemplate(ctx context.Context, t *Template) error {
 	}).Create(t).Error
 	if err != nil {
 		return fmt.Errorf("storage: save template %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+// SetTemplateOwnerTeam hands a template name to another team.
+func (q Queries) SetTemplateOwnerTeam(ctx context.Context, name, team string) error {
+	err := q.ctx(ctx).Model(&Template{}).Where("name = ?", name).Update("owner_team", team).Error
+	if err != nil {
+		return fmt.Errorf("storage: set owner team of template %s: %w", name, err)
 	}
 	return nil
 }

@@ -569,3 +569,36 @@ func TestTimelineIDsFollowCommitOrder(t *testing.T) {
 		t.Errorf("timeline = %+v, want first then second", evs)
 	}
 }
+
+// The owning team is written when the entry is created and changed only
+// on purpose: saving the descriptive fields again keeps it.
+func TestTemplateOwnerTeam(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	save := func(owner string) {
+		t.Helper()
+		if err := db.SaveTemplate(ctx, &storage.Template{Name: "t", Kind: "demo", Owner: owner, OwnerTeam: owner, CreatedAt: now, UpdatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	owner := func() (string, string) {
+		t.Helper()
+		tpl, err := db.Template(ctx, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tpl.Owner, tpl.OwnerTeam
+	}
+	save("shop")
+	save("data")
+	if o, team := owner(); o != "data" || team != "shop" {
+		t.Errorf("after saving again: owner %q, team %q; want data, shop", o, team)
+	}
+	if err := db.SetTemplateOwnerTeam(ctx, "t", "data"); err != nil {
+		t.Fatal(err)
+	}
+	if _, team := owner(); team != "data" {
+		t.Errorf("team %q after SetTemplateOwnerTeam, want data", team)
+	}
+}

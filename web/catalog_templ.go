@@ -336,7 +336,7 @@ func templateCard(p Page, t TemplateView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "</dd></div><div class=\"min-w-0\"><dt class=\"text-xs text-zinc-500\">Owner</dt><dd class=\"mt-0.5 truncate text-zinc-700\" data-testid=\"owner\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 25, "</dd></div><div class=\"min-w-0\"><dt class=\"text-xs text-zinc-500\">Owning team</dt><dd class=\"mt-0.5 truncate text-zinc-700\" data-testid=\"owner\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

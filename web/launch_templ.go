@@ -1788,7 +1788,7 @@ func versionInfo(f LaunchForm) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = infoRow("Owner", valueOr(f.Template.Owner, "—"), false).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = infoRow("Owning team", valueOr(f.Template.Owner, "—"), false).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

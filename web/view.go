@@ -42,10 +42,12 @@ type TemplateView struct {
 	Name        string
 	Kind        string // replica, demo, dr
 	Description string
-	Owner       string
-	Provider    string
-	Latest      VersionView
-	Versions    []VersionView // newest first
+	// Owner is the team that owns the template: its members (and
+	// admins) publish and deprecate its versions.
+	Owner    string
+	Provider string
+	Latest   VersionView
+	Versions []VersionView // newest first
 	// NotLaunchable says why the viewer may not launch it (their role, or
 	// the template is limited to other teams); empty: they may.
 	NotLaunchable string

@@ -119,7 +119,7 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 	add("member same team", envs.RoleMember, true, "bea", "developers", "team-shop")
 	add("member other team", envs.RoleMember, false, "carol", "developers", "team-data")
 	add("viewer", envs.RoleViewer, false, "erin", "everyone")
-	add("author", envs.RoleAuthor, false, "dave", "authors")
+	add("author", envs.RoleAuthor, false, "dave", "authors", "team-tests") // tiny's owning team
 	add("admin", envs.RoleAdmin, true, "ada", "mayfly-admins")
 	add("no role", envs.RoleNone, false, "frank")
 	ids = append(ids, identity{name: "member owner (token)", bearer: bobToken, role: envs.RoleMember, owner: true})

@@ -101,6 +101,8 @@ type Config struct {
 	// the portal uses, hidden from stack processes with the data directory.
 	LocalSandbox string
 	LocalHidden  []string
+	// Providers turns providers on (see config_providers.go).
+	Providers ProvidersConfig
 }
 
 // defaultDataDir is $XDG_DATA_HOME/mayfly or ~/.local/share/mayfly.
@@ -185,6 +187,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	fs.StringVar(&c.LocalSandbox, "local-sandbox", env("MAYFLY_LOCAL_SANDBOX", local.SandboxAuto),
 		"local provider: run stack processes in a Landlock sandbox that hides the data directory and secrets: auto (when the kernel can), on (refuse to start stacks without it) or off (MAYFLY_LOCAL_SANDBOX)")
 	c.LocalHidden = credentialPaths(getenv)
+	providersFlags(fs, &c.Providers, env)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -193,6 +196,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return Config{}, badEnv[names[0]]
 	}
 	c.AWS.resolve(getenv)
+	if err := c.Providers.resolve(c.SignIn(), &c.AWS); err != nil {
+		return Config{}, err
+	}
 	if fs.NArg() > 0 {
 		return Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}

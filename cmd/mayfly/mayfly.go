@@ -149,10 +149,12 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	on, off := m.providersOnAndOff(append([]envs.Provider{m.Local}, cloud...))
 	m.Metrics = handlers.NewMetrics()
 	svcCfg := envs.Config{
 		Store:         m.DB,
-		Providers:     append([]envs.Provider{m.Local}, cloud...),
+		Providers:     on,
+		ProvidersOff:  off,
 		Cipher:        cipher,
 		Logger:        m.Log,
 		Metrics:       m.Metrics,
@@ -350,7 +352,7 @@ func (m *Main) loadCatalog(ctx context.Context) error {
 	}
 	more, _ := fs.Glob(fsys, "*.yml")
 	names = append(names, more...)
-	if m.AWS != nil && m.Config.CatalogDir == "" {
+	if m.Config.Providers.has("aws") && m.Config.CatalogDir == "" {
 		// The AWS samples load only where they can be launched.
 		more, _ = fs.Glob(fsys, "aws/*.yaml")
 		names = append(names, more...)
@@ -370,6 +372,12 @@ func (m *Main) loadCatalog(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read catalog file %s: %w", name, err)
 		}
+		if m.Config.CatalogDir == "" {
+			// Likewise the local samples, with local turned off.
+			if spec, err := envs.ParseSpec(src); err == nil && !m.Config.Providers.has(spec.Provider) {
+				continue
+			}
+		}
 		v, created, err := m.Service.Publish(ctx, envs.System, src)
 		switch {
 		case err != nil:
@@ -379,6 +387,25 @@ func (m *Main) loadCatalog(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// providersOnAndOff splits the providers built into those turned on
+// (--providers) and those that only destroy what they made, and logs
+// which are which.
+func (m *Main) providersOnAndOff(built []envs.Provider) (on, off []envs.Provider) {
+	var onNames, offNames []string
+	for _, p := range built {
+		if m.Config.Providers.has(p.Name()) {
+			on, onNames = append(on, p), append(onNames, p.Name())
+		} else {
+			off, offNames = append(off, p), append(offNames, p.Name())
+		}
+	}
+	m.Log.Info("providers (those off only destroy what they made)", "on", strings.Join(onNames, ","), "off", strings.Join(offNames, ","))
+	if len(on) == 0 {
+		m.Log.Warn("no provider is on: nothing can be published or launched; turn one on with --providers (MAYFLY_PROVIDERS)")
+	}
+	return on, off
 }
 
 func randomHex(n int) string {

@@ -62,6 +62,7 @@ var opUsers = map[string][]string{
 	"bob":   {"developers", "team-shop"},
 	"carol": {"developers", "team-data"},
 	"dave":  {"authors"},
+	"gina":  {"authors", "team-shop"},
 	"erin":  {"everyone"},
 	"frank": {},
 	"ivy":   {"mayfly-admins"},
@@ -307,7 +308,8 @@ func (c opClient) IDTokenLifetime() time.Duration {
 
 // startSignIn runs the real Main with sign-in through the test provider.
 // Groups map: mayfly-admins -> admin, authors -> author, developers ->
-// member, everyone -> viewer; team-* -> the team.
+// member, everyone -> viewer; team-* -> the team (team-tests owns the
+// templates the tests publish, owner: tests).
 func startSignIn(t *testing.T, o *testOP, extra ...string) *testServer {
 	t.Helper()
 	return runTestMain(t, signInConfig(t, o, extra...))
@@ -324,7 +326,10 @@ func signInConfig(t *testing.T, o *testOP, extra ...string) Config {
 		"--reaper-sweep-interval", "1s", "--stop-grace", "2s",
 		"--oidc-issuer", o.URL, "--oidc-client-id", opClientID, "--oidc-client-secret", opClientSecret,
 		"--role-groups", "mayfly-admins=admin,authors=author,developers=member,everyone=viewer",
-		"--team-groups", "team-platform=platform,team-shop=shop,team-data=data"}, extra...)
+		"--team-groups", "team-platform=platform,team-shop=shop,team-data=data,team-tests=tests",
+		// With sign-in, local is off unless listed; the tests launch local
+		// templates.
+		"--providers", "local"}, extra...)
 	cfg, err := ParseConfig(args, func(string) string { return "" }, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -7,11 +7,11 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/tmpl"
 )
 
 // Stack is the `stack:` body of a template version with `provider: aws`.
@@ -105,6 +105,10 @@ func ParseStack(raw json.RawMessage) (*Stack, *cfnTemplate, error) {
 			add("template", "%v", err)
 		}
 	}
+	// Each value is tried against sample data, so one that loops or grows
+	// without bound is refused at publish; other errors wait for the
+	// launch's real values (a slice of an empty parameter fails here).
+	sample := tmpl.NewBudget(tmpl.DefaultLimits)
 	for _, name := range sortedKeys(s.Parameters) {
 		if !cfnParamNameRe.MatchString(name) {
 			add("parameters."+name, "is not a CloudFormation parameter name (letters and digits)")
@@ -115,8 +119,19 @@ func ParseStack(raw json.RawMessage) (*Stack, *cfnTemplate, error) {
 				add("parameters."+name, "the CloudFormation template declares no parameter %q", name)
 			}
 		}
-		if _, err := template.New(name).Option("missingkey=error").Parse(s.Parameters[name]); err != nil {
+		t, err := parseValue(name, s.Parameters[name])
+		if err != nil {
 			add("parameters."+name, "is not a valid Go template: %v", err)
+			continue
+		}
+		if sample.Spent() {
+			continue // reported at the parameter that spent it
+		}
+		sampleData := templateData{Params: map[string]string{}, EnvironmentID: "env-sample", Name: "sample", Owner: "owner"}
+		if _, err := t.Execute(sample, sampleData); err != nil {
+			if le, ok := tmpl.AsLimit(err); ok {
+				add("parameters."+name, "%s", le)
+			}
 		}
 	}
 	if tpl != nil {
@@ -244,20 +259,31 @@ type templateData struct {
 	Owner         string
 }
 
-// renderParameters turns the stack's parameter mapping into values.
+// parseValue parses a parameter value's template, with the brakes of
+// envs/tmpl in place. An optional Mayfly parameter left empty renders as "".
+func parseValue(name, text string) (*tmpl.Template, error) {
+	return tmpl.Parse(name, text, "missingkey=zero")
+}
+
+// renderParameters turns the stack's parameter mapping into values, within
+// one budget for them all. A limit hit is the author's error, named by its
+// field.
 func (s *Stack) renderParameters(d templateData) (map[string]string, error) {
 	out := map[string]string{}
+	budget := tmpl.NewBudget(tmpl.DefaultLimits)
 	for _, name := range sortedKeys(s.Parameters) {
-		// An optional Mayfly parameter left empty renders as "".
-		t, err := template.New(name).Option("missingkey=zero").Parse(s.Parameters[name])
+		t, err := parseValue(name, s.Parameters[name])
 		if err != nil {
 			return nil, fmt.Errorf("aws: parameter %s: %w", name, err)
 		}
-		var b strings.Builder
-		if err := t.Execute(&b, d); err != nil {
+		v, err := t.Execute(budget, d)
+		if le, ok := tmpl.AsLimit(err); ok {
+			return nil, envs.Invalid("cannot render the stack's parameters", envs.FieldError{Field: "stack.parameters." + name, Message: le.Error()})
+		}
+		if err != nil {
 			return nil, fmt.Errorf("aws: parameter %s: %w", name, err)
 		}
-		out[name] = b.String()
+		out[name] = v
 	}
 	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"maps"
 	"path/filepath"
 	"reflect"
@@ -12,10 +11,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/tmpl"
 )
 
 // stackSpec is the `stack:` body of a template version that uses the local
@@ -127,6 +126,8 @@ type validator struct {
 	// sample is what templates are tried against at publish time, so a
 	// typo such as {{.Prot}} fails then rather than at launch.
 	sample templateData
+	// budget bounds the work of trying every template of the stack.
+	budget *tmpl.Budget
 }
 
 func (v *validator) add(field, format string, args ...any) {
@@ -343,9 +344,15 @@ func (v *validator) template(text, field string) {
 		v.add(field, "%s", templateMessage(field, err))
 		return
 	}
+	if v.budget == nil {
+		v.budget = tmpl.NewBudget(tmpl.DefaultLimits)
+	}
+	if v.budget.Spent() {
+		return // reported at the field that spent it
+	}
 	// Parameters are only known at launch: a missing one is not an error
 	// here (render reports it then).
-	if err := t.Execute(io.Discard, v.sample); err != nil && !strings.Contains(err.Error(), "<.Params.") {
+	if _, err := t.Execute(v.budget, v.sample); err != nil && !strings.Contains(err.Error(), "<.Params.") {
 		v.add(field, "%s", templateMessage(field, err))
 	}
 }
@@ -381,15 +388,21 @@ type snapshotData struct {
 	TakenAt  string
 }
 
-func parseTemplate(name, text string) (*template.Template, error) {
+// parseTemplate parses a template string of the stack with the brakes of
+// envs/tmpl in place: a rendering (every string of the stack, at publish
+// and at launch) is bounded in loops, time and size.
+func parseTemplate(name, text string) (*tmpl.Template, error) {
 	// missingkey=error: a parameter the version does not define fails
 	// loudly instead of rendering "<no value>" into a command line.
-	return template.New(name).Option("missingkey=error").Parse(text)
+	return tmpl.Parse(name, text, "missingkey=error")
 }
 
 // templateMessage strips text/template's "template: NAME:" noise, since the
 // field error already names the field.
 func templateMessage(name string, err error) string {
+	if le, ok := tmpl.AsLimit(err); ok {
+		return le.Error()
+	}
 	msg := strings.TrimPrefix(err.Error(), "template: "+name+":")
 	if i := strings.Index(msg, `executing "`+name+`" at `); i >= 0 {
 		msg = msg[i+len(`executing "`+name+`" at `):]
@@ -429,16 +442,21 @@ type renderer struct {
 	data    templateData
 	baseEnv []string
 	errs    []envs.FieldError
+	// budget bounds the rendering of the whole stack.
+	budget *tmpl.Budget
 }
 
 func (r *renderer) text(field, text string, port int) string {
+	if r.budget.Spent() {
+		return "" // reported at the field that spent it
+	}
 	t, err := parseTemplate(field, text)
 	if err == nil {
 		data := r.data
 		data.Port = port
-		var b strings.Builder
-		if err = t.Execute(&b, data); err == nil {
-			return b.String()
+		var s string
+		if s, err = t.Execute(r.budget, data); err == nil {
+			return s
 		}
 	}
 	r.errs = append(r.errs, envs.FieldError{Field: field, Message: templateMessage(field, err)})
@@ -450,7 +468,7 @@ func (r *renderer) argv(field string, argv []string, port int) []string {
 	for i, arg := range argv {
 		out[i] = r.text(fmt.Sprintf("%s[%d]", field, i), arg, port)
 	}
-	if len(out) > 0 && out[0] == "" {
+	if len(out) > 0 && out[0] == "" && !r.budget.Spent() {
 		r.errs = append(r.errs, envs.FieldError{Field: field + "[0]", Message: "renders to an empty program name"})
 	}
 	return out
@@ -498,7 +516,7 @@ func (r *renderer) command(c commandSpec, field string) runCommand {
 // render turns a validated spec into a plan. Template errors (a parameter
 // the version does not define, say) come back as envs.FieldErrors.
 func render(spec *stackSpec, data templateData, baseEnv []string) (*plan, error) {
-	r := &renderer{data: data, baseEnv: baseEnv}
+	r := &renderer{data: data, baseEnv: baseEnv, budget: tmpl.NewBudget(tmpl.DefaultLimits)}
 	pl := &plan{outputs: map[string]string{}}
 	for i, c := range spec.Setup {
 		pl.setup = append(pl.setup, r.command(c, fmt.Sprintf("stack.setup[%d]", i)))

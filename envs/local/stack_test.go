@@ -2,8 +2,11 @@ package local_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
 )
@@ -119,4 +122,70 @@ func TestProvisionRejects(t *testing.T) {
 			t.Fatalf("fields = %+v, want one naming stack.services[0].command[1] and the parameter", fields)
 		}
 	})
+}
+
+// Templates are an author's programs: a rendering is bounded at publish
+// (tried against sample data) and at launch (with the real values), and the
+// error names the field and the limit.
+func TestTemplateLimits(t *testing.T) {
+	p := newProvider(t, testConfig(t))
+	nest := func(n int, over string) string {
+		return strings.Repeat("{{range "+over+"}}", n) + strings.Repeat("{{end}}", n)
+	}
+	stack := func(arg string) string {
+		b, _ := json.Marshal(map[string]any{"services": []any{
+			map[string]any{"name": "web", "command": []string{"sleep", "1", arg}},
+			map[string]any{"name": "api", "command": []string{"sleep", "1"}},
+		}})
+		return string(b)
+	}
+	const field = "stack.services[0].command[2]"
+
+	publish := []struct{ name, arg, want string }{
+		{"range over a huge int", "{{range 1000000000000}}{{end}}", "loops or calls templates more than 100000 times"},
+		{"nested ranges over .Ports", nest(17, "$.Ports"), "loops or calls templates more than 100000 times"},
+		{"recursive define", `{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}`, "calls templates more than 100 deep"},
+		{"huge output", "{{range 90000}}0123456789{{end}}", "renders more than 64 KiB"},
+		{"printf width", `{{printf "%999999d" 1}}`, "printf builds a string longer than 64 KiB"},
+	}
+	for _, tt := range publish {
+		t.Run("publish: "+tt.name, func(t *testing.T) {
+			start := time.Now()
+			err := p.ValidateStack([]byte(stack(tt.arg)))
+			if took := time.Since(start); took > 2*time.Second {
+				t.Errorf("ValidateStack took %s", took)
+			}
+			assertField(t, err, field, tt.want)
+		})
+	}
+
+	// With sample data .Params is empty: these loop only over real values.
+	launch := []struct{ name, arg, want string }{
+		{"nested ranges over .Params", nest(6, "$.Params"), "loops or calls templates more than 100000 times"},
+		{"a parameter repeated", strings.Repeat("{{.Params.p0}}", 20), "renders more than 64 KiB"},
+	}
+	params := map[string]string{}
+	for i := range 10 {
+		params[fmt.Sprintf("p%d", i)] = strings.Repeat("x", 4000)
+	}
+	for i, tt := range launch {
+		t.Run("launch: "+tt.name, func(t *testing.T) {
+			if err := p.ValidateStack([]byte(stack(tt.arg))); err != nil {
+				t.Fatalf("ValidateStack: %v, want it to pass with sample data", err)
+			}
+			_, err := provision(t, p, fmt.Sprintf("limits-%d", i), stack(tt.arg), params)
+			assertField(t, err, field, tt.want)
+		})
+	}
+}
+
+func assertField(t *testing.T, err error, field, want string) {
+	t.Helper()
+	if got := envs.ErrorCode(err); got != envs.EInvalid {
+		t.Fatalf("code = %s, want %s (%v)", got, envs.EInvalid, err)
+	}
+	fields := envs.ErrorFields(err)
+	if len(fields) != 1 || fields[0].Field != field || !strings.Contains(fields[0].Message, want) {
+		t.Fatalf("fields = %+v, want one on %s saying %q", fields, field, want)
+	}
 }

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"io"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseConfigProviders(t *testing.T) {
+	oidc := map[string]string{"MAYFLY_OIDC_ISSUER": "https://id.example.com", "MAYFLY_OIDC_CLIENT_ID": "mayfly", "MAYFLY_OIDC_CLIENT_SECRET": "s"}
+	region := map[string]string{"AWS_REGION": "eu-west-1"}
+	both := map[string]string{"AWS_REGION": "eu-west-1"}
+	for k, v := range oidc {
+		both[k] = v
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		on      []string
+		aws     bool // the aws provider is built
+		wantErr string
+	}{
+		{name: "local mode: local", on: []string{"local"}},
+		{name: "local mode with AWS configured: both", env: region, on: []string{"local", "aws"}, aws: true},
+		{name: "sign-in: local is off", env: oidc, on: nil},
+		{name: "sign-in with AWS configured: aws only", env: both, on: []string{"aws"}, aws: true},
+		{name: "sign-in, local listed", args: []string{"--providers", "local"}, env: oidc, on: []string{"local"}},
+		{name: "from the environment", env: map[string]string{"MAYFLY_PROVIDERS": "local,aws", "MAYFLY_OIDC_ISSUER": "https://id.example.com",
+			"MAYFLY_OIDC_CLIENT_ID": "mayfly", "MAYFLY_OIDC_CLIENT_SECRET": "s"}, on: []string{"local", "aws"}, aws: true},
+		{name: "the flag wins", args: []string{"--providers", "aws"}, env: map[string]string{"MAYFLY_PROVIDERS": "local"}, on: []string{"aws"}, aws: true},
+		{name: "listing aws turns it on", args: []string{"--providers", " local , aws,"}, on: []string{"local", "aws"}, aws: true},
+		{name: "aws configured but not listed stays built, off", args: []string{"--providers", "local"}, env: region, on: []string{"local"}, aws: true},
+		{name: "aws listed, --aws off", args: []string{"--providers", "aws", "--aws", "off"}, wantErr: "--providers \"aws\" turns aws on, but --aws is off"},
+		{name: "unknown provider", args: []string{"--providers", "local,kubernetes"}, wantErr: `"kubernetes" is not a provider (local, aws)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"HOME": "/home/u"}
+			for k, v := range tt.env {
+				env[k] = v
+			}
+			c, err := ParseConfig(tt.args, func(k string) string { return env[k] }, io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(c.Providers.On, tt.on) {
+				t.Errorf("on = %q, want %q", c.Providers.On, tt.on)
+			}
+			if c.AWS.Enabled != tt.aws {
+				t.Errorf("aws built = %v, want %v", c.AWS.Enabled, tt.aws)
+			}
+		})
+	}
+}
