@@ -3,9 +3,13 @@
 package local
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -141,6 +145,9 @@ func (l *landlock) start(cmd *exec.Cmd, grants []grant) error {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 			return fmt.Errorf("set no_new_privs: %w", err)
 		}
+		if err := dropCapabilities(); err != nil {
+			return err
+		}
 		if _, _, errno := unix.Syscall(unix.SYS_LANDLOCK_RESTRICT_SELF, uintptr(ruleset), 0, 0); errno != 0 {
 			return fmt.Errorf("landlock_restrict_self: %w", errno)
 		}
@@ -169,4 +176,52 @@ func onSpareThread(f func() error) error {
 		errc <- onSpareThread(f)
 	}()
 	return <-errc
+}
+
+// dropCapabilities leaves what this thread execs without any capability,
+// also when the portal runs as root: a root stack process keeps uid 0 (so
+// it still owns the files the portal made for it), but CAP_SYS_MODULE,
+// CAP_SYS_ADMIN, CAP_NET_RAW, CAP_DAC_OVERRIDE and the rest would let it
+// step around the filesystem policy (load a module, open a raw socket,
+// read other users' files). At exec root gets its inheritable set and
+// its bounding set as permitted capabilities, so both are emptied, and
+// the ambient set too. A portal without CAP_SETPCAP has no capabilities
+// to hand on (no_new_privs keeps setuid programs from adding any), so
+// there is nothing to drop.
+func dropCapabilities() error {
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return fmt.Errorf("read capabilities: %w", err)
+	}
+	if data[0].Effective&(1<<unix.CAP_SETPCAP) != 0 {
+		for c := 0; c <= lastCapability(); c++ {
+			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+				return fmt.Errorf("drop capability %d from the bounding set: %w", c, err)
+			}
+		}
+	}
+	// The ambient set needs no privilege to clear (and is empty unless
+	// the portal was started with one).
+	if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); err != nil && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("clear ambient capabilities: %w", err)
+	}
+	if data[0].Inheritable != 0 || data[1].Inheritable != 0 {
+		data[0].Inheritable, data[1].Inheritable = 0, 0
+		if err := unix.Capset(&hdr, &data[0]); err != nil {
+			return fmt.Errorf("clear inheritable capabilities: %w", err)
+		}
+	}
+	return nil
+}
+
+// lastCapability is the highest capability number this kernel knows.
+func lastCapability() int {
+	b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap")
+	if err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+			return n
+		}
+	}
+	return unix.CAP_LAST_CAP
 }
