@@ -320,6 +320,8 @@ func (s *Service) CreateToken(ctx context.Context, actor Actor, name, ttl, role 
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 100 {
 		fields = append(fields, FieldError{Field: "name", Message: "must be 1-100 characters"})
+	} else if msg := textProblem(name); msg != "" {
+		fields = append(fields, FieldError{Field: "name", Message: msg})
 	}
 	d := MaxTokenTTL
 	if ttl != "" {
@@ -496,6 +498,13 @@ func (s *Service) AuditLog(ctx context.Context, actor Actor, f AuditFilter) ([]A
 	}
 	if f.Limit <= 0 || f.Limit > 10000 {
 		f.Limit = 10000
+	}
+	for _, v := range []struct{ field, value string }{
+		{"actor", f.Actor}, {"action", f.Action}, {"target", f.Target}, {"result", f.Result},
+	} {
+		if err := checkFilterText(v.field, v.value); err != nil {
+			return nil, err
+		}
 	}
 	return s.store.AuditSearch(ctx, f)
 }

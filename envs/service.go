@@ -399,12 +399,22 @@ func (s *Service) Template(ctx context.Context, name string) (Template, error) {
 	return t, nil
 }
 
+// maxDeprecationNote bounds the note people read beside a deprecated
+// version.
+const maxDeprecationNote = 2000
+
 // Deprecate marks a version deprecated: it stays visible and its
 // environments keep running, but it can no longer be launched.
 func (s *Service) Deprecate(ctx context.Context, actor Actor, template, version, note string) (err error) {
 	defer func() { s.audit(ctx, actor, "template.deprecate", template+"@"+version, err) }()
 	if err := Authorize(actor, PermPublish); err != nil {
 		return err
+	}
+	if len(note) > maxDeprecationNote {
+		return Invalid("deprecation is not valid", FieldError{Field: "note", Message: fmt.Sprintf("must be at most %d bytes", maxDeprecationNote)})
+	}
+	if msg := textProblem(note); msg != "" {
+		return Invalid("deprecation is not valid", FieldError{Field: "note", Message: msg})
 	}
 	v, err := s.store.Version(ctx, template, version)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -742,6 +752,18 @@ const (
 	maxFilterText     = 512
 )
 
+// checkFilterText refuses a filter value that is too long or that the
+// database cannot take as text.
+func checkFilterText(field, value string) error {
+	if len(value) > maxFilterText {
+		return Invalid("filter is not valid", FieldError{Field: field, Message: fmt.Sprintf("must be at most %d bytes", maxFilterText)})
+	}
+	if msg := textProblem(value); msg != "" {
+		return Invalid("filter is not valid", FieldError{Field: field, Message: msg})
+	}
+	return nil
+}
+
 // storageFilter checks a filter and turns it into storage's. The statuses
 // of everything but destroyed become Undestroyed, which an index serves.
 func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
@@ -761,11 +783,8 @@ func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 		}
 	}
 	for _, v := range []struct{ field, value string }{{"owner", f.Owner}, {"template", f.Template}, {"cursor", f.Cursor}} {
-		if len(v.value) > maxFilterText {
-			return storage.EnvironmentFilter{}, invalid(v.field, "must be at most %d bytes", maxFilterText)
-		}
-		if msg := textProblem(v.value); msg != "" {
-			return storage.EnvironmentFilter{}, invalid(v.field, "%s", msg)
+		if err := checkFilterText(v.field, v.value); err != nil {
+			return storage.EnvironmentFilter{}, err
 		}
 	}
 	f.Statuses = statuses

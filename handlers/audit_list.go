@@ -53,7 +53,13 @@ func (h *Handler) apiAuditList(c *echo.Context) error {
 }
 
 func auditFilter(c *echo.Context) (envs.AuditFilter, web.AuditFilterView, error) {
-	q := c.QueryParams()
+	// Parsed here rather than by echo, which drops a query it cannot parse
+	// (more than 10,000 parameters, a bad escape): the admin would read the
+	// whole log as if it were the filtered one.
+	q, err := url.ParseQuery(c.QueryString())
+	if err != nil {
+		return envs.AuditFilter{}, web.AuditFilterView{}, envs.Invalid("filter is not valid", envs.FieldError{Message: err.Error()})
+	}
 	fv := web.AuditFilterView{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"),
 		Result: q.Get("result"), Since: q.Get("since"), Until: q.Get("until")}
 	f := envs.AuditFilter{Actor: fv.Actor, Action: fv.Action, Target: fv.Target, Result: fv.Result}

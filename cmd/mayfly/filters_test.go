@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/base64"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,6 +34,13 @@ func TestListFiltersAreBounded(t *testing.T) {
 		{"a NUL byte in the owner", "/api/v1/environments?owner=a%00b", http.StatusUnprocessableEntity, "owner"},
 		{"not UTF-8 in the template", "/api/v1/environments?template=%ff", http.StatusUnprocessableEntity, "template"},
 		{"a NUL byte in a cursor", "/api/v1/environments?cursor=" + base64.RawURLEncoding.EncodeToString([]byte("n2030-01-01T00:00:00Z env-\x00")), http.StatusUnprocessableEntity, "cursor"},
+		// The audit log's filters are parsed and bounded the same way: echo
+		// dropped a query it could not parse, and the admin read the whole
+		// log as the filtered one.
+		{"an audit query with a bad escape", "/api/v1/audit?actor=%zz", http.StatusUnprocessableEntity, ""},
+		{"an audit query of 20,000 parameters", "/api/v1/audit?" + strings.Repeat("actor=nobody&", 20000), http.StatusUnprocessableEntity, ""},
+		{"a long audit actor", "/api/v1/audit?actor=" + long, http.StatusUnprocessableEntity, "actor"},
+		{"a long audit action", "/api/v1/audit?action=" + long, http.StatusUnprocessableEntity, "action"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,6 +115,9 @@ func TestNULBytesInNamesAreRefused(t *testing.T) {
 		{"an audit filter", "GET", "/api/v1/audit?actor=a%00b", nil, http.StatusUnprocessableEntity, "actor"},
 		{"a choices version", "GET", "/api/v1/templates/demo-shop/choices?version=%ff", nil, http.StatusUnprocessableEntity, "version"},
 		{"the template to launch", "POST", "/api/v1/environments", map[string]any{"template": "demo\x00shop"}, http.StatusUnprocessableEntity, "template"},
+		// PostgreSQL cannot store a NUL byte as text: this was a 500 there.
+		{"a deprecation note", "POST", "/api/v1/templates/demo-shop/versions/1.0.0/deprecate", map[string]any{"note": "old\x00"}, http.StatusUnprocessableEntity, "note"},
+		{"a long deprecation note", "POST", "/api/v1/templates/demo-shop/versions/1.0.0/deprecate", map[string]any{"note": strings.Repeat("n", 5000)}, http.StatusUnprocessableEntity, "note"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			assertProblem(t, s.api(tt.method, tt.path, tt.body), tt.status, tt.field)
@@ -114,5 +125,29 @@ func TestNULBytesInNamesAreRefused(t *testing.T) {
 	}
 	if r := s.do("GET", "/templates/demo%00shop/launch", "", nil); r.Status != http.StatusBadRequest {
 		t.Errorf("launch page for a name with a NUL byte: %d, want 400", r.Status)
+	}
+}
+
+// A token's name with a NUL byte is refused, naming the field (PostgreSQL
+// cannot store it as text: it was a 500 there).
+func TestTokenNameIsText(t *testing.T) {
+	s := startSignIn(t, startOP(t))
+	_, cookie, csrf := mintSession(t, s, "ada", "mayfly-admins")
+	form := url.Values{"name": {"ci\x00"}, "ttl": {"1h"}}
+	req, err := http.NewRequest("POST", s.url+"/tokens", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-CSRF-Token", csrf)
+	req.AddCookie(&http.Cookie{Name: "mayfly_session", Value: cookie})
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(string(body), "NUL byte") {
+		t.Errorf("POST /tokens with a NUL byte in the name: %d %s", resp.StatusCode, body)
 	}
 }
