@@ -17,12 +17,14 @@ func TestSlowBodyIsCutAtTheReadTimeout(t *testing.T) {
 	cfg := localConfig(t)
 	cfg.ReadTimeout = 500 * time.Millisecond
 	s := runTestMain(t, cfg)
+	// Measured from before the dial: the server's read deadline starts
+	// when it accepts the connection, which may be before Dial returns.
+	start := time.Now()
 	c, err := net.Dial("tcp", hostOf(s))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	start := time.Now()
 	_ = c.SetDeadline(start.Add(5 * time.Second))
 	fmt.Fprintf(c, "POST /api/v1/environments HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n", hostOf(s))
 	got, err := io.ReadAll(c) // until the server closes the connection
