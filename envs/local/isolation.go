@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
+	"sync"
 
 	"github.com/mayflyhq/mayfly/envs"
 )
@@ -68,14 +69,22 @@ func (p *Provider) isolate(cfg Config) error {
 
 	p.sealer = cfg.Sealer
 	if p.sealer == nil {
-		key := make([]byte, 32)
-		_, _ = rand.Read(key) // crypto/rand.Read never fails
-		if p.sealer, err = envs.NewCipher(key); err != nil {
+		if p.sealer, err = processSealer(); err != nil {
 			return err
 		}
 	}
 	return nil
 }
+
+// processSealer seals with a key made for this process: the default when
+// no Sealer is configured (the portal always configures its own), so that
+// Providers of one process share what they sealed and a provider of
+// another process cannot run verify commands it did not seal.
+var processSealer = sync.OnceValues(func() (Sealer, error) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key) // crypto/rand.Read never fails
+	return envs.NewCipher(key)
+})
 
 // Isolation says how stacks are kept apart from the portal (for the admin
 // page; the start-up log says it too).
@@ -96,7 +105,10 @@ func (p *Provider) loadState(dir string) (*stackState, error) {
 	if err != nil {
 		return nil, err
 	}
-	st.openVerify(p.sealer)
+	st.sealer = p.sealer
+	if err := st.open(); err != nil {
+		p.logger.Warn("local: "+err.Error(), "stack", st.ID)
+	}
 	return st, nil
 }
 

@@ -66,8 +66,8 @@ type Config struct {
 	// portal may create one) or "off" (tests of the fallback).
 	Cgroups string
 	// Sealer seals what stack.json keeps that may hold secrets (the
-	// rendered verify commands). Default: a key made for this process, so
-	// that a restarted provider cannot run verify commands it did not seal.
+	// rendered verify commands, outputs, reasons, pending events).
+	// Default: a key made for this process (see processSealer).
 	Sealer Sealer
 }
 
@@ -323,7 +323,7 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 			return stepErr("create work dir", err)
 		}
 	}
-	st := &stackState{ID: id, Phase: phaseProvisioning, Facts: map[string]string{}}
+	st := &stackState{ID: id, Phase: phaseProvisioning, Facts: map[string]string{}, sealer: p.sealer}
 	if p.cgroups != nil {
 		// Before any process: the cgroup is recorded with the first save.
 		st.Cgroup = p.cgroups.path(id)
@@ -397,9 +397,7 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 		st.Services = append(st.Services, s)
 	}
 	st.Outputs = pl.outputs
-	if err := st.setVerify(p.sealer, pl.verify); err != nil {
-		return err
-	}
+	st.setVerify(pl.verify)
 	// Create every log up front so Logs can show each stream from the start.
 	streams := []string{}
 	for _, svc := range spec.Services {
@@ -672,9 +670,6 @@ func (p *Provider) observe(ctx context.Context, st *stackState) envs.StackStatus
 		return envs.StackStatus{State: envs.StackInProgress}
 	}
 
-	if st.verifyErr != nil && !st.Verified {
-		return fail("verify failed: %s", st.verifyErr)
-	}
 	if len(st.verify) > 0 && !st.Verified {
 		for _, c := range st.verify {
 			if err := p.runCommand(ctx, st, c, verifyLog); err != nil {

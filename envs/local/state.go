@@ -29,15 +29,20 @@ const (
 
 // stackState is everything the provider knows about one stack. It lives in
 // <work dir>/stack.json so that a restarted portal can find the stack's
-// processes again. Rendered commands hold parameters, secret ones too, so
-// the verify commands it keeps are sealed with the portal's key, and the
-// file is private to the portal's user. The stack's own processes may
-// write their work dir, this file too: the provider never trusts it to
-// name a cgroup other than the stack's own (validCgroup).
+// processes again. Everything in it that was rendered from the parameters
+// or written by the stack's commands (verify commands, outputs, the failure
+// reason, events not yet reported) may quote a secret parameter, so that
+// part is sealed with the portal's key (sealedPart); the rest is ids,
+// ports, times and phases. The file is private to the portal's user. The
+// stack's own processes may write their work dir, this file too: the
+// provider never trusts it to name a cgroup other than the stack's own
+// (validCgroup).
 type stackState struct {
 	ID    string `json:"id"`
 	Phase string `json:"phase"`
-	// Reason is set once the stack has failed; a failure is final.
+	// Reason is set once the stack has failed; a failure is final. It is
+	// sealed in stack.json ("reason" is read from older files only), like
+	// Outputs, Events and the verify commands.
 	Reason    string            `json:"reason,omitempty"`
 	StartedAt time.Time         `json:"started_at,omitzero"`
 	Services  []serviceState    `json:"services"`
@@ -47,60 +52,75 @@ type stackState struct {
 	// portal may write: every process of the stack is started in it, so a
 	// destroy after a restart finds them all.
 	Cgroup string `json:"cgroup,omitempty"`
-	// VerifySealed holds the rendered verify commands (Status runs them,
-	// after a restart too), sealed with Config.Sealer for the handle.
-	VerifySealed []byte `json:"verify_sealed,omitempty"`
-	// LegacyVerify is where older versions kept them, in clear: read, then
-	// sealed at the next save.
+	// Sealed is the sealedPart, sealed with Config.Sealer for the handle.
+	Sealed []byte `json:"sealed,omitempty"`
+	// LegacyVerify is where older versions kept the verify commands, in
+	// clear: read, then sealed at the next save.
 	LegacyVerify []runCommand `json:"verify,omitempty"`
 	// Command is the setup or verify command running right now, recorded
 	// so that it is stopped too if the portal dies while it runs.
-	Command  processRecord `json:"command,omitzero"`
-	Verified bool          `json:"verified,omitempty"`
+	Command processRecord `json:"command,omitzero"`
+	// HasVerify says the stack has verify commands (they are sealed), so
+	// that a stack whose sealed part cannot be opened is never taken for
+	// one with nothing to verify.
+	HasVerify bool `json:"has_verify,omitempty"`
+	Verified  bool `json:"verified,omitempty"`
 	// Events are provider events not yet returned by Status.
 	Events []eventRecord `json:"pending_events,omitempty"`
 
-	// verify are the verify commands in clear, in memory only; verifyErr
-	// says why VerifySealed could not be opened (the key changed).
-	verify    []runCommand
-	verifyErr error
+	// sealer seals and opens Sealed; verify are the verify commands, in
+	// memory only.
+	sealer Sealer
+	verify []runCommand
 }
 
-// setVerify keeps the verify commands, sealed for stack.json.
-func (st *stackState) setVerify(s Sealer, cmds []runCommand) error {
-	st.verify, st.LegacyVerify, st.VerifySealed = cmds, nil, nil
-	if len(cmds) == 0 {
+// sealedPart is what stack.json keeps sealed.
+type sealedPart struct {
+	Verify  []runCommand      `json:"verify,omitempty"`
+	Reason  string            `json:"reason,omitempty"`
+	Outputs map[string]string `json:"outputs,omitempty"`
+	Events  []eventRecord     `json:"events,omitempty"`
+}
+
+func (sp sealedPart) empty() bool {
+	return len(sp.Verify) == 0 && sp.Reason == "" && len(sp.Outputs) == 0 && len(sp.Events) == 0
+}
+
+// setVerify keeps the verify commands (sealed at each save).
+func (st *stackState) setVerify(cmds []runCommand) {
+	st.verify, st.LegacyVerify, st.HasVerify = cmds, nil, len(cmds) > 0
+}
+
+// open reads the sealed part of a loaded stack.json; what an older version
+// wrote in clear is kept as read, and sealed at the next save. A sealed
+// part that cannot be opened (the secret key was changed and the old one
+// dropped) loses the outputs and events it held; a stack still to be
+// verified then fails, since its verify commands are gone, and a failed
+// one keeps failing. The error says what was lost.
+func (st *stackState) open() error {
+	if len(st.LegacyVerify) > 0 {
+		st.setVerify(st.LegacyVerify)
+	}
+	if len(st.Sealed) == 0 {
 		return nil
 	}
-	plain, err := json.Marshal(cmds)
-	if err != nil {
-		return fmt.Errorf("encode verify commands: %w", err)
-	}
-	if st.VerifySealed, err = s.Seal(plain, []byte(st.ID)); err != nil {
-		return fmt.Errorf("seal verify commands: %w", err)
-	}
-	return nil
-}
-
-// openVerify reads the verify commands of a loaded stack.json, sealing
-// those an older version wrote in clear.
-func (st *stackState) openVerify(s Sealer) {
-	if len(st.LegacyVerify) > 0 {
-		if err := st.setVerify(s, st.LegacyVerify); err != nil {
-			st.verifyErr = err
-		}
-		return
-	}
-	if len(st.VerifySealed) == 0 {
-		return
-	}
-	plain, err := s.Open(st.VerifySealed, []byte(st.ID))
+	var part sealedPart
+	plain, err := st.sealer.Open(st.Sealed, []byte(st.ID))
 	if err == nil {
-		err = json.Unmarshal(plain, &st.verify)
+		err = json.Unmarshal(plain, &part)
 	}
 	if err != nil {
-		st.verifyErr = fmt.Errorf("cannot open the sealed verify commands (was the secret key changed?): %w", err)
+		err = fmt.Errorf("cannot open the sealed part of %s (was the secret key changed?): %w", stateFile, err)
+		switch {
+		case st.HasVerify && !st.Verified:
+			st.Reason = "verify failed: " + err.Error()
+		case st.Phase == phaseFailed:
+			st.Reason = "the stack failed; " + err.Error()
+		}
+		return err
 	}
+	st.verify, st.Reason, st.Outputs, st.Events = part.Verify, part.Reason, part.Outputs, part.Events
+	return nil
 }
 
 type serviceState struct {
@@ -157,7 +177,18 @@ func loadState(dir string) (*stackState, error) {
 // save writes stack.json atomically (temp file, fsync, rename): a crash
 // leaves either the previous state or the new one, never half of either.
 func (st *stackState) save(dir string) error {
-	b, err := json.MarshalIndent(st, "", "  ")
+	out := *st
+	out.Reason, out.Outputs, out.Events, out.LegacyVerify, out.Sealed = "", nil, nil, nil, nil
+	if part := (sealedPart{Verify: st.verify, Reason: st.Reason, Outputs: st.Outputs, Events: st.Events}); !part.empty() {
+		plain, err := json.Marshal(part)
+		if err != nil {
+			return fmt.Errorf("encode %s: %w", stateFile, err)
+		}
+		if out.Sealed, err = st.sealer.Seal(plain, []byte(st.ID)); err != nil {
+			return fmt.Errorf("seal %s: %w", stateFile, err)
+		}
+	}
+	b, err := json.MarshalIndent(&out, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", stateFile, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,9 +130,13 @@ func waitExec(t *testing.T, pid int, cmdline string) {
 }
 
 type stateFile struct {
-	Cgroup       string          `json:"cgroup"`
-	VerifySealed []byte          `json:"verify_sealed"`
-	Verify       json.RawMessage `json:"verify"`
+	Cgroup string          `json:"cgroup"`
+	Sealed []byte          `json:"sealed"`
+	Verify json.RawMessage `json:"verify"`
+	// Kept in clear by older versions, sealed now.
+	Reason  string          `json:"reason"`
+	Outputs json.RawMessage `json:"outputs"`
+	Events  json.RawMessage `json:"pending_events"`
 }
 
 func readState(t *testing.T, root, handle string) stateFile {
@@ -171,7 +176,7 @@ func TestVerifyCommandsAreSealed(t *testing.T) {
 		reason string
 	}{
 		{"same key after a restart", 'k', ""},
-		{"another key after a restart", 'x', "verify failed: cannot open the sealed verify commands"},
+		{"another key after a restart", 'x', "verify failed: cannot open the sealed part of stack.json"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)
@@ -182,8 +187,8 @@ func TestVerifyCommandsAreSealed(t *testing.T) {
 			if strings.Contains(string(b), secret) {
 				t.Fatalf("stack.json holds the secret in clear:\n%s", b)
 			}
-			if st := readState(t, cfg.Root, h); len(st.VerifySealed) == 0 || st.Verify != nil {
-				t.Fatalf("stack.json: verify_sealed %d bytes, verify %s; want only the sealed form", len(st.VerifySealed), st.Verify)
+			if st := readState(t, cfg.Root, h); len(st.Sealed) == 0 || st.Verify != nil {
+				t.Fatalf("stack.json: sealed %d bytes, verify %s; want only the sealed form", len(st.Sealed), st.Verify)
 			}
 			cfg.Sealer = testSealer(t, tc.key)
 			after := newProvider(t, cfg)
@@ -201,4 +206,51 @@ func TestVerifyCommandsAreSealed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Nothing stack.json holds in clear quotes a parameter: outputs rendered
+// from one, a timeline label made of a command line, a failed command's
+// output in the reason are all in its sealed part, and come back from it.
+func TestStackJSONQuotesNoParameter(t *testing.T) {
+	const secret = "s3cr3t-stack-token"
+	cfg := testConfig(t)
+	cfg.Sealer = testSealer(t, 'k')
+	p := newProvider(t, cfg)
+	assertNoSecret := func(h string) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(cfg.Root, h, "stack.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), secret) {
+			t.Fatalf("stack.json quotes the parameter:\n%s", b)
+		}
+		if st := readState(t, cfg.Root, h); st.Reason != "" || st.Outputs != nil || st.Events != nil {
+			t.Fatalf("stack.json keeps reason %q, outputs %s, events %s in clear", st.Reason, st.Outputs, st.Events)
+		}
+	}
+
+	ready := mustProvision(t, p, "quotes-ready", `{
+		"setup": [{"command": ["echo", "{{.Params.token}}"]}],
+		"services": [{"name": "web", "command": ["sleep", "300"], "outputs": {"url": "http://127.0.0.1:{{.Port}}/?t={{.Params.token}}"}}]
+	}`, map[string]string{"token": secret})
+	assertNoSecret(ready) // the setup's event is still pending
+	st, events := waitState(t, p, ready, envs.StackReady)
+	if !strings.Contains(st.Outputs["url"], secret) || !slices.ContainsFunc(events, func(m string) bool { return strings.Contains(m, "echo "+secret) }) {
+		t.Errorf("the sealed outputs and events did not come back: %v, %q", st.Outputs, events)
+	}
+	assertNoSecret(ready)
+
+	const failed = "quotes-failed"
+	if _, err := provision(t, p, failed, `{
+		"setup": [{"command": ["sh", "-c", "echo token is {{.Params.token}}; exit 3"]}],
+		"services": [{"name": "web", "command": ["sleep", "300"]}]
+	}`, map[string]string{"token": secret}); err == nil {
+		t.Fatal("a setup command that exits 3 did not fail the provision")
+	}
+	assertNoSecret(failed)
+	if st := waitFailed(t, newProvider(t, cfg), failed); !strings.Contains(st.Reason, "token is "+secret) {
+		t.Errorf("after a restart the reason is %q, want the command's output", st.Reason)
+	}
+	assertNoSecret(failed)
 }
