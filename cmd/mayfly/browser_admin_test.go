@@ -4,12 +4,15 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+
+	"github.com/mayflyhq/mayfly/envs"
 )
 
 // useSession gives the browser a minted session's cookie for s.
@@ -195,5 +198,73 @@ func TestBrowserEndedSessionGoesToSignIn(t *testing.T) {
 				t.Errorf("page after the session ended: marker %v, %v sign-in buttons, environment page %v; want a fresh sign-in page", state[0], state[1], state[2])
 			}
 		})
+	}
+}
+
+// TestBrowserTokenRoleUsersAndOwners: an admin makes a read-only token on
+// the tokens page (its row says viewer, and the API refuses it a launch),
+// sees on the users page who is who (the subject, an unverified address
+// flagged, whether membership was checked), and the catalog names each
+// template's owning team.
+func TestBrowserTokenRoleUsersAndOwners(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a real browser")
+	}
+	s := startSignIn(t, startOP(t))
+	_, cookie, _ := mintSession(t, s, "ada", "mayfly-admins")
+	unverified := false
+	if _, err := s.Service.SignIn(context.Background(), envs.Claims{Issuer: s.Config.OIDCIssuer, Subject: "sub-mallory",
+		Email: "ada@example.com", EmailVerified: &unverified, Name: "Mallory"}, "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := newBrowser(t)
+	useSession(t, ctx, s, cookie)
+
+	do(t, ctx, "create a viewer token",
+		chromedp.Navigate(s.url+"/tokens"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="token-role-select"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#token-name`), "dashboards"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="token-role-select"]`), "viewer"),
+		chromedp.Submit(chromedp.CSS(`[data-testid="token-form"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="new-token-secret"]`)),
+	)
+	secret := strings.TrimSpace(value(t, ctx, "secret", chromedp.Text(chromedp.CSS(`[data-testid="new-token-secret"]`))))
+	if role := strings.TrimSpace(value(t, ctx, "token role", chromedp.Text(chromedp.CSS(`[data-testid="token-role"]`)))); role != "viewer" {
+		t.Errorf("the token's row says role %q, want viewer", role)
+	}
+	if got := bearerStatus(t, s, secret); got != http.StatusOK {
+		t.Errorf("reading with the viewer token: %d, want 200", got)
+	}
+	r := bearer(t, s, secret, "POST", "/api/v1/environments", "application/json", `{"template":"tiny","params":{"password":"pw"}}`)
+	if r.Status != http.StatusForbidden {
+		t.Errorf("an admin's viewer token launched: %d %s, want 403", r.Status, r.Body)
+	}
+
+	do(t, ctx, "open the users page",
+		chromedp.Navigate(s.url+"/admin/users"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="users"]`)),
+	)
+	rows := value(t, ctx, "user rows", chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid^="user-usr-"]')].map(e => e.innerText)`))
+	var mallory string
+	for _, row := range rows {
+		if strings.Contains(row, "sub-mallory") {
+			mallory = row
+		}
+	}
+	if !strings.Contains(mallory, "ada@example.com (unverified)") || !strings.Contains(mallory, "Mallory") {
+		t.Errorf("the users page shows mallory as %q, want her name, her subject and the address flagged (unverified)", mallory)
+	}
+	// Signing in is the first confirmation of a membership.
+	if len(rows) != 2 || !strings.Contains(rows[0], "\tok\n") || !strings.Contains(rows[1], "\tok\n") {
+		t.Errorf("the users page does not say that both memberships were checked: %q", rows)
+	}
+
+	do(t, ctx, "open the catalog",
+		chromedp.Navigate(s.url+"/catalog"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="owner"]`)),
+	)
+	owners := value(t, ctx, "owners", chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="owner"]')].map(e => e.textContent.trim())`))
+	if !slices.Contains(owners, "sales-engineering") || !slices.Contains(owners, "operations") {
+		t.Errorf("the catalog names the owning teams %q, want the samples' sales-engineering and operations", owners)
 	}
 }
