@@ -2,11 +2,16 @@ package envs_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/storage"
 )
 
@@ -37,11 +42,11 @@ stack: {}
 `
 
 var (
-	bob   = envs.Actor{Name: "bob", UserID: "u-bob", Role: envs.RoleMember, Team: "shop", Teams: []string{"shop"}}
-	bea   = envs.Actor{Name: "bea", UserID: "u-bea", Role: envs.RoleMember, Team: "shop", Teams: []string{"shop"}}
-	carol = envs.Actor{Name: "carol", UserID: "u-carol", Role: envs.RoleMember, Team: "data", Teams: []string{"data"}}
-	erin  = envs.Actor{Name: "erin", UserID: "u-erin", Role: envs.RoleViewer}
-	local = envs.Actor{Name: "local", Admin: true, Via: "local"}
+	bob       = envs.Actor{Name: "bob", UserID: "u-bob", Role: envs.RoleMember, Team: "shop", Teams: []string{"shop"}}
+	bea       = envs.Actor{Name: "bea", UserID: "u-bea", Role: envs.RoleMember, Team: "shop", Teams: []string{"shop"}}
+	carol     = envs.Actor{Name: "carol", UserID: "u-carol", Role: envs.RoleMember, Team: "data", Teams: []string{"data"}}
+	erin      = envs.Actor{Name: "erin", UserID: "u-erin", Role: envs.RoleViewer}
+	localUser = envs.Actor{Name: "local", Admin: true, Via: "local"}
 )
 
 // relaunchService publishes vault 0.9.0 (deprecated), 1.0.0, 1.1.0 (size
@@ -55,7 +60,9 @@ func relaunchService(t *testing.T) (*envs.Service, *storage.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := func(version string) string { return strings.Replace(vaultTemplate, "version: 1.0.0", "version: "+version, 1) }
+	v := func(version string) string {
+		return strings.Replace(vaultTemplate, "version: 1.0.0", "version: "+version, 1)
+	}
 	v110 := strings.Replace(v("1.1.0"), "  - name: size\n    type: int\n    default: 3\n", "  - name: region\n    type: string\n    default: eu\n", 1)
 	v120 := strings.Replace(v("1.2.0"), "owner: tests\n", "owner: tests\nteams: [shop]\n", 1)
 	for _, src := range []string{v("0.9.0"), vaultTemplate, v110, v120} {
@@ -288,14 +295,160 @@ func TestRelaunchDraft(t *testing.T) {
 	}
 	// In local mode everyone is the local user, who owns what was launched
 	// there: secrets are re-used.
-	mine := launchVault(t, svc, local, "mine")
-	if d, err := svc.RelaunchDraft(ctx, local, mine.ID, ""); err != nil || len(d.ReusedSecrets) != 2 {
+	mine := launchVault(t, svc, localUser, "mine")
+	if d, err := svc.RelaunchDraft(ctx, localUser, mine.ID, ""); err != nil || len(d.ReusedSecrets) != 2 {
 		t.Errorf("local mode: %v, re-used %v", err, d.ReusedSecrets)
 	}
-	if _, err := svc.Relaunch(ctx, local, envs.RelaunchRequest{Source: mine.ID}); err != nil {
+	if _, err := svc.Relaunch(ctx, localUser, envs.RelaunchRequest{Source: mine.ID}); err != nil {
 		t.Errorf("local mode relaunch: %v", err)
 	}
-	if d, _ := svc.RelaunchDraft(ctx, local, src.ID, ""); len(d.ReusedSecrets) != 0 {
+	if d, _ := svc.RelaunchDraft(ctx, localUser, src.ID, ""); len(d.ReusedSecrets) != 0 {
 		t.Errorf("the local user may re-use the secrets of bob's environment: %v", d.ReusedSecrets)
+	}
+}
+
+const replicaTemplate = `name: replica
+version: 1.0.0
+kind: replica
+description: Restores the latest snapshot of a dataset.
+owner: tests
+provider: local
+ttl: {default: 1h, max: 2h}
+stack:
+  restore: {snapshot: shop, into: data}
+  services:
+    - name: web
+      command: ["sleep", "300"]
+`
+
+// writeSnapshot writes a snapshot of dataset shop as the local provider
+// reads it.
+func writeSnapshot(t *testing.T, dir, id string, taken time.Time) {
+	t.Helper()
+	path := filepath.Join(dir, "shop", id)
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := fmt.Sprintf(`{"dataset": "shop", "id": %q, "taken_at": %q}`, id, taken.UTC().Format(time.RFC3339))
+	if err := os.WriteFile(filepath.Join(path, "manifest.json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRelaunchFromTheSameSnapshot runs real local stacks: a relaunch from
+// the same snapshot restores the source's, not the latest; one gone by
+// the time the relaunch is asked for is refused on same_snapshot, and one
+// gone by the time its stack is built fails the launch at its first
+// attempt, saying so, rather than restore another.
+func TestRelaunchFromTheSameSnapshot(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := local.New(local.Config{Root: filepath.Join(dir, "stacks"), LogsDir: filepath.Join(dir, "logs"),
+		SnapshotsDir: filepath.Join(dir, "snapshots"), Executable: exe, StopGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	db, cipher := openStore(t)
+	svc, err := envs.New(envs.Config{Store: db, Providers: []envs.Provider{p}, Cipher: cipher,
+		PollInterval: 20 * time.Millisecond, RetryDelay: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := svc.Publish(ctx, envs.System, []byte(replicaTemplate)); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	snaps := filepath.Join(dir, "snapshots")
+	writeSnapshot(t, snaps, "first", now.Add(-time.Hour))
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := svc.Stop(ctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+		stacks, _ := p.Stacks(context.Background())
+		for _, h := range stacks {
+			p.Destroy(context.Background(), h)
+		}
+	})
+	ready := func(id string) *envs.Environment {
+		t.Helper()
+		e := waitFor(t, svc, id, time.Now().Add(20*time.Second), func(e *envs.Environment) bool {
+			return e.Status == envs.StatusReady || e.Status.Terminal()
+		})
+		if e.Status != envs.StatusReady {
+			t.Fatalf("%s: %s (%s), want ready", e.Name, e.Status, e.FailureReason)
+		}
+		return e
+	}
+	src, err := svc.Launch(ctx, bob, envs.LaunchRequest{Template: "replica", Name: "src"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ready(src.ID).Facts[envs.FactSnapshotName]; got != "shop/first" {
+		t.Fatalf("source restored %q, want shop/first", got)
+	}
+	writeSnapshot(t, snaps, "second", now)
+
+	latest, err := svc.Relaunch(ctx, bob, envs.RelaunchRequest{Source: src.ID, Name: "latest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same, err := svc.Relaunch(ctx, bob, envs.RelaunchRequest{Source: src.ID, Name: "same", SameSnapshot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if same.PinnedSnapshot != "shop/first" || latest.PinnedSnapshot != "" {
+		t.Errorf("pinned %q and %q, want shop/first and none", same.PinnedSnapshot, latest.PinnedSnapshot)
+	}
+	if got := ready(latest.ID).Facts[envs.FactSnapshotName]; got != "shop/second" {
+		t.Errorf("a relaunch restored %q, want the latest shop/second", got)
+	}
+	if got := ready(same.ID).Facts[envs.FactSnapshotName]; got != "shop/first" {
+		t.Errorf("a relaunch from the same snapshot restored %q, want shop/first", got)
+	}
+
+	// Gone before the relaunch: refused on same_snapshot.
+	if err := os.RemoveAll(filepath.Join(snaps, "shop", "first")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.Relaunch(ctx, bob, envs.RelaunchRequest{Source: src.ID, Name: "refused", SameSnapshot: true})
+	want := "snapshot shop/first of dataset shop is gone; relaunch from the latest instead"
+	if got := fieldsOf(err); !slices.Equal(got, []string{"same_snapshot"}) || !strings.Contains(err.Error(), want) {
+		t.Errorf("relaunch from a snapshot that is gone: %v, want same_snapshot: %s", err, want)
+	}
+
+	// Gone after the relaunch was accepted: the launch fails at once.
+	writeSnapshot(t, snaps, "first", now.Add(-time.Hour))
+	if err := svc.Stop(ctx); err != nil { // no job runs until it is gone again
+		t.Fatal(err)
+	}
+	late, err := svc.Relaunch(ctx, bob, envs.RelaunchRequest{Source: src.ID, Name: "late", SameSnapshot: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(snaps, "shop", "first")); err != nil {
+		t.Fatal(err)
+	}
+	if err := svc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := waitFor(t, svc, late.ID, time.Now().Add(20*time.Second), func(e *envs.Environment) bool { return e.Status.Terminal() })
+	if e.FailureReason != want {
+		t.Errorf("failure reason %q, want %q", e.FailureReason, want)
+	}
+	evs, _ := svc.Events(ctx, late.ID, 0)
+	for _, ev := range evs {
+		if strings.Contains(ev.Message, "retrying") {
+			t.Errorf("a gone snapshot was retried: %q", ev.Message)
+		}
 	}
 }
