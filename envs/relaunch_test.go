@@ -353,6 +353,12 @@ func TestRelaunchFromTheSameSnapshot(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
+	t.Cleanup(func() { // after the jobs stopped: nothing starts a stack again
+		stacks, _ := p.Stacks(context.Background())
+		for _, h := range stacks {
+			p.Destroy(context.Background(), h)
+		}
+	})
 	db, cipher := openStore(t)
 	svc, err := envs.New(envs.Config{Store: db, Providers: []envs.Provider{p}, Cipher: cipher,
 		PollInterval: 20 * time.Millisecond, RetryDelay: 10 * time.Millisecond})
@@ -365,20 +371,7 @@ func TestRelaunchFromTheSameSnapshot(t *testing.T) {
 	now := time.Now()
 	snaps := filepath.Join(dir, "snapshots")
 	writeSnapshot(t, snaps, "first", now.Add(-time.Hour))
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := svc.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-		stacks, _ := p.Stacks(context.Background())
-		for _, h := range stacks {
-			p.Destroy(context.Background(), h)
-		}
-	})
+	startService(t, svc)
 	ready := func(id string) *envs.Environment {
 		t.Helper()
 		e := waitFor(t, svc, id, time.Now().Add(20*time.Second), func(e *envs.Environment) bool {
