@@ -89,6 +89,13 @@ type Environment struct {
 	DestroyGivenUpAt *time.Time
 	RTO              *time.Duration
 	RPO              *time.Duration
+	// RelaunchedFrom is the environment this one was relaunched from (""
+	// for an ordinary launch); see relaunch.go.
+	RelaunchedFrom string
+	// PinnedSnapshot is the snapshot its stack restores instead of the
+	// latest ("": the latest): its source's, when it was relaunched from
+	// the same snapshot.
+	PinnedSnapshot string
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -235,6 +242,7 @@ func environmentFromRow(r *storage.Environment, secretNames []string) *Environme
 		DestroyedAt:   utcPtr(r.DestroyedAt),
 	}
 	e.DestroyGivenUpAt = utcPtr(r.DestroyGivenUpAt)
+	e.RelaunchedFrom, e.PinnedSnapshot = r.RelaunchedFrom, r.PinnedSnapshot
 	if r.RTOMillis != nil {
 		d := time.Duration(*r.RTOMillis) * time.Millisecond
 		e.RTO = &d

@@ -257,16 +257,7 @@ func TestProviderFaults(t *testing.T) {
 	if _, _, err := svc.Publish(ctx, envs.System, []byte(faultyTemplate)); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := svc.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
+	startService(t, svc)
 	// Before Stop (cleanups run last first): a stuck call that still holds
 	// a worker, should the orchestrator regress, must not hang the test.
 	t.Cleanup(func() { close(p.release) })

@@ -200,6 +200,10 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	if job.Attempt >= s.cfg.ProvisionAttempts {
 		return s.failLaunch(rctx, r, fmt.Sprintf("%s (attempt %d of %d)", err, job.Attempt, s.cfg.ProvisionAttempts))
 	}
+	var gone *SnapshotGoneError
+	if errors.As(err, &gone) {
+		return s.failLaunch(rctx, r, gone.Error()) // it will not come back: no retry
+	}
 	return s.attemptFailed(rctx, r, err, job.Attempt)
 }
 
@@ -278,7 +282,7 @@ func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.
 	req := ProvisionRequest{
 		EnvironmentID: r.ID, Name: r.Name, Owner: r.Owner, Template: r.TemplateName, Version: r.Version,
 		Stack: []byte(v.Stack), Params: params, ExpiresAt: r.ExpiresAt.UTC(),
-		InstanceID: s.instance, Attempt: provisionAttempt(r),
+		InstanceID: s.instance, Attempt: provisionAttempt(r), Snapshot: r.PinnedSnapshot,
 	}
 	return callProvider(ctx, s, p, "Provision", func(ctx context.Context) (string, error) { return p.Provision(ctx, req) })
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/storage"
@@ -94,4 +95,19 @@ func openStore(t *testing.T) (*storage.DB, *envs.Cipher) {
 		t.Fatal(err)
 	}
 	return db, cipher
+}
+
+// startService runs the service's jobs until the test ends.
+func startService(t *testing.T, svc *envs.Service) {
+	t.Helper()
+	if err := svc.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := svc.Stop(ctx); err != nil {
+			t.Errorf("Stop: %v", err)
+		}
+	})
 }

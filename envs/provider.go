@@ -64,6 +64,12 @@ type ProvisionRequest struct {
 	// providers derive idempotency tokens from the id and the attempt, so
 	// retried calls of one attempt never create a second stack.
 	Attempt int
+	// Snapshot, when set, is the snapshot to restore instead of the latest:
+	// the FactSnapshotName an earlier stack of the template recorded (a
+	// relaunch "from the same snapshot"). Only a SnapshotPinner gets one; it
+	// fails with a *SnapshotGoneError when that snapshot no longer exists,
+	// rather than restore another.
+	Snapshot string
 }
 
 // StackState is the provisioning progress a provider reports.

@@ -3,6 +3,7 @@ package envs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 )
 
@@ -100,4 +101,34 @@ func destroyTimeout(p Provider, def time.Duration) time.Duration {
 		return max(def, dt.DestroyTimeout())
 	}
 	return def
+}
+
+// SnapshotPinner is a provider that can restore a given snapshot rather
+// than the latest one (ProvisionRequest.Snapshot): a relaunch "from the
+// same snapshot" restores the very snapshot its source restored.
+type SnapshotPinner interface {
+	// PinSnapshot returns the parameter values that launch the stack with
+	// the snapshot (a FactSnapshotName one of its stacks recorded): params
+	// itself, or a copy in which the parameter that chooses the snapshot
+	// names it (aws). A stack that restores no snapshot, or values that
+	// choose another one, are refused with an *Error naming the field.
+	PinSnapshot(stack json.RawMessage, params map[string]string, snapshot string) (map[string]string, error)
+	// CheckSnapshot reports whether the stack can still restore the
+	// snapshot: nil when it can, a *SnapshotGoneError when it no longer
+	// exists, an *Error when the stack cannot restore it at all, and any
+	// other error when the provider could not tell (it is then checked
+	// again when the stack is provisioned).
+	CheckSnapshot(ctx context.Context, stack json.RawMessage, snapshot string) error
+}
+
+// SnapshotGoneError says that a pinned snapshot no longer exists (deleted,
+// expired), so that the launch that asked for it fails at once with a
+// reason people can act on, instead of restoring another snapshot.
+type SnapshotGoneError struct {
+	Snapshot string // as the environment recorded it
+	Dataset  string // what it is a snapshot of (a dataset, a database)
+}
+
+func (e *SnapshotGoneError) Error() string {
+	return fmt.Sprintf("snapshot %s of dataset %s is gone; relaunch from the latest instead", e.Snapshot, e.Dataset)
 }

@@ -457,11 +457,7 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		if env != nil {
 			return // audited in the launch's transaction
 		}
-		target := req.Template
-		if env != nil {
-			target = env.ID
-		}
-		s.audit(ctx, actor, "environment.launch", target, err)
+		s.audit(ctx, actor, "environment.launch", req.Template, err)
 	}()
 	if err := Authorize(actor, PermLaunch); err != nil {
 		return nil, err
@@ -495,46 +491,100 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 	if err := CanLaunchTemplate(actor, spec); err != nil {
 		return nil, err
 	}
-	var fields []FieldError
+	plan, err := s.planLaunch(ctx, version, req.Name, req.TTL, req.Params, nil)
+	if err != nil {
+		return nil, err
+	}
+	row, err := s.newEnvironmentRow(actor, plan)
+	if err != nil {
+		return nil, err
+	}
+	err = s.insertLaunch(ctx, row, plan.redraw, func(tx *storage.Tx) error {
+		msg := fmt.Sprintf("Launched %s@%s with a TTL of %s", spec.Name, spec.Version, FormatDuration(plan.ttl))
+		if err := s.addEvent(ctx, tx, row.ID, EventStatus, StatusPending, msg, actor.Name); err != nil {
+			return err
+		}
+		// The audit entry of a launch that succeeds is written here rather
+		// than after the commit: one commit fewer on SQLite's one
+		// connection per launch (a failed launch is audited by Launch).
+		return tx.Audit(ctx, s.auditEntry(actor, "environment.launch", row.ID, nil))
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.hub.notify(row.ID)
+	s.log.Info("environment launched", "environment", row.ID, "name", row.Name, "template", spec.Name, "version", spec.Version, "ttl", plan.ttl.String(), "owner", actor.Name)
+	return environmentFromRow(row, splitNames(row.SecretNames)), nil
+}
+
+// launchPlan is a launch (or a relaunch) checked against its version: what
+// the new environment is made of.
+type launchPlan struct {
+	version Version
+	name    string
+	// redraw says the name was not asked for: when it is taken, another is
+	// drawn rather than the launch refused.
+	redraw  bool
+	ttl     time.Duration
+	plain   map[string]string // the non-secret values
+	secrets map[string]string
+}
+
+// planLaunch checks a launch against its version, as every launch is
+// checked: the version's state, the name ("" draws one), the TTL ("" for
+// the version's default) within its policy, the parameters (ValidateParams,
+// then the provider's choices) and the provider. fields are problems the
+// caller found already (a relaunch's secrets to type again), reported with
+// these; a field among them is not reported twice.
+func (s *Service) planLaunch(ctx context.Context, version Version, name, ttlText string, params map[string]any, found []FieldError) (launchPlan, error) {
+	spec := version.Spec
+	fields := append([]FieldError(nil), found...)
 	if version.DeprecatedAt != nil {
 		fields = append(fields, FieldError{Field: "version", Message: fmt.Sprintf("%s is deprecated and cannot be launched", spec.Version)})
 	}
-	name := strings.TrimSpace(req.Name)
-	generated := name == ""
-	if generated {
-		name = generatedName(spec.Name)
+	plan := launchPlan{version: version, name: strings.TrimSpace(name), ttl: spec.TTL.Default}
+	if plan.name == "" {
+		plan.name, plan.redraw = generatedName(spec.Name), true
 	}
-	if !envNameRe.MatchString(name) {
+	if !envNameRe.MatchString(plan.name) {
 		fields = append(fields, FieldError{Field: "name", Message: "must be 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit"})
 	}
-	ttl := spec.TTL.Default
-	if req.TTL != "" {
-		d, err := time.ParseDuration(req.TTL)
+	if ttlText != "" {
+		d, err := time.ParseDuration(ttlText)
 		switch {
 		case err != nil:
-			fields = append(fields, FieldError{Field: "ttl", Message: fmt.Sprintf("%q is not a duration such as 90m or 2h", req.TTL)})
+			fields = append(fields, FieldError{Field: "ttl", Message: fmt.Sprintf("%q is not a duration such as 90m or 2h", ttlText)})
 		case d < MinTTL:
 			fields = append(fields, FieldError{Field: "ttl", Message: fmt.Sprintf("must be at least %s", MinTTL)})
 		case d > spec.TTL.Max:
-			fields = append(fields, FieldError{Field: "ttl", Message: fmt.Sprintf("%s is longer than this template's maximum of %s", req.TTL, FormatDuration(spec.TTL.Max))})
+			fields = append(fields, FieldError{Field: "ttl", Message: fmt.Sprintf("%s is longer than this template's maximum of %s", ttlText, FormatDuration(spec.TTL.Max))})
 		default:
-			ttl = d
+			plan.ttl = d
 		}
 	}
-	values, perrs := ValidateParams(spec.Parameters, req.Params)
-	fields = append(fields, perrs...)
-	if len(perrs) == 0 {
+	values, perrs := ValidateParams(spec.Parameters, params)
+	for _, fe := range perrs {
+		if !slices.ContainsFunc(found, func(f FieldError) bool { return f.Field == fe.Field }) {
+			fields = append(fields, fe)
+		}
+	}
+	if len(perrs) == 0 && len(found) == 0 {
 		fields = append(fields, s.checkChoices(ctx, spec, values)...)
 	}
 	if len(fields) > 0 {
-		return nil, Invalid("launch request is not valid", fields...)
+		return launchPlan{}, Invalid("launch request is not valid", fields...)
 	}
 	if !s.providerOn(spec.Provider) {
-		return nil, Invalid("launch request is not valid", FieldError{Field: "template",
+		return launchPlan{}, Invalid("launch request is not valid", FieldError{Field: "template",
 			Message: fmt.Sprintf("%s@%s cannot be launched: %s", spec.Name, spec.Version, s.providerUnavailable(spec.Provider))})
 	}
+	plan.plain, plan.secrets = splitSecrets(spec, values)
+	return plan, nil
+}
 
-	plain, secrets := map[string]string{}, map[string]string{}
+// splitSecrets divides parameter values into the plain and the secret ones.
+func splitSecrets(spec Spec, values map[string]string) (plain, secrets map[string]string) {
+	plain, secrets = map[string]string{}, map[string]string{}
 	for _, p := range spec.Parameters {
 		v, ok := values[p.Name]
 		if !ok {
@@ -546,35 +596,27 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 			plain[p.Name] = v
 		}
 	}
+	return plain, secrets
+}
+
+// newEnvironmentRow is the pending environment of a plan, owned by the
+// actor, its secrets sealed to its new id.
+func (s *Service) newEnvironmentRow(actor Actor, plan launchPlan) (*storage.Environment, error) {
+	spec := plan.version.Spec
 	id := "env-" + strings.ToLower(randomID(10))
-	sealed, err := s.cipher.seal(secrets, id)
+	sealed, err := s.cipher.seal(plan.secrets, id)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	row := &storage.Environment{
-		ID: id, Name: name, Owner: actor.Name, OwnerID: actor.UserID, Team: actor.Team,
-		TemplateName: spec.Name, Version: spec.Version, VersionID: version.ID,
+	return &storage.Environment{
+		ID: id, Name: plan.name, Owner: actor.Name, OwnerID: actor.UserID, Team: actor.Team,
+		TemplateName: spec.Name, Version: spec.Version, VersionID: plan.version.ID,
 		Kind: string(spec.Kind), Provider: spec.Provider,
-		Params: encodeMap(plain), Secrets: sealed, SecretNames: strings.Join(slices.Sorted(maps.Keys(secrets)), ","),
+		Params: encodeMap(plan.plain), Secrets: sealed, SecretNames: strings.Join(slices.Sorted(maps.Keys(plan.secrets)), ","),
 		Status: string(StatusPending), Outputs: "{}", Facts: "{}",
-		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(ttl), MaxExpiresAt: now.Add(spec.TTL.Max),
-	}
-	// A generated name that happens to be live already is drawn again: the
-	// user asked for no particular name, so a conflict is not theirs.
-	for attempt := 0; ; attempt++ {
-		err = s.insertLaunch(ctx, actor, spec, row, ttl)
-		if !generated || ErrorCode(err) != EConflict || attempt == 4 {
-			break
-		}
-		row.Name = generatedName(spec.Name)
-	}
-	if err != nil {
-		return nil, err
-	}
-	s.hub.notify(id)
-	s.log.Info("environment launched", "environment", id, "name", row.Name, "template", spec.Name, "version", spec.Version, "ttl", ttl.String(), "owner", actor.Name)
-	return environmentFromRow(row, splitNames(row.SecretNames)), nil
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(plan.ttl), MaxExpiresAt: now.Add(spec.TTL.Max),
+	}, nil
 }
 
 // generatedName is a template's name with a random suffix.
@@ -582,30 +624,31 @@ func generatedName(template string) string {
 	return template + "-" + strings.ToLower(randomID(6))
 }
 
-// insertLaunch records a pending environment with its first event and its
-// provision job, in one transaction.
-func (s *Service) insertLaunch(ctx context.Context, actor Actor, spec Spec, row *storage.Environment, ttl time.Duration) error {
-	id, name := row.ID, row.Name
-	return s.store.InTx(ctx, func(tx *storage.Tx) error {
-		if err := tx.CreateEnvironment(ctx, row); err != nil {
-			if errors.Is(err, storage.ErrConflict) {
-				return &Error{Code: EConflict, Message: fmt.Sprintf("an environment named %q is already live", name),
-					Fields: []FieldError{{Field: "name", Message: "is already used by a live environment"}}}
+// insertLaunch records a pending environment with its provision job, in
+// one transaction; record writes its first event and its audit entry in
+// the same transaction. A name that is live already is refused, unless
+// redraw says it was not asked for: then another is drawn (the user asked
+// for no particular name, so a conflict is not theirs).
+func (s *Service) insertLaunch(ctx context.Context, row *storage.Environment, redraw bool, record func(tx *storage.Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := s.store.InTx(ctx, func(tx *storage.Tx) error {
+			if err := tx.CreateEnvironment(ctx, row); err != nil {
+				if errors.Is(err, storage.ErrConflict) {
+					return &Error{Code: EConflict, Message: fmt.Sprintf("an environment named %q is already live", row.Name),
+						Fields: []FieldError{{Field: "name", Message: "is already used by a live environment"}}}
+				}
+				return err
 			}
+			if err := record(tx); err != nil {
+				return err
+			}
+			return s.jobs.InsertTx(ctx, tx, provisionArgs{EnvironmentID: row.ID}, s.attemptOpts(s.cfg.ProvisionAttempts))
+		})
+		if !redraw || ErrorCode(err) != EConflict || attempt == 4 {
 			return err
 		}
-		msg := fmt.Sprintf("Launched %s@%s with a TTL of %s", spec.Name, spec.Version, FormatDuration(ttl))
-		if err := s.addEvent(ctx, tx, id, EventStatus, StatusPending, msg, actor.Name); err != nil {
-			return err
-		}
-		// The audit entry of a launch that succeeds is written here rather
-		// than after the commit: one commit fewer on SQLite's one
-		// connection per launch (a failed launch is audited by Launch).
-		if err := tx.Audit(ctx, s.auditEntry(actor, "environment.launch", id, nil)); err != nil {
-			return err
-		}
-		return s.jobs.InsertTx(ctx, tx, provisionArgs{EnvironmentID: id}, s.attemptOpts(s.cfg.ProvisionAttempts))
-	})
+		row.Name = generatedName(row.TemplateName)
+	}
 }
 
 func splitNames(s string) []string {

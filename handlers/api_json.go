@@ -95,6 +95,11 @@ type environmentJSON struct {
 	TTLRemaining   string            `json:"ttl_remaining"`
 	RTOSeconds     *float64          `json:"rto_seconds,omitempty"`
 	RPOSeconds     *float64          `json:"rpo_seconds,omitempty"`
+	// RelaunchedFrom is the environment this one was relaunched from;
+	// PinnedSnapshot the snapshot it restores instead of the latest (its
+	// source's, relaunched with same_snapshot).
+	RelaunchedFrom string `json:"relaunched_from,omitempty"`
+	PinnedSnapshot string `json:"pinned_snapshot,omitempty"`
 }
 
 func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
@@ -104,7 +109,7 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 		FailureReason: e.FailureReason, Params: e.Params, SecretParams: e.SecretNames, Outputs: e.Outputs,
 		Facts: e.Facts, CreatedAt: e.CreatedAt, ReadyAt: e.ReadyAt, ExpiresAt: e.ExpiresAt,
 		MaxExpiresAt: e.MaxExpiresAt, DestroyedAt: e.DestroyedAt, TTLRemaining: e.TimeLeft(now).Truncate(time.Second).String(),
-		DestroyGivenUp: e.DestroyGivenUp(),
+		DestroyGivenUp: e.DestroyGivenUp(), RelaunchedFrom: e.RelaunchedFrom, PinnedSnapshot: e.PinnedSnapshot,
 	}
 	if e.RTO != nil {
 		s := e.RTO.Seconds()

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v5"
@@ -28,24 +29,13 @@ func (h *Handler) environmentLaunch(c *echo.Context) error {
 	if err != nil {
 		return envs.Errorf(envs.EInvalid, "the form could not be read")
 	}
+	params, typed := formParams(form)
 	req := envs.LaunchRequest{
 		Template: c.Param("name"),
 		Version:  form.Get("version"),
 		Name:     form.Get("name"),
 		TTL:      strings.TrimSpace(form.Get("ttl")),
-		Params:   map[string]any{},
-	}
-	typed := map[string]string{}
-	for key, vals := range form {
-		name, ok := strings.CutPrefix(key, "params.")
-		if !ok || len(vals) == 0 {
-			continue
-		}
-		// A checkbox sends its value only when ticked; a hidden "false"
-		// input before it makes an unticked box explicit.
-		val := vals[len(vals)-1]
-		req.Params[name] = val
-		typed[name] = val
+		Params:   params,
 	}
 	env, err := h.svc.Launch(c.Request().Context(), actorOf(c), req)
 	if err == nil {
@@ -59,9 +49,35 @@ func (h *Handler) environmentLaunch(c *echo.Context) error {
 	if ferr != nil {
 		return ferr
 	}
-	f.Name, f.TTL, f.Errors = req.Name, req.TTL, map[string]string{}
+	f.Name, f.TTL = req.Name, req.TTL
+	return render(c, refusedForm(&f, typed, err), web.LaunchPage(h.page(c, "Launch "+f.Template.Name, "catalog"), f))
+}
+
+// formParams reads the launch form's parameters ("params.<name>") as the
+// service takes them, and as typed, to show them again.
+func formParams(form url.Values) (map[string]any, map[string]string) {
+	params, typed := map[string]any{}, map[string]string{}
+	for key, vals := range form {
+		name, ok := strings.CutPrefix(key, "params.")
+		if !ok || len(vals) == 0 {
+			continue
+		}
+		// A checkbox sends its value only when ticked; a hidden "false"
+		// input before it makes an unticked box explicit.
+		val := vals[len(vals)-1]
+		params[name] = val
+		typed[name] = val
+	}
+	return params, typed
+}
+
+// refusedForm puts a refused launch's typed values (never a secret: it is
+// not sent back to the browser) and errors into the form, and returns the
+// status to answer with.
+func refusedForm(f *web.LaunchForm, typed map[string]string, err error) int {
+	f.Errors = map[string]string{}
 	for _, p := range f.Version.Params {
-		if !p.Secret { // a secret is never sent back to the browser
+		if !p.Secret {
 			f.Params[p.Name] = typed[p.Name]
 		}
 	}
@@ -71,11 +87,10 @@ func (h *Handler) environmentLaunch(c *echo.Context) error {
 	if len(f.Errors) == 0 {
 		f.General = envs.ErrorMessage(err)
 	}
-	status := http.StatusUnprocessableEntity
-	if code == envs.EConflict {
-		status = http.StatusConflict
+	if envs.ErrorCode(err) == envs.EConflict {
+		return http.StatusConflict
 	}
-	return render(c, status, web.LaunchPage(h.page(c, "Launch "+f.Template.Name, "catalog"), f))
+	return http.StatusUnprocessableEntity
 }
 
 func (h *Handler) launchForm(c *echo.Context, version string) (web.LaunchForm, error) {

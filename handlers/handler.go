@@ -156,6 +156,8 @@ func New(cfg Config) http.Handler {
 	e.GET("/environments/:id", h.require(read, h.environmentShow))
 	e.POST("/environments/:id/extend", h.require(launch, h.environmentExtend))
 	e.POST("/environments/:id/destroy", h.require(launch, h.environmentDestroy))
+	e.GET("/environments/:id/relaunch", h.require(launch, h.environmentRelaunchForm))
+	e.POST("/environments/:id/relaunch", h.require(launch, h.environmentRelaunch))
 	// Retrying a failed destroy (optionally retaining resources) is an
 	// administrator's call: it can leave cloud resources behind on purpose.
 	e.POST("/environments/:id/retry-destroy", h.require(admin, h.environmentRetryDestroy))
@@ -183,6 +185,7 @@ func New(cfg Config) http.Handler {
 	api.GET("/environments/:id/events", h.require(read, h.apiEnvironmentEvents))
 	api.GET("/environments/:id/logs", h.require(read, h.apiEnvironmentLogs))
 	api.POST("/environments/:id/extend", h.require(launch, h.apiEnvironmentExtend))
+	api.POST("/environments/:id/relaunch", h.require(launch, h.apiEnvironmentRelaunch))
 	api.DELETE("/environments/:id", h.require(launch, h.apiEnvironmentDestroy))
 	api.POST("/environments/:id/retry-destroy", h.require(admin, h.apiEnvironmentRetryDestroy))
 	api.GET("/admin/providers", h.require(admin, h.apiProviderChecks))

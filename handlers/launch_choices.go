@@ -35,7 +35,9 @@ func (h *Handler) applyChoices(c *echo.Context, f *web.LaunchForm) {
 			p.Options = append(p.Options, ch.Value)
 			p.OptionLabels[ch.Value] = ch.Label
 		}
-		if f.Params[p.Name] == "" && len(list) > 0 {
+		// A relaunch keeps its source's choice: empty stays the latest
+		// at launch (or the same snapshot, when asked for).
+		if f.Params[p.Name] == "" && len(list) > 0 && f.Relaunch == nil {
 			f.Params[p.Name] = list[0].Value
 		}
 	}

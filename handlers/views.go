@@ -90,7 +90,9 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 		Version: e.Version, Status: string(e.Status), StatusReason: e.StatusReason, FailureReason: e.FailureReason,
 		CreatedAt: e.CreatedAt, ReadyAt: e.ReadyAt, ExpiresAt: e.ExpiresAt, MaxExpiresAt: e.MaxExpiresAt,
 		DestroyedAt: e.DestroyedAt, Live: e.Status.Live(), DestroyGivenUp: e.DestroyGivenUp(),
-		CanDestroy: e.Status != envs.StatusDestroying && e.Status != envs.StatusDestroyed,
+		CanDestroy:     e.Status != envs.StatusDestroying && e.Status != envs.StatusDestroyed,
+		RelaunchedFrom: e.RelaunchedFrom,
+		CanRelaunch:    envs.Authorize(a, envs.PermLaunch) == nil,
 	}
 	for _, k := range slices.Sorted(maps.Keys(e.Outputs)) {
 		val := e.Outputs[k]

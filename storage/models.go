@@ -80,6 +80,12 @@ type Environment struct {
 	// DestroyGivenUpAt: when the destroy job stopped retrying (see
 	// envs.Environment.DestroyGivenUp); nil while it retries.
 	DestroyGivenUpAt *time.Time
+	// RelaunchedFrom is the environment this one was relaunched from ("":
+	// an ordinary launch).
+	RelaunchedFrom string
+	// PinnedSnapshot is the snapshot the stack must restore instead of the
+	// latest ("": the latest); see envs.ProvisionRequest.Snapshot.
+	PinnedSnapshot string
 }
 
 // Event is one line of an environment's timeline.

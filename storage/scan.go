@@ -14,7 +14,8 @@ import (
 var environmentColumns = columns("id, name, owner, owner_id, team, template_name, version, version_id, kind, provider, " +
 	"params, secrets, secret_names, status, status_reason, failure_reason, outputs, facts, handle, " +
 	"+created_at, +updated_at, +provision_started_at, +ready_at, +expires_at, +max_expires_at, " +
-	"+destroy_requested_at, +destroyed_at, rto_ms, rpo_ms, provision_attempt, +destroy_given_up_at")
+	"+destroy_requested_at, +destroyed_at, rto_ms, rpo_ms, provision_attempt, +destroy_given_up_at, " +
+	"relaunched_from, pinned_snapshot")
 
 // columnList is a select list as each database reads it: SQLite keeps the
 // plus before a timestamp, PostgreSQL has none for timestamps. Both are
@@ -45,7 +46,8 @@ func scanEnvironments(rows *sql.Rows, capacity int) ([]Environment, error) {
 		err := rows.Scan(&e.ID, &e.Name, &e.Owner, &e.OwnerID, &e.Team, &e.TemplateName, &e.Version, &e.VersionID, &e.Kind, &e.Provider,
 			&e.Params, &e.Secrets, &e.SecretNames, &e.Status, &e.StatusReason, &e.FailureReason, &e.Outputs, &e.Facts, &e.Handle,
 			&created, &updated, &provisionStarted, &ready, &expires, &maxExpires,
-			&destroyRequested, &destroyed, &rto, &rpo, &e.ProvisionAttempt, &givenUp)
+			&destroyRequested, &destroyed, &rto, &rpo, &e.ProvisionAttempt, &givenUp,
+			&e.RelaunchedFrom, &e.PinnedSnapshot)
 		if err != nil {
 			return nil, err
 		}

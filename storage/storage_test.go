@@ -602,3 +602,37 @@ func TestTemplateOwnerTeam(t *testing.T) {
 		t.Errorf("team %q after SetTemplateOwnerTeam, want data", team)
 	}
 }
+
+// TestRelaunchColumns: what a relaunch records (its source, the snapshot it
+// must restore) is read back by the single read and by listings alike, and
+// an ordinary launch has neither.
+func TestRelaunchColumns(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	if err := db.CreateEnvironment(ctx, newEnv("e1", "first", v)); err != nil {
+		t.Fatal(err)
+	}
+	again := newEnv("e2", "again", v)
+	again.RelaunchedFrom, again.PinnedSnapshot = "e1", "shop-production/20261123T101500Z"
+	if err := db.CreateEnvironment(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	one, err := db.Environment(ctx, "e2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := db.Environments(ctx, storage.EnvironmentFilter{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]storage.Environment{"read": *one}
+	for _, e := range listed {
+		got["listed "+e.ID] = e
+	}
+	for where, want := range map[string][2]string{"read": {"e1", again.PinnedSnapshot}, "listed e2": {"e1", again.PinnedSnapshot}, "listed e1": {"", ""}} {
+		if e := got[where]; e.RelaunchedFrom != want[0] || e.PinnedSnapshot != want[1] {
+			t.Errorf("%s: relaunched from %q, pinned snapshot %q; want %q, %q", where, e.RelaunchedFrom, e.PinnedSnapshot, want[0], want[1])
+		}
+	}
+}

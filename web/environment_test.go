@@ -346,3 +346,25 @@ func TestFlashOOB(t *testing.T) {
 		t.Errorf("banner: got %q", got)
 	}
 }
+
+// TestEnvironmentSummaryRelaunch: "Launch again" is a link to the relaunch
+// form, offered to those who may launch; a relaunched environment names
+// its source.
+func TestEnvironmentSummaryRelaunch(t *testing.T) {
+	e := readyEnv()
+	doc := render(t, web.EnvironmentSummary(e))
+	if byTestID(doc, "relaunch-button").Length() != 0 || byTestID(doc, "lineage").Length() != 0 {
+		t.Error("offers Launch again, or names a source, unasked")
+	}
+	e.Status, e.Live, e.CanDestroy, e.CanRelaunch, e.RelaunchedFrom = "destroyed", false, false, true, "env_00"
+	doc = render(t, web.EnvironmentSummary(e))
+	if got, want := attr(one(t, byTestID(doc, "relaunch-button"), "relaunch button"), "href"), "/environments/env_01/relaunch"; got != want {
+		t.Errorf("Launch again links to %q, want %q", got, want)
+	}
+	if got := strings.Join(strings.Fields(byTestID(doc, "lineage").Text()), " "); got != "relaunched from env_00" {
+		t.Errorf("lineage %q", got)
+	}
+	if got, want := attr(byTestID(doc, "relaunched-from"), "href"), "/environments/env_00"; got != want {
+		t.Errorf("lineage links to %q, want %q", got, want)
+	}
+}

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,7 +44,32 @@ func fieldKeys(f LaunchForm) []string {
 	for _, p := range f.Version.Params {
 		keys = append(keys, paramKey(p))
 	}
+	if offersSameSnapshot(f) {
+		keys = append(keys, "same_snapshot")
+	}
 	return keys
+}
+
+// offersSameSnapshot reports whether a relaunch form offers to restore the
+// snapshot its source restored.
+func offersSameSnapshot(f LaunchForm) bool { return f.Relaunch != nil && f.Relaunch.Snapshot != "" }
+
+// reusedSecret reports whether a relaunch re-uses a secret left empty.
+func reusedSecret(f LaunchForm, p ParamView) bool {
+	return f.Relaunch != nil && p.Secret && slices.Contains(f.Relaunch.ReusedSecrets, p.Name)
+}
+
+// paramRequired is whether a parameter's input must be filled in: a
+// relaunch's secret that is re-used need not be, one its source had that
+// the viewer must type again must be.
+func paramRequired(f LaunchForm, p ParamView) bool {
+	switch {
+	case reusedSecret(f, p):
+		return false
+	case f.Relaunch != nil && p.Secret && slices.Contains(f.Relaunch.RetypeSecrets, p.Name):
+		return true
+	}
+	return p.Required
 }
 
 // firstError is the key of the first field, in page order, with an error: it
@@ -139,7 +165,12 @@ func paramHelpText(f LaunchForm, p ParamView) string {
 			parts = append(parts, "At most "+strconv.FormatInt(*p.Max, 10)+".")
 		}
 	}
-	if p.Secret && f.Params != nil {
+	switch {
+	case reusedSecret(f, p):
+		parts = append(parts, "Leave it empty to re-use the value of "+f.Relaunch.SourceName+".")
+	case p.Secret && f.Relaunch != nil && slices.Contains(f.Relaunch.RetypeSecrets, p.Name):
+		parts = append(parts, "Secrets are re-used only for the environment's owner: type it again.")
+	case p.Secret && f.Params != nil:
 		parts = append(parts, "Secrets are not sent back to the browser: enter it again.")
 	}
 	return strings.Join(parts, " ")

@@ -126,8 +126,26 @@ func launchURL(template, version string) string {
 
 func environmentURL(id string) string { return "/environments/" + url.PathEscape(id) }
 
-func extendURL(id string) string  { return environmentURL(id) + "/extend" }
-func destroyURL(id string) string { return environmentURL(id) + "/destroy" }
+func extendURL(id string) string   { return environmentURL(id) + "/extend" }
+func destroyURL(id string) string  { return environmentURL(id) + "/destroy" }
+func relaunchURL(id string) string { return environmentURL(id) + "/relaunch" }
+
+// cancelURL is where the launch form's Cancel goes back to.
+func cancelURL(f LaunchForm) string {
+	if f.Relaunch != nil {
+		return environmentURL(f.Relaunch.SourceID)
+	}
+	return "/catalog"
+}
+
+// formURL is where the launch form posts, and what changing its version
+// fetches: the template's launch URL, or a relaunch's.
+func formURL(f LaunchForm) string {
+	if f.Relaunch != nil {
+		return relaunchURL(f.Relaunch.SourceID)
+	}
+	return launchURL(f.Template.Name, "")
+}
 
 // streamURL is the SSE stream of an environment, resuming after the last
 // event the page already shows, so that none is appended twice.

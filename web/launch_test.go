@@ -247,3 +247,58 @@ func TestLaunchPageErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestLaunchPageRelaunch: a relaunch's form posts (and fetches other
+// versions) at the relaunch URL, says where it starts from, asks for a
+// secret only when it is not re-used, and offers the same snapshot only
+// when there is one.
+func TestLaunchPageRelaunch(t *testing.T) {
+	tests := []struct {
+		name         string
+		relaunch     web.RelaunchView
+		required     bool
+		help         string
+		sameSnapshot bool
+	}{
+		{"the owner re-uses the secret", web.RelaunchView{ReusedSecrets: []string{"api_key"}}, false, "Leave it empty to re-use the value of crm-1.", false},
+		{"another must type it again", web.RelaunchView{RetypeSecrets: []string{"api_key"}}, true, "type it again", false},
+		{"with a snapshot to restore again", web.RelaunchView{Snapshot: "crm/20261123"}, true, "enter it again", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := launchForm()
+			f.Params = map[string]string{"customer": "globex"}
+			rv := tt.relaunch
+			rv.SourceID, rv.SourceName = "env-abc", "crm-1"
+			f.Relaunch = &rv
+			doc := render(t, web.LaunchPage(page("environments"), f))
+			form := one(t, byTestID(doc, "launch-form"), "launch form")
+			if got, want := attr(form, "action"), "/environments/env-abc/relaunch"; got != want {
+				t.Errorf("action: got %q, want %q", got, want)
+			}
+			if got, want := attr(form.Find(`select[name="version"]`), "hx-get"), "/environments/env-abc/relaunch"; got != want {
+				t.Errorf("version change fetches %q, want %q", got, want)
+			}
+			if got := attr(byTestID(doc, "relaunch-source"), "href"); got != "/environments/env-abc" {
+				t.Errorf("notice links to %q", got)
+			}
+			secret := one(t, form.Find(`[name="params.api_key"]`), "secret input")
+			if got := hasAttr(secret, "required"); got != tt.required {
+				t.Errorf("secret required: got %v, want %v", got, tt.required)
+			}
+			if help := byTestID(form, "field-params.api_key").Text(); !strings.Contains(help, tt.help) {
+				t.Errorf("secret help %q, want %q", strings.TrimSpace(help), tt.help)
+			}
+			box := form.Find(`input[name="same_snapshot"][type="checkbox"]`)
+			if got := box.Length() == 1; got != tt.sameSnapshot {
+				t.Errorf("same snapshot offered: %v, want %v", got, tt.sameSnapshot)
+			}
+			if tt.sameSnapshot && !strings.Contains(byTestID(form, "field-same_snapshot").Text(), "crm/20261123") {
+				t.Error("the same snapshot box does not name the snapshot")
+			}
+			if got := attr(form.Find(`[name="params.customer"]`), "value"); got != "globex" {
+				t.Errorf("prefilled customer %q", got)
+			}
+		})
+	}
+}

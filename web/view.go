@@ -113,6 +113,26 @@ type LaunchForm struct {
 	// message. General holds an error that belongs to no field.
 	Errors  map[string]string
 	General string
+	// Relaunch is set when the form launches an environment again (it
+	// then posts to the relaunch URL, and f.Params starts from the
+	// source's values).
+	Relaunch *RelaunchView
+}
+
+// RelaunchView is what the launch form of a relaunch says about its
+// source.
+type RelaunchView struct {
+	SourceID   string
+	SourceName string
+	// ReusedSecrets are the secret parameters that may be left empty to
+	// re-use the source's values (the viewer owns it); the source's other
+	// secrets must be typed again (RetypeSecrets).
+	ReusedSecrets []string
+	RetypeSecrets []string
+	// Snapshot is offered as "restore the same snapshot" ("": not offered);
+	// SameSnapshot is the state of its checkbox.
+	Snapshot     string
+	SameSnapshot bool
 }
 
 // EnvironmentView is one environment as users see it.
@@ -153,6 +173,11 @@ type EnvironmentView struct {
 	// DestroyGivenUp: destroy_failed, and no longer retried until an
 	// administrator retries it.
 	DestroyGivenUp bool
+
+	// RelaunchedFrom is the environment this one was relaunched from ("":
+	// none). CanRelaunch offers "Launch again".
+	RelaunchedFrom string
+	CanRelaunch    bool
 }
 
 // OutputView is one named output (a URL is rendered as a link).

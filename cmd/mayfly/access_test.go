@@ -211,6 +211,11 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 		{method: "GET", path: "/api/v1/admin/providers", perm: admin},
 		{method: "POST", path: "/environments/" + id + "/retry-destroy", body: "", contentType: form, perm: admin},
 		{method: "POST", path: "/api/v1/environments/" + id + "/retry-destroy", body: `{}`, contentType: "application/json", perm: admin},
+		// Anyone who may launch may launch again (typing the secret: only
+		// bob's own relaunches could re-use it).
+		{method: "GET", path: "/environments/" + id + "/relaunch", perm: launch},
+		{method: "POST", path: "/environments/" + id + "/relaunch", body: "params.password=pw&ttl=1h", contentType: form, perm: launch},
+		{method: "POST", path: "/api/v1/environments/" + id + "/relaunch", body: `{"params":{"password":"pw"}}`, contentType: "application/json", perm: launch},
 		// Last: these end the environment or the token under test.
 		{method: "POST", path: "/tokens/" + victim.ID + "/revoke", perm: tokens, object: true},
 		{method: "POST", path: "/environments/" + id + "/destroy", perm: launch, object: true},
@@ -489,6 +494,11 @@ func TestEnvironmentPageOffersActionsOnlyToThoseAllowed(t *testing.T) {
 			if got := strings.Contains(string(body), control); got != tt.offered {
 				t.Errorf("%s: page offers %s = %v, want %v", tt.who, control, got, tt.offered)
 			}
+		}
+		// Launching again is for whoever may launch, not only those who may
+		// act on this one.
+		if got, want := strings.Contains(string(body), `data-testid="relaunch-button"`), tt.who != "viewer"; got != want {
+			t.Errorf("%s: page offers Launch again = %v, want %v", tt.who, got, want)
 		}
 	}
 }

@@ -97,7 +97,15 @@ func (p *Provider) snapshot(ctx context.Context, c *clients, src RDSSnapshots, i
 		}
 	}
 	if id == "" {
-		return snapshotInfo{}, fmt.Errorf("aws: %s has no available snapshot", src.DBInstance+src.DBCluster)
+		return snapshotInfo{}, fmt.Errorf("aws: %s has no available snapshot", src.database())
 	}
-	return snapshotInfo{}, fmt.Errorf("aws: snapshot %q is not an available snapshot of %s", id, src.DBInstance+src.DBCluster)
+	return snapshotInfo{}, &noSuchSnapshot{id: id, database: src.database()}
+}
+
+// noSuchSnapshot is snapshot's error for a snapshot that is not among the
+// available ones.
+type noSuchSnapshot struct{ id, database string }
+
+func (e *noSuchSnapshot) Error() string {
+	return fmt.Sprintf("aws: snapshot %q is not an available snapshot of %s", e.id, e.database)
 }

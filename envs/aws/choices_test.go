@@ -2,6 +2,7 @@ package aws_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -124,4 +125,64 @@ func TestRestoreRefusesAnotherInstancesSnapshot(t *testing.T) {
 	if n := len(srv.Stacks()); n != 0 {
 		t.Errorf("%d stacks created", n)
 	}
+}
+
+// TestPinnedSnapshot: a relaunch from the same snapshot restores that
+// snapshot, not the latest; one that is gone is said so at the check and
+// fails the provision without creating a stack.
+func TestPinnedSnapshot(t *testing.T) {
+	ctx := context.Background()
+	p, srv := newProvider(t)
+	addSnapshots(srv, time.Now())
+	stack := drillStack(t, mfaws.RDSSnapshots{DBInstance: "prod"})
+
+	t.Run("the parameter names the pinned snapshot", func(t *testing.T) {
+		got, err := p.PinSnapshot(stack, map[string]string{"snapshot": ""}, "prod-mid")
+		if err != nil || got["snapshot"] != "prod-mid" {
+			t.Fatalf("PinSnapshot: %v, %v; want snapshot=prod-mid", got, err)
+		}
+		if _, err := p.PinSnapshot(stack, map[string]string{"snapshot": "prod-old"}, "prod-mid"); envs.ErrorCode(err) != envs.EInvalid ||
+			!strings.Contains(err.Error(), "params.snapshot chooses the snapshot prod-old") {
+			t.Errorf("PinSnapshot with another snapshot chosen: %v, want it refused", err)
+		}
+		two := stackBody(t, mfaws.Stack{Template: restoreTemplate, Parameters: map[string]string{"Snapshot": "{{.Params.a}}"},
+			Choices: map[string]mfaws.ChoiceSource{"a": {RDSSnapshots: &mfaws.RDSSnapshots{DBInstance: "prod"}}, "b": {RDSSnapshots: &mfaws.RDSSnapshots{DBInstance: "staging"}}}})
+		if _, err := p.PinSnapshot(two, nil, "prod-mid"); envs.ErrorCode(err) != envs.EInvalid {
+			t.Errorf("PinSnapshot of a stack with two snapshot choices: %v, want it refused", err)
+		}
+	})
+
+	t.Run("an available snapshot is restored", func(t *testing.T) {
+		if err := p.CheckSnapshot(ctx, stack, "prod-mid"); err != nil {
+			t.Fatalf("CheckSnapshot: %v", err)
+		}
+		req := request(t, stack)
+		req.Snapshot = "prod-mid"
+		h, err := p.Provision(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := waitState(t, p, h)
+		if got := stackOf(t, srv, "mayfly-demo").Params["Snapshot"]; got != "prod-mid" || st.Facts[envs.FactSnapshotName] != "prod-mid" {
+			t.Errorf("restored %q (facts %v), want the pinned prod-mid rather than the latest prod-new", got, st.Facts)
+		}
+	})
+
+	t.Run("a snapshot that is gone", func(t *testing.T) {
+		srv.RemoveSnapshot("prod-old")
+		err := p.CheckSnapshot(ctx, stack, "prod-old")
+		var gone *envs.SnapshotGoneError
+		if !errors.As(err, &gone) || err.Error() != "snapshot prod-old of dataset prod is gone; relaunch from the latest instead" {
+			t.Fatalf("CheckSnapshot: %v, want it gone", err)
+		}
+		before := len(srv.Stacks())
+		req := request(t, stack)
+		req.EnvironmentID, req.Snapshot = "env-gone", "prod-old"
+		if _, err := p.Provision(ctx, req); !errors.As(err, &gone) {
+			t.Fatalf("Provision: %v, want a SnapshotGoneError", err)
+		}
+		if n := len(srv.Stacks()); n != before {
+			t.Errorf("%d stacks after a provision of a gone snapshot, want %d", n, before)
+		}
+	})
 }

@@ -69,16 +69,29 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	}
 	// A restore from a snapshot records the snapshot's age on the stack, so
 	// Status (which only gets the handle) can report it for the RPO.
-	// A snapshot parameter left empty means the latest snapshot.
+	// A snapshot parameter left empty means the latest snapshot; a pinned
+	// snapshot (a relaunch from the same snapshot) is that one or none.
 	params := maps.Clone(req.Params)
 	if params == nil {
 		params = map[string]string{}
+	}
+	pinParam, _, pinnable := s.snapshotChoice()
+	if req.Snapshot != "" && !pinnable {
+		return "", fmt.Errorf("aws: snapshot %s was asked for, but the stack restores no single RDS snapshot", req.Snapshot)
 	}
 	for _, param := range sortedKeys(s.Choices) {
 		if s.Choices[param].RDSSnapshots == nil {
 			continue
 		}
-		snap, err := p.snapshot(ctx, c, *s.Choices[param].RDSSnapshots, params[param])
+		src := *s.Choices[param].RDSSnapshots
+		if req.Snapshot != "" && param == pinParam {
+			params[param] = req.Snapshot
+		}
+		snap, err := p.snapshot(ctx, c, src, params[param])
+		var missing *noSuchSnapshot
+		if req.Snapshot != "" && param == pinParam && errors.As(err, &missing) {
+			return "", &envs.SnapshotGoneError{Snapshot: req.Snapshot, Dataset: src.database()}
+		}
 		if err != nil {
 			return "", err
 		}

@@ -145,6 +145,26 @@ func provision(t *testing.T, p *local.Provider, id, stack string, params map[str
 	})
 }
 
+// provisionReq is provision with a whole request.
+func provisionReq(t *testing.T, p *local.Provider, req envs.ProvisionRequest) (string, error) {
+	t.Helper()
+	t.Cleanup(func() {
+		if _, err := p.Destroy(context.Background(), req.EnvironmentID); err != nil {
+			t.Errorf("cleanup: Destroy(%s): %v", req.EnvironmentID, err)
+		}
+	})
+	return p.Provision(context.Background(), req)
+}
+
+func mustProvisionReq(t *testing.T, p *local.Provider, req envs.ProvisionRequest) string {
+	t.Helper()
+	h, err := provisionReq(t, p, req)
+	if err != nil {
+		t.Fatalf("Provision: %v", err)
+	}
+	return h
+}
+
 func mustProvision(t *testing.T, p *local.Provider, id, stack string, params map[string]string) string {
 	t.Helper()
 	h, err := provision(t, p, id, stack, params)

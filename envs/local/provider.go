@@ -127,8 +127,9 @@ type Provider struct {
 }
 
 var (
-	_ envs.Provider      = (*Provider)(nil)
-	_ envs.HealthChecker = (*Provider)(nil)
+	_ envs.Provider       = (*Provider)(nil)
+	_ envs.HealthChecker  = (*Provider)(nil)
+	_ envs.SnapshotPinner = (*Provider)(nil)
 )
 
 // baseEnvNames are the only variables of the portal's environment that stack
@@ -362,10 +363,19 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 		Name:          req.Name,
 	}
 	var snap snapshot
+	switch {
+	case spec.Restore == nil && req.Snapshot != "":
+		return stepErr("restore", fmt.Errorf("snapshot %s was asked for, but this stack restores none", req.Snapshot))
+	case spec.Restore != nil && req.Snapshot != "":
+		// Pinned (a relaunch from the same snapshot): that one or none.
+		snap, err = pinnedSnapshot(p.snapshotsDir, spec.Restore.Snapshot, req.Snapshot)
+	case spec.Restore != nil:
+		snap, err = latestSnapshot(p.snapshotsDir, spec.Restore.Snapshot)
+	}
+	if err != nil {
+		return stepErr("restore", err)
+	}
 	if spec.Restore != nil {
-		if snap, err = latestSnapshot(p.snapshotsDir, spec.Restore.Snapshot); err != nil {
-			return stepErr("restore", err)
-		}
 		into := filepath.Join(dir, spec.Restore.Into)
 		data.Snapshot = snapshotData{
 			Dir:      into,
@@ -427,7 +437,11 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 		taken := snap.TakenAt.UTC().Format(time.RFC3339)
 		st.Facts[envs.FactSnapshotName] = snap.Name()
 		st.Facts[envs.FactSnapshotTakenAt] = taken
-		st.event(p.now(), "restored snapshot %s (taken %s)", snap.Name(), taken)
+		if req.Snapshot != "" {
+			st.event(p.now(), "restored the pinned snapshot %s (taken %s)", snap.Name(), taken)
+		} else {
+			st.event(p.now(), "restored snapshot %s (taken %s)", snap.Name(), taken)
+		}
 	}
 
 	for _, c := range pl.setup {

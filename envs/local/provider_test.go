@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -399,6 +400,55 @@ func TestRestoreFromSnapshot(t *testing.T) {
 		_, err := provision(t, p, "restore-none", stack("nothing-here", "true"), nil)
 		if err == nil || !strings.Contains(err.Error(), `dataset "nothing-here" has no snapshot`) {
 			t.Fatalf("Provision: err = %v, want no snapshot", err)
+		}
+	})
+
+	t.Run("a pinned snapshot is restored rather than the latest", func(t *testing.T) {
+		const older = "shop/20261101T000000Z"
+		if err := p.CheckSnapshot(context.Background(), []byte(stack("shop", "true")), older); err != nil {
+			t.Fatalf("CheckSnapshot(%s): %v", older, err)
+		}
+		h := mustProvisionReq(t, p, envs.ProvisionRequest{EnvironmentID: "restore-pinned", Stack: []byte(stack("shop", "grep -q older data/seen.txt")), Snapshot: older})
+		st, events := waitState(t, p, h, envs.StackReady)
+		if got := st.Facts[envs.FactSnapshotName]; got != older {
+			t.Errorf("fact snapshot = %q, want the pinned %q", got, older)
+		}
+		if want := "restored the pinned snapshot shop/20261101T000000Z (taken 2026-11-01T00:00:00Z)"; !slices.Contains(events, want) {
+			t.Errorf("events = %q, want %q", events, want)
+		}
+	})
+
+	t.Run("a pinned snapshot that is gone fails, restoring nothing else", func(t *testing.T) {
+		const gone = "shop/20250101T000000Z"
+		err := p.CheckSnapshot(context.Background(), []byte(stack("shop", "true")), gone)
+		var ge *envs.SnapshotGoneError
+		if !errors.As(err, &ge) || err.Error() != "snapshot shop/20250101T000000Z of dataset shop is gone; relaunch from the latest instead" {
+			t.Fatalf("CheckSnapshot: %v, want it gone", err)
+		}
+		_, err = provisionReq(t, p, envs.ProvisionRequest{EnvironmentID: "restore-gone", Stack: []byte(stack("shop", "true")), Snapshot: gone})
+		if !errors.As(err, &ge) {
+			t.Fatalf("Provision: err = %v, want a SnapshotGoneError", err)
+		}
+		waitNoProcesses(t, "restore-gone")
+	})
+
+	t.Run("a pinned name that is no snapshot of the dataset is refused", func(t *testing.T) {
+		for _, name := range []string{"other/20261101T000000Z", "shop/../other/x", "shop/.tmp-20261124", "shop"} {
+			err := p.CheckSnapshot(context.Background(), []byte(stack("shop", "true")), name)
+			if envs.ErrorCode(err) != envs.EInvalid || !strings.Contains(err.Error(), "is not a snapshot of the dataset shop") {
+				t.Errorf("CheckSnapshot(%q): %v, want it refused", name, err)
+			}
+			if _, err := p.PinSnapshot([]byte(stack("shop", "true")), nil, name); envs.ErrorCode(err) != envs.EInvalid {
+				t.Errorf("PinSnapshot(%q): %v, want it refused", name, err)
+			}
+		}
+		noRestore := `{"services": [` + serveService("web", "serve") + `]}`
+		if err := p.CheckSnapshot(context.Background(), []byte(noRestore), "shop/20261101T000000Z"); err == nil || !strings.Contains(err.Error(), "restores no snapshot") {
+			t.Errorf("CheckSnapshot of a stack without restore: %v", err)
+		}
+		_, err := provisionReq(t, p, envs.ProvisionRequest{EnvironmentID: "restore-nothing", Stack: []byte(noRestore), Snapshot: "shop/20261101T000000Z"})
+		if err == nil || !strings.Contains(err.Error(), "restores none") {
+			t.Errorf("Provision of a stack without restore, pinned: %v", err)
 		}
 	})
 }

@@ -9,8 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
+
+	"github.com/mayflyhq/mayfly/envs"
 )
 
 const manifestFile = "manifest.json"
@@ -51,22 +54,13 @@ func latestSnapshot(snapshotsDir, dataset string) (snapshot, error) {
 		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		dir := filepath.Join(datasetDir, e.Name())
-		b, err := os.ReadFile(filepath.Join(dir, manifestFile))
+		cand, err := readSnapshot(snapshotsDir, dataset, e.Name())
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
 		if err != nil {
-			return snapshot{}, fmt.Errorf("read manifest of snapshot %s/%s: %w", dataset, e.Name(), err)
+			return snapshot{}, err
 		}
-		var m manifest
-		if err := json.Unmarshal(b, &m); err != nil {
-			return snapshot{}, fmt.Errorf("read manifest of snapshot %s/%s: %w", dataset, e.Name(), err)
-		}
-		if m.TakenAt.IsZero() {
-			return snapshot{}, fmt.Errorf("read manifest of snapshot %s/%s: taken_at is missing", dataset, e.Name())
-		}
-		cand := snapshot{Dataset: dataset, ID: e.Name(), Dir: dir, TakenAt: m.TakenAt}
 		if best.ID == "" || cand.TakenAt.After(best.TakenAt) ||
 			cand.TakenAt.Equal(best.TakenAt) && cand.ID > best.ID {
 			best = cand
@@ -76,6 +70,76 @@ func latestSnapshot(snapshotsDir, dataset string) (snapshot, error) {
 		return snapshot{}, fmt.Errorf("dataset %q has no snapshot (nothing in %s)", dataset, datasetDir)
 	}
 	return best, nil
+}
+
+// readSnapshot reads the manifest of one snapshot; an error wrapping
+// fs.ErrNotExist when the directory has none (it is no snapshot).
+func readSnapshot(snapshotsDir, dataset, id string) (snapshot, error) {
+	dir := filepath.Join(snapshotsDir, dataset, id)
+	b, err := os.ReadFile(filepath.Join(dir, manifestFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return snapshot{}, err
+	}
+	if err != nil {
+		return snapshot{}, fmt.Errorf("read manifest of snapshot %s/%s: %w", dataset, id, err)
+	}
+	var m manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return snapshot{}, fmt.Errorf("read manifest of snapshot %s/%s: %w", dataset, id, err)
+	}
+	if m.TakenAt.IsZero() {
+		return snapshot{}, fmt.Errorf("read manifest of snapshot %s/%s: taken_at is missing", dataset, id)
+	}
+	return snapshot{Dataset: dataset, ID: id, Dir: dir, TakenAt: m.TakenAt}, nil
+}
+
+// snapshotIDPattern keeps a pinned snapshot's id one path element (no "/",
+// not "..") that is not a snapshot still being written (dot-named).
+var snapshotIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// pinnedSnapshot finds the snapshot that name ("<dataset>/<id>", as
+// FactSnapshotName records it) names among the dataset's: an
+// *envs.SnapshotGoneError when it no longer exists, an envs.Error when it
+// is not one of the dataset's at all. Never another snapshot.
+func pinnedSnapshot(snapshotsDir, dataset, name string) (snapshot, error) {
+	ds, id, ok := strings.Cut(name, "/")
+	if !ok || ds != dataset || !snapshotIDPattern.MatchString(id) {
+		return snapshot{}, envs.Errorf(envs.EInvalid, "%.200q is not a snapshot of the dataset %s, which this stack restores", name, dataset)
+	}
+	snap, err := readSnapshot(snapshotsDir, dataset, id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return snapshot{}, &envs.SnapshotGoneError{Snapshot: name, Dataset: dataset}
+	}
+	return snap, err
+}
+
+// PinSnapshot implements envs.SnapshotPinner: the snapshot is handed to
+// Provision (ProvisionRequest.Snapshot), so the values stay as they are.
+func (p *Provider) PinSnapshot(stack json.RawMessage, params map[string]string, name string) (map[string]string, error) {
+	spec, err := parseStack(stack)
+	if err != nil {
+		return nil, err
+	}
+	if spec.Restore == nil {
+		return nil, envs.Errorf(envs.EInvalid, "this stack restores no snapshot")
+	}
+	if ds, id, ok := strings.Cut(name, "/"); !ok || ds != spec.Restore.Snapshot || !snapshotIDPattern.MatchString(id) {
+		return nil, envs.Errorf(envs.EInvalid, "%.200q is not a snapshot of the dataset %s, which this stack restores", name, spec.Restore.Snapshot)
+	}
+	return params, nil
+}
+
+// CheckSnapshot implements envs.SnapshotPinner.
+func (p *Provider) CheckSnapshot(_ context.Context, stack json.RawMessage, name string) error {
+	spec, err := parseStack(stack)
+	if err != nil {
+		return err
+	}
+	if spec.Restore == nil {
+		return envs.Errorf(envs.EInvalid, "this stack restores no snapshot")
+	}
+	_, err = pinnedSnapshot(p.snapshotsDir, spec.Restore.Snapshot, name)
+	return err
 }
 
 // copyTree copies the snapshot directory src into dst: directories, regular

@@ -159,6 +159,14 @@ func (s *Server) AddSnapshot(sn Snapshot) {
 	s.snapshots = append(s.snapshots, sn)
 }
 
+// RemoveSnapshot deletes an RDS snapshot (as its retention or a person
+// would).
+func (s *Server) RemoveSnapshot(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapshots = slices.DeleteFunc(s.snapshots, func(sn Snapshot) bool { return sn.ID == id })
+}
+
 // Calls reports how often an action was called (faults included).
 func (s *Server) Calls(action string) int {
 	s.mu.Lock()
