@@ -170,7 +170,8 @@ func paramHelpText(f LaunchForm, p ParamView) string {
 		parts = append(parts, "Leave it empty to re-use the value of "+f.Relaunch.SourceName+".")
 	case p.Secret && f.Relaunch != nil && slices.Contains(f.Relaunch.RetypeSecrets, p.Name):
 		parts = append(parts, "Secrets are re-used only for the environment's owner: type it again.")
-	case p.Secret && f.Params != nil:
+	case p.Secret && (len(f.Errors) > 0 || f.General != ""):
+		// The form came back refused: what was typed in is gone.
 		parts = append(parts, "Secrets are not sent back to the browser: enter it again.")
 	}
 	return strings.Join(parts, " ")

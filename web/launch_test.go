@@ -262,7 +262,7 @@ func TestLaunchPageRelaunch(t *testing.T) {
 	}{
 		{"the owner re-uses the secret", web.RelaunchView{ReusedSecrets: []string{"api_key"}}, false, "Leave it empty to re-use the value of crm-1.", false},
 		{"another must type it again", web.RelaunchView{RetypeSecrets: []string{"api_key"}}, true, "type it again", false},
-		{"with a snapshot to restore again", web.RelaunchView{Snapshot: "crm/20261123"}, true, "enter it again", true},
+		{"with a snapshot to restore again", web.RelaunchView{Snapshot: "crm/20261123"}, true, "API key", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,5 +300,20 @@ func TestLaunchPageRelaunch(t *testing.T) {
 				t.Errorf("prefilled customer %q", got)
 			}
 		})
+	}
+}
+
+// A secret field says it must be typed again only when the form came back
+// refused, not on the first display.
+func TestLaunchPageSecretRetypeNote(t *testing.T) {
+	const note = "Secrets are not sent back to the browser"
+	f := launchForm()
+	f.Params = map[string]string{"customer": "globex"} // the defaults, as on a first display
+	if html := renderString(t, web.LaunchPage(page("catalog"), f)); strings.Contains(html, note) {
+		t.Error("the first display asks to enter a secret again")
+	}
+	f.Errors = map[string]string{"params.customer": "is required"}
+	if html := renderString(t, web.LaunchPage(page("catalog"), f)); !strings.Contains(html, note) {
+		t.Error("a refused form does not say that the secret must be entered again")
 	}
 }
