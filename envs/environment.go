@@ -89,6 +89,11 @@ type Environment struct {
 	DestroyGivenUpAt *time.Time
 	RTO              *time.Duration
 	RPO              *time.Duration
+	// StackCleanedAt is when a failed launch's stack was cleaned up (the
+	// environment stays failed); StackHeldUntil is until when the
+	// template keeps it for debugging before that (on_failure.keep_stack).
+	StackCleanedAt *time.Time
+	StackHeldUntil *time.Time
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -235,6 +240,7 @@ func environmentFromRow(r *storage.Environment, secretNames []string) *Environme
 		DestroyedAt:   utcPtr(r.DestroyedAt),
 	}
 	e.DestroyGivenUpAt = utcPtr(r.DestroyGivenUpAt)
+	e.StackCleanedAt, e.StackHeldUntil = utcPtr(r.StackCleanedAt), utcPtr(r.StackHeldUntil)
 	if r.RTOMillis != nil {
 		d := time.Duration(*r.RTOMillis) * time.Millisecond
 		e.RTO = &d
@@ -270,6 +276,9 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 		TTL:         TTLPolicy{Default: r.DefaultTTL, Max: r.MaxTTL},
 		Stack:       json.RawMessage(r.Stack),
 		Teams:       splitNames(r.Teams),
+	}
+	if r.KeepFailedStack > 0 {
+		spec.OnFailure = &FailurePolicy{KeepStack: r.KeepFailedStack}
 	}
 	if err := json.Unmarshal([]byte(r.Params), &spec.Parameters); err != nil {
 		return Version{}, err

@@ -15,7 +15,9 @@ import (
 // conditional UPDATE (which re-checks status and expiry on each row, so an
 // environment extended or destroyed meanwhile is left alone and none is
 // reaped twice), then the batch's timeline events and destroy jobs, each
-// inserted in bulk. When nothing is due it costs one indexed query.
+// inserted in bulk. Failed launches whose stack was cleaned up already go
+// to destroyed in batches of their own, with no job. When nothing is due
+// it costs two indexed queries.
 
 // reapBatchSize bounds one reaper transaction: large enough that 10,000
 // environments expiring together take a handful of transactions, small
@@ -23,8 +25,13 @@ import (
 // a second.
 const reapBatchSize = 1000
 
-// reapableStatuses are the statuses an expired environment is reaped from.
-var reapableStatuses = statusStrings(StatusPending, StatusProvisioning, StatusReady, StatusFailed)
+// reapableStatuses are the statuses an expired environment is reaped from:
+// one with a stack to destroying, a failed launch whose stack was cleaned
+// up already straight to destroyed (nothing is left to destroy).
+var (
+	reapableStatuses = statusStrings(StatusPending, StatusProvisioning, StatusReady, StatusFailed)
+	reapableCleaned  = statusStrings(StatusFailed)
+)
 
 // startReaper runs the reaper until the returned function is called; that
 // function waits for a batch in flight to finish or roll back.
@@ -58,8 +65,9 @@ func (s *Service) startReaper() (stop func()) {
 // the server. SQLite's one connection runs one batch at a time anyway.
 const reapWorkersPostgres = 2
 
-// reapExpired moves every environment whose TTL has run out to destroying,
-// batch after batch, and returns how many it moved.
+// reapExpired moves every environment whose TTL has run out to destroying
+// (or, without a stack, destroyed), batch after batch, and returns how
+// many it moved.
 func (s *Service) reapExpired(ctx context.Context) (int, error) {
 	workers := 1
 	if s.store.Dialect() == "postgres" {
@@ -75,6 +83,11 @@ func (s *Service) reapExpired(ctx context.Context) (int, error) {
 		wg.Go(func() {
 			for {
 				n, err := s.reapBatch(ctx)
+				if err == nil && n < reapBatchSize {
+					var m int
+					m, err = s.reapCleanedBatch(ctx)
+					n += m
+				}
 				mu.Lock()
 				total += n
 				if err != nil && first == nil {
@@ -97,7 +110,7 @@ func (s *Service) reapBatch(ctx context.Context) (int, error) {
 	now := s.destroyRequest()
 	var reaped []storage.Environment
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-		rows, err := tx.ExpireDue(ctx, reapableStatuses, string(StatusDestroying), now, reapBatchSize,
+		rows, err := tx.ExpireDue(ctx, reapableStatuses, storage.WithStack, string(StatusDestroying), now, reapBatchSize,
 			map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now})
 		if err != nil || len(rows) == 0 {
 			return err
@@ -121,15 +134,50 @@ func (s *Service) reapBatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The lag is measured once the batch is committed: that is when the
-	// environments are destroying for everyone else.
+	s.reaped(reaped)
+	return len(reaped), nil
+}
+
+// reapCleanedBatch moves up to reapBatchSize expired failed launches whose
+// stack was cleaned up already to destroyed, with their events, in one
+// transaction: no job, no provider call.
+func (s *Service) reapCleanedBatch(ctx context.Context) (int, error) {
+	now := s.destroyRequest()
+	var reaped []storage.Environment
+	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
+		rows, err := tx.ExpireDue(ctx, reapableCleaned, storage.StackCleaned, string(StatusDestroyed), now, reapBatchSize,
+			map[string]any{"destroy_requested_at": now, "destroyed_at": now, "status_reason": "", "updated_at": now})
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		evs := make([]storage.Event, len(rows))
+		for i, r := range rows {
+			evs[i] = storage.Event{EnvironmentID: r.ID, At: now, Kind: EventStatus, Status: string(StatusDestroyed),
+				Message: "Destroyed: TTL expired (the failed launch's stack was cleaned up already)", Actor: "reaper"}
+		}
+		if err := tx.AddEventsLocked(ctx, evs); err != nil { // ExpireDue locked the rows
+			return err
+		}
+		reaped = rows
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.reaped(reaped)
+	return len(reaped), nil
+}
+
+// reaped measures and announces a committed batch. The lag is measured
+// once the batch is committed: that is when the environments are
+// destroying (or destroyed) for everyone else.
+func (s *Service) reaped(rows []storage.Environment) {
 	done := s.now()
-	for i := range reaped {
-		r := &reaped[i]
+	for i := range rows {
+		r := &rows[i]
 		lag := done.Sub(r.ExpiresAt)
 		s.metrics.ReaperLag(lag)
 		s.log.Info("environment expired", "environment", r.ID, "name", r.Name, "lag", lag.String())
 		s.hub.notify(r.ID)
 	}
-	return len(reaped), nil
 }
