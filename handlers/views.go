@@ -69,6 +69,9 @@ func versionView(v envs.Version) web.VersionView {
 		DefaultTTL: envs.FormatDuration(v.Spec.TTL.Default), MaxTTL: envs.FormatDuration(v.Spec.TTL.Max),
 		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt,
 	}
+	if f := v.Spec.OnFailure; f != nil {
+		vv.KeepFailedStack = envs.FormatDuration(f.KeepStack)
+	}
 	for _, p := range v.Spec.Parameters {
 		vv.Params = append(vv.Params, web.ParamView{
 			Name: p.Name, Label: p.DisplayLabel(), Description: p.Description, Type: string(p.Type),
@@ -90,6 +93,7 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 		Version: e.Version, Status: string(e.Status), StatusReason: e.StatusReason, FailureReason: e.FailureReason,
 		CreatedAt: e.CreatedAt, ReadyAt: e.ReadyAt, ExpiresAt: e.ExpiresAt, MaxExpiresAt: e.MaxExpiresAt,
 		DestroyedAt: e.DestroyedAt, Live: e.Status.Live(), DestroyGivenUp: e.DestroyGivenUp(),
+		StackCleanedAt: e.StackCleanedAt, StackHeldUntil: e.StackHeldUntil,
 		CanDestroy: e.Status != envs.StatusDestroying && e.Status != envs.StatusDestroyed,
 	}
 	for _, k := range slices.Sorted(maps.Keys(e.Outputs)) {
