@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/rivertype"
 
 	"github.com/mayflyhq/mayfly/storage"
 )
@@ -30,9 +29,7 @@ func (cleanupArgs) Kind() string { return "cleanup" }
 
 // A clean-up is unique per environment while it is waiting or running.
 func (cleanupArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-			rivertype.JobStateRunning, rivertype.JobStateScheduled}}}
+	return river.InsertOpts{UniqueOpts: uniqueWhileQueued}
 }
 
 type cleanupWorker struct {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/storage"
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // fault is what one provider call does.
@@ -244,43 +242,11 @@ func TestProviderFaults(t *testing.T) {
 		plans[c.name] = c.plan
 	}
 	p := newFaultyProvider(plans)
-
 	ctx := context.Background()
-	db, err := storage.Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	cipher, err := envs.NewCipher(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, cipher := openStore(t)
 	// Four workers for 22 environments: hung calls must not hold them.
-	svc, err := envs.New(envs.Config{Store: db, Providers: []envs.Provider{p}, Cipher: cipher,
-		Workers: 4, PollInterval: 20 * time.Millisecond, RetryDelay: 10 * time.Millisecond, JobTimeout: jobTimeout,
+	svc := startFaulty(t, db, cipher, p, envs.Config{Workers: 4, JobTimeout: jobTimeout,
 		ProvisionAttempts: provisionAttempts, DestroyAttempts: destroyAttempts, DestroyTimeout: destroyTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := svc.Publish(ctx, envs.System, []byte(faultyTemplate)); err != nil {
-		t.Fatal(err)
-	}
-	if err := svc.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := svc.Stop(ctx); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-	})
-	// Before Stop (cleanups run last first): a stuck call that still holds
-	// a worker, should the orchestrator regress, must not hang the test.
-	t.Cleanup(func() { close(p.release) })
 
 	member := envs.Actor{Name: "tester", UserID: "usr-tester", Role: envs.RoleMember}
 	ids := make([]string, len(cases))

@@ -44,10 +44,14 @@ func (destroyArgs) Kind() string { return "destroy" }
 // a second request (the reaper and a user at once) does not queue twice.
 // Its attempts are configured (see Service.attemptOpts).
 func (destroyArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-			rivertype.JobStateRunning, rivertype.JobStateScheduled}}}
+	return river.InsertOpts{UniqueOpts: uniqueWhileQueued}
 }
+
+// uniqueWhileQueued makes a job unique by its arguments while it is queued
+// or running (not once it ended, as River's default would).
+var uniqueWhileQueued = river.UniqueOpts{ByArgs: true,
+	ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+		rivertype.JobStateRunning, rivertype.JobStateScheduled}}
 
 type expireArgs struct {
 	EnvironmentID string `json:"environment_id"`

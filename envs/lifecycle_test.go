@@ -44,6 +44,8 @@ func startFaulty(t *testing.T, db *storage.DB, cipher *envs.Cipher, p *faultyPro
 			t.Errorf("Stop: %v", err)
 		}
 	})
+	// Before Stop (cleanups run last first): a stuck call that still holds
+	// a worker, should the orchestrator regress, must not hang the test.
 	t.Cleanup(func() { close(p.release) })
 	return svc
 }

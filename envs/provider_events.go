@@ -99,7 +99,9 @@ func (s *Service) newProgress(ctx context.Context, r *storage.Environment) *prog
 	return &progress{s: s, r: r, m: s.maskerOf(ctx, r), ctx: context.WithoutCancel(ctx)}
 }
 
-func (p *progress) StackCreated(handle string) {
+// report runs fn with a context for its records, one report at a time,
+// unless the call is over.
+func (p *progress) report(fn func(ctx context.Context)) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -107,25 +109,28 @@ func (p *progress) StackCreated(handle string) {
 	}
 	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
 	defer cancel()
-	msg := stackCreatedMessage(handle)
-	// A Provision retried after a crash or a failed attempt builds the
-	// same stack again and says so; "Stack created" is shown once.
-	if has, err := p.s.store.HasEvent(ctx, p.r.ID, EventProvider, msg); err != nil {
-		p.s.log.Error("read timeline", "environment", p.r.ID, "err", err)
-	} else if !has {
-		p.s.progressEvent(ctx, p.r.ID, time.Time{}, msg)
-	}
-	p.created = handle
+	fn(ctx)
+}
+
+func (p *progress) StackCreated(handle string) {
+	p.report(func(ctx context.Context) {
+		msg := stackCreatedMessage(handle)
+		// A Provision retried after a crash or a failed attempt builds the
+		// same stack again and says so; "Stack created" is shown once.
+		if has, err := p.s.store.HasEvent(ctx, p.r.ID, EventProvider, msg); err != nil {
+			p.s.log.Error("read timeline", "environment", p.r.ID, "err", err)
+		} else if !has {
+			p.s.progressEvent(ctx, p.r.ID, time.Time{}, msg)
+		}
+		p.created = handle
+	})
 }
 
 func (p *progress) Event(ev ProviderEvent) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed {
-		return
-	}
-	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
-	defer cancel()
+	p.report(func(ctx context.Context) { p.event(ctx, ev) })
+}
+
+func (p *progress) event(ctx context.Context, ev ProviderEvent) {
 	msg := oneLine(p.m.mask(ev.Message))
 	if ev.ID != "" {
 		if p.recorded == nil {

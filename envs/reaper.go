@@ -25,14 +25,6 @@ import (
 // a second.
 const reapBatchSize = 1000
 
-// reapableStatuses are the statuses an expired environment is reaped from:
-// one with a stack to destroying, a failed launch whose stack was cleaned
-// up already straight to destroyed (nothing is left to destroy).
-var (
-	reapableStatuses = statusStrings(StatusPending, StatusProvisioning, StatusReady, StatusFailed)
-	reapableCleaned  = statusStrings(StatusFailed)
-)
-
 // startReaper runs the reaper until the returned function is called; that
 // function waits for a batch in flight to finish or roll back.
 func (s *Service) startReaper() (stop func()) {
@@ -83,11 +75,6 @@ func (s *Service) reapExpired(ctx context.Context) (int, error) {
 		wg.Go(func() {
 			for {
 				n, err := s.reapBatch(ctx)
-				if err == nil && n < reapBatchSize {
-					var m int
-					m, err = s.reapCleanedBatch(ctx)
-					n += m
-				}
 				mu.Lock()
 				total += n
 				if err != nil && first == nil {
@@ -104,59 +91,64 @@ func (s *Service) reapExpired(ctx context.Context) (int, error) {
 	return total, first
 }
 
-// reapBatch moves up to reapBatchSize expired environments to destroying
-// with their events and destroy jobs, in one transaction.
-func (s *Service) reapBatch(ctx context.Context) (int, error) {
-	now := s.destroyRequest()
-	var reaped []storage.Environment
-	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-		rows, err := tx.ExpireDue(ctx, reapableStatuses, storage.WithStack, string(StatusDestroying), now, reapBatchSize,
-			map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now})
-		if err != nil || len(rows) == 0 {
-			return err
-		}
-		evs := make([]storage.Event, len(rows))
-		jobs := make([]river.InsertManyParams, len(rows))
-		for i, r := range rows {
-			evs[i] = storage.Event{EnvironmentID: r.ID, At: now, Kind: EventStatus, Status: string(StatusDestroying),
-				Message: "TTL expired: destroying", Actor: "reaper"}
-			jobs[i] = river.InsertManyParams{Args: destroyArgs{EnvironmentID: r.ID, Request: now.UnixMicro()}, InsertOpts: s.attemptOpts(s.cfg.DestroyAttempts)}
-		}
-		if err := tx.AddEventsLocked(ctx, evs); err != nil { // ExpireDue locked the rows
-			return err
-		}
-		if err := s.jobs.InsertManyTx(ctx, tx, jobs); err != nil {
-			return err
-		}
-		reaped = rows
-		return nil
-	})
-	if err != nil {
-		return 0, err
-	}
-	s.reaped(reaped)
-	return len(reaped), nil
+// reaping is what a reaper batch does to the environments it picks.
+type reaping struct {
+	from  []string
+	stack storage.StackFilter
+	to    Status
+	msg   string
+	job   bool // queue each a destroy job
 }
 
-// reapCleanedBatch moves up to reapBatchSize expired failed launches whose
-// stack was cleaned up already to destroyed, with their events, in one
-// transaction: no job, no provider call.
-func (s *Service) reapCleanedBatch(ctx context.Context) (int, error) {
+var (
+	// An expired environment that has (or may have) a stack is destroyed.
+	reapToDestroy = reaping{from: statusStrings(StatusPending, StatusProvisioning, StatusReady, StatusFailed),
+		stack: storage.WithStack, to: StatusDestroying, msg: "TTL expired: destroying", job: true}
+	// An expired failed launch whose stack was cleaned up already has
+	// nothing left to destroy: no job, no provider call.
+	reapCleaned = reaping{from: statusStrings(StatusFailed), stack: storage.StackCleaned, to: StatusDestroyed,
+		msg: "Destroyed: TTL expired (the failed launch's stack was cleaned up already)"}
+)
+
+// reapBatch moves up to reapBatchSize expired environments to destroying
+// with their events and destroy jobs, then (when fewer were due) failed
+// launches without a stack to destroyed, each batch one transaction.
+func (s *Service) reapBatch(ctx context.Context) (int, error) {
+	n, err := s.reapOnce(ctx, reapToDestroy)
+	if err != nil || n == reapBatchSize {
+		return n, err
+	}
+	m, err := s.reapOnce(ctx, reapCleaned)
+	return n + m, err
+}
+
+func (s *Service) reapOnce(ctx context.Context, how reaping) (int, error) {
 	now := s.destroyRequest()
+	updates := map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now}
+	if how.to == StatusDestroyed {
+		updates["destroyed_at"] = now
+	}
 	var reaped []storage.Environment
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-		rows, err := tx.ExpireDue(ctx, reapableCleaned, storage.StackCleaned, string(StatusDestroyed), now, reapBatchSize,
-			map[string]any{"destroy_requested_at": now, "destroyed_at": now, "status_reason": "", "updated_at": now})
+		rows, err := tx.ExpireDue(ctx, how.from, how.stack, string(how.to), now, reapBatchSize, updates)
 		if err != nil || len(rows) == 0 {
 			return err
 		}
 		evs := make([]storage.Event, len(rows))
+		var jobs []river.InsertManyParams
 		for i, r := range rows {
-			evs[i] = storage.Event{EnvironmentID: r.ID, At: now, Kind: EventStatus, Status: string(StatusDestroyed),
-				Message: "Destroyed: TTL expired (the failed launch's stack was cleaned up already)", Actor: "reaper"}
+			evs[i] = storage.Event{EnvironmentID: r.ID, At: now, Kind: EventStatus, Status: string(how.to), Message: how.msg, Actor: "reaper"}
+			if how.job {
+				jobs = append(jobs, river.InsertManyParams{Args: destroyArgs{EnvironmentID: r.ID, Request: now.UnixMicro()}, InsertOpts: s.attemptOpts(s.cfg.DestroyAttempts)})
+			}
 		}
 		if err := tx.AddEventsLocked(ctx, evs); err != nil { // ExpireDue locked the rows
 			return err
+		}
+		if len(jobs) > 0 {
+			if err := s.jobs.InsertManyTx(ctx, tx, jobs); err != nil {
+				return err
+			}
 		}
 		reaped = rows
 		return nil
