@@ -59,31 +59,13 @@ func (s *testServer) waitEvent(id, substr string, timeout time.Duration) []event
 	}
 }
 
-// failedEnvJSON is a failed environment's fields about its stack.
-type failedEnvJSON struct {
-	envJSON
-	StackCleanedAt *time.Time `json:"stack_cleaned_at"`
-	StackHeldUntil *time.Time `json:"stack_held_until"`
-}
-
-func (s *testServer) failedEnv(id string) failedEnvJSON {
-	s.t.Helper()
-	r := s.api("GET", "/api/v1/environments/"+id, nil)
-	if r.Status != http.StatusOK {
-		s.t.Fatalf("get %s: %d %s", id, r.Status, r.Body)
-	}
-	var e failedEnvJSON
-	r.decode(s.t, &e)
-	return e
-}
-
 // waitCleaned waits until a launch has failed and its stack was cleaned
 // up, and checks it is still failed.
-func (s *testServer) waitCleaned(id string, timeout time.Duration) failedEnvJSON {
+func (s *testServer) waitCleaned(id string, timeout time.Duration) envJSON {
 	s.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		e := s.failedEnv(id)
+		e := s.env(id)
 		if e.StackCleanedAt != nil {
 			if e.Status != "failed" {
 				s.t.Fatalf("%s: status %s once its stack was cleaned up, want failed", id, e.Status)
@@ -314,9 +296,9 @@ func TestFailedLaunchStaysVisible(t *testing.T) {
 func TestFailedStackHeldForDebugging(t *testing.T) {
 	s := startMain(t, testCatalog(t))
 	e := s.launch(map[string]any{"template": "held-failure", "name": "held"})
-	var got failedEnvJSON
+	var got envJSON
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if got = s.failedEnv(e.ID); got.Status == "failed" {
+		if got = s.env(e.ID); got.Status == "failed" {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -167,6 +167,8 @@ type envJSON struct {
 	MaxExpiresAt   time.Time         `json:"max_expires_at"`
 	RTOSeconds     *float64          `json:"rto_seconds"`
 	RPOSeconds     *float64          `json:"rpo_seconds"`
+	StackCleanedAt *time.Time        `json:"stack_cleaned_at"`
+	StackHeldUntil *time.Time        `json:"stack_held_until"`
 }
 
 func (s *testServer) launch(body map[string]any) envJSON {
