@@ -202,9 +202,13 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	sctx, stop := s.watchDestroy(ctx, r.ID)
 	err = w.step(sctx, r)
 	if stop() {
-		rctx, cancel := recordCtx(ctx)
-		defer cancel()
-		s.event(rctx, r.ID, EventProvider, "Provisioning stopped for the destroy", "")
+		// The destroy takes over; a step that had finished (ready just
+		// before the request) stopped nothing.
+		if err != nil {
+			rctx, cancel := recordCtx(ctx)
+			defer cancel()
+			s.event(rctx, r.ID, EventProvider, "Provisioning stopped for the destroy", "")
+		}
 		return nil
 	}
 	if !isFailedAttempt(err) {
