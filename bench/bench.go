@@ -459,9 +459,9 @@ func (h *harness) waitDestroyed(ctx context.Context, n int, timeout time.Duratio
 // explainSweep explains how the reaper picks the environments due (the
 // subquery of storage.ExpireDue).
 func (h *harness) explainSweep(ctx context.Context) (string, error) {
-	q := `EXPLAIN QUERY PLAN SELECT id FROM environments WHERE status IN ('pending','provisioning','ready','failed') AND expires_at <= ? ORDER BY expires_at LIMIT 1000`
+	q := `EXPLAIN QUERY PLAN SELECT id FROM environments WHERE status IN ('pending','provisioning','ready','failed') AND expires_at <= ? AND stack_cleaned_at IS NULL ORDER BY expires_at LIMIT 1000`
 	if h.db.Dialect() == "postgres" {
-		q = `EXPLAIN SELECT id FROM environments WHERE status IN ('pending','provisioning','ready','failed') AND expires_at <= $1 ORDER BY expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED`
+		q = `EXPLAIN SELECT id FROM environments WHERE status IN ('pending','provisioning','ready','failed') AND expires_at <= $1 AND stack_cleaned_at IS NULL ORDER BY expires_at LIMIT 1000 FOR UPDATE SKIP LOCKED`
 	}
 	rows, err := h.db.SQL().QueryContext(ctx, q, time.Now().UTC())
 	if err != nil {

@@ -96,6 +96,11 @@ type Environment struct {
 	// latest ("": the latest): its source's, when it was relaunched from
 	// the same snapshot.
 	PinnedSnapshot string
+	// StackCleanedAt is when a failed launch's stack was cleaned up (the
+	// environment stays failed); StackHeldUntil is until when the
+	// template keeps it for debugging before that (on_failure.keep_stack).
+	StackCleanedAt *time.Time
+	StackHeldUntil *time.Time
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -243,6 +248,7 @@ func environmentFromRow(r *storage.Environment, secretNames []string) *Environme
 	}
 	e.DestroyGivenUpAt = utcPtr(r.DestroyGivenUpAt)
 	e.RelaunchedFrom, e.PinnedSnapshot = r.RelaunchedFrom, r.PinnedSnapshot
+	e.StackCleanedAt, e.StackHeldUntil = utcPtr(r.StackCleanedAt), utcPtr(r.StackHeldUntil)
 	if r.RTOMillis != nil {
 		d := time.Duration(*r.RTOMillis) * time.Millisecond
 		e.RTO = &d
@@ -278,6 +284,9 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 		TTL:         TTLPolicy{Default: r.DefaultTTL, Max: r.MaxTTL},
 		Stack:       json.RawMessage(r.Stack),
 		Teams:       splitNames(r.Teams),
+	}
+	if r.KeepFailedStack > 0 {
+		spec.OnFailure = &FailurePolicy{KeepStack: r.KeepFailedStack}
 	}
 	if err := json.Unmarshal([]byte(r.Params), &spec.Parameters); err != nil {
 		return Version{}, err

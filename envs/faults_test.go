@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/storage"
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // fault is what one provider call does.
@@ -47,8 +45,13 @@ func (s script) at(n int) fault {
 
 func always(f fault) script { return script{then: f} }
 
-// plan schedules the faults of one environment's provider calls.
-type plan struct{ provision, status, destroy script }
+// plan schedules the faults of one environment's provider calls;
+// onProvision, when set, runs at the start of each Provision (to report
+// progress, or to wait).
+type plan struct {
+	provision, status, destroy script
+	onProvision                func(ctx context.Context, req envs.ProvisionRequest)
+}
 
 // faultyProvider's stacks exist only in memory; each environment (by name)
 // follows its plan, and every call is counted.
@@ -113,6 +116,12 @@ func (p *faultyProvider) call(ctx context.Context, name, method string) error {
 }
 
 func (p *faultyProvider) Provision(ctx context.Context, req envs.ProvisionRequest) (string, error) {
+	p.mu.Lock()
+	hook := p.plans[req.Name].onProvision
+	p.mu.Unlock()
+	if hook != nil {
+		hook(ctx, req)
+	}
 	if err := p.call(ctx, req.Name, "Provision"); err != nil {
 		return "", err
 	}
@@ -233,34 +242,11 @@ func TestProviderFaults(t *testing.T) {
 		plans[c.name] = c.plan
 	}
 	p := newFaultyProvider(plans)
-
 	ctx := context.Background()
-	db, err := storage.Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	cipher, err := envs.NewCipher(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, cipher := openStore(t)
 	// Four workers for 22 environments: hung calls must not hold them.
-	svc, err := envs.New(envs.Config{Store: db, Providers: []envs.Provider{p}, Cipher: cipher,
-		Workers: 4, PollInterval: 20 * time.Millisecond, RetryDelay: 10 * time.Millisecond, JobTimeout: jobTimeout,
+	svc := startFaulty(t, db, cipher, p, envs.Config{Workers: 4, JobTimeout: jobTimeout,
 		ProvisionAttempts: provisionAttempts, DestroyAttempts: destroyAttempts, DestroyTimeout: destroyTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := svc.Publish(ctx, envs.System, []byte(faultyTemplate)); err != nil {
-		t.Fatal(err)
-	}
-	startService(t, svc)
-	// Before Stop (cleanups run last first): a stuck call that still holds
-	// a worker, should the orchestrator regress, must not hang the test.
-	t.Cleanup(func() { close(p.release) })
 
 	member := envs.Actor{Name: "tester", UserID: "usr-tester", Role: envs.RoleMember}
 	ids := make([]string, len(cases))
@@ -280,17 +266,21 @@ func TestProviderFaults(t *testing.T) {
 		return
 	}
 
-	// Launch outcomes: ready, or failed and then cleaned up (destroyed).
+	// Launch outcomes: ready, or failed with its stack cleaned up (the
+	// environment stays failed until it is destroyed or expires).
 	deadline := time.Now().Add(90 * time.Second)
 	for i, c := range cases {
 		env := waitFor(t, svc, ids[i], deadline, func(e *envs.Environment) bool {
-			return e.Status == envs.StatusReady || e.FailureReason != "" && e.Status.Terminal()
+			return e.Status == envs.StatusReady || e.Status == envs.StatusFailed && e.StackCleanedAt != nil
 		})
 		if c.want.launchFailure == "" {
 			if env.Status != envs.StatusReady {
 				t.Errorf("%s: status %s (%s), want ready", c.name, env.Status, env.FailureReason)
 			}
 			continue
+		}
+		if env.Status != envs.StatusFailed {
+			t.Errorf("%s: status %s, want failed", c.name, env.Status)
 		}
 		if !strings.Contains(env.FailureReason, c.want.launchFailure) {
 			t.Errorf("%s: failure reason %q, want it to name %q", c.name, env.FailureReason, c.want.launchFailure)
@@ -424,14 +414,14 @@ func hasEvent(t *testing.T, svc *envs.Service, id, prefix string) bool {
 	return ok
 }
 
-// waitJobsSettled waits until no provision or destroy job may run again,
+// waitJobsSettled waits until no provision, destroy or clean-up job may run again,
 // then checks that River discarded none (which would mean it, not the
 // orchestrator, stopped the retries).
 func waitJobsSettled(t *testing.T, db *storage.DB, deadline time.Time) {
 	t.Helper()
 	count := func(states string) int {
 		var n int
-		q := `SELECT count(*) FROM river_job WHERE kind IN ('provision', 'destroy') AND state ` + states
+		q := `SELECT count(*) FROM river_job WHERE kind IN ('provision', 'destroy', 'cleanup') AND state ` + states
 		if err := db.SQL().QueryRow(q).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
@@ -439,7 +429,7 @@ func waitJobsSettled(t *testing.T, db *storage.DB, deadline time.Time) {
 	}
 	for n := count("NOT IN ('completed', 'cancelled', 'discarded')"); n > 0; n = count("NOT IN ('completed', 'cancelled', 'discarded')") {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d provision or destroy jobs may still run at the deadline", n)
+			t.Fatalf("%d provision, destroy or clean-up jobs may still run at the deadline", n)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -44,10 +44,14 @@ func (destroyArgs) Kind() string { return "destroy" }
 // a second request (the reaper and a user at once) does not queue twice.
 // Its attempts are configured (see Service.attemptOpts).
 func (destroyArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-			rivertype.JobStateRunning, rivertype.JobStateScheduled}}}
+	return river.InsertOpts{UniqueOpts: uniqueWhileQueued}
 }
+
+// uniqueWhileQueued makes a job unique by its arguments while it is queued
+// or running (not once it ended, as River's default would).
+var uniqueWhileQueued = river.UniqueOpts{ByArgs: true,
+	ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
+		rivertype.JobStateRunning, rivertype.JobStateScheduled}}
 
 type expireArgs struct {
 	EnvironmentID string `json:"environment_id"`
@@ -69,6 +73,7 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	river.AddWorker(workers, &destroyWorker{s: s})
 	river.AddWorker(workers, &expireWorker{s: s})
 	river.AddWorker(workers, &sweepWorker{s: s})
+	river.AddWorker(workers, &cleanupWorker{s: s})
 	orphanSweep := s.orphanSweepJob(workers)
 	// A launch's provision job is inserted in the launch's transaction
 	// (InsertTx), which wakes River's fetch loop on neither database: SQLite
@@ -191,7 +196,21 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	default:
 		return nil // destroyed, or being destroyed, before it came up: nothing to do
 	}
-	err = w.step(ctx, r)
+	// A destroy requested while the step runs cuts it short (see
+	// watchDestroy): the destroy's job waits for this one's lock, and a
+	// setup command must not hold it up for minutes.
+	sctx, stop := s.watchDestroy(ctx, r.ID)
+	err = w.step(sctx, r)
+	if stop() {
+		// The destroy takes over; a step that had finished (ready just
+		// before the request) stopped nothing.
+		if err != nil {
+			rctx, cancel := recordCtx(ctx)
+			defer cancel()
+			s.event(rctx, r.ID, EventProvider, "Provisioning stopped for the destroy", "")
+		}
+		return nil
+	}
 	if !isFailedAttempt(err) {
 		return err // done, snoozing, stopping, or the database failed: retried
 	}
@@ -231,19 +250,20 @@ func (w *provisionWorker) step(ctx context.Context, r *storage.Environment) erro
 	// handle, which a retry or a destroy finds by the environment's id, as
 	// it always could between Provision and the save.
 	var created string
+	announced := false // "Stack created" is in the timeline already (Progress.StackCreated)
 	if r.Handle == "" {
-		handle, err := w.provision(ctx, p, r)
+		handle, reported, err := w.provision(ctx, p, r)
 		if err != nil {
 			return err
 		}
-		r.Handle, created = handle, handle
+		r.Handle, created, announced = handle, handle, reported == handle
 	}
 	st, err := callProvider(ctx, s, p, "Status", func(ctx context.Context) (StackStatus, error) { return p.Status(ctx, r.Handle) })
 	if created != "" && (err != nil || st.State != StackReady || len(st.Events) > 0) {
 		// Saved even when the step's context is over (a Status cut by the
 		// job timeout), as it was before the Status call.
 		rctx, cancel := recordCtx(ctx)
-		serr := s.saveHandle(rctx, r, created)
+		serr := s.saveHandle(rctx, r, created, announced)
 		cancel()
 		if serr != nil {
 			return serr
@@ -257,7 +277,7 @@ func (w *provisionWorker) step(ctx context.Context, r *storage.Environment) erro
 	s.providerEvents(ctx, r, st.Events)
 	switch st.State {
 	case StackReady:
-		return s.markReady(ctx, r, st, created)
+		return s.markReady(ctx, r, st, created, announced)
 	case StackFailed:
 		return s.failLaunch(ctx, r, cmpOr(st.Reason, "the stack failed"))
 	default:
@@ -265,35 +285,46 @@ func (w *provisionWorker) step(ctx context.Context, r *storage.Environment) erro
 	}
 }
 
-func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.Environment) (string, error) {
+// provision asks the provider for the stack; reported is the handle the
+// provider said it created while the call ran (Progress.StackCreated).
+func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.Environment) (handle, reported string, err error) {
 	s := w.s
 	v, err := s.store.VersionByID(ctx, r.VersionID)
 	if err != nil {
-		return "", fmt.Errorf("load version: %w", err)
+		return "", "", fmt.Errorf("load version: %w", err)
 	}
 	params := decodeMap(r.Params)
 	secrets, err := s.cipher.open(r.Secrets, r.ID)
 	if err != nil {
-		return "", &failedAttempt{err}
+		return "", "", &failedAttempt{err}
 	}
 	for k, val := range secrets {
 		params[k] = val
 	}
+	prog := s.newProgress(ctx, r)
 	req := ProvisionRequest{
 		EnvironmentID: r.ID, Name: r.Name, Owner: r.Owner, Template: r.TemplateName, Version: r.Version,
 		Stack: []byte(v.Stack), Params: params, ExpiresAt: r.ExpiresAt.UTC(),
-		InstanceID: s.instance, Attempt: provisionAttempt(r), Snapshot: r.PinnedSnapshot,
+		InstanceID: s.instance, Attempt: provisionAttempt(r), Snapshot: r.PinnedSnapshot, Progress: prog,
 	}
-	return callProvider(ctx, s, p, "Provision", func(ctx context.Context) (string, error) { return p.Provision(ctx, req) })
+	handle, err = callProvider(ctx, s, p, "Provision", func(ctx context.Context) (string, error) { return p.Provision(ctx, req) })
+	return handle, prog.close(), err
 }
 
-// saveHandle records the stack's handle with its timeline event.
-func (s *Service) saveHandle(ctx context.Context, r *storage.Environment, handle string) error {
+// saveHandle records the stack's handle with its timeline event (unless
+// the provider announced the stack already, or the launch no longer goes
+// on: a destroy requested meanwhile needs the handle, not the line).
+func (s *Service) saveHandle(ctx context.Context, r *storage.Environment, handle string, announced bool) error {
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
 		if err := tx.UpdateEnvironment(ctx, r.ID, map[string]any{"handle": handle, "updated_at": s.now()}); err != nil {
 			return err
 		}
-		return s.stackCreated(ctx, tx, r.ID, handle)
+		if announced {
+			return nil
+		}
+		_, err := tx.AddEventWhile(ctx, &storage.Event{EnvironmentID: r.ID, At: s.now(), Kind: EventProvider,
+			Message: stackCreatedMessage(handle)}, provisioningStatuses)
+		return err
 	})
 	if err == nil {
 		s.hub.notify(r.ID)
@@ -301,13 +332,12 @@ func (s *Service) saveHandle(ctx context.Context, r *storage.Environment, handle
 	return err
 }
 
-func (s *Service) stackCreated(ctx context.Context, tx *storage.Tx, envID, handle string) error {
-	return s.addEvent(ctx, tx, envID, EventProvider, "", oneLine("Stack created: "+handle), "")
-}
+func stackCreatedMessage(handle string) string { return oneLine("Stack created: " + handle) }
 
 // markReady moves r to ready; created is a handle not saved yet (see step),
-// saved in the same transaction.
-func (s *Service) markReady(ctx context.Context, r *storage.Environment, st StackStatus, created string) error {
+// saved in the same transaction, with its "Stack created" line unless the
+// provider announced it already.
+func (s *Service) markReady(ctx context.Context, r *storage.Environment, st StackStatus, created string, announced bool) error {
 	now := s.now()
 	// A template that renders a secret into an output gets it masked:
 	// outputs are shown to every viewer.
@@ -316,7 +346,11 @@ func (s *Service) markReady(ctx context.Context, r *storage.Environment, st Stac
 	var also []func(tx *storage.Tx) error
 	if created != "" {
 		updates["handle"] = created
-		also = append(also, func(tx *storage.Tx) error { return s.stackCreated(ctx, tx, r.ID, created) })
+		if !announced {
+			also = append(also, func(tx *storage.Tx) error {
+				return s.addEvent(ctx, tx, r.ID, EventProvider, "", stackCreatedMessage(created), "")
+			})
+		}
 	}
 	msg := "Ready"
 	if Kind(r.Kind) == KindDR {
@@ -334,20 +368,39 @@ func (s *Service) markReady(ctx context.Context, r *storage.Environment, st Stac
 		s.metrics.ProvisionDone(r.Provider, now.Sub(r.CreatedAt), true)
 	}
 	if err == nil && !ok && created != "" {
-		return s.saveHandle(ctx, r, created) // no longer provisioning: keep the handle for the destroy
+		return s.saveHandle(ctx, r, created, announced) // no longer provisioning: keep the handle for the destroy
 	}
 	return err
 }
 
 // failLaunch records a failed launch with its reason and, in the same
-// transaction, queues the clean-up of whatever the stack left behind.
+// transaction, queues the clean-up of whatever the stack left behind: at
+// once, or once the template's on_failure.keep_stack hold is over (but no
+// later than the environment's expiry, when the reaper destroys it). The
+// environment stays failed (see cleanup.go).
 func (s *Service) failLaunch(ctx context.Context, r *storage.Environment, reason string) error {
 	reason = oneLine(s.maskerOf(ctx, r).mask(reason))
+	v, err := s.store.VersionByID(ctx, r.VersionID)
+	if err != nil {
+		return fmt.Errorf("load version: %w", err)
+	}
 	now := s.now()
+	updates := map[string]any{"failure_reason": reason, "status_reason": reason, "updated_at": now}
+	cleanup := "Cleaning up the failed launch's stack"
+	opts := s.attemptOpts(s.cfg.DestroyAttempts)
+	if hold := v.KeepFailedStack; hold > 0 {
+		until := now.Add(hold)
+		if until.After(r.ExpiresAt) {
+			until = r.ExpiresAt.UTC()
+		}
+		updates["stack_held_until"] = until
+		opts.ScheduledAt = until
+		cleanup = fmt.Sprintf("Keeping the failed stack for debugging until %s (on_failure.keep_stack: %s), then cleaning it up",
+			until.Format(time.RFC3339), FormatDuration(hold))
+	}
 	var failed bool
-	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-		ok, err := tx.Transition(ctx, r.ID, statusStrings(From(StatusFailed)...), string(StatusFailed),
-			map[string]any{"failure_reason": reason, "status_reason": reason, "updated_at": now})
+	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+		ok, err := tx.Transition(ctx, r.ID, statusStrings(From(StatusFailed)...), string(StatusFailed), updates)
 		if err != nil || !ok {
 			return err
 		}
@@ -355,10 +408,13 @@ func (s *Service) failLaunch(ctx context.Context, r *storage.Environment, reason
 		if err := s.addEvent(ctx, tx, r.ID, EventStatus, StatusFailed, "Launch failed: "+reason, System.Name); err != nil {
 			return err
 		}
-		_, err = s.requestDestroy(ctx, tx, r, "Cleaning up the failed launch", System.Name, time.Time{})
-		return err
+		if err := s.addEvent(ctx, tx, r.ID, EventAction, "", cleanup, System.Name); err != nil {
+			return err
+		}
+		return s.jobs.InsertTx(ctx, tx, cleanupArgs{EnvironmentID: r.ID}, opts)
 	})
 	if err == nil && failed {
+		r.Status = string(StatusFailed)
 		s.metrics.ProvisionDone(r.Provider, now.Sub(r.CreatedAt), false)
 		s.log.Warn("launch failed", "environment", r.ID, "reason", reason)
 		s.hub.notify(r.ID)
@@ -490,12 +546,20 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 // destroy asks the provider to tear the stack down; done is false while it
 // is still going.
 func (w *destroyWorker) destroy(ctx context.Context, p Provider, r *storage.Environment) (done bool, err error) {
+	return w.s.destroyStack(ctx, p, r)
+}
+
+// destroyStack asks the provider to tear r's stack down; done is false
+// while it is still going.
+func (s *Service) destroyStack(ctx context.Context, p Provider, r *storage.Environment) (done bool, err error) {
 	handle := r.Handle
 	if handle == "" {
 		// A crash between the provider creating the stack and the handle
-		// being saved would leave a stack without a handle; providers key
-		// stacks by environment id, so look for it under that name.
-		stacks, err := callProvider(ctx, w.s, p, "Stacks", p.Stacks)
+		// being saved would leave a stack without a handle, and so would a
+		// Provision that failed half-way (a setup command that failed);
+		// providers key stacks by environment id, so look for it under
+		// that name.
+		stacks, err := callProvider(ctx, s, p, "Stacks", p.Stacks)
 		if err != nil && !isFailedAttempt(err) {
 			return false, err
 		}
@@ -504,11 +568,18 @@ func (w *destroyWorker) destroy(ctx context.Context, p Provider, r *storage.Envi
 				handle = h
 			}
 		}
+		if handle != "" {
+			// Recorded, so its logs (which outlive it) are found by it.
+			if err := s.store.UpdateEnvironment(ctx, r.ID, map[string]any{"handle": handle}); err != nil {
+				return false, err
+			}
+			r.Handle = handle
+		}
 	}
 	if handle == "" {
 		return true, nil
 	}
-	return callProvider(ctx, w.s, p, "Destroy", func(ctx context.Context) (bool, error) { return p.Destroy(ctx, handle) })
+	return callProvider(ctx, s, p, "Destroy", func(ctx context.Context) (bool, error) { return p.Destroy(ctx, handle) })
 }
 
 // overdue reports whether a destroy still in progress has run past its

@@ -22,9 +22,13 @@ type Provider interface {
 	// should name the field at fault (see FieldError).
 	ValidateStack(stack json.RawMessage) error
 
-	// Provision starts creating the stack and returns its handle quickly; it
-	// does not wait for the stack to become healthy (Status does). Calling it
-	// again for the same environment returns the existing handle.
+	// Provision starts creating the stack and returns its handle; it does
+	// not wait for the stack to become healthy (Status does). Calling it
+	// again for the same environment returns the existing handle. One that
+	// takes a while (the local provider runs setup commands) reports each
+	// step as it happens through req.Progress. It stops when ctx is done
+	// (a destroy was requested, the job timed out): it ends what it
+	// started, starts nothing more, and returns.
 	Provision(ctx context.Context, req ProvisionRequest) (handle string, err error)
 
 	// Status reports how provisioning is going. Events holds provider events
@@ -70,6 +74,29 @@ type ProvisionRequest struct {
 	// fails with a *SnapshotGoneError when that snapshot no longer exists,
 	// rather than restore another.
 	Snapshot string
+	// Progress receives the steps of Provision as they happen, for the
+	// timeline; never nil when the orchestrator calls. A provider whose
+	// Provision returns at once may leave it alone and report through
+	// Status.
+	Progress Progress
+}
+
+// Progress is how a provider reports what a Provision call is doing while
+// it runs, so that the timeline shows each step when it happens, with its
+// time, rather than all of them at the next Status. Each call records at
+// once (masked like every provider text, and pushed to live timelines)
+// and returns when recorded; calls come from the goroutine running
+// Provision, in order. What is reported after a destroy was requested is
+// dropped: the launch no longer goes on. Nothing is reported back: a
+// step the database could not record is logged and lost, like an event
+// of Status.
+type Progress interface {
+	// StackCreated says the stack now exists under handle, before
+	// Provision returns it: "Stack created" is shown then (once, also
+	// when a retried Provision reports it again).
+	StackCreated(handle string)
+	// Event records one step (its At is when it happened; zero: now).
+	Event(ProviderEvent)
 }
 
 // StackState is the provisioning progress a provider reports.

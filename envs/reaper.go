@@ -15,16 +15,15 @@ import (
 // conditional UPDATE (which re-checks status and expiry on each row, so an
 // environment extended or destroyed meanwhile is left alone and none is
 // reaped twice), then the batch's timeline events and destroy jobs, each
-// inserted in bulk. When nothing is due it costs one indexed query.
+// inserted in bulk. Failed launches whose stack was cleaned up already go
+// to destroyed in batches of their own, with no job. When nothing is due
+// it costs two indexed queries.
 
 // reapBatchSize bounds one reaper transaction: large enough that 10,000
 // environments expiring together take a handful of transactions, small
 // enough that a transaction holds SQLite's one connection for well under
 // a second.
 const reapBatchSize = 1000
-
-// reapableStatuses are the statuses an expired environment is reaped from.
-var reapableStatuses = statusStrings(StatusPending, StatusProvisioning, StatusReady, StatusFailed)
 
 // startReaper runs the reaper until the returned function is called; that
 // function waits for a batch in flight to finish or roll back.
@@ -58,8 +57,9 @@ func (s *Service) startReaper() (stop func()) {
 // the server. SQLite's one connection runs one batch at a time anyway.
 const reapWorkersPostgres = 2
 
-// reapExpired moves every environment whose TTL has run out to destroying,
-// batch after batch, and returns how many it moved.
+// reapExpired moves every environment whose TTL has run out to destroying
+// (or, without a stack, destroyed), batch after batch, and returns how
+// many it moved.
 func (s *Service) reapExpired(ctx context.Context) (int, error) {
 	workers := 1
 	if s.store.Dialect() == "postgres" {
@@ -91,29 +91,64 @@ func (s *Service) reapExpired(ctx context.Context) (int, error) {
 	return total, first
 }
 
+// reaping is what a reaper batch does to the environments it picks.
+type reaping struct {
+	from  []string
+	stack storage.StackFilter
+	to    Status
+	msg   string
+	job   bool // queue each a destroy job
+}
+
+var (
+	// An expired environment that has (or may have) a stack is destroyed.
+	reapToDestroy = reaping{from: statusStrings(StatusPending, StatusProvisioning, StatusReady, StatusFailed),
+		stack: storage.WithStack, to: StatusDestroying, msg: "TTL expired: destroying", job: true}
+	// An expired failed launch whose stack was cleaned up already has
+	// nothing left to destroy: no job, no provider call.
+	reapCleaned = reaping{from: statusStrings(StatusFailed), stack: storage.StackCleaned, to: StatusDestroyed,
+		msg: "Destroyed: TTL expired (the failed launch's stack was cleaned up already)"}
+)
+
 // reapBatch moves up to reapBatchSize expired environments to destroying
-// with their events and destroy jobs, in one transaction.
+// with their events and destroy jobs, then (when fewer were due) failed
+// launches without a stack to destroyed, each batch one transaction.
 func (s *Service) reapBatch(ctx context.Context) (int, error) {
+	n, err := s.reapOnce(ctx, reapToDestroy)
+	if err != nil || n == reapBatchSize {
+		return n, err
+	}
+	m, err := s.reapOnce(ctx, reapCleaned)
+	return n + m, err
+}
+
+func (s *Service) reapOnce(ctx context.Context, how reaping) (int, error) {
 	now := s.destroyRequest()
+	updates := map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now}
+	if how.to == StatusDestroyed {
+		updates["destroyed_at"] = now
+	}
 	var reaped []storage.Environment
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-		rows, err := tx.ExpireDue(ctx, reapableStatuses, string(StatusDestroying), now, reapBatchSize,
-			map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now})
+		rows, err := tx.ExpireDue(ctx, how.from, how.stack, string(how.to), now, reapBatchSize, updates)
 		if err != nil || len(rows) == 0 {
 			return err
 		}
 		evs := make([]storage.Event, len(rows))
-		jobs := make([]river.InsertManyParams, len(rows))
+		var jobs []river.InsertManyParams
 		for i, r := range rows {
-			evs[i] = storage.Event{EnvironmentID: r.ID, At: now, Kind: EventStatus, Status: string(StatusDestroying),
-				Message: "TTL expired: destroying", Actor: "reaper"}
-			jobs[i] = river.InsertManyParams{Args: destroyArgs{EnvironmentID: r.ID, Request: now.UnixMicro()}, InsertOpts: s.attemptOpts(s.cfg.DestroyAttempts)}
+			evs[i] = storage.Event{EnvironmentID: r.ID, At: now, Kind: EventStatus, Status: string(how.to), Message: how.msg, Actor: "reaper"}
+			if how.job {
+				jobs = append(jobs, river.InsertManyParams{Args: destroyArgs{EnvironmentID: r.ID, Request: now.UnixMicro()}, InsertOpts: s.attemptOpts(s.cfg.DestroyAttempts)})
+			}
 		}
 		if err := tx.AddEventsLocked(ctx, evs); err != nil { // ExpireDue locked the rows
 			return err
 		}
-		if err := s.jobs.InsertManyTx(ctx, tx, jobs); err != nil {
-			return err
+		if len(jobs) > 0 {
+			if err := s.jobs.InsertManyTx(ctx, tx, jobs); err != nil {
+				return err
+			}
 		}
 		reaped = rows
 		return nil
@@ -121,15 +156,20 @@ func (s *Service) reapBatch(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// The lag is measured once the batch is committed: that is when the
-	// environments are destroying for everyone else.
+	s.reaped(reaped)
+	return len(reaped), nil
+}
+
+// reaped measures and announces a committed batch. The lag is measured
+// once the batch is committed: that is when the environments are
+// destroying (or destroyed) for everyone else.
+func (s *Service) reaped(rows []storage.Environment) {
 	done := s.now()
-	for i := range reaped {
-		r := &reaped[i]
+	for i := range rows {
+		r := &rows[i]
 		lag := done.Sub(r.ExpiresAt)
 		s.metrics.ReaperLag(lag)
 		s.log.Info("environment expired", "environment", r.ID, "name", r.Name, "lag", lag.String())
 		s.hub.notify(r.ID)
 	}
-	return len(reaped), nil
 }

@@ -114,6 +114,10 @@ type Config struct {
 	// may need longer (DestroyTimeouter). After it the environment stays
 	// destroy_failed until an admin retries it (default 1h).
 	DestroyTimeout time.Duration
+	// DestroyWatchInterval is how often a provisioning step asks whether a
+	// destroy was requested on another replica (default 500ms; see
+	// watchDestroy).
+	DestroyWatchInterval time.Duration
 	// Orphans is the cloud orphan sweep's policy (see orphan_sweep.go).
 	Orphans OrphanPolicy
 
@@ -193,6 +197,7 @@ func New(cfg Config) (*Service, error) {
 	cfg.ProvisionAttempts = cmpOr(cfg.ProvisionAttempts, 3)
 	cfg.DestroyAttempts = cmpOr(cfg.DestroyAttempts, 25)
 	cfg.DestroyTimeout = cmpOr(cfg.DestroyTimeout, time.Hour)
+	cfg.DestroyWatchInterval = cmpOr(cfg.DestroyWatchInterval, destroyWatchInterval)
 	cfg.SessionIdle = cmpOr(cfg.SessionIdle, 8*time.Hour)
 	cfg.SessionMax = cmpOr(cfg.SessionMax, 7*24*time.Hour)
 	cfg.RoleRecheck = cmpOr(cfg.RoleRecheck, 15*time.Minute)
@@ -280,6 +285,9 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		Provider: spec.Provider, DefaultTTL: spec.TTL.Default, MaxTTL: spec.TTL.Max,
 		Params: string(params), Stack: string(spec.Stack), Source: string(source),
 		PublishedBy: actor.Name, PublishedAt: now, Teams: strings.Join(spec.Teams, ","),
+	}
+	if spec.OnFailure != nil {
+		row.KeepFailedStack = spec.OnFailure.KeepStack
 	}
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
 		existing, err := tx.Version(ctx, spec.Name, spec.Version)
@@ -1012,13 +1020,27 @@ func (s *Service) Destroy(ctx context.Context, actor Actor, id string) (env *Env
 }
 
 // requestDestroy moves a live, failed or destroy_failed environment to
-// destroying and enqueues its destroy job, in the caller's transaction. It
-// reports false (and does nothing) when the environment is already on its
-// way out or gone. A non-zero expiredAt makes it the reaper's: the
+// destroying and enqueues its destroy job, in the caller's transaction; a
+// failed one whose stack was cleaned up already goes straight to
+// destroyed. It reports false (and does nothing) when the environment is
+// already on its way out or gone. A non-zero expiredAt makes it the reaper's: the
 // environment must still be expired at that time when the row is updated,
 // so an extension committed since the reaper looked wins.
 func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage.Environment, reason, actor string, expiredAt time.Time) (bool, error) {
 	now := s.destroyRequest()
+	if Status(r.Status) == StatusFailed && r.StackCleanedAt != nil {
+		// Nothing left for a provider to destroy: the record is closed.
+		ok, err := tx.TransitionStackCleaned(ctx, r.ID, statusStrings(StatusFailed), string(StatusDestroyed),
+			map[string]any{"destroy_requested_at": now, "destroyed_at": now, "status_reason": "", "updated_at": now})
+		if err != nil || !ok {
+			return false, err
+		}
+		msg := "Destroyed on request of " + actor
+		if !expiredAt.IsZero() {
+			msg = "Destroyed: TTL expired"
+		}
+		return true, s.addEvent(ctx, tx, r.ID, EventStatus, StatusDestroyed, msg+" (the failed launch's stack was cleaned up already)", actor)
+	}
 	from := statusStrings(From(StatusDestroying)...)
 	updates := map[string]any{"destroy_requested_at": now, "destroy_given_up_at": nil, "status_reason": "", "updated_at": now}
 	var ok bool

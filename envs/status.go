@@ -5,12 +5,19 @@ import "slices"
 // Status is a step of an environment's lifecycle:
 //
 //	pending -> provisioning -> ready -> destroying -> destroyed
-//	              |                        |
-//	              v                        v
-//	           failed  ------------->  destroying      (a failed launch is cleaned up)
-//	                                       |
-//	                                       v
-//	                                 destroy_failed    (retried with backoff)
+//	              |                        ^    |
+//	              v                        |    v
+//	           failed ---------------------+  destroy_failed  (retried with backoff)
+//	              |
+//	              +--> destroyed   (its stack was cleaned up already)
+//
+// A failed launch stays failed, with its reason, timeline and logs, until
+// it is destroyed (dismissed) or its TTL runs out; its stack is cleaned up
+// meanwhile without a change of status (at once, or after the template's
+// on_failure.keep_stack hold; see cleanup.go). Destroying a failed launch
+// whose stack is cleaned up needs no provider call: it goes straight to
+// destroyed; one whose stack is still there goes through destroying.
+// destroy_failed goes back to destroying (a retry) or to destroyed.
 type Status string
 
 const (
@@ -31,7 +38,7 @@ var transitions = map[Status][]Status{
 	StatusPending:       {StatusProvisioning, StatusFailed, StatusDestroying},
 	StatusProvisioning:  {StatusReady, StatusFailed, StatusDestroying},
 	StatusReady:         {StatusDestroying},
-	StatusFailed:        {StatusDestroying},
+	StatusFailed:        {StatusDestroying, StatusDestroyed},
 	StatusDestroying:    {StatusDestroyed, StatusDestroyFailed},
 	StatusDestroyFailed: {StatusDestroying, StatusDestroyed},
 	StatusDestroyed:     nil,

@@ -17,6 +17,7 @@ func TestCanTransition(t *testing.T) {
 		{envs.StatusProvisioning, envs.StatusDestroying}:  true,
 		{envs.StatusReady, envs.StatusDestroying}:         true,
 		{envs.StatusFailed, envs.StatusDestroying}:        true,
+		{envs.StatusFailed, envs.StatusDestroyed}:         true,
 		{envs.StatusDestroying, envs.StatusDestroyed}:     true,
 		{envs.StatusDestroying, envs.StatusDestroyFailed}: true,
 		{envs.StatusDestroyFailed, envs.StatusDestroying}: true,

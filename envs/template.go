@@ -48,6 +48,17 @@ type Spec struct {
 	// Teams limits who may launch the template (empty: everyone). omitempty
 	// keeps the digests of versions published before the field existed.
 	Teams []string `json:"teams,omitempty"`
+	// OnFailure says what happens to the stack of a failed launch (nil:
+	// it is cleaned up at once); omitempty keeps older digests likewise.
+	OnFailure *FailurePolicy `json:"on_failure,omitempty"`
+}
+
+// FailurePolicy is a template's on_failure: KeepStack keeps a failed
+// launch's stack (processes, work directory, cloud stack) that long for
+// debugging before it is cleaned up; the environment stays failed either
+// way. Bounded by ttl.max, and by the environment's expiry.
+type FailurePolicy struct {
+	KeepStack time.Duration `json:"keep_stack"`
 }
 
 // TTLPolicy bounds how long an environment may live.
@@ -100,16 +111,21 @@ func ParseSemver(s string) (Semver, bool) {
 // rawSpec mirrors the YAML document; durations stay strings so that errors
 // can name the field and line.
 type rawSpec struct {
-	Name        string     `yaml:"name"`
-	Version     string     `yaml:"version"`
-	Kind        string     `yaml:"kind"`
-	Description string     `yaml:"description"`
-	Owner       string     `yaml:"owner"`
-	Provider    string     `yaml:"provider"`
-	TTL         rawTTL     `yaml:"ttl"`
-	Parameters  []rawParam `yaml:"parameters"`
-	Stack       yaml.Node  `yaml:"stack"`
-	Teams       []string   `yaml:"teams"`
+	Name        string        `yaml:"name"`
+	Version     string        `yaml:"version"`
+	Kind        string        `yaml:"kind"`
+	Description string        `yaml:"description"`
+	Owner       string        `yaml:"owner"`
+	Provider    string        `yaml:"provider"`
+	TTL         rawTTL        `yaml:"ttl"`
+	Parameters  []rawParam    `yaml:"parameters"`
+	Stack       yaml.Node     `yaml:"stack"`
+	Teams       []string      `yaml:"teams"`
+	OnFailure   *rawOnFailure `yaml:"on_failure"`
+}
+
+type rawOnFailure struct {
+	KeepStack string `yaml:"keep_stack"`
 }
 
 type rawTTL struct {
@@ -205,6 +221,9 @@ func ParseSpec(src []byte) (*Spec, error) {
 	if spec.TTL.Default > 0 && spec.TTL.Max > 0 && spec.TTL.Default > spec.TTL.Max {
 		v.add("ttl.default", fmt.Sprintf("%s is longer than ttl.max %s", raw.TTL.Default, raw.TTL.Max))
 	}
+	if raw.OnFailure != nil {
+		spec.OnFailure = v.onFailure(*raw.OnFailure, spec.TTL.Max)
+	}
 	seen := map[string]bool{}
 	for i, rp := range raw.Parameters {
 		p := v.param(i, rp)
@@ -269,6 +288,27 @@ func (v *validator) duration(field, s string) time.Duration {
 		return 0
 	}
 	return d
+}
+
+// onFailure validates on_failure (nil when it asks for nothing).
+func (v *validator) onFailure(raw rawOnFailure, maxTTL time.Duration) *FailurePolicy {
+	if raw.KeepStack == "" {
+		v.add("on_failure.keep_stack", "is required in on_failure (a duration such as 30m)")
+		return nil
+	}
+	d, err := time.ParseDuration(raw.KeepStack)
+	switch {
+	case err != nil || d <= 0:
+		v.add("on_failure.keep_stack", fmt.Sprintf("%q is not a positive duration such as 30m or 2h", raw.KeepStack))
+		return nil
+	case d < time.Second:
+		v.add("on_failure.keep_stack", "must be at least 1s")
+		return nil
+	case maxTTL > 0 && d > maxTTL:
+		v.add("on_failure.keep_stack", fmt.Sprintf("%s is longer than ttl.max %s: the environment is destroyed by then", raw.KeepStack, FormatDuration(maxTTL)))
+		return nil
+	}
+	return &FailurePolicy{KeepStack: d}
 }
 
 func (v *validator) param(i int, rp rawParam) Param {

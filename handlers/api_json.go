@@ -33,6 +33,13 @@ type versionJSON struct {
 	PublishedAt     time.Time    `json:"published_at"`
 	PublishedBy     string       `json:"published_by,omitempty"`
 	Teams           []string     `json:"teams,omitempty"` // who may launch it; absent: everyone
+	// OnFailure is what happens to a failed launch's stack; absent: it is
+	// cleaned up at once.
+	OnFailure *onFailureJSON `json:"on_failure,omitempty"`
+}
+
+type onFailureJSON struct {
+	KeepStack string `json:"keep_stack"` // a duration: the failed stack is kept this long for debugging
 }
 
 type ttlJSON struct {
@@ -56,13 +63,17 @@ func toVersionJSON(v envs.Version) versionJSON {
 	if params == nil {
 		params = []envs.Param{}
 	}
-	return versionJSON{
+	out := versionJSON{
 		Version: v.Spec.Version, Digest: v.Digest, Kind: string(v.Spec.Kind), Description: v.Spec.Description,
 		Provider: v.Spec.Provider, TTL: ttlJSON{Default: v.Spec.TTL.Default.String(), Max: v.Spec.TTL.Max.String()},
 		Parameters: params, Deprecated: v.DeprecatedAt != nil, DeprecatedAt: v.DeprecatedAt,
 		DeprecationNote: v.DeprecationNote, PublishedAt: v.PublishedAt, PublishedBy: v.PublishedBy,
 		Teams: v.Spec.Teams,
 	}
+	if f := v.Spec.OnFailure; f != nil {
+		out.OnFailure = &onFailureJSON{KeepStack: f.KeepStack.String()}
+	}
+	return out
 }
 
 type environmentJSON struct {
@@ -100,6 +111,11 @@ type environmentJSON struct {
 	// source's, relaunched with same_snapshot).
 	RelaunchedFrom string `json:"relaunched_from,omitempty"`
 	PinnedSnapshot string `json:"pinned_snapshot,omitempty"`
+	// A failed launch stays failed: StackCleanedAt is when its stack was
+	// cleaned up (absent while it may still exist), StackHeldUntil until
+	// when it is kept for debugging first (the template's on_failure).
+	StackCleanedAt *time.Time `json:"stack_cleaned_at,omitempty"`
+	StackHeldUntil *time.Time `json:"stack_held_until,omitempty"`
 }
 
 func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
@@ -110,6 +126,7 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 		Facts: e.Facts, CreatedAt: e.CreatedAt, ReadyAt: e.ReadyAt, ExpiresAt: e.ExpiresAt,
 		MaxExpiresAt: e.MaxExpiresAt, DestroyedAt: e.DestroyedAt, TTLRemaining: e.TimeLeft(now).Truncate(time.Second).String(),
 		DestroyGivenUp: e.DestroyGivenUp(), RelaunchedFrom: e.RelaunchedFrom, PinnedSnapshot: e.PinnedSnapshot,
+		StackCleanedAt: e.StackCleanedAt, StackHeldUntil: e.StackHeldUntil,
 	}
 	if e.RTO != nil {
 		s := e.RTO.Seconds()

@@ -69,6 +69,9 @@ func versionView(v envs.Version) web.VersionView {
 		DefaultTTL: envs.FormatDuration(v.Spec.TTL.Default), MaxTTL: envs.FormatDuration(v.Spec.TTL.Max),
 		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt,
 	}
+	if f := v.Spec.OnFailure; f != nil {
+		vv.KeepFailedStack = envs.FormatDuration(f.KeepStack)
+	}
 	for _, p := range v.Spec.Parameters {
 		vv.Params = append(vv.Params, web.ParamView{
 			Name: p.Name, Label: p.DisplayLabel(), Description: p.Description, Type: string(p.Type),
@@ -93,6 +96,7 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 		CanDestroy:     e.Status != envs.StatusDestroying && e.Status != envs.StatusDestroyed,
 		RelaunchedFrom: e.RelaunchedFrom,
 		CanRelaunch:    envs.Authorize(a, envs.PermLaunch) == nil,
+		StackCleanedAt: e.StackCleanedAt, StackHeldUntil: e.StackHeldUntil,
 	}
 	for _, k := range slices.Sorted(maps.Keys(e.Outputs)) {
 		val := e.Outputs[k]

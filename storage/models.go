@@ -40,6 +40,9 @@ type TemplateVersion struct {
 	DeprecatedAt    *time.Time
 	DeprecationNote string
 	Teams           string // comma-separated teams that may launch it; empty: everyone
+	// KeepFailedStack is on_failure.keep_stack: how long a failed launch's
+	// stack is kept for debugging before it is cleaned up (0: not kept).
+	KeepFailedStack time.Duration
 }
 
 // Environment is one launch of one template version.
@@ -86,6 +89,11 @@ type Environment struct {
 	// PinnedSnapshot is the snapshot the stack must restore instead of the
 	// latest ("": the latest); see envs.ProvisionRequest.Snapshot.
 	PinnedSnapshot string
+	// StackCleanedAt: when a failed launch's stack was cleaned up, the
+	// environment staying failed (see envs); nil while it may exist.
+	// StackHeldUntil: until when a failed stack is kept for debugging.
+	StackCleanedAt *time.Time
+	StackHeldUntil *time.Time
 }
 
 // Event is one line of an environment's timeline.

@@ -279,6 +279,26 @@ func (q Queries) transition(where *gorm.DB, id, to string, updates map[string]an
 	return res.RowsAffected == 1, nil
 }
 
+// TransitionStackCleaned is Transition that also requires the
+// environment's stack to be cleaned up already (stack_cleaned_at set): a
+// failed launch whose stack is gone is destroyed without a provider call,
+// and one whose clean-up has not finished is not.
+func (q Queries) TransitionStackCleaned(ctx context.Context, id string, from []string, to string, updates map[string]any) (bool, error) {
+	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ? AND stack_cleaned_at IS NOT NULL", id, from), id, to, updates)
+}
+
+// DestroyRequested reports whether a destroy of the environment was
+// requested (destroy_requested_at is set): one primary-key lookup, cheap
+// enough for a provisioning step to ask twice a second.
+func (q Queries) DestroyRequested(ctx context.Context, id string) (bool, error) {
+	var ids []string
+	err := q.ctx(ctx).Model(&Environment{}).Where("id = ? AND destroy_requested_at IS NOT NULL", id).Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return false, fmt.Errorf("storage: destroy requested of %s: %w", id, err)
+	}
+	return len(ids) > 0, nil
+}
+
 // UpdateEnvironment sets columns of an environment whatever its status.
 func (q Queries) UpdateEnvironment(ctx context.Context, id string, updates map[string]any) error {
 	res := q.ctx(ctx).Model(&Environment{}).Where("id = ?", id).Updates(updates)
@@ -316,33 +336,47 @@ func (q Queries) Expired(ctx context.Context, statuses []string, now time.Time, 
 	return es, nil
 }
 
-// ExpireDue moves up to limit environments in one of the `from` statuses
-// whose expires_at is at or before now to status `to`, oldest expiry
-// first, in one statement, and returns them (id, name, provider,
-// expires_at). The update re-checks the status and the expiry on each row
-// it changes, so an environment extended or destroyed since it was picked
-// is left alone. On PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED:
+// StackFilter picks environments by their stack: WithStack those that
+// have, or may have, one (every environment but a failed launch whose
+// stack was cleaned up), StackCleaned the failed launches whose stack was.
+type StackFilter int
+
+const (
+	WithStack StackFilter = iota
+	StackCleaned
+)
+
+// ExpireDue moves up to limit environments in one of the `from` statuses,
+// with or without a stack as `stack` says, whose expires_at is at or
+// before now to status `to`, oldest expiry first, in one statement, and
+// returns them (id, name, provider, expires_at). The update re-checks the
+// status, the stack and the expiry on each row it changes, so an
+// environment extended or destroyed since it was picked is left alone. On PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED:
 // replicas reaping at the same time share the work instead of queueing on
 // each other's rows.
-func (q Queries) ExpireDue(ctx context.Context, from []string, to string, now time.Time, limit int, updates map[string]any) ([]Environment, error) {
+func (q Queries) ExpireDue(ctx context.Context, from []string, stack StackFilter, to string, now time.Time, limit int, updates map[string]any) ([]Environment, error) {
 	set, args := "status = ?", []any{to}
 	for _, col := range slices.Sorted(maps.Keys(updates)) {
 		set += ", " + col + " = ?"
 		args = append(args, updates[col])
+	}
+	cond := " AND stack_cleaned_at IS NULL"
+	if stack == StackCleaned {
+		cond = " AND stack_cleaned_at IS NOT NULL"
 	}
 	// SQLite: one writer at a time, so picking and updating in one
 	// statement is enough. PostgreSQL: the rows are picked and locked first,
 	// in a materialized CTE; written as a subquery under IN, the update
 	// changed more rows than the limit (TestExpireDueMovesOnlyWhatIsDueOnce).
 	query := `UPDATE environments SET ` + set + ` WHERE id IN (
-    SELECT id FROM environments WHERE status IN ? AND expires_at <= ? ORDER BY expires_at LIMIT ?
-) AND status IN ? AND expires_at <= ?
+    SELECT id FROM environments WHERE status IN ? AND expires_at <= ?` + cond + ` ORDER BY expires_at LIMIT ?
+) AND status IN ? AND expires_at <= ?` + cond + `
 RETURNING id, name, provider, expires_at`
 	if q.postgres {
 		query = `WITH due AS MATERIALIZED (
-    SELECT id FROM environments WHERE status IN ? AND expires_at <= ? ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED
+    SELECT id FROM environments WHERE status IN ? AND expires_at <= ?` + cond + ` ORDER BY expires_at LIMIT ? FOR UPDATE SKIP LOCKED
 )
-UPDATE environments SET ` + set + ` FROM due WHERE environments.id = due.id AND status IN ? AND expires_at <= ?
+UPDATE environments SET ` + set + ` FROM due WHERE environments.id = due.id AND status IN ? AND expires_at <= ?` + cond + `
 RETURNING environments.id, name, provider, expires_at`
 		args = append([]any{from, now, limit}, args...)
 		args = append(args, from, now)
@@ -391,6 +425,42 @@ func (q Queries) AddEvent(ctx context.Context, ev *Event) error {
 		return fmt.Errorf("storage: add event to %s: %w", ev.EnvironmentID, err)
 	}
 	return nil
+}
+
+// AddEventWhile appends an event only while the environment is in one of
+// the given statuses, and reports whether it did: a provider's progress
+// reported after a destroy was requested is not shown as if the launch
+// went on. The status is read with the environment's row locked
+// (PostgreSQL) or in SQLite's one writing transaction, so a destroy
+// request commits either before the check or after the event. Call it
+// inside a transaction (DB.AddEventWhile opens one).
+func (q Queries) AddEventWhile(ctx context.Context, ev *Event, statuses []string) (bool, error) {
+	query := `SELECT status FROM environments WHERE id = ?`
+	if q.postgres {
+		query += ` FOR UPDATE`
+	}
+	var status []string
+	if err := q.ctx(ctx).Raw(query, ev.EnvironmentID).Scan(&status).Error; err != nil {
+		return false, fmt.Errorf("storage: add event to %s: read status: %w", ev.EnvironmentID, err)
+	}
+	if len(status) == 0 || !slices.Contains(statuses, status[0]) {
+		return false, nil
+	}
+	if err := q.ctx(ctx).Create(ev).Error; err != nil {
+		return false, fmt.Errorf("storage: add event to %s: %w", ev.EnvironmentID, err)
+	}
+	return true, nil
+}
+
+// HasEvent reports whether an environment's timeline holds an event of
+// the kind with exactly this message.
+func (q Queries) HasEvent(ctx context.Context, envID, kind, message string) (bool, error) {
+	var ids []int64
+	err := q.ctx(ctx).Model(&Event{}).Where("environment_id = ? AND kind = ? AND message = ?", envID, kind, message).Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return false, fmt.Errorf("storage: find event of %s: %w", envID, err)
+	}
+	return len(ids) > 0, nil
 }
 
 // AddEvents appends many events at once (ids are set), in the caller's
@@ -522,6 +592,17 @@ func (q Queries) SetSettingOnce(ctx context.Context, key, value string) (string,
 		return "", fmt.Errorf("storage: set %s: %w", key, err)
 	}
 	return q.Setting(ctx, key)
+}
+
+// AddEventWhile is Queries.AddEventWhile in a transaction of its own.
+func (db *DB) AddEventWhile(ctx context.Context, ev *Event, statuses []string) (bool, error) {
+	var added bool
+	err := db.InTx(ctx, func(tx *Tx) error {
+		var err error
+		added, err = tx.AddEventWhile(ctx, ev, statuses)
+		return err
+	})
+	return added, err
 }
 
 // AddEvent appends an event outside any other change, in a transaction of

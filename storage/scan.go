@@ -15,7 +15,7 @@ var environmentColumns = columns("id, name, owner, owner_id, team, template_name
 	"params, secrets, secret_names, status, status_reason, failure_reason, outputs, facts, handle, " +
 	"+created_at, +updated_at, +provision_started_at, +ready_at, +expires_at, +max_expires_at, " +
 	"+destroy_requested_at, +destroyed_at, rto_ms, rpo_ms, provision_attempt, +destroy_given_up_at, " +
-	"relaunched_from, pinned_snapshot")
+	"relaunched_from, pinned_snapshot, +stack_cleaned_at, +stack_held_until")
 
 // columnList is a select list as each database reads it: SQLite keeps the
 // plus before a timestamp, PostgreSQL has none for timestamps. Both are
@@ -41,13 +41,13 @@ func scanEnvironments(rows *sql.Rows, capacity int) ([]Environment, error) {
 	out := make([]Environment, 0, min(capacity, 256))
 	for rows.Next() {
 		var e Environment
-		var created, updated, provisionStarted, ready, expires, maxExpires, destroyRequested, destroyed, givenUp scanTime
+		var created, updated, provisionStarted, ready, expires, maxExpires, destroyRequested, destroyed, givenUp, cleaned, held scanTime
 		var rto, rpo sql.NullInt64
 		err := rows.Scan(&e.ID, &e.Name, &e.Owner, &e.OwnerID, &e.Team, &e.TemplateName, &e.Version, &e.VersionID, &e.Kind, &e.Provider,
 			&e.Params, &e.Secrets, &e.SecretNames, &e.Status, &e.StatusReason, &e.FailureReason, &e.Outputs, &e.Facts, &e.Handle,
 			&created, &updated, &provisionStarted, &ready, &expires, &maxExpires,
 			&destroyRequested, &destroyed, &rto, &rpo, &e.ProvisionAttempt, &givenUp,
-			&e.RelaunchedFrom, &e.PinnedSnapshot)
+			&e.RelaunchedFrom, &e.PinnedSnapshot, &cleaned, &held)
 		if err != nil {
 			return nil, err
 		}
@@ -57,6 +57,8 @@ func scanEnvironments(rows *sql.Rows, capacity int) ([]Environment, error) {
 		e.DestroyRequestedAt = destroyRequested.Ptr()
 		e.DestroyedAt = destroyed.Ptr()
 		e.DestroyGivenUpAt = givenUp.Ptr()
+		e.StackCleanedAt = cleaned.Ptr()
+		e.StackHeldUntil = held.Ptr()
 		e.RTOMillis = nullInt(rto)
 		e.RPOMillis = nullInt(rpo)
 		out = append(out, e)

@@ -92,6 +92,99 @@ func TestLiveNamesAreUnique(t *testing.T) {
 	if err := db.CreateEnvironment(ctx, newEnv("e3", "demo", v)); err != nil {
 		t.Errorf("the name of a destroyed environment cannot be reused: %v", err)
 	}
+	// A failed launch (and one on its way out) stays listed, but its name
+	// is free for the next try; the failed one cannot come back to life
+	// under it, so two of them never clash.
+	for i, status := range []string{"failed", "destroying", "destroy_failed"} {
+		if err := db.UpdateEnvironment(ctx, "e3", map[string]any{"status": status}); err != nil {
+			t.Fatal(err)
+		}
+		id := fmt.Sprintf("e%d", 4+i)
+		if err := db.CreateEnvironment(ctx, newEnv(id, "demo", v)); err != nil {
+			t.Errorf("the name of a %s environment cannot be reused: %v", status, err)
+		}
+		if err := db.UpdateEnvironment(ctx, id, map[string]any{"status": "destroyed"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// A failed launch keeps its status while its stack is cleaned up; the
+// queries that close it check the stack is gone, and its progress lines
+// go into the timeline only while it is provisioning.
+func TestFailedLaunchQueries(t *testing.T) {
+	db := openDB(t)
+	ctx := context.Background()
+	v := seedVersion(t, db)
+	e := newEnv("e1", "broken", v)
+	e.Status = "failed"
+	if err := db.CreateEnvironment(ctx, e); err != nil {
+		t.Fatal(err)
+	}
+	closeIt := func() bool {
+		t.Helper()
+		ok, err := db.TransitionStackCleaned(ctx, "e1", []string{"failed"}, "destroyed", map[string]any{"updated_at": time.Now().UTC()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if closeIt() {
+		t.Fatal("a failed launch whose stack is not cleaned up was closed")
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if err := db.UpdateEnvironment(ctx, "e1", map[string]any{"stack_cleaned_at": now, "stack_held_until": now.Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.Environment(ctx, "e1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.StackCleanedAt == nil || !got.StackCleanedAt.Equal(now) || got.StackHeldUntil == nil || !got.StackHeldUntil.Equal(now.Add(-time.Minute)) {
+		t.Errorf("stack_cleaned_at %v, stack_held_until %v; want %s and a minute before", got.StackCleanedAt, got.StackHeldUntil, now)
+	}
+	if !closeIt() {
+		t.Error("a failed launch whose stack is cleaned up was not closed")
+	}
+	if closeIt() {
+		t.Error("closed twice")
+	}
+
+	t.Run("progress lines only while provisioning", func(t *testing.T) {
+		p := newEnv("e2", "building", v)
+		p.Status = "provisioning"
+		if err := db.CreateEnvironment(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		add := func(msg string) bool {
+			t.Helper()
+			ok, err := db.AddEventWhile(ctx, &storage.Event{EnvironmentID: "e2", At: time.Now().UTC(), Kind: "provider", Message: msg},
+				[]string{"pending", "provisioning"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		if !add("setup: seed started") {
+			t.Error("a provisioning environment's progress was dropped")
+		}
+		if ok, err := db.Transition(ctx, "e2", []string{"provisioning"}, "destroying", map[string]any{"destroy_requested_at": time.Now().UTC()}); err != nil || !ok {
+			t.Fatalf("destroy: %v %v", ok, err)
+		}
+		if add("service web started") {
+			t.Error("progress after the destroy request was recorded")
+		}
+		for msg, want := range map[string]bool{"setup: seed started": true, "service web started": false} {
+			if has, err := db.HasEvent(ctx, "e2", "provider", msg); err != nil || has != want {
+				t.Errorf("HasEvent(%q) = %v, %v; want %v", msg, has, err, want)
+			}
+		}
+		for id, want := range map[string]bool{"e2": true, "e1": false, "nope": false} {
+			if got, err := db.DestroyRequested(ctx, id); err != nil || got != want {
+				t.Errorf("DestroyRequested(%s) = %v, %v; want %v", id, got, err, want)
+			}
+		}
+	})
 }
 
 func TestTransitionHappensOnce(t *testing.T) {
@@ -324,9 +417,14 @@ func TestExpireDueMovesOnlyWhatIsDueOnce(t *testing.T) {
 	for i, c := range []struct {
 		status  string
 		expires time.Duration
-	}{{"ready", -3 * time.Second}, {"pending", -2 * time.Second}, {"ready", -time.Second}, {"ready", time.Hour}, {"destroyed", -time.Hour}} {
+		cleaned bool
+	}{{"ready", -3 * time.Second, false}, {"pending", -2 * time.Second, false}, {"ready", -time.Second, false}, {"ready", time.Hour, false},
+		{"destroyed", -time.Hour, false}, {"failed", -4 * time.Second, true}, {"failed", -5 * time.Second, false}} {
 		e := newEnv(fmt.Sprintf("e%d", i), fmt.Sprintf("n%d", i), v)
 		e.Status, e.ExpiresAt = c.status, now.Add(c.expires)
+		if c.cleaned {
+			e.StackCleanedAt = &now
+		}
 		if err := db.CreateEnvironment(ctx, e); err != nil {
 			t.Fatal(err)
 		}
@@ -334,8 +432,18 @@ func TestExpireDueMovesOnlyWhatIsDueOnce(t *testing.T) {
 	live := []string{"pending", "provisioning", "ready"}
 	updates := map[string]any{"destroy_requested_at": now, "updated_at": now}
 
+	t.Run("a failed launch goes by its stack", func(t *testing.T) {
+		got, err := db.ExpireDue(ctx, []string{"failed"}, storage.StackCleaned, "destroyed", now, 10, updates)
+		if err != nil || len(got) != 1 || got[0].ID != "e5" {
+			t.Fatalf("without a stack: got %+v, %v; want e5", got, err)
+		}
+		got, err = db.ExpireDue(ctx, []string{"failed"}, storage.WithStack, "destroying", now, 10, updates)
+		if err != nil || len(got) != 1 || got[0].ID != "e6" {
+			t.Fatalf("with a stack: got %+v, %v; want e6", got, err)
+		}
+	})
 	t.Run("oldest expiry first, up to the limit", func(t *testing.T) {
-		got, err := db.ExpireDue(ctx, live, "destroying", now, 2, updates)
+		got, err := db.ExpireDue(ctx, live, storage.WithStack, "destroying", now, 2, updates)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -353,12 +461,13 @@ func TestExpireDueMovesOnlyWhatIsDueOnce(t *testing.T) {
 		if err != nil || !ok {
 			t.Fatalf("extend: %v %v", ok, err)
 		}
-		got, err := db.ExpireDue(ctx, live, "destroying", now, 10, updates)
+		got, err := db.ExpireDue(ctx, live, storage.WithStack, "destroying", now, 10, updates)
 		if err != nil || len(got) != 0 {
 			t.Errorf("got %+v, %v; want nothing due", got, err)
 		}
 	})
-	for id, want := range map[string]string{"e0": "destroying", "e1": "destroying", "e2": "ready", "e3": "ready", "e4": "destroyed"} {
+	for id, want := range map[string]string{"e0": "destroying", "e1": "destroying", "e2": "ready", "e3": "ready", "e4": "destroyed",
+		"e5": "destroyed", "e6": "destroying"} {
 		e, err := db.Environment(ctx, id)
 		if err != nil {
 			t.Fatal(err)

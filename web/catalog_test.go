@@ -12,7 +12,7 @@ import (
 func TestCatalogPage(t *testing.T) {
 	replica := web.TemplateView{
 		Name: "shop-replica", Kind: "replica", Owner: "platform", Provider: "aws",
-		Latest:   web.VersionView{Version: "3.0.0", Digest: "sha256:abcdef01", DefaultTTL: "4h", MaxTTL: "24h"},
+		Latest:   web.VersionView{Version: "3.0.0", Digest: "sha256:abcdef01", DefaultTTL: "4h", MaxTTL: "24h", KeepFailedStack: "30m"},
 		Versions: []web.VersionView{{Version: "3.0.0", Digest: "sha256:abcdef01", DefaultTTL: "4h", MaxTTL: "24h"}},
 	}
 	drill := web.TemplateView{Name: "prod-dr", Kind: "dr", Latest: web.VersionView{Version: "1.0.0"}, Versions: []web.VersionView{{Version: "1.0.0"}}}
@@ -77,6 +77,14 @@ func TestCatalogPage(t *testing.T) {
 		}
 		if !strings.Contains(card.Text(), "up to 8h") {
 			t.Error("max TTL missing")
+		}
+	})
+	t.Run("on_failure.keep_stack", func(t *testing.T) {
+		if got, want := strings.TrimSpace(byTestID(byTestID(doc, "template-shop-replica"), "keep-failed-stack").Text()), "keeps a failed stack 30m"; got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+		if byTestID(byTestID(doc, "template-crm-demo"), "keep-failed-stack").Length() != 0 {
+			t.Error("a template without on_failure says it keeps failed stacks")
 		}
 	})
 }

@@ -368,3 +368,48 @@ func TestEnvironmentSummaryRelaunch(t *testing.T) {
 		t.Errorf("lineage links to %q, want %q", got, want)
 	}
 }
+
+// A failed launch says what became of its stack: being cleaned up, kept
+// for debugging until a time, or cleaned up at a time; the admin page's
+// failure row says the same.
+func TestFailedStackIsShown(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+	tests := []struct {
+		name        string
+		cleaned     *time.Time
+		held        *time.Time
+		state, text string
+	}{
+		{"being cleaned up", nil, nil, "cleaning", "Its stack is being cleaned up."},
+		{"held", nil, &at, "held", "kept for debugging until"},
+		{"cleaned up", &at, &at, "cleaned", "Its stack was cleaned up"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := readyEnv()
+			e.Status, e.Live, e.FailureReason, e.StatusReason = "failed", false, "setup exited with status 3", "setup exited with status 3"
+			e.StackCleanedAt, e.StackHeldUntil = tt.cleaned, tt.held
+			for _, doc := range []*goquery.Document{
+				render(t, web.EnvironmentSummary(e)),
+				render(t, web.AdminPage(page("admin"), web.AdminView{Failures: []web.EnvironmentView{e}})),
+			} {
+				el := one(t, byTestID(doc, "failed-stack"), "failed stack")
+				if got := attr(el, "data-stack"); got != tt.state {
+					t.Errorf("data-stack: got %q, want %q", got, tt.state)
+				}
+				if !strings.Contains(el.Text(), tt.text) {
+					t.Errorf("text: got %q, want it to say %q", el.Text(), tt.text)
+				}
+				if tt.state != "cleaning" {
+					if got := attr(el.Find("time"), "datetime"); got != "2026-03-04T05:06:07Z" {
+						t.Errorf("time: got %q", got)
+					}
+				}
+			}
+		})
+	}
+	ready := render(t, web.EnvironmentSummary(readyEnv()))
+	if byTestID(ready, "failed-stack").Length() != 0 {
+		t.Error("a ready environment speaks of a failed stack")
+	}
+}

@@ -62,6 +62,9 @@ type VersionView struct {
 	Deprecated  bool
 	PublishedAt time.Time
 	Params      []ParamView
+	// KeepFailedStack is on_failure.keep_stack ("30m"), "" when a failed
+	// launch's stack is cleaned up at once.
+	KeepFailedStack string
 }
 
 // PublishView is the publish page: the template.yaml being published (kept
@@ -178,6 +181,11 @@ type EnvironmentView struct {
 	// none). CanRelaunch offers "Launch again".
 	RelaunchedFrom string
 	CanRelaunch    bool
+	// A failed launch keeps its record: StackCleanedAt is when its stack
+	// was cleaned up, StackHeldUntil until when it is kept for debugging
+	// first (nil: not held).
+	StackCleanedAt *time.Time
+	StackHeldUntil *time.Time
 }
 
 // OutputView is one named output (a URL is rendered as a link).

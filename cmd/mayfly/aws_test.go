@@ -86,6 +86,22 @@ func TestAWSLaunchReadyDestroyed(t *testing.T) {
 	if n := countContaining(msgs, "Queue AWS::SQS::Queue CREATE_COMPLETE"); n != 1 {
 		t.Errorf("stack event copied %d times, want once: %q", n, msgs)
 	}
+	// Each stack event is in the timeline at CloudFormation's time for it
+	// (the time its line begins with), not the time of the poll that saw it.
+	stackEvents := 0
+	for _, ev := range s.timeline(e.ID) {
+		stamp, _, ok := strings.Cut(ev.Message, " ")
+		if ev.Kind != "provider" || !ok || !strings.HasSuffix(stamp, "Z") || !strings.Contains(ev.Message, "AWS::") {
+			continue
+		}
+		stackEvents++
+		if got := ev.At.UTC().Format("15:04:05.000Z"); got != stamp {
+			t.Errorf("%q recorded at %s, want CloudFormation's %s", ev.Message, got, stamp)
+		}
+	}
+	if stackEvents < 3 {
+		t.Errorf("%d stack events in the timeline, want the stack's and each resource's", stackEvents)
+	}
 	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
 		t.Fatalf("destroy: %d %s", r.Status, r.Body)
 	}
@@ -154,9 +170,10 @@ func TestAWSLaunchFailsAndIsCleanedUp(t *testing.T) {
 	s, fake := startAWSMain(t)
 	fake.FailCreate("Queue", "Resource handler returned message: \"Access Denied\"")
 	e := s.launch(map[string]any{"template": "aws-topic", "name": "broken", "params": map[string]any{"customer": "acme"}})
-	e = s.waitStatus(e.ID, "destroyed", 20*time.Second)
-	if !strings.Contains(e.FailureReason, "Access Denied") || !strings.Contains(e.FailureReason, "Queue") {
-		t.Errorf("failure reason %q", e.FailureReason)
+	// The launch stays failed with its reason; its stack is deleted.
+	got := s.waitCleaned(e.ID, 20*time.Second)
+	if !strings.Contains(got.FailureReason, "Access Denied") || !strings.Contains(got.FailureReason, "Queue") {
+		t.Errorf("failure reason %q", got.FailureReason)
 	}
 	if got := fake.Stacks()[0].Status; got != "DELETE_COMPLETE" {
 		t.Errorf("failed stack not deleted: %s", got)

@@ -167,6 +167,8 @@ type envJSON struct {
 	MaxExpiresAt   time.Time         `json:"max_expires_at"`
 	RTOSeconds     *float64          `json:"rto_seconds"`
 	RPOSeconds     *float64          `json:"rpo_seconds"`
+	StackCleanedAt *time.Time        `json:"stack_cleaned_at"`
+	StackHeldUntil *time.Time        `json:"stack_held_until"`
 }
 
 func (s *testServer) launch(body map[string]any) envJSON {
@@ -345,13 +347,15 @@ func TestDestroyWhileProvisioning(t *testing.T) {
 func TestHealthCheckFails(t *testing.T) {
 	s := startMain(t, testCatalog(t))
 	e := s.launch(map[string]any{"template": "never-healthy"})
-	got := s.waitStatus(e.ID, "destroyed", 30*time.Second)
+	// It stays failed (see TestFailedLaunchStaysVisible); its stack is
+	// cleaned up.
+	got := s.waitCleaned(e.ID, 30*time.Second)
 	if !strings.Contains(got.FailureReason, "did not become healthy") {
 		t.Errorf("failure reason = %q, want it to say the service did not become healthy", got.FailureReason)
 	}
 	assertNoProcesses(t, e.ID)
 	msgs := s.events(e.ID)
-	for _, want := range []string{"Launch failed", "Cleaning up the failed launch", "Destroyed"} {
+	for _, want := range []string{"Launch failed", "Cleaning up the failed launch", "Stack cleaned up"} {
 		if !containsAny(msgs, want) {
 			t.Errorf("timeline lacks %q: %q", want, msgs)
 		}

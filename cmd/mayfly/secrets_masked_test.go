@@ -63,7 +63,7 @@ func TestSecretsMaskedInWhatProvidersSay(t *testing.T) {
 
 	failed := s.launch(map[string]any{"template": "leaky", "params": map[string]any{"token": secret, "fail": true}})
 	ready := s.launch(map[string]any{"template": "leaky", "params": map[string]any{"token": secret}})
-	got := s.waitStatus(failed.ID, "destroyed", 30*time.Second)
+	got := s.waitCleaned(failed.ID, 30*time.Second)
 	if !strings.Contains(got.FailureReason, "status 3") || !strings.Contains(got.FailureReason, "plain ***") {
 		t.Errorf("failure reason = %q, want the command's output with the secret masked", got.FailureReason)
 	}
@@ -125,7 +125,7 @@ func TestAWSSecretsMaskedInStackEvents(t *testing.T) {
 
 	fake.FailCreate("Queue", "Parameter Password value '"+secret+"' is not valid")
 	failed := s.launch(map[string]any{"template": "aws-vault", "name": "broken", "params": params})
-	got := s.waitStatus(failed.ID, "destroyed", 20*time.Second)
+	got := s.waitCleaned(failed.ID, 20*time.Second)
 	if !strings.Contains(got.FailureReason, "Parameter Password value '***' is not valid") {
 		t.Errorf("failure reason = %q, want CloudFormation's reason with the secret masked", got.FailureReason)
 	}

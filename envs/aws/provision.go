@@ -122,10 +122,17 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	for _, cp := range s.Capabilities {
 		in.Capabilities = append(in.Capabilities, types.Capability(cp))
 	}
-	out, err := c.cfn.CreateStack(ctx, in)
+	// CreateStack is not cut by ctx (a destroy requested meanwhile, or the
+	// job stopping): a call cut after CloudFormation took it would make a
+	// stack whose id never reaches the orchestrator, so the destroy could
+	// not find it and only the orphan sweep would, a day later. Let it
+	// answer (the SDK's retries are bounded) and the handle be saved.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), createStackTimeout)
+	defer cancel()
+	out, err := c.cfn.CreateStack(cctx, in)
 	var exists *types.AlreadyExistsException
 	if errors.As(err, &exists) {
-		return p.adopt(ctx, c, name, req.EnvironmentID, s.RoleARN)
+		return p.adopt(cctx, c, name, req.EnvironmentID, s.RoleARN)
 	}
 	if err != nil {
 		return "", fmt.Errorf("aws: create stack %s: %w", name, err)
@@ -134,6 +141,10 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	p.log.Info("stack created", "stack", h.StackID, "environment", req.EnvironmentID)
 	return h.String(), nil
 }
+
+// createStackTimeout bounds a CreateStack call that its caller's context
+// no longer bounds (see Provision).
+const createStackTimeout = 2 * time.Minute
 
 // requestToken is the CreateStack idempotency token: one per provision
 // attempt of the environment, so a re-run of the attempt (a crash mid-call,

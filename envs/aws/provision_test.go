@@ -64,3 +64,20 @@ func TestProvisionAttempts(t *testing.T) {
 		}
 	})
 }
+
+// A CreateStack whose caller gave up (a destroy was requested, the job
+// stopped) still gets its answer: a stack CloudFormation took must come
+// back with its id, or nothing could find it to delete it.
+func TestCreateStackIsNotCutByItsCaller(t *testing.T) {
+	p, srv := newProvider(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	h, err := p.Provision(ctx, request(t, siteStack(t)))
+	if err != nil || h == "" {
+		t.Fatalf("Provision with a cancelled context: %q, %v; want the stack's handle", h, err)
+	}
+	if st := stackOf(t, srv, "mayfly-demo-abc123"); !strings.HasPrefix(h, st.ID) {
+		t.Errorf("handle %q, want the created stack %s", h, st.ID)
+	}
+	waitDestroyed(t, p, h)
+}

@@ -286,9 +286,15 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	switch {
 	case err == nil:
 		if st.Phase == phaseStarted && p.allRunning(st) {
+			if req.Progress != nil {
+				req.Progress.StackCreated(id) // said once: a retry after a crash is the same stack
+			}
 			return id, nil
 		}
 		p.logger.Info("local: starting over an unfinished stack", "stack", id, "phase", st.Phase)
+		if req.Progress != nil {
+			req.Progress.Event(envs.ProviderEvent{At: p.now(), Message: "starting over: the previous attempt did not finish"})
+		}
 		if !p.stop(ctx, st) {
 			return "", fmt.Errorf("local: provision %s: processes of the previous attempt are still running", id)
 		}
@@ -334,6 +340,12 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 	}
 	if err := st.save(dir); err != nil {
 		return err
+	}
+	if req.Progress != nil {
+		// From here on the orchestrator hears of each step as it happens.
+		req.Progress.StackCreated(id)
+		st.report = req.Progress.Event
+		defer func() { st.report = nil }()
 	}
 	defer func() {
 		if err == nil {
@@ -445,6 +457,10 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 	}
 
 	for _, c := range pl.setup {
+		if err := ctx.Err(); err != nil {
+			return stepErr("setup", fmt.Errorf("setup: %s was not started: %w", c.Label, err))
+		}
+		st.event(p.now(), "setup: %s started", c.Label)
 		if err := p.runCommand(ctx, st, c, setupLog); err != nil {
 			return stepErr("setup", fmt.Errorf("setup: %w", err))
 		}
@@ -453,6 +469,10 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 
 	st.StartedAt = p.now()
 	for i, svc := range pl.services {
+		// A cancelled call (a destroy was requested) starts nothing more.
+		if err := ctx.Err(); err != nil {
+			return stepErr("start service "+svc.name, fmt.Errorf("service %s was not started: %w", svc.name, err))
+		}
 		rec, err := p.startService(st, svc, p.logPath(id, svc.name))
 		if err != nil {
 			return stepErr("start service "+svc.name, fmt.Errorf("start service %s: %w", svc.name, err))

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/mayflyhq/mayfly/envs"
 )
 
 // Names inside a work directory.
@@ -72,6 +74,10 @@ type stackState struct {
 	// memory only.
 	sealer Sealer
 	verify []runCommand
+	// report, while Provision runs, sends each event to the orchestrator
+	// at once (envs.ProvisionRequest.Progress) instead of keeping it for
+	// the next Status.
+	report func(envs.ProviderEvent)
 }
 
 // sealedPart is what stack.json keeps sealed.
@@ -144,7 +150,12 @@ type eventRecord struct {
 }
 
 func (st *stackState) event(at time.Time, format string, args ...any) {
-	st.Events = append(st.Events, eventRecord{At: at, Message: fmt.Sprintf(format, args...)})
+	msg := fmt.Sprintf(format, args...)
+	if st.report != nil {
+		st.report(envs.ProviderEvent{At: at, Message: msg})
+		return
+	}
+	st.Events = append(st.Events, eventRecord{At: at, Message: msg})
 }
 
 // processes returns the record of every process that was started: the
