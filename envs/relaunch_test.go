@@ -434,7 +434,10 @@ func TestRelaunchFromTheSameSnapshot(t *testing.T) {
 	if err := svc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	e := waitFor(t, svc, late.ID, time.Now().Add(20*time.Second), func(e *envs.Environment) bool { return e.Status.Terminal() })
+	// A failed launch stays failed while its stack is cleaned up.
+	e := waitFor(t, svc, late.ID, time.Now().Add(20*time.Second), func(e *envs.Environment) bool {
+		return e.Status == envs.StatusFailed && e.StackCleanedAt != nil
+	})
 	if e.FailureReason != want {
 		t.Errorf("failure reason %q, want %q", e.FailureReason, want)
 	}
