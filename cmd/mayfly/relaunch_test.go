@@ -112,7 +112,7 @@ func TestRelaunchThroughTheAPI(t *testing.T) {
 	}
 	// A changed secret reaches the stack: the setup step now fails.
 	bad := s.relaunch(again.ID, map[string]any{"name": "third", "params": map[string]any{"password": "another-secret"}})
-	if got := s.waitStatus(bad.ID, "destroyed", 30*time.Second); !strings.Contains(got.FailureReason, "check the password") {
+	if got := s.waitCleaned(bad.ID, 30*time.Second); got.Status != "failed" || !strings.Contains(got.FailureReason, "check the password") {
 		t.Errorf("a relaunch with another secret: failure %q, want its setup step to fail", got.FailureReason)
 	}
 
