@@ -89,6 +89,9 @@ type Environment struct {
 	DestroyGivenUpAt *time.Time
 	RTO              *time.Duration
 	RPO              *time.Duration
+	// Drift is what the drift checks say of its stack; nil for an
+	// environment that was never ready.
+	Drift *Drift
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -270,6 +273,7 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 		TTL:         TTLPolicy{Default: r.DefaultTTL, Max: r.MaxTTL},
 		Stack:       json.RawMessage(r.Stack),
 		Teams:       splitNames(r.Teams),
+		Drift:       driftPolicyOf(r.DriftInterval, r.DriftRemedy),
 	}
 	if err := json.Unmarshal([]byte(r.Params), &spec.Parameters); err != nil {
 		return Version{}, err

@@ -48,6 +48,9 @@ type Spec struct {
 	// Teams limits who may launch the template (empty: everyone). omitempty
 	// keeps the digests of versions published before the field existed.
 	Teams []string `json:"teams,omitempty"`
+	// Drift is how the stacks of its environments are checked for drift
+	// (nil: the defaults, see DriftPolicy); omitempty keeps older digests.
+	Drift *DriftPolicy `json:"drift,omitempty"`
 }
 
 // TTLPolicy bounds how long an environment may live.
@@ -110,6 +113,7 @@ type rawSpec struct {
 	Parameters  []rawParam `yaml:"parameters"`
 	Stack       yaml.Node  `yaml:"stack"`
 	Teams       []string   `yaml:"teams"`
+	Drift       *rawDrift  `yaml:"drift"`
 }
 
 type rawTTL struct {
@@ -227,6 +231,9 @@ func ParseSpec(src []byte) (*Spec, error) {
 		} else {
 			spec.Stack = b
 		}
+	}
+	if raw.Drift != nil {
+		spec.Drift = v.drift(*raw.Drift)
 	}
 	if b, _ := json.Marshal(spec.Parameters); len(b) > MaxTemplateSize {
 		v.add("parameters", fmt.Sprintf("are %d bytes once their aliases are expanded; at most %d", len(b), MaxTemplateSize))
