@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,9 +20,13 @@ import (
 // waits for CloudFormation's detection) and never delay launches and
 // destroys. The scheduler is a periodic job on the leader, like the
 // reaper's sweep: it gives each ready stack its first due time and queues
-// the checks that are due. A check is one job per environment, unique
-// while queued or running, so a check in progress is never started twice:
-// a request meanwhile gets that check's result.
+// the checks that are due. A check in progress is never started twice:
+// the environment's drift row says a check is requested (requested_at)
+// until one records its result, and a request meanwhile queues nothing
+// but counts itself (requests), so the check running sees it when it
+// records and checks once more (River's unique jobs cannot say this: a job
+// stays "running" for a moment after it recorded, and a request then would
+// be dropped).
 
 const driftQueue = "drift"
 
@@ -35,9 +40,7 @@ func (driftCheckArgs) Kind() string { return "drift_check" }
 // database); a provider's failure is recorded and the next scheduled
 // check is the retry.
 func (driftCheckArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: driftQueue, MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true,
-		ByState: []rivertype.JobState{rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable,
-			rivertype.JobStateRunning, rivertype.JobStateScheduled}}}
+	return river.InsertOpts{Queue: driftQueue, MaxAttempts: 5}
 }
 
 type driftSweepArgs struct{}
@@ -110,16 +113,16 @@ func (s *Service) ScheduleDriftChecks(ctx context.Context) (int, error) {
 	if err != nil || len(due) == 0 {
 		return 0, err
 	}
+	// In id order: each takes its environment's row lock (PostgreSQL), as
+	// other batches do, so two never wait for each other.
+	slices.Sort(due)
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
 		for _, id := range due {
 			r, err := tx.Environment(ctx, id)
 			if err != nil {
 				return err
 			}
-			if err := tx.RequestDrift(ctx, id, r.Handle, now, driftScheduled); err != nil {
-				return err
-			}
-			if err := s.jobs.InsertTx(ctx, tx, driftCheckArgs{EnvironmentID: id}, nil); err != nil {
+			if err := s.queueDriftCheck(ctx, tx, r, driftScheduled); err != nil {
 				return err
 			}
 		}
@@ -175,19 +178,36 @@ func (s *Service) RequestDriftCheck(ctx context.Context, actor Actor, id string)
 		return nil, Errorf(EConflict, "environment %s is %s: only the stack of a ready environment is checked for drift", r.Name, r.Status)
 	}
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
-		if err := tx.RequestDrift(ctx, id, r.Handle, s.now(), actor.Name); err != nil {
+		if err := s.queueDriftCheck(ctx, tx, r, actor.Name); err != nil {
 			return err
 		}
-		if err := s.addEvent(ctx, tx, id, EventAction, "", "Drift check requested by "+actor.Name, actor.Name); err != nil {
-			return err
-		}
-		return s.jobs.InsertTx(ctx, tx, driftCheckArgs{EnvironmentID: id}, nil)
+		return s.addEvent(ctx, tx, id, EventAction, "", "Drift check requested by "+actor.Name, actor.Name)
 	})
 	if err != nil {
 		return nil, err
 	}
 	s.hub.notify(id)
 	return s.Environment(ctx, id)
+}
+
+// queueDriftCheck asks, in tx, for a check of r's stack: a job is queued
+// unless a check is already queued or running, which then serves this
+// request too (see the top of this file). A request older than
+// staleDriftRequest is taken for a lost job's, and queued again.
+func (s *Service) queueDriftCheck(ctx context.Context, tx *storage.Tx, r *storage.Environment, by string) error {
+	now := s.now()
+	prev, err := tx.LockDrift(ctx, r.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		prev, err = nil, nil
+	}
+	if err != nil {
+		return err
+	}
+	pending := prev != nil && prev.RequestedAt != nil && prev.RequestedAt.After(now.Add(-s.staleDriftRequest()))
+	if err := tx.RequestDrift(ctx, r.ID, r.Handle, now, by, pending); err != nil || pending {
+		return err
+	}
+	return s.jobs.InsertTx(ctx, tx, driftCheckArgs{EnvironmentID: r.ID}, nil)
 }
 
 type driftCheckWorker struct {
@@ -221,6 +241,14 @@ func (w *driftCheckWorker) Work(ctx context.Context, job *river.Job[driftCheckAr
 	if err != nil {
 		return fmt.Errorf("envs: drift check of %s: load version: %w", id, err)
 	}
+	// The requests this check answers: one made while it runs makes it
+	// check again.
+	requests := 0
+	if d, err := s.store.Drift(ctx, id); err == nil {
+		requests = d.Requests
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
 	m := s.masker(r)
 	ctx = withMasker(ctx, m)
 	p := s.providers[r.Provider]
@@ -232,63 +260,34 @@ func (w *driftCheckWorker) Work(ctx context.Context, job *river.Job[driftCheckAr
 	}
 	rctx, cancel := recordCtx(ctx)
 	defer cancel()
-	return s.recordDrift(rctx, r, v, rep, err)
+	return s.recordDrift(rctx, r, v, requests, rep, err)
 }
 
 // recordDrift records a check's outcome (checkErr: the provider could not
 // judge the stack) on the environment, with a timeline line when the
 // stack drifted or came back in sync, and the version's remedy for a
-// stack that just drifted.
-func (s *Service) recordDrift(ctx context.Context, r *storage.Environment, v *storage.TemplateVersion, rep DriftReport, checkErr error) error {
+// stack that just drifted. requests is the drift row's request count when
+// the check began: if another request came since, the request stays and
+// the job runs again (a snooze).
+func (s *Service) recordDrift(ctx context.Context, r *storage.Environment, v *storage.TemplateVersion, requests int, rep DriftReport, checkErr error) error {
 	m := s.masker(r)
 	now := s.now()
-	prev, err := s.store.Drift(ctx, r.ID)
-	if errors.Is(err, storage.ErrNotFound) || err == nil && prev.Handle != r.Handle {
-		prev, err = &storage.EnvironmentDrift{EnvironmentID: r.ID, Items: "[]"}, nil // nothing known of this stack
-	}
-	if err != nil {
-		return err
-	}
-	row := *prev
-	row.Handle, row.RequestedAt, row.RequestedBy = r.Handle, nil, ""
-	next := func(after time.Duration) {
-		row.DueAt = nil
-		if v.DriftInterval > 0 {
-			due := now.Add(after)
-			row.DueAt = &due
-		}
+	var items []DriftItem
+	if checkErr == nil {
+		items = boundDrift(rep.Items, m)
 	}
 	result := "failed"
 	var msg string
-	if checkErr != nil {
-		// The last result stands; the failure is shown beside it, and the
-		// check is tried again within the hour (or at its interval).
-		row.Error, row.ErrorAt = oneLine(m.mask(checkErr.Error())), &now
-		next(min(v.DriftInterval, time.Hour))
-	} else {
-		items := boundDrift(rep.Items, m)
-		b, _ := json.Marshal(items) // plain strings: always marshals
-		row.Items, row.Error, row.ErrorAt, row.CheckedAt = string(b), "", nil, &now
-		state := DriftInSync
-		if len(items) > 0 {
-			state = DriftDrifted
+	var recorded, again, replace bool
+	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
+		msg, recorded, again, replace = "", false, false, false
+		prev, err := tx.LockDrift(ctx, r.ID)
+		if errors.Is(err, storage.ErrNotFound) {
+			prev, err = &storage.EnvironmentDrift{EnvironmentID: r.ID}, nil
 		}
-		result = string(state)
-		switch {
-		case state == DriftDrifted && DriftState(prev.State) != DriftDrifted:
-			row.DriftedSince = &now
-			msg = driftMessage(r.Version, items)
-		case state == DriftInSync && DriftState(prev.State) == DriftDrifted:
-			row.DriftedSince = nil
-			msg = "Back in sync: the stack is what " + r.Version + " declares again"
-		case state == DriftInSync:
-			row.DriftedSince = nil
+		if err != nil {
+			return err
 		}
-		row.State = string(state)
-		next(v.DriftInterval)
-	}
-	var recorded, replace bool
-	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
 		cur, err := tx.Environment(ctx, r.ID)
 		if err != nil {
 			return err
@@ -297,6 +296,48 @@ func (s *Service) recordDrift(ctx context.Context, r *storage.Environment, v *st
 			// Destroyed or replaced meanwhile: the result is about a stack
 			// that is no longer in service.
 			return tx.ClearDriftRequest(ctx, r.ID)
+		}
+		row := *prev
+		if prev.Handle != r.Handle { // nothing known of this stack
+			row = storage.EnvironmentDrift{EnvironmentID: r.ID, RequestedAt: prev.RequestedAt,
+				RequestedBy: prev.RequestedBy, Requests: prev.Requests}
+		}
+		row.Handle = r.Handle
+		if again = prev.Requests != requests; !again {
+			row.RequestedAt, row.RequestedBy = nil, ""
+		}
+		next := func(after time.Duration) {
+			row.DueAt = nil
+			if v.DriftInterval > 0 {
+				due := now.Add(after)
+				row.DueAt = &due
+			}
+		}
+		if checkErr != nil {
+			// The last result stands; the failure is shown beside it, and
+			// the check is tried again within the hour (or its interval).
+			row.Error, row.ErrorAt = oneLine(m.mask(checkErr.Error())), &now
+			next(min(v.DriftInterval, time.Hour))
+		} else {
+			b, _ := json.Marshal(items) // plain strings: always marshals
+			row.Items, row.Error, row.ErrorAt, row.CheckedAt = string(b), "", nil, &now
+			state, was := DriftInSync, DriftState(row.State)
+			if len(items) > 0 {
+				state = DriftDrifted
+			}
+			result = string(state)
+			switch {
+			case state == DriftDrifted && was != DriftDrifted:
+				row.DriftedSince = &now
+				msg = driftMessage(r.Version, items)
+			case state == DriftInSync && was == DriftDrifted:
+				msg = "Back in sync: the stack is what " + r.Version + " declares again"
+			}
+			if state == DriftInSync {
+				row.DriftedSince = nil
+			}
+			row.State = string(state)
+			next(v.DriftInterval)
 		}
 		if err := tx.SaveDrift(ctx, &row); err != nil {
 			return err
@@ -319,22 +360,22 @@ func (s *Service) recordDrift(ctx context.Context, r *storage.Environment, v *st
 		}
 		return err
 	})
-	if err != nil {
+	if err != nil || !recorded {
 		return err
-	}
-	if !recorded {
-		return nil
 	}
 	if dm, ok := s.metrics.(DriftMetrics); ok {
 		dm.DriftChecked(r.Provider, result)
 	}
 	switch {
 	case checkErr != nil:
-		s.log.Warn("drift check failed", "environment", r.ID, "reason", row.Error)
+		s.log.Warn("drift check failed", "environment", r.ID, "reason", oneLine(m.mask(checkErr.Error())))
 	case msg != "":
 		s.log.Info("drift check", "environment", r.ID, "result", result, "replace", replace)
 	}
 	s.hub.notify(r.ID)
+	if again {
+		return river.JobSnooze(0) // asked for again while it ran: once more
+	}
 	return nil
 }
 

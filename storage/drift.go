@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
 
@@ -64,12 +65,36 @@ func (q Queries) SaveDrift(ctx context.Context, d *EnvironmentDrift) error {
 	return nil
 }
 
-// RequestDrift records that a check of the environment's stack was asked
-// for (by whom, and when): the row is created if there is none.
-func (q Queries) RequestDrift(ctx context.Context, id, handle string, at time.Time, by string) error {
-	d := EnvironmentDrift{EnvironmentID: id, Handle: handle, Items: "[]", RequestedAt: &at, RequestedBy: by}
-	err := q.ctx(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "environment_id"}},
-		DoUpdates: clause.AssignmentColumns([]string{"requested_at", "requested_by"})}).Create(&d).Error
+// LockDrift loads the drift row of an environment (ErrNotFound if none)
+// for the caller's transaction to change: on PostgreSQL it first locks the
+// environment's row, which every writer of its drift row locks likewise
+// (a row that does not exist yet cannot be locked itself). SQLite runs one
+// transaction at a time.
+func (q Queries) LockDrift(ctx context.Context, id string) (*EnvironmentDrift, error) {
+	if q.postgres {
+		var locked string
+		if err := q.ctx(ctx).Raw(`SELECT id FROM environments WHERE id = ? FOR UPDATE`, id).Scan(&locked).Error; err != nil {
+			return nil, fmt.Errorf("storage: lock drift of %s: %w", id, err)
+		}
+	}
+	return q.Drift(ctx, id)
+}
+
+// RequestDrift records a request for a check of the environment's stack:
+// requests is counted up, and with pending false requested_at and
+// requested_by are set (with pending true a check is already queued or
+// running, and serves it). The row is created if there is none.
+func (q Queries) RequestDrift(ctx context.Context, id, handle string, at time.Time, by string, pending bool) error {
+	var err error
+	if pending {
+		err = q.ctx(ctx).Model(&EnvironmentDrift{}).Where("environment_id = ?", id).
+			Update("requests", gorm.Expr("requests + 1")).Error
+	} else {
+		d := EnvironmentDrift{EnvironmentID: id, Handle: handle, Items: "[]", RequestedAt: &at, RequestedBy: by, Requests: 1}
+		err = q.ctx(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "environment_id"}},
+			DoUpdates: clause.Assignments(map[string]any{"requested_at": at, "requested_by": by,
+				"requests": gorm.Expr("environment_drift.requests + 1")})}).Create(&d).Error
+	}
 	if err != nil {
 		return fmt.Errorf("storage: request drift check of %s: %w", id, err)
 	}

@@ -103,9 +103,11 @@ type EnvironmentDrift struct {
 	ErrorAt *time.Time
 	// DueAt is when the next scheduled check is due (nil: none).
 	DueAt *time.Time
-	// RequestedAt is set while a check is queued or running.
+	// RequestedAt is set while a check is queued or running; Requests
+	// counts the requests ever made.
 	RequestedAt *time.Time
 	RequestedBy string
+	Requests    int
 }
 
 // TableName: one row per environment, named like the concept.

@@ -8,8 +8,10 @@ ALTER TABLE template_versions ADD COLUMN drift_remedy TEXT NOT NULL DEFAULT 'man
 
 -- One row per environment whose stack is or was checked: the last
 -- result, the last failure, the next scheduled check and a check queued
--- or running. handle is the stack the row is about: a row about another
--- stack than the environment's (a replaced one) is stale.
+-- or running (requested_at; requests counts the requests, so a check
+-- learns that another came while it ran). handle is the stack the row is
+-- about: a row about another stack than the environment's (a replaced
+-- one) is stale.
 CREATE TABLE environment_drift (
     environment_id TEXT PRIMARY KEY REFERENCES environments(id),
     handle         TEXT NOT NULL DEFAULT '',
@@ -21,7 +23,8 @@ CREATE TABLE environment_drift (
     error_at       DATETIME,
     due_at         DATETIME,
     requested_at   DATETIME,
-    requested_by   TEXT NOT NULL DEFAULT ''
+    requested_by   TEXT NOT NULL DEFAULT '',
+    requests       INTEGER NOT NULL DEFAULT 0
 );
 -- The scheduler's scan: the checks that are due, soonest first.
 CREATE INDEX environment_drift_due ON environment_drift (due_at) WHERE due_at IS NOT NULL;
