@@ -490,3 +490,21 @@ func (s *Service) driftOf(e *Environment, row *storage.DriftState) *Drift {
 	}
 	return d
 }
+
+// DriftedCounts is, per provider, how many ready environments' stacks
+// drifted at their last check (the gauge /metrics shows).
+func (s *Service) DriftedCounts(ctx context.Context) (map[string]int, error) {
+	return s.store.CountDrifted(ctx)
+}
+
+// DriftProviders lists the providers that check stacks for drift, sorted.
+func (s *Service) DriftProviders() []string {
+	var out []string
+	for name := range s.providers {
+		if s.detector(name) != nil {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

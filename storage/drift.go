@@ -156,16 +156,24 @@ LIMIT ?`, now, stale, limit).Scan(&out).Error
 	return out, nil
 }
 
-// CountDrifted counts the ready environments whose current stack's last
-// check found drift.
-func (q Queries) CountDrifted(ctx context.Context) (int, error) {
-	var n int
-	err := q.ctx(ctx).Raw(`SELECT COUNT(*)
+// CountDrifted counts, per provider, the ready environments whose current
+// stack's last check found drift.
+func (q Queries) CountDrifted(ctx context.Context) (map[string]int, error) {
+	var rows []struct {
+		Provider string
+		N        int
+	}
+	err := q.ctx(ctx).Raw(`SELECT e.provider, COUNT(*) AS n
 FROM environment_drift d
 JOIN environments e ON e.id = d.environment_id
-WHERE d.state = 'drifted' AND e.status = 'ready' AND d.handle = e.handle`).Scan(&n).Error
+WHERE d.state = 'drifted' AND e.status = 'ready' AND d.handle = e.handle
+GROUP BY e.provider`).Scan(&rows).Error
 	if err != nil {
-		return 0, fmt.Errorf("storage: count drifted environments: %w", err)
+		return nil, fmt.Errorf("storage: count drifted environments: %w", err)
 	}
-	return n, nil
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.Provider] = r.N
+	}
+	return out, nil
 }

@@ -153,6 +153,9 @@ type EnvironmentView struct {
 	// DestroyGivenUp: destroy_failed, and no longer retried until an
 	// administrator retries it.
 	DestroyGivenUp bool
+	// Drift is the Drift section (nil: not shown, the provider does not
+	// check stacks for drift or the environment was never ready).
+	Drift *DriftView
 }
 
 // OutputView is one named output (a URL is rendered as a link).

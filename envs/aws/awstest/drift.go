@@ -63,6 +63,14 @@ func (s *Server) RestoreResource(stackID, logicalID string) {
 	}
 }
 
+// OverlappingDetections counts the drift detections started while another
+// of the same stack was still in progress.
+func (s *Server) OverlappingDetections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overlaps
+}
+
 // resourceOf finds a stack's resource. Callers hold s.mu.
 func (s *Server) resourceOf(stackID, logicalID string) *resource {
 	for _, st := range s.stacks {
@@ -191,6 +199,11 @@ func (s *Server) detectStackDrift(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "Sender", "ValidationError",
 			fmt.Sprintf("Stack [%s] is in %s state and can not be checked for drift", st.Name, st.Status))
 		return
+	}
+	for _, d := range s.drifts {
+		if d.stackID == st.ID && now.Before(d.done) {
+			s.overlaps++
+		}
 	}
 	d := &detection{id: s.nextID(), stackID: st.ID, done: now.Add(s.Step)}
 	for _, res := range st.resources {

@@ -51,6 +51,7 @@ type Server struct {
 	keys      map[string]string // access key id handed out by AssumeRole -> account
 	denied    map[string]bool   // regions and role ARNs whose calls are refused
 	drifts    map[string]*detection
+	overlaps  int // drift detections started while another of the stack ran
 	seq       int
 }
 
