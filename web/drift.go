@@ -55,9 +55,9 @@ func driftCheckURL(id string) templ.SafeURL {
 
 func driftSchedule(v DriftView) string {
 	if v.Interval == "" {
-		return "Checked on demand only."
+		return "Checked on demand only"
 	}
-	return "Checked every " + v.Interval + "."
+	return "Checked every " + v.Interval
 }
 
 func driftStatusText(status string) string {
