@@ -115,6 +115,12 @@ func TestDriftCheckLocal(t *testing.T) {
 		t.Errorf("?drifted=true lists %+v, want the drifted environment", list.Items)
 	}
 	assertProblem(t, s.api("GET", "/api/v1/environments?drifted=maybe", nil), http.StatusUnprocessableEntity, "drifted")
+	if code, page, err := httpGet(s.url + "/environments?drifted=true"); err != nil || code != http.StatusOK || !strings.Contains(page, `>drifty<`) {
+		t.Errorf("the environments page with ?drifted=true: %d %v, want it to list drifty", code, err)
+	}
+	if code, page, _ := httpGet(s.url + "/environments?drifted=false"); code != http.StatusOK || strings.Contains(page, `>drifty<`) {
+		t.Errorf("the environments page with ?drifted=false: %d, lists drifty", code)
+	}
 
 	_, metrics, err := httpGet(s.url + "/metrics")
 	if err != nil {
