@@ -133,7 +133,12 @@ func (p *Provider) DetectDrift(ctx context.Context, req envs.DriftRequest) (envs
 	if err != nil {
 		return envs.DriftReport{}, fmt.Errorf("local: drift of %s: %w", handle, err)
 	}
-	defer unlock()
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 	dir := p.stackDir(handle)
 	st, err := p.loadState(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -160,6 +165,11 @@ func (p *Provider) DetectDrift(ctx context.Context, req envs.DriftRequest) (envs
 	for _, svc := range st.Services {
 		items = append(items, p.serviceDrift(st, svc)...)
 	}
+	// The files are read without the stack's lock: a destroy meanwhile
+	// need not wait for the checksums of large files (its result is not
+	// recorded for a stack that is gone).
+	unlock()
+	locked = false
 	items = append(items, fileDrift(st.baseline.Files, p.fileSums(st))...)
 	return envs.DriftReport{Items: items}, nil
 }
