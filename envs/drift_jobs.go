@@ -390,14 +390,15 @@ type DriftMetrics interface {
 func boundDrift(items []DriftItem, m *masker) []DriftItem {
 	out := make([]DriftItem, 0, min(len(items), maxDriftItems))
 	for i, it := range items {
-		if i == maxDriftItems {
-			out[i-1].Detail = fmt.Sprintf("and %d more drifted", len(items)-maxDriftItems+1)
+		if i == maxDriftItems-1 && len(items) > maxDriftItems {
+			out = append(out, DriftItem{Resource: fmt.Sprintf("%d more", len(items)-i), Status: DriftModified,
+				Detail: fmt.Sprintf("not listed: a check keeps the first %d", maxDriftItems-1)})
 			break
 		}
 		it.Resource = truncate(m.mask(it.Resource), maxDriftValue)
 		it.Type = truncate(m.mask(it.Type), maxDriftValue)
 		it.Status = truncate(it.Status, 40)
-		it.Detail = oneLine(truncate(m.mask(it.Detail), maxDriftValue))
+		it.Detail = truncate(strings.Join(strings.Fields(m.mask(it.Detail)), " "), maxDriftValue) // one line
 		diffs := it.Differences
 		it.Differences = nil
 		for j, d := range diffs {
