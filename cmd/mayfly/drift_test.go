@@ -215,3 +215,34 @@ func TestDriftCheckAWS(t *testing.T) {
 		t.Error("the detection's status was never asked")
 	}
 }
+
+// Checks queued together run --drift-concurrency at a time.
+func TestDriftChecksAreBounded(t *testing.T) {
+	s, fake := startAWSMain(t, "--drift-concurrency", "1")
+	var ids []string
+	for _, name := range []string{"one", "two", "three"} {
+		e := s.launch(map[string]any{"template": "aws-topic", "name": name, "params": map[string]any{"customer": name}})
+		ids = append(ids, e.ID)
+	}
+	for _, id := range ids {
+		s.waitStatus(id, "ready", 20*time.Second)
+	}
+	fake.Step = 300 * time.Millisecond // each detection takes a while
+	for _, id := range ids {
+		if r := s.api("POST", "/api/v1/environments/"+id+"/drift-check", nil); r.Status != http.StatusAccepted {
+			t.Fatalf("drift-check: %d %s", r.Status, r.Body)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, id := range ids {
+		for d := s.drift(id); d.Checking || d.CheckedAt == nil; d = s.drift(id) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %+v", id, d)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if n := fake.MostDetections(); n != 1 {
+		t.Errorf("%d detections at once, want 1 (--drift-concurrency 1)", n)
+	}
+}

@@ -71,6 +71,14 @@ func (s *Server) OverlappingDetections() int {
 	return s.overlaps
 }
 
+// MostDetections is the most drift detections that were in progress at
+// once, across every stack.
+func (s *Server) MostDetections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mostDetections
+}
+
 // resourceOf finds a stack's resource. Callers hold s.mu.
 func (s *Server) resourceOf(stackID, logicalID string) *resource {
 	for _, st := range s.stacks {
@@ -200,11 +208,16 @@ func (s *Server) detectStackDrift(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("Stack [%s] is in %s state and can not be checked for drift", st.Name, st.Status))
 		return
 	}
+	running := 1
 	for _, d := range s.drifts {
-		if d.stackID == st.ID && now.Before(d.done) {
-			s.overlaps++
+		if now.Before(d.done) {
+			running++
+			if d.stackID == st.ID {
+				s.overlaps++
+			}
 		}
 	}
+	s.mostDetections = max(s.mostDetections, running)
 	d := &detection{id: s.nextID(), stackID: st.ID, done: now.Add(s.Step)}
 	for _, res := range st.resources {
 		d.drifts = append(d.drifts, st.resourceDrift(res, now))

@@ -52,7 +52,9 @@ type Server struct {
 	denied    map[string]bool   // regions and role ARNs whose calls are refused
 	drifts    map[string]*detection
 	overlaps  int // drift detections started while another of the stack ran
-	seq       int
+	// mostDetections is the most drift detections in progress at once.
+	mostDetections int
+	seq            int
 }
 
 // scope is where a call acts: an account and a region.
