@@ -97,15 +97,26 @@ func (s *Service) ScheduleDriftChecks(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	now := s.now()
-	for _, sd := range seeds {
-		// A stack whose provider cannot check it is given a row all the
-		// same, never due, so the scheduler does not look at it again.
-		row := &storage.EnvironmentDrift{EnvironmentID: sd.ID, Handle: sd.Handle}
-		if sd.DriftInterval > 0 && s.detector(sd.Provider) != nil {
-			due := cmpOr(ptrTime(sd.ReadyAt), now).Add(sd.DriftInterval)
-			row.DueAt = &due
-		}
-		if err := s.store.SaveDrift(ctx, row); err != nil {
+	if len(seeds) > 0 {
+		// One transaction for the batch: one commit, not hundreds, on
+		// SQLite's one connection.
+		err := s.store.InTx(ctx, func(tx *storage.Tx) error {
+			for _, sd := range seeds {
+				// A stack whose provider cannot check it is given a row
+				// all the same, never due, so the scheduler does not look
+				// at it again.
+				row := &storage.EnvironmentDrift{EnvironmentID: sd.ID, Handle: sd.Handle}
+				if sd.DriftInterval > 0 && s.detector(sd.Provider) != nil {
+					due := cmpOr(ptrTime(sd.ReadyAt), now).Add(sd.DriftInterval)
+					row.DueAt = &due
+				}
+				if err := tx.SaveDrift(ctx, row); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
 			return 0, err
 		}
 	}
