@@ -133,6 +133,9 @@ func (s *Service) ScheduleDriftChecks(ctx context.Context) (int, error) {
 			if err != nil {
 				return err
 			}
+			if Status(r.Status) != StatusReady {
+				continue // destroyed since it was found due
+			}
 			if err := s.queueDriftCheck(ctx, tx, r, driftScheduled); err != nil {
 				return err
 			}
