@@ -127,7 +127,9 @@ func (s *Service) ScheduleDriftChecks(ctx context.Context) (int, error) {
 	// In id order: each takes its environment's row lock (PostgreSQL), as
 	// other batches do, so two never wait for each other.
 	slices.Sort(due)
+	queued := 0
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+		queued = 0
 		for _, id := range due {
 			r, err := tx.Environment(ctx, id)
 			if err != nil {
@@ -139,13 +141,14 @@ func (s *Service) ScheduleDriftChecks(ctx context.Context) (int, error) {
 			if err := s.queueDriftCheck(ctx, tx, r, driftScheduled); err != nil {
 				return err
 			}
+			queued++
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, err
 	}
-	return len(due), nil
+	return queued, nil
 }
 
 // driftScheduled is who asked for a scheduled check.
