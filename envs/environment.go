@@ -101,6 +101,9 @@ type Environment struct {
 	// template keeps it for debugging before that (on_failure.keep_stack).
 	StackCleanedAt *time.Time
 	StackHeldUntil *time.Time
+	// Drift is what the drift checks say of its stack; nil for an
+	// environment that was never ready.
+	Drift *Drift
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -284,6 +287,7 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 		TTL:         TTLPolicy{Default: r.DefaultTTL, Max: r.MaxTTL},
 		Stack:       json.RawMessage(r.Stack),
 		Teams:       splitNames(r.Teams),
+		Drift:       driftPolicyOf(r.DriftInterval, r.DriftRemedy),
 	}
 	if r.KeepFailedStack > 0 {
 		spec.OnFailure = &FailurePolicy{KeepStack: r.KeepFailedStack}

@@ -75,6 +75,7 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	river.AddWorker(workers, &sweepWorker{s: s})
 	river.AddWorker(workers, &cleanupWorker{s: s})
 	orphanSweep := s.orphanSweepJob(workers)
+	driftSweep, driftQueueConfig := s.driftJobs(workers)
 	// A launch's provision job is inserted in the launch's transaction
 	// (InsertTx), which wakes River's fetch loop on neither database: SQLite
 	// has no LISTEN/NOTIFY, and on PostgreSQL River sends at most one insert
@@ -89,7 +90,7 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	return s.store.NewJobQueue(&river.Config{
 		Logger:            s.log.With("component", "jobs"),
 		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}, driftQueue: driftQueueConfig},
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: 20 * time.Millisecond,
 		// Jobs are bounded steps (long waits snooze rather than block), so
@@ -101,7 +102,7 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 		RescueStuckJobsAfter: s.cfg.RescueAfter,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(s.cfg.SweepInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true}), orphanSweep},
+			&river.PeriodicJobOpts{RunOnStart: true}), orphanSweep, driftSweep},
 	})
 }
 

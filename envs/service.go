@@ -120,6 +120,12 @@ type Config struct {
 	DestroyWatchInterval time.Duration
 	// Orphans is the cloud orphan sweep's policy (see orphan_sweep.go).
 	Orphans OrphanPolicy
+	// DriftWorkers is how many drift checks run at once (default 4), on
+	// a queue of their own; DriftSweepInterval is how often the drift
+	// scheduler looks for checks that are due (default 1m). See
+	// drift_jobs.go.
+	DriftWorkers       int
+	DriftSweepInterval time.Duration
 
 	// Identity (see identity.go): how groups map to roles and teams, and how
 	// long sessions last.
@@ -201,6 +207,8 @@ func New(cfg Config) (*Service, error) {
 	cfg.SessionIdle = cmpOr(cfg.SessionIdle, 8*time.Hour)
 	cfg.SessionMax = cmpOr(cfg.SessionMax, 7*24*time.Hour)
 	cfg.RoleRecheck = cmpOr(cfg.RoleRecheck, 15*time.Minute)
+	cfg.DriftWorkers = cmpOr(cfg.DriftWorkers, 4)
+	cfg.DriftSweepInterval = cmpOr(cfg.DriftSweepInterval, time.Minute)
 	s := &Service{
 		store:     cfg.Store,
 		providers: map[string]Provider{},
@@ -285,6 +293,7 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		Provider: spec.Provider, DefaultTTL: spec.TTL.Default, MaxTTL: spec.TTL.Max,
 		Params: string(params), Stack: string(spec.Stack), Source: string(source),
 		PublishedBy: actor.Name, PublishedAt: now, Teams: strings.Join(spec.Teams, ","),
+		DriftInterval: spec.DriftSchedule(), DriftRemedy: string(spec.DriftRemedy()),
 	}
 	if spec.OnFailure != nil {
 		row.KeepFailedStack = spec.OnFailure.KeepStack
@@ -681,7 +690,11 @@ func (s *Service) Environment(ctx context.Context, id string) (*Environment, err
 	if err != nil {
 		return nil, err
 	}
-	return environmentFromRow(r, splitNames(r.SecretNames)), nil
+	e := environmentFromRow(r, splitNames(r.SecretNames))
+	if err := s.attachDrift(ctx, []*Environment{e}); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // Filter narrows an environment listing.
@@ -689,8 +702,11 @@ type Filter struct {
 	Statuses []Status
 	Owner    string
 	Template string
-	Limit    int
-	Offset   int
+	// Drifted keeps the environments whose stack's last drift check found
+	// drift (true) or did not (false); nil: all.
+	Drifted *bool
+	Limit   int
+	Offset  int
 	// Cursor continues a listing from the Next or Prev of an
 	// EnvironmentPage (see EnvironmentPage; Offset is then ignored).
 	Cursor string
@@ -706,7 +722,11 @@ func (s *Service) Environments(ctx context.Context, f Filter) ([]*Environment, e
 	if err != nil {
 		return nil, err
 	}
-	return environmentsFromRows(rows), nil
+	list := environmentsFromRows(rows)
+	if err := s.attachDrift(ctx, list); err != nil {
+		return nil, err
+	}
+	return list, nil
 }
 
 // EnvironmentPage is one page of a listing, newest first, with the cursors
@@ -763,6 +783,9 @@ func (s *Service) EnvironmentPage(ctx context.Context, f Filter) (EnvironmentPag
 		}
 	}
 	page.Environments = environmentsFromRows(rows)
+	if err := s.attachDrift(ctx, page.Environments); err != nil {
+		return EnvironmentPage{}, err
+	}
 	return page, nil
 }
 
@@ -840,7 +863,7 @@ func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 	}
 	f.Statuses = statuses
 	sf := storage.EnvironmentFilter{Statuses: statusStrings(f.Statuses...), Owner: f.Owner, Template: f.Template,
-		Limit: f.Limit, Offset: f.Offset}
+		Drifted: f.Drifted, Limit: f.Limit, Offset: f.Offset}
 	if undestroyed(f.Statuses) {
 		sf.Statuses, sf.Undestroyed = nil, true
 	}

@@ -48,6 +48,9 @@ type Spec struct {
 	// Teams limits who may launch the template (empty: everyone). omitempty
 	// keeps the digests of versions published before the field existed.
 	Teams []string `json:"teams,omitempty"`
+	// Drift is how the stacks of its environments are checked for drift
+	// (nil: the defaults, see DriftPolicy); omitempty keeps older digests.
+	Drift *DriftPolicy `json:"drift,omitempty"`
 	// OnFailure says what happens to the stack of a failed launch (nil:
 	// it is cleaned up at once); omitempty keeps older digests likewise.
 	OnFailure *FailurePolicy `json:"on_failure,omitempty"`
@@ -121,6 +124,7 @@ type rawSpec struct {
 	Parameters  []rawParam    `yaml:"parameters"`
 	Stack       yaml.Node     `yaml:"stack"`
 	Teams       []string      `yaml:"teams"`
+	Drift       *rawDrift     `yaml:"drift"`
 	OnFailure   *rawOnFailure `yaml:"on_failure"`
 }
 
@@ -246,6 +250,9 @@ func ParseSpec(src []byte) (*Spec, error) {
 		} else {
 			spec.Stack = b
 		}
+	}
+	if raw.Drift != nil {
+		spec.Drift = v.drift(*raw.Drift)
 	}
 	if b, _ := json.Marshal(spec.Parameters); len(b) > MaxTemplateSize {
 		v.add("parameters", fmt.Sprintf("are %d bytes once their aliases are expanded; at most %d", len(b), MaxTemplateSize))

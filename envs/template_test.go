@@ -108,6 +108,11 @@ func TestParseSpecErrors(t *testing.T) {
 			return strings.Replace(s, "    type: string\n    secret: true", "    type: int\n    secret: true", 1)
 		}, "parameters[3].secret", 26, "only string"},
 		{"missing stack", func(s string) string { return s[:strings.Index(s, "stack:")] }, "stack", 0, "required"},
+		{"bad drift interval", withDrift("drift: {interval: daily}"), "drift.interval", 31, "not a duration"},
+		{"drift too often", withDrift("drift: {interval: 1m}"), "drift.interval", 31, "shorter than the minimum of 5m"},
+		{"drift too rarely", withDrift("drift: {interval: 2000h}"), "drift.interval", 31, "longer than the maximum of 720h"},
+		{"bad drift remedy", withDrift("drift: {remedy: rollback}"), "drift.remedy", 31, "not one of manual, replace"},
+		{"unknown drift field", withDrift("drift: {every: 24h}"), "", 31, "every"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -133,6 +138,50 @@ func TestParseSpecErrors(t *testing.T) {
 				t.Errorf("message = %q, want it to contain %q", f.Message, tt.wantMsg)
 			}
 		})
+	}
+}
+
+// digestBeforeDrift is validTemplate's digest as Mayfly computed it before
+// drift policies existed.
+const digestBeforeDrift = "70d4e2fb98380ae69bf208e1315fb6d56929b553241bbb4099e96d013be641b2"
+
+// withDrift adds a top-level drift section at the end of validTemplate
+// (line 31).
+func withDrift(section string) func(string) string {
+	return func(s string) string { return s + section + "\n" }
+}
+
+func TestParseSpecDrift(t *testing.T) {
+	tests := []struct {
+		section  string
+		interval time.Duration
+		remedy   envs.DriftRemedy
+	}{
+		{"", envs.DefaultDriftInterval, envs.RemedyManual},
+		{"drift: {interval: 6h}", 6 * time.Hour, envs.RemedyManual},
+		{"drift: {interval: \"off\", remedy: replace}", 0, envs.RemedyReplace},
+		{"drift: {remedy: manual}", envs.DefaultDriftInterval, envs.RemedyManual},
+	}
+	plain, err := envs.ParseSpec([]byte(validTemplate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range tests {
+		spec, err := envs.ParseSpec([]byte(withDrift(tt.section)(validTemplate)))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.section, err)
+		}
+		if got := spec.DriftSchedule(); got != tt.interval {
+			t.Errorf("%q: schedule %s, want %s", tt.section, got, tt.interval)
+		}
+		if got := spec.DriftRemedy(); got != tt.remedy {
+			t.Errorf("%q: remedy %s, want %s", tt.section, got, tt.remedy)
+		}
+	}
+	// A template without the section keeps the digest it had before
+	// drift checks existed.
+	if got, want := plain.Digest(), "sha256:"+digestBeforeDrift; got != want {
+		t.Errorf("digest of a template without drift: %s, want %s", got, want)
 	}
 }
 

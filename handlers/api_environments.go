@@ -15,7 +15,7 @@ import (
 	"github.com/mayflyhq/mayfly/envs"
 )
 
-// apiEnvironmentList is GET /api/v1/environments?status=&owner=&template=&limit=&cursor=.
+// apiEnvironmentList is GET /api/v1/environments?status=&owner=&template=&drifted=&limit=&cursor=.
 // status may repeat or be comma-separated. A page answers next_cursor (and
 // prev_cursor) when there are older (newer) environments; pass it back as
 // cursor for that page. offset= still pages the old way (it costs more
@@ -34,6 +34,9 @@ func (h *Handler) apiEnvironmentList(c *echo.Context) error {
 				f.Statuses = append(f.Statuses, envs.Status(s))
 			}
 		}
+	}
+	if f.Drifted, err = boolParam(q, "drifted"); err != nil {
+		return err
 	}
 	if f.Limit, err = intParam(q.Get("limit"), "limit", 100, 1, 1000); err != nil {
 		return err
@@ -59,6 +62,21 @@ func (h *Handler) apiEnvironmentList(c *echo.Context) error {
 		out.Items = append(out.Items, toEnvironmentJSON(e, now))
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+// boolParam reads an optional true/false query parameter (nil: absent).
+func boolParam(q url.Values, field string) (*bool, error) {
+	switch q.Get(field) {
+	case "":
+		return nil, nil
+	case "true":
+		v := true
+		return &v, nil
+	case "false":
+		v := false
+		return &v, nil
+	}
+	return nil, envs.Invalid("query is not valid", envs.FieldError{Field: field, Message: "must be true or false"})
 }
 
 func intParam(s, field string, def, lo, hi int) (int, error) {

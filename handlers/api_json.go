@@ -33,6 +33,7 @@ type versionJSON struct {
 	PublishedAt     time.Time    `json:"published_at"`
 	PublishedBy     string       `json:"published_by,omitempty"`
 	Teams           []string     `json:"teams,omitempty"` // who may launch it; absent: everyone
+	Drift           driftPolicy  `json:"drift"`
 	// OnFailure is what happens to a failed launch's stack; absent: it is
 	// cleaned up at once.
 	OnFailure *onFailureJSON `json:"on_failure,omitempty"`
@@ -40,6 +41,12 @@ type versionJSON struct {
 
 type onFailureJSON struct {
 	KeepStack string `json:"keep_stack"` // a duration: the failed stack is kept this long for debugging
+}
+
+// driftPolicy is a version's drift schedule and remedy.
+type driftPolicy struct {
+	Interval string `json:"interval"` // "24h", or "off"
+	Remedy   string `json:"remedy"`   // manual or replace
 }
 
 type ttlJSON struct {
@@ -68,7 +75,7 @@ func toVersionJSON(v envs.Version) versionJSON {
 		Provider: v.Spec.Provider, TTL: ttlJSON{Default: v.Spec.TTL.Default.String(), Max: v.Spec.TTL.Max.String()},
 		Parameters: params, Deprecated: v.DeprecatedAt != nil, DeprecatedAt: v.DeprecatedAt,
 		DeprecationNote: v.DeprecationNote, PublishedAt: v.PublishedAt, PublishedBy: v.PublishedBy,
-		Teams: v.Spec.Teams,
+		Teams: v.Spec.Teams, Drift: driftPolicy{Interval: driftInterval(v.Spec.DriftSchedule()), Remedy: string(v.Spec.DriftRemedy())},
 	}
 	if f := v.Spec.OnFailure; f != nil {
 		out.OnFailure = &onFailureJSON{KeepStack: f.KeepStack.String()}
@@ -116,6 +123,49 @@ type environmentJSON struct {
 	// when it is kept for debugging first (the template's on_failure).
 	StackCleanedAt *time.Time `json:"stack_cleaned_at,omitempty"`
 	StackHeldUntil *time.Time `json:"stack_held_until,omitempty"`
+	// Drift: what the drift checks say of the stack (absent when its
+	// provider does not check stacks, or it was never ready).
+	Drift *driftJSON `json:"drift,omitempty"`
+}
+
+// driftJSON is an environment's drift: status never_checked, in_sync,
+// drifted or check_failed; drifted is the last completed check's result.
+type driftJSON struct {
+	Status       string           `json:"status"`
+	Drifted      bool             `json:"drifted"`
+	Checking     bool             `json:"checking"`
+	CheckedAt    *time.Time       `json:"checked_at,omitempty"`
+	DriftedSince *time.Time       `json:"drifted_since,omitempty"`
+	Items        []envs.DriftItem `json:"items"`
+	Error        string           `json:"error,omitempty"`
+	ErrorAt      *time.Time       `json:"error_at,omitempty"`
+	RequestedAt  *time.Time       `json:"requested_at,omitempty"`
+	NextCheckAt  *time.Time       `json:"next_check_at,omitempty"`
+	// Interval is the version's schedule ("24h", or "off"); Remedy manual
+	// or replace.
+	Interval string `json:"interval"`
+	Remedy   string `json:"remedy"`
+}
+
+func toDriftJSON(d *envs.Drift) *driftJSON {
+	if d == nil || !d.Supported {
+		return nil
+	}
+	out := &driftJSON{Status: d.Summary(), Drifted: d.Drifted(), Checking: d.Checking, CheckedAt: d.CheckedAt,
+		DriftedSince: d.DriftedSince, Items: d.Items, Error: d.Error, ErrorAt: d.ErrorAt, RequestedAt: d.RequestedAt,
+		NextCheckAt: d.NextCheck, Interval: driftInterval(d.Interval), Remedy: string(d.Remedy)}
+	if out.Items == nil {
+		out.Items = []envs.DriftItem{}
+	}
+	return out
+}
+
+// driftInterval is a drift schedule as templates write it.
+func driftInterval(d time.Duration) string {
+	if d == 0 {
+		return "off"
+	}
+	return envs.FormatDuration(d)
 }
 
 func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
@@ -127,6 +177,7 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 		MaxExpiresAt: e.MaxExpiresAt, DestroyedAt: e.DestroyedAt, TTLRemaining: e.TimeLeft(now).Truncate(time.Second).String(),
 		DestroyGivenUp: e.DestroyGivenUp(), RelaunchedFrom: e.RelaunchedFrom, PinnedSnapshot: e.PinnedSnapshot,
 		StackCleanedAt: e.StackCleanedAt, StackHeldUntil: e.StackHeldUntil,
+		Drift: toDriftJSON(e.Drift),
 	}
 	if e.RTO != nil {
 		s := e.RTO.Seconds()

@@ -14,7 +14,7 @@ import (
 const environmentsPageSize = 50
 
 // environmentList renders the environments page (?status= filters; "" is
-// the live ones, "all" every one), a page at a time (?cursor= from the
+// the live ones, "all" every one; ?drifted=true those whose stack drifted), a page at a time (?cursor= from the
 // page's next/previous links). ?partial=rows renders only the rows, for the
 // table's periodic refresh.
 func (h *Handler) environmentList(c *echo.Context) error {
@@ -28,6 +28,10 @@ func (h *Handler) environmentList(c *echo.Context) error {
 	case "all":
 	default:
 		f.Statuses = []envs.Status{envs.Status(status)}
+	}
+	var err error
+	if f.Drifted, err = boolParam(c.QueryParams(), "drifted"); err != nil {
+		return err
 	}
 	page, err := h.svc.EnvironmentPage(ctx, f)
 	if err != nil {

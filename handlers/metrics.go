@@ -24,6 +24,7 @@ type Metrics struct {
 	reaperLag prometheus.Histogram
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+	drift     *prometheus.CounterVec
 
 	once sync.Once
 }
@@ -56,8 +57,12 @@ func NewMetrics() *Metrics {
 			Help:    "HTTP request latency by route (SSE streams excluded).",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mayfly_drift_checks_total",
+			Help: "Drift checks of ready stacks by provider and result (in_sync, drifted, failed).",
+		}, []string{"provider", "result"}),
 	}
-	m.reg.MustRegister(m.provision, m.destroy, m.reaperLag, m.requests, m.latency,
+	m.reg.MustRegister(m.provision, m.destroy, m.reaperLag, m.requests, m.latency, m.drift,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -81,6 +86,11 @@ func (m *Metrics) DestroyDone(provider string, d time.Duration) {
 
 func (m *Metrics) ReaperLag(d time.Duration) { m.reaperLag.Observe(d.Seconds()) }
 
+// DriftChecked implements envs.DriftMetrics.
+func (m *Metrics) DriftChecked(provider, result string) {
+	m.drift.WithLabelValues(provider, result).Inc()
+}
+
 func (m *Metrics) observeRequest(method, route string, code int, d time.Duration) {
 	if route == "" {
 		route = "unmatched"
@@ -94,7 +104,7 @@ func (m *Metrics) observeRequest(method, route string, code int, d time.Duration
 // watch registers the environments-by-status gauge, read from the database
 // at scrape time so every replica reports the same truth.
 func (m *Metrics) watch(svc *envs.Service) {
-	m.once.Do(func() { m.reg.MustRegister(&statusCollector{svc: svc}) })
+	m.once.Do(func() { m.reg.MustRegister(&statusCollector{svc: svc}, &driftCollector{svc: svc}) })
 }
 
 type statusCollector struct{ svc *envs.Service }
@@ -113,5 +123,27 @@ func (s *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, st := range envs.Statuses {
 		ch <- prometheus.MustNewConstMetric(environmentsDesc, prometheus.GaugeValue, float64(counts[st]), string(st))
+	}
+}
+
+// driftCollector is the drifted-environments gauge, read from the database
+// at scrape time like the status gauge.
+type driftCollector struct{ svc *envs.Service }
+
+var driftedDesc = prometheus.NewDesc("mayfly_environments_drifted",
+	"Ready environments whose stack's last drift check found drift, by provider.", []string{"provider"}, nil)
+
+func (d *driftCollector) Describe(ch chan<- *prometheus.Desc) { ch <- driftedDesc }
+
+func (d *driftCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	counts, err := d.svc.DriftedCounts(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(driftedDesc, err)
+		return
+	}
+	for _, p := range d.svc.DriftProviders() {
+		ch <- prometheus.MustNewConstMetric(driftedDesc, prometheus.GaugeValue, float64(counts[p]), p)
 	}
 }

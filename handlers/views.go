@@ -122,6 +122,7 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 	if t, err := time.Parse(time.RFC3339, e.Facts[envs.FactSnapshotTakenAt]); err == nil {
 		v.SnapshotTakenAt = &t
 	}
+	v.Drift = driftView(e, a)
 	if envs.CanActOn(a, e) != nil {
 		v.CanDestroy = false
 	} else if v.Live {
@@ -131,6 +132,30 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 				v.ExtendOptions = append(v.ExtendOptions, envs.FormatDuration(d))
 			}
 		}
+	}
+	return v
+}
+
+// driftView is the Drift section of an environment as actor a sees it, nil
+// when it has none to show.
+func driftView(e *envs.Environment, a envs.Actor) *web.DriftView {
+	d := e.Drift
+	if d == nil || !d.Supported {
+		return nil
+	}
+	v := &web.DriftView{EnvironmentID: e.ID, Version: e.Version, Status: d.Summary(), LastState: string(d.State),
+		Checking: d.Checking, CheckedAt: d.CheckedAt, DriftedSince: d.DriftedSince, Error: d.Error, ErrorAt: d.ErrorAt,
+		NextCheck: d.NextCheck, Remedy: string(d.Remedy),
+		CanCheck: e.Status == envs.StatusReady && envs.CanActOn(a, e) == nil}
+	if d.Interval > 0 {
+		v.Interval = envs.FormatDuration(d.Interval)
+	}
+	for _, it := range d.Items {
+		iv := web.DriftItemView{Resource: it.Resource, Type: it.Type, Status: it.Status, Detail: it.Detail}
+		for _, df := range it.Differences {
+			iv.Differences = append(iv.Differences, web.DriftDifferenceView{Path: df.Path, Expected: df.Expected, Actual: df.Actual, Kind: df.Kind})
+		}
+		v.Items = append(v.Items, iv)
 	}
 	return v
 }

@@ -43,6 +43,10 @@ type TemplateVersion struct {
 	// KeepFailedStack is on_failure.keep_stack: how long a failed launch's
 	// stack is kept for debugging before it is cleaned up (0: not kept).
 	KeepFailedStack time.Duration
+	// DriftInterval is how often its environments' stacks are checked for
+	// drift (0: only on demand); DriftRemedy is manual or replace.
+	DriftInterval time.Duration `gorm:"column:drift_interval"`
+	DriftRemedy   string
 }
 
 // Environment is one launch of one template version.
@@ -95,6 +99,33 @@ type Environment struct {
 	StackCleanedAt *time.Time
 	StackHeldUntil *time.Time
 }
+
+// EnvironmentDrift is what the drift checks of an environment's stack
+// found: the last result, the last failure, the next scheduled check and a
+// check in progress.
+type EnvironmentDrift struct {
+	EnvironmentID string `gorm:"primaryKey"`
+	// Handle is the stack the row is about.
+	Handle string
+	// State is the last check's result: in_sync or drifted ("" never).
+	State        string
+	CheckedAt    *time.Time
+	DriftedSince *time.Time
+	Items        string // JSON list of what drifted
+	// Error is why the last check failed ("" when it did not).
+	Error   string
+	ErrorAt *time.Time
+	// DueAt is when the next scheduled check is due (nil: none).
+	DueAt *time.Time
+	// RequestedAt is set while a check is queued or running; Requests
+	// counts the requests ever made.
+	RequestedAt *time.Time
+	RequestedBy string
+	Requests    int
+}
+
+// TableName: one row per environment, named like the concept.
+func (EnvironmentDrift) TableName() string { return "environment_drift" }
 
 // Event is one line of an environment's timeline.
 type Event struct {

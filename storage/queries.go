@@ -170,8 +170,11 @@ type EnvironmentFilter struct {
 	Undestroyed bool
 	Owner       string
 	Template    string
-	Limit       int
-	Offset      int
+	// Drifted keeps only the environments whose last drift check found
+	// drift (true) or did not (false); nil: all.
+	Drifted *bool
+	Limit   int
+	Offset  int
 	// After continues the listing with the environments older than this
 	// key; Before lists the ones newer than it (still newest first).
 	After, Before *ListKey
@@ -202,6 +205,16 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 	}
 	if f.Template != "" {
 		db = db.Where("template_name = ?", f.Template)
+	}
+	if f.Drifted != nil {
+		// The row must be about the environment's current stack: a result
+		// about a replaced stack says nothing about this one.
+		drifted := "id IN (SELECT environment_id FROM environment_drift d WHERE d.state = 'drifted' AND d.handle = environments.handle)"
+		if *f.Drifted {
+			db = db.Where(drifted)
+		} else {
+			db = db.Where("NOT " + drifted)
+		}
 	}
 	if f.Limit > 0 {
 		db = db.Limit(f.Limit)

@@ -186,6 +186,9 @@ type EnvironmentView struct {
 	// first (nil: not held).
 	StackCleanedAt *time.Time
 	StackHeldUntil *time.Time
+	// Drift is the Drift section (nil: not shown, the provider does not
+	// check stacks for drift or the environment was never ready).
+	Drift *DriftView
 }
 
 // OutputView is one named output (a URL is rendered as a link).

@@ -95,6 +95,9 @@ type Config struct {
 	ProvisionAttempts int
 	DestroyAttempts   int
 	DestroyTimeout    time.Duration
+	// DriftConcurrency is how many drift checks run at once (see
+	// envs/drift_jobs.go).
+	DriftConcurrency int
 
 	// The local provider's isolation (see isolation.go): LocalSandbox is
 	// auto, on or off; LocalHidden are credentials files of the libraries
@@ -182,6 +185,8 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"a destroy is given up (destroy_failed, for an admin to retry) when the provider has failed it this many times (MAYFLY_DESTROY_ATTEMPTS)")
 	fs.DurationVar(&c.DestroyTimeout, "destroy-timeout", envDur("MAYFLY_DESTROY_TIMEOUT", time.Hour),
 		"a destroy still in progress this long after it was requested is given up (destroy_failed, for an admin to retry); a provider may need longer (aws: 3h) (MAYFLY_DESTROY_TIMEOUT)")
+	fs.IntVar(&c.DriftConcurrency, "drift-concurrency", envInt("MAYFLY_DRIFT_CONCURRENCY", "drift-concurrency", 4),
+		"how many drift checks of ready stacks run at once, per replica (MAYFLY_DRIFT_CONCURRENCY)")
 	fs.DurationVar(&c.StopGrace, "stop-grace", envDur("MAYFLY_STOP_GRACE", 5*time.Second), "local provider: time between TERM and KILL")
 	awsFlags(fs, &c.AWS, env, envDur)
 	fs.StringVar(&c.LocalSandbox, "local-sandbox", env("MAYFLY_LOCAL_SANDBOX", local.SandboxAuto),
@@ -289,6 +294,9 @@ func (c Config) Validate() error {
 	}
 	if c.ProvisionAttempts < 1 {
 		return fmt.Errorf("--provision-attempts %d: must be at least 1", c.ProvisionAttempts)
+	}
+	if c.DriftConcurrency < 1 || c.DriftConcurrency > 100 {
+		return fmt.Errorf("--drift-concurrency %d: must be from 1 to 100", c.DriftConcurrency)
 	}
 	if c.DestroyAttempts < 1 {
 		return fmt.Errorf("--destroy-attempts %d: must be at least 1", c.DestroyAttempts)

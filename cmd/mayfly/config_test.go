@@ -89,6 +89,13 @@ func TestParseConfig(t *testing.T) {
 		{name: "negative destroy timeout", env: map[string]string{"MAYFLY_DESTROY_TIMEOUT": "-1m"}, wantErr: "--destroy-timeout -1m0s: must be positive"},
 		{name: "provision attempts variable not a number", env: map[string]string{"MAYFLY_PROVISION_ATTEMPTS": "three"}, wantErr: "MAYFLY_PROVISION_ATTEMPTS (--provision-attempts)"},
 		{name: "zero provision attempts", args: []string{"--provision-attempts", "0"}, wantErr: "--provision-attempts 0: must be at least 1"},
+		{name: "drift concurrency from the environment", env: map[string]string{"MAYFLY_DRIFT_CONCURRENCY": "8"}, check: func(t *testing.T, c Config) {
+			if c.DriftConcurrency != 8 {
+				t.Errorf("drift concurrency %d, want 8", c.DriftConcurrency)
+			}
+		}},
+		{name: "zero drift concurrency", args: []string{"--drift-concurrency", "0"}, wantErr: "--drift-concurrency 0: must be from 1 to 100"},
+		{name: "drift concurrency variable not a number", env: map[string]string{"MAYFLY_DRIFT_CONCURRENCY": "four"}, wantErr: "MAYFLY_DRIFT_CONCURRENCY (--drift-concurrency)"},
 		{name: "destroy attempts variable not a number", env: map[string]string{"MAYFLY_DESTROY_ATTEMPTS": "many"}, wantErr: "MAYFLY_DESTROY_ATTEMPTS (--destroy-attempts)"},
 		{name: "negative destroy attempts", env: map[string]string{"MAYFLY_DESTROY_ATTEMPTS": "-2"}, wantErr: "--destroy-attempts -2: must be at least 1"},
 		{name: "rate limits by default", env: signIn(nil), check: limits(20, 20, 200)},

@@ -169,6 +169,7 @@ func (m *Main) Run(ctx context.Context) error {
 		RescueAfter: cfg.RescueAfter,
 
 		ProvisionAttempts: cfg.ProvisionAttempts,
+		DriftWorkers:      cfg.DriftConcurrency,
 		DestroyAttempts:   cfg.DestroyAttempts,
 		DestroyTimeout:    cfg.DestroyTimeout,
 		RoleRecheck:       cfg.RoleRecheck,

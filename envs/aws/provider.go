@@ -77,6 +77,9 @@ type Config struct {
 	// OutputRetry is how long a health check waits before asking a health
 	// output that failed once again (default 2s; see StackHealth).
 	OutputRetry time.Duration
+	// DriftPoll is the longest wait between two questions about a drift
+	// detection in progress (default 5s; see DetectDrift).
+	DriftPoll time.Duration
 }
 
 // Provider implements envs.Provider on CloudFormation.
@@ -124,6 +127,9 @@ func New(cfg Config) *Provider {
 	}
 	if cfg.OutputRetry == 0 {
 		cfg.OutputRetry = 2 * time.Second
+	}
+	if cfg.DriftPoll == 0 {
+		cfg.DriftPoll = 5 * time.Second
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = healthClient(cfg.HealthAllow)

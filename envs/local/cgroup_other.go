@@ -27,3 +27,5 @@ func killCgroup(context.Context, string, time.Duration) (bool, error) { return t
 func isStackCgroup(string, string) bool { return false }
 
 func stopCgroup(context.Context, string, time.Duration) bool { return true }
+
+func cgroupTreeProcs(string) []int { return nil }

@@ -130,6 +130,7 @@ var (
 	_ envs.Provider       = (*Provider)(nil)
 	_ envs.HealthChecker  = (*Provider)(nil)
 	_ envs.SnapshotPinner = (*Provider)(nil)
+	_ envs.DriftDetector  = (*Provider)(nil)
 )
 
 // baseEnvNames are the only variables of the portal's environment that stack
@@ -420,6 +421,9 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 	}
 	st.Outputs = pl.outputs
 	st.setVerify(pl.verify)
+	if spec.Drift != nil {
+		st.DriftFiles = spec.Drift.Files
+	}
 	// Create every log up front so Logs can show each stream from the start.
 	streams := []string{}
 	for _, svc := range spec.Services {
@@ -721,6 +725,11 @@ func (p *Provider) observe(ctx context.Context, st *stackState) envs.StackStatus
 		}
 		st.Facts[envs.FactVerifiedAt] = now.UTC().Format(time.RFC3339)
 		st.event(now, "verify passed")
+	}
+	if !st.HasBaseline {
+		// Once, when the stack first is ready: what drift checks compare
+		// it with from now on.
+		p.recordBaseline(st)
 	}
 	return envs.StackStatus{State: envs.StackReady, Outputs: maps.Clone(st.Outputs)}
 }

@@ -25,6 +25,9 @@ type stackSpec struct {
 	Setup    []commandSpec `json:"setup"`
 	Services []serviceSpec `json:"services"`
 	Verify   []commandSpec `json:"verify"`
+	// Drift declares what a drift check compares besides the services'
+	// processes and ports (see drift.go).
+	Drift *driftSpec `json:"drift"`
 }
 
 type restoreSpec struct {
@@ -258,6 +261,9 @@ func (v *validator) stack(s *stackSpec) {
 	}
 	for i, c := range s.Verify {
 		v.command(c, fmt.Sprintf("stack.verify[%d]", i))
+	}
+	if s.Drift != nil {
+		v.driftFiles(s.Drift.Files, "stack.drift.files")
 	}
 }
 

@@ -32,7 +32,8 @@ func TestValidateStack(t *testing.T) {
 			"verify": [{
 				"command": ["{{.Mayfly}}", "sample-app", "verify", "--db", "data/shop.db", "--manifest", "{{.Snapshot.Manifest}}"],
 				"timeout": "60s"
-			}]
+			}],
+			"drift": {"files": ["config/app.yaml", "data/*.sql"]}
 		}`
 		if err := p.ValidateStack([]byte(stack)); err != nil {
 			t.Fatalf("ValidateStack: %v", err)
@@ -74,6 +75,14 @@ func TestValidateStack(t *testing.T) {
 		{"bad output template", `{"services": [{` + svc + `, "outputs": {"url": "{{.Port}"}}]}`, "stack.services[0].outputs.url"},
 		{"duplicate output", `{"services": [{` + svc + `, "outputs": {"url": "a"}}, {"name": "api", "command": ["x"], "outputs": {"url": "b"}}]}`, "stack.services[1].outputs.url"},
 		{"bad verify command", `{"services": [{` + svc + `}], "verify": [{"command": []}]}`, "stack.verify[0].command"},
+		{"drift files not a list", `{"services": [{` + svc + `}], "drift": {"files": "a.yaml"}}`, "stack.drift.files"},
+		{"unknown drift field", `{"services": [{` + svc + `}], "drift": {"processes": true}}`, "stack.drift.processes"},
+		{"absolute drift file", `{"services": [{` + svc + `}], "drift": {"files": ["ok.yaml", "/etc/passwd"]}}`, "stack.drift.files[1]"},
+		{"drift file escapes", `{"services": [{` + svc + `}], "drift": {"files": ["config/../../x"]}}`, "stack.drift.files[0]"},
+		{"bad drift pattern", `{"services": [{` + svc + `}], "drift": {"files": ["data/[a-"]}}`, "stack.drift.files[0]"},
+		{"drift on the provider's files", `{"services": [{` + svc + `}], "drift": {"files": ["logs/*.log"]}}`, "stack.drift.files[0]"},
+		{"drift on stack.json", `{"services": [{` + svc + `}], "drift": {"files": ["stack.json"]}}`, "stack.drift.files[0]"},
+		{"empty drift file", `{"services": [{` + svc + `}], "drift": {"files": [""]}}`, "stack.drift.files[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

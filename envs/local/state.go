@@ -67,6 +67,11 @@ type stackState struct {
 	// one with nothing to verify.
 	HasVerify bool `json:"has_verify,omitempty"`
 	Verified  bool `json:"verified,omitempty"`
+	// DriftFiles are the stack's drift.files patterns; HasBaseline says
+	// the drift baseline (sealed, so the stack's processes cannot forge
+	// it) was recorded, when the stack first was ready.
+	DriftFiles  []string `json:"drift_files,omitempty"`
+	HasBaseline bool     `json:"has_baseline,omitempty"`
 	// Events are provider events not yet returned by Status.
 	Events []eventRecord `json:"pending_events,omitempty"`
 
@@ -77,7 +82,8 @@ type stackState struct {
 	// report, while Provision runs, sends each event to the orchestrator
 	// at once (envs.ProvisionRequest.Progress) instead of keeping it for
 	// the next Status.
-	report func(envs.ProviderEvent)
+	report   func(envs.ProviderEvent)
+	baseline *driftBaseline
 }
 
 // sealedPart is what stack.json keeps sealed.
@@ -86,10 +92,12 @@ type sealedPart struct {
 	Reason  string            `json:"reason,omitempty"`
 	Outputs map[string]string `json:"outputs,omitempty"`
 	Events  []eventRecord     `json:"events,omitempty"`
+	// Baseline is what the drift checks compare the stack with.
+	Baseline *driftBaseline `json:"drift_baseline,omitempty"`
 }
 
 func (sp sealedPart) empty() bool {
-	return len(sp.Verify) == 0 && sp.Reason == "" && len(sp.Outputs) == 0 && len(sp.Events) == 0
+	return len(sp.Verify) == 0 && sp.Reason == "" && len(sp.Outputs) == 0 && len(sp.Events) == 0 && sp.Baseline == nil
 }
 
 // setVerify keeps the verify commands (sealed at each save).
@@ -126,6 +134,7 @@ func (st *stackState) open() error {
 		return err
 	}
 	st.verify, st.Reason, st.Outputs, st.Events = part.Verify, part.Reason, part.Outputs, part.Events
+	st.baseline = part.Baseline
 	return nil
 }
 
@@ -190,7 +199,7 @@ func loadState(dir string) (*stackState, error) {
 func (st *stackState) save(dir string) error {
 	out := *st
 	out.Reason, out.Outputs, out.Events, out.LegacyVerify, out.Sealed = "", nil, nil, nil, nil
-	if part := (sealedPart{Verify: st.verify, Reason: st.Reason, Outputs: st.Outputs, Events: st.Events}); !part.empty() {
+	if part := (sealedPart{Verify: st.verify, Reason: st.Reason, Outputs: st.Outputs, Events: st.Events, Baseline: st.baseline}); !part.empty() {
 		plain, err := json.Marshal(part)
 		if err != nil {
 			return fmt.Errorf("encode %s: %w", stateFile, err)

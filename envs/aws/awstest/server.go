@@ -50,7 +50,11 @@ type Server struct {
 	roles     []string
 	keys      map[string]string // access key id handed out by AssumeRole -> account
 	denied    map[string]bool   // regions and role ARNs whose calls are refused
-	seq       int
+	drifts    map[string]*detection
+	overlaps  int // drift detections started while another of the stack ran
+	// mostDetections is the most drift detections in progress at once.
+	mostDetections int
+	seq            int
 }
 
 // scope is where a call acts: an account and a region.
@@ -83,7 +87,7 @@ type Snapshot struct {
 func New(t interface{ Cleanup(func()) }) *Server {
 	s := &Server{Account: "123456789012", Region: "eu-west-1", Step: 20 * time.Millisecond, PageSize: 100,
 		tokens: map[string]*Stack{}, faults: map[string][]fault{}, calls: map[string]int{},
-		failRes: map[string]string{}, delFail: map[string]string{}, keys: map[string]string{}, denied: map[string]bool{}}
+		failRes: map[string]string{}, delFail: map[string]string{}, keys: map[string]string{}, denied: map[string]bool{}, drifts: map[string]*detection{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
@@ -228,6 +232,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		"AssumeRole":                 s.assumeRole,
 		"DescribeDBSnapshots":        s.describeDBSnapshots,
 		"DescribeDBClusterSnapshots": s.describeDBClusterSnapshots,
+
+		"DetectStackDrift":                  s.detectStackDrift,
+		"DescribeStackDriftDetectionStatus": s.describeStackDriftDetectionStatus,
+		"DescribeStackResourceDrifts":       s.describeStackResourceDrifts,
 	}[action]
 	if !ok {
 		writeError(w, http.StatusBadRequest, "Sender", "InvalidAction", "Could not find operation "+action)

@@ -32,7 +32,14 @@ type Stack struct {
 	pending   []step // transitions still to come, in order
 }
 
-type resource struct{ ID, Type string }
+type resource struct {
+	ID, Type string
+	// props is the resource's Properties in the template; expected and
+	// actual what drift detection compares (see drift.go).
+	props            *yaml.Node
+	expected, actual map[string]any
+	deleted          bool
+}
 
 type step struct {
 	at time.Time
@@ -74,7 +81,7 @@ func (s *Server) AddForeignStackIn(account, region, name string, tags map[string
 	defer s.mu.Unlock()
 	st := s.newStack(scope{account, region}, name, time.Now(), tags)
 	st.Status = "CREATE_COMPLETE"
-	st.resources = []resource{{"Thing", "AWS::SNS::Topic"}}
+	st.resources = []resource{{ID: "Thing", Type: "AWS::SNS::Topic"}}
 	return st.ID
 }
 
@@ -153,6 +160,7 @@ func (s *Server) createStack(w http.ResponseWriter, r *http.Request) {
 	for i := range pk {
 		st.Params[pk[i]] = pv[i]
 	}
+	st.declare()
 	if token != "" {
 		s.tokens[tokenKey] = st
 	}
@@ -354,7 +362,8 @@ func parseResources(body string) ([]resource, error) {
 	var out []resource
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		var r struct {
-			Type string `yaml:"Type"`
+			Type       string    `yaml:"Type"`
+			Properties yaml.Node `yaml:"Properties"`
 		}
 		if err := n.Content[i+1].Decode(&r); err != nil || r.Type == "" {
 			return nil, fmt.Errorf("[/Resources/%s] Every Resources object must contain a Type member.", n.Content[i].Value)
@@ -362,7 +371,7 @@ func parseResources(body string) ([]resource, error) {
 		if !strings.HasPrefix(r.Type, "AWS::") && !strings.HasPrefix(r.Type, "Custom::") {
 			return nil, fmt.Errorf("Unrecognized resource types: [%s]", r.Type)
 		}
-		out = append(out, resource{n.Content[i].Value, r.Type})
+		out = append(out, resource{ID: n.Content[i].Value, Type: r.Type, props: &r.Properties})
 	}
 	return out, nil
 }
