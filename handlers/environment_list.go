@@ -14,17 +14,17 @@ import (
 const environmentsPageSize = 50
 
 // environmentList renders the environments page (?status= filters; "" is
-// the live ones, "all" every one; ?drifted=true those whose stack drifted), a page at a time (?cursor= from the
-// page's next/previous links). ?partial=rows renders only the rows, for the
-// table's periodic refresh.
+// the live ones (envs.Status.Live: pending, provisioning, ready), "all"
+// every one; ?drifted=true those whose stack drifted), a page at a time
+// (?cursor= from the page's next/previous links). ?partial=rows renders only
+// the rows, for the table's periodic refresh.
 func (h *Handler) environmentList(c *echo.Context) error {
 	ctx := c.Request().Context()
 	status := c.QueryParam("status")
 	f := envs.Filter{Limit: environmentsPageSize, Cursor: c.QueryParam("cursor")}
 	switch status {
 	case "":
-		f.Statuses = []envs.Status{envs.StatusPending, envs.StatusProvisioning, envs.StatusReady,
-			envs.StatusFailed, envs.StatusDestroying, envs.StatusDestroyFailed}
+		f.Statuses = []envs.Status{envs.StatusPending, envs.StatusProvisioning, envs.StatusReady}
 	case "all":
 	default:
 		f.Statuses = []envs.Status{envs.Status(status)}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -256,6 +257,15 @@ func TestFailedLaunchStaysVisible(t *testing.T) {
 	}
 	if n := strings.TrimSpace(tab.Find(`[data-testid="tab-failed"] span`).Text()); n != "1" {
 		t.Errorf("the Failed tab counts %q, want 1", n)
+	}
+	// "Live" means pending, provisioning or ready, in its count and in its
+	// list alike: the failed launch is under Failed only.
+	live := page("/environments")
+	if live.Find(`[data-testid="env-row-crashed"]`).Length() != 0 {
+		t.Error("the Live tab lists the failed launch")
+	}
+	if n, rows := strings.TrimSpace(live.Find(`[data-testid="tab-live"] span`).Text()), live.Find(`[data-testid^="env-row-"]`).Length(); n != strconv.Itoa(rows) {
+		t.Errorf("the Live tab counts %s but lists %d", n, rows)
 	}
 	admin := page("/admin").Find(`[data-testid="failure-crashed"]`)
 	if admin.Length() != 1 || !strings.Contains(admin.Find(`[data-testid="reason"]`).Text(), "exited with status 3") ||
