@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -56,6 +57,7 @@ func startPortal(t *testing.T, dataDir, dbURL, addr string, extra ...string) *po
 		t.Fatal(err)
 	}
 	p := &portal{t: t, cmd: cmd, dataDir: dataDir, dbURL: dbURL, addr: addr}
+	t.Cleanup(func() { p.logTailIfFailed(addr) })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if code, _, err := httpGet("http://" + addr + "/readyz"); err == nil && code == http.StatusOK {
@@ -67,6 +69,39 @@ func startPortal(t *testing.T, dataDir, dbURL, addr string, extra ...string) *po
 	log, _ := os.ReadFile(filepath.Join(dataDir, "portal.log"))
 	t.Fatalf("portal did not become ready:\n%s", log)
 	return nil
+}
+
+// logTailIfFailed shows the end of the portals' shared log when the test
+// failed, once per data directory: a portal that died (a panic, a fatal
+// start-up error) says why there and nowhere else.
+var logsShown sync.Map // data directory -> its log was shown
+
+func (p *portal) logTailIfFailed(addr string) {
+	if !p.t.Failed() {
+		return
+	}
+	if state := p.cmd.ProcessState; state != nil {
+		p.t.Logf("portal %s: %s", addr, state)
+	}
+	if _, shown := logsShown.LoadOrStore(p.dataDir, true); shown {
+		return
+	}
+	log, err := os.ReadFile(filepath.Join(p.dataDir, "portal.log"))
+	if err != nil {
+		return
+	}
+	lines := strings.Split(strings.TrimSpace(string(log)), "\n")
+	var keep []string
+	for _, l := range lines {
+		// River's noise while a cluster or a portal stops says nothing.
+		if !strings.Contains(l, "PeriodicJobEnqueuer") {
+			keep = append(keep, l)
+		}
+	}
+	if len(keep) > 80 {
+		keep = keep[len(keep)-80:]
+	}
+	p.t.Logf("end of %s/portal.log:\n%s", p.dataDir, strings.Join(keep, "\n"))
 }
 
 func (p *portal) kill() {
