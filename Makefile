@@ -2,7 +2,7 @@
 GO      ?= go
 PKGS    := ./...
 
-.PHONY: all build generate check-generated test vet test-sqlite test-postgres test-short lint bench fuzz run
+.PHONY: all build generate check-generated test vet test-sqlite test-postgres test-short lint nocgo bench fuzz run
 
 all: build
 
@@ -41,9 +41,15 @@ test-postgres:
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
-lint:
+lint: nocgo
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt: files above need formatting" && exit 1)
 	$(GO) vet $(PKGS)
+
+# No dependency outside the standard library may compile C (issue 15): the
+# default build (CGO_ENABLED=1 where a C compiler exists) stays fast.
+nocgo:
+	@out="$$(CGO_ENABLED=1 $(GO) list -deps -test -f '{{if and .CgoFiles (not .Standard)}}{{.ImportPath}}{{end}}' $(PKGS))"; \
+	test -z "$$out" || (echo "$$out"; echo "nocgo: the packages above have cgo files" && exit 1)
 
 # The benchmark suite (issue 6): orchestration overhead and reaper lag on
 # SQLite, then on PostgreSQL (a throwaway cluster, as in make test); raw

@@ -17,10 +17,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mayflyhq/mayfly/storage/internal/sqlitedialect"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 	msqlite "modernc.org/sqlite" // the pure-Go SQLite driver: the binary builds with CGO_ENABLED=0
@@ -77,7 +77,7 @@ func Open(ctx context.Context, url, dataDir string) (*DB, error) {
 		sqlDB.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
-	gdb, err := gorm.Open(sqlite.Dialector{DriverName: "sqlite", Conn: sqlDB}, &gorm.Config{
+	gdb, err := gorm.Open(sqlitedialect.Dialector{DriverName: "sqlite", Conn: sqlDB}, &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true, // every write we make is already in an explicit transaction or a single statement
 		NowFunc:                func() time.Time { return time.Now().UTC() },
