@@ -561,7 +561,7 @@ func (s *Service) planLaunch(ctx context.Context, version Version, name, ttlText
 	}
 	plan := launchPlan{version: version, name: strings.TrimSpace(name), ttl: spec.TTL.Default}
 	if plan.name == "" {
-		plan.name, plan.redraw = generatedName(spec.Name), true
+		plan.name, plan.redraw = GeneratedName(spec.Name), true
 	}
 	if !envNameRe.MatchString(plan.name) {
 		fields = append(fields, FieldError{Field: "name", Message: "must be 1-63 lowercase letters, digits or dashes, starting and ending with a letter or digit"})
@@ -636,8 +636,9 @@ func (s *Service) newEnvironmentRow(actor Actor, plan launchPlan) (*storage.Envi
 	}, nil
 }
 
-// generatedName is a template's name with a random suffix.
-func generatedName(template string) string {
+// GeneratedName is a template's name with a random suffix: the name of an
+// environment launched without one, and the launch form's default.
+func GeneratedName(template string) string {
 	return template + "-" + strings.ToLower(randomID(6))
 }
 
@@ -664,7 +665,7 @@ func (s *Service) insertLaunch(ctx context.Context, row *storage.Environment, re
 		if !redraw || ErrorCode(err) != EConflict || attempt == 4 {
 			return err
 		}
-		row.Name = generatedName(row.TemplateName)
+		row.Name = GeneratedName(row.TemplateName)
 	}
 }
 

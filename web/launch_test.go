@@ -11,7 +11,7 @@ import (
 
 func launchForm() web.LaunchForm {
 	t := demoTemplate()
-	return web.LaunchForm{Template: t, Version: t.Latest}
+	return web.LaunchForm{Template: t, Version: t.Latest, Name: "crm-demo-x1y2z3"}
 }
 
 func TestLaunchPageForm(t *testing.T) {
@@ -26,9 +26,14 @@ func TestLaunchPageForm(t *testing.T) {
 	if got, want := strings.TrimSpace(byTestID(form, "launch-submit").Text()), "Launch"; got != want {
 		t.Errorf("submit: got %q, want %q", got, want)
 	}
+	// The handler fills in a generated name; an emptied field gets one at
+	// launch, so the browser must not refuse it.
 	name := one(t, form.Find(`input[name="name"]`), "name input")
-	if !hasAttr(name, "required") {
-		t.Error("name input is not required")
+	if hasAttr(name, "required") {
+		t.Error("name input is required: an empty name means a generated one")
+	}
+	if got, want := attr(name, "value"), launchForm().Name; got != want {
+		t.Errorf("name value: got %q, want %q", got, want)
 	}
 }
 

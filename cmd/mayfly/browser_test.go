@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -120,12 +121,19 @@ func TestBrowserLaunchWatchExtendDestroy(t *testing.T) {
 	status := chromedp.Text(chromedp.CSS(`[data-testid="status"]`))
 	expiry := chromedp.AttributeValue(chromedp.CSS(`#summary [data-expires-at]`), "data-expires-at")
 
-	do(t, ctx, "launch from the form",
+	// As README's "Try it" says: pick demo-shop, type a customer, Launch;
+	// the name the form suggests is kept.
+	do(t, ctx, "open the launch form",
 		chromedp.Navigate(s.url+"/catalog"),
 		chromedp.WaitVisible(chromedp.CSS(`a[href="/templates/demo-shop/launch"]`)),
 		chromedp.Click(chromedp.CSS(`a[href="/templates/demo-shop/launch"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="launch-form"]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "browser-demo"),
+	)
+	name := value(t, ctx, "suggested name", chromedp.Value(chromedp.CSS(`input[name="name"]`)))
+	if !regexp.MustCompile(`^demo-shop-[a-z0-9]{6}$`).MatchString(name) {
+		t.Fatalf("the form suggests the name %q, want demo-shop-<6 letters or digits>", name)
+	}
+	do(t, ctx, "launch from the form",
 		chromedp.SendKeys(chromedp.CSS(`input[name="params.customer"]`), "Initech"),
 		chromedp.SetValue(chromedp.CSS(`input[name="ttl"]`), "30m"),
 		chromedp.Submit(chromedp.CSS(`[data-testid="launch-form"]`)),
@@ -137,6 +145,9 @@ func TestBrowserLaunchWatchExtendDestroy(t *testing.T) {
 	envURL := value(t, ctx, "location", chromedp.Location())
 	if !strings.Contains(envURL, "/environments/env-") {
 		t.Fatalf("after launch the browser is at %s", envURL)
+	}
+	if heading := value(t, ctx, "heading", chromedp.Text(chromedp.CSS(`[data-testid="env-name"]`))); heading != name {
+		t.Errorf("the environment is named %q, want the suggested %q", heading, name)
 	}
 	waitFor(t, ctx, "status ready", status, statusIs("ready"))
 	if marker := value(t, ctx, "marker", chromedp.Evaluate[string](`String(window.__mayflyMarker)`)); marker != "same-page" {
