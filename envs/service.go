@@ -703,6 +703,7 @@ type Filter struct {
 	Statuses []Status
 	Owner    string
 	Template string
+	Name     string // an exact environment name (a live one is unique; destroyed ones may share it)
 	// Drifted keeps the environments whose stack's last drift check found
 	// drift (true) or did not (false); nil: all.
 	Drifted *bool
@@ -857,14 +858,14 @@ func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 			statuses = append(statuses, st)
 		}
 	}
-	for _, v := range []struct{ field, value string }{{"owner", f.Owner}, {"template", f.Template}, {"cursor", f.Cursor}} {
+	for _, v := range []struct{ field, value string }{{"owner", f.Owner}, {"template", f.Template}, {"name", f.Name}, {"cursor", f.Cursor}} {
 		if err := checkFilterText(v.field, v.value); err != nil {
 			return storage.EnvironmentFilter{}, err
 		}
 	}
 	f.Statuses = statuses
 	sf := storage.EnvironmentFilter{Statuses: statusStrings(f.Statuses...), Owner: f.Owner, Template: f.Template,
-		Drifted: f.Drifted, Limit: f.Limit, Offset: f.Offset}
+		Name: f.Name, Drifted: f.Drifted, Limit: f.Limit, Offset: f.Offset}
 	if undestroyed(f.Statuses) {
 		sf.Statuses, sf.Undestroyed = nil, true
 	}

@@ -32,5 +32,5 @@ func (h *Handler) apiEnvironmentRelaunch(c *echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/environments/"+env.ID)
-	return c.JSON(http.StatusAccepted, toEnvironmentJSON(env, h.svc.Now()))
+	return h.envJSON(c, http.StatusAccepted, env)
 }

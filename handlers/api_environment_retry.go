@@ -24,7 +24,7 @@ func (h *Handler) apiEnvironmentRetryDestroy(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, toEnvironmentJSON(env, h.svc.Now()))
+	return h.envJSON(c, http.StatusAccepted, env)
 }
 
 // environmentRetryDestroy is the admin page's retry form: "retain" holds

@@ -15,7 +15,7 @@ import (
 	"github.com/mayflyhq/mayfly/envs"
 )
 
-// apiEnvironmentList is GET /api/v1/environments?status=&owner=&template=&drifted=&limit=&cursor=.
+// apiEnvironmentList is GET /api/v1/environments?status=&owner=&template=&name=&drifted=&limit=&cursor=.
 // status may repeat or be comma-separated. A page answers next_cursor (and
 // prev_cursor) when there are older (newer) environments; pass it back as
 // cursor for that page. offset= still pages the old way (it costs more
@@ -27,7 +27,7 @@ func (h *Handler) apiEnvironmentList(c *echo.Context) error {
 	if err != nil {
 		return envs.Invalid("query is not valid", envs.FieldError{Message: err.Error()})
 	}
-	f := envs.Filter{Owner: q.Get("owner"), Template: q.Get("template"), Cursor: q.Get("cursor")}
+	f := envs.Filter{Owner: q.Get("owner"), Template: q.Get("template"), Name: q.Get("name"), Cursor: q.Get("cursor")}
 	for _, v := range q["status"] {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -56,12 +56,11 @@ func (h *Handler) apiEnvironmentList(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	now := h.svc.Now()
-	out := environmentListJSON{Items: make([]environmentJSON, 0, len(page.Environments)), NextCursor: page.Next, PrevCursor: page.Prev}
-	for _, e := range page.Environments {
-		out.Items = append(out.Items, toEnvironmentJSON(e, now))
+	items, err := h.envsJSON(c, page.Environments...)
+	if err != nil {
+		return err
 	}
-	return c.JSON(http.StatusOK, out)
+	return c.JSON(http.StatusOK, environmentListJSON{Items: items, NextCursor: page.Next, PrevCursor: page.Prev})
 }
 
 // boolParam reads an optional true/false query parameter (nil: absent).
@@ -114,16 +113,24 @@ func (h *Handler) apiEnvironmentLaunch(c *echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/environments/"+env.ID)
-	return c.JSON(http.StatusAccepted, toEnvironmentJSON(env, h.svc.Now()))
+	return h.envJSON(c, http.StatusAccepted, env)
 }
 
-// apiEnvironmentShow is GET /api/v1/environments/{id}.
+// apiEnvironmentShow is GET /api/v1/environments/{id}; with ?wait=ready (or
+// destroyed) and ?timeout= it long-polls (see awaitEnvironment).
 func (h *Handler) apiEnvironmentShow(c *echo.Context) error {
+	want, timeout, err := waitFor(c)
+	if err != nil {
+		return err
+	}
+	if want != "" {
+		return h.awaitEnvironment(c, c.Param("id"), want, timeout)
+	}
 	env, err := h.svc.Environment(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toEnvironmentJSON(env, h.svc.Now()))
+	return h.envJSON(c, http.StatusOK, env)
 }
 
 // apiEnvironmentEvents is GET /api/v1/environments/{id}/events?after=.
@@ -172,7 +179,7 @@ func (h *Handler) apiEnvironmentExtend(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toEnvironmentJSON(env, h.svc.Now()))
+	return h.envJSON(c, http.StatusOK, env)
 }
 
 // apiEnvironmentDestroy is DELETE /api/v1/environments/{id} -> 202.
@@ -181,7 +188,7 @@ func (h *Handler) apiEnvironmentDestroy(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, toEnvironmentJSON(env, h.svc.Now()))
+	return h.envJSON(c, http.StatusAccepted, env)
 }
 
 // decodeJSON reads a JSON body strictly: unknown fields and trailing data

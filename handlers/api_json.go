@@ -3,6 +3,8 @@ package handlers
 import (
 	"time"
 
+	"github.com/labstack/echo/v5"
+
 	"github.com/mayflyhq/mayfly/envs"
 )
 
@@ -99,20 +101,22 @@ type environmentJSON struct {
 	StatusReason string `json:"status_reason,omitempty"`
 	// DestroyGivenUp: a destroy_failed environment no longer retried,
 	// waiting for an admin's retry-destroy.
-	DestroyGivenUp bool              `json:"destroy_given_up,omitempty"`
-	FailureReason  string            `json:"failure_reason,omitempty"`
-	Params         map[string]string `json:"params"`
-	SecretParams   []string          `json:"secret_params,omitempty"`
-	Outputs        map[string]string `json:"outputs"`
-	Facts          map[string]string `json:"facts,omitempty"`
-	CreatedAt      time.Time         `json:"created_at"`
-	ReadyAt        *time.Time        `json:"ready_at,omitempty"`
-	ExpiresAt      time.Time         `json:"expires_at"`
-	MaxExpiresAt   time.Time         `json:"max_expires_at"`
-	DestroyedAt    *time.Time        `json:"destroyed_at,omitempty"`
-	TTLRemaining   string            `json:"ttl_remaining"`
-	RTOSeconds     *float64          `json:"rto_seconds,omitempty"`
-	RPOSeconds     *float64          `json:"rpo_seconds,omitempty"`
+	DestroyGivenUp bool   `json:"destroy_given_up,omitempty"`
+	FailureReason  string `json:"failure_reason,omitempty"`
+	// Params are typed by the version's parameter schema: numbers and
+	// booleans stay typed (see envJSON).
+	Params       map[string]any    `json:"params"`
+	SecretParams []string          `json:"secret_params,omitempty"`
+	Outputs      map[string]string `json:"outputs"`
+	Facts        map[string]string `json:"facts,omitempty"`
+	CreatedAt    time.Time         `json:"created_at"`
+	ReadyAt      *time.Time        `json:"ready_at,omitempty"`
+	ExpiresAt    time.Time         `json:"expires_at"`
+	MaxExpiresAt time.Time         `json:"max_expires_at"`
+	DestroyedAt  *time.Time        `json:"destroyed_at,omitempty"`
+	TTLRemaining string            `json:"ttl_remaining"`
+	RTOSeconds   *float64          `json:"rto_seconds,omitempty"`
+	RPOSeconds   *float64          `json:"rpo_seconds,omitempty"`
 	// RelaunchedFrom is the environment this one was relaunched from;
 	// PinnedSnapshot the snapshot it restores instead of the latest (its
 	// source's, relaunched with same_snapshot).
@@ -172,7 +176,7 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 	out := environmentJSON{
 		ID: e.ID, Name: e.Name, Owner: e.Owner, OwnerID: e.OwnerID, Team: e.Team, Template: e.Template, Version: e.Version,
 		Kind: string(e.Kind), Provider: e.Provider, Status: string(e.Status), StatusReason: e.StatusReason,
-		FailureReason: e.FailureReason, Params: e.Params, SecretParams: e.SecretNames, Outputs: e.Outputs,
+		FailureReason: e.FailureReason, Params: typeless(e.Params), SecretParams: e.SecretNames, Outputs: e.Outputs,
 		Facts: e.Facts, CreatedAt: e.CreatedAt, ReadyAt: e.ReadyAt, ExpiresAt: e.ExpiresAt,
 		MaxExpiresAt: e.MaxExpiresAt, DestroyedAt: e.DestroyedAt, TTLRemaining: e.TimeLeft(now).Truncate(time.Second).String(),
 		DestroyGivenUp: e.DestroyGivenUp(), RelaunchedFrom: e.RelaunchedFrom, PinnedSnapshot: e.PinnedSnapshot,
@@ -200,4 +204,38 @@ type environmentListJSON struct {
 	Items      []environmentJSON `json:"items"`
 	NextCursor string            `json:"next_cursor,omitempty"`
 	PrevCursor string            `json:"prev_cursor,omitempty"`
+}
+
+// typeless is parameter values as strings, for when their types are not known.
+func typeless(values map[string]string) map[string]any {
+	out := make(map[string]any, len(values))
+	for k, v := range values {
+		out[k] = v
+	}
+	return out
+}
+
+// envsJSON is environments as the API answers them, with their parameter
+// values typed by their versions' schemas.
+func (h *Handler) envsJSON(c *echo.Context, list ...*envs.Environment) ([]environmentJSON, error) {
+	typed, err := h.svc.TypedParams(c.Request().Context(), list...)
+	if err != nil {
+		return nil, err
+	}
+	now := h.svc.Now()
+	out := make([]environmentJSON, len(list))
+	for i, e := range list {
+		out[i] = toEnvironmentJSON(e, now)
+		out[i].Params = typed[i]
+	}
+	return out, nil
+}
+
+// envJSON answers one environment with status.
+func (h *Handler) envJSON(c *echo.Context, status int, e *envs.Environment) error {
+	out, err := h.envsJSON(c, e)
+	if err != nil {
+		return err
+	}
+	return c.JSON(status, out[0])
 }

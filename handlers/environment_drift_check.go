@@ -17,7 +17,7 @@ func (h *Handler) apiEnvironmentDriftCheck(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, toEnvironmentJSON(env, h.svc.Now()))
+	return h.envJSON(c, http.StatusAccepted, env)
 }
 
 // environmentDriftCheck is the environment page's "Check for drift": it

@@ -170,6 +170,7 @@ type EnvironmentFilter struct {
 	Undestroyed bool
 	Owner       string
 	Template    string
+	Name        string // exact environment name
 	// Drifted keeps only the environments whose last drift check found
 	// drift (true) or did not (false); nil: all.
 	Drifted *bool
@@ -205,6 +206,9 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 	}
 	if f.Template != "" {
 		db = db.Where("template_name = ?", f.Template)
+	}
+	if f.Name != "" {
+		db = db.Where("name = ?", f.Name)
 	}
 	if f.Drifted != nil {
 		// The row must be about the environment's current stack: a result

@@ -161,7 +161,7 @@ type envJSON struct {
 	FailureReason  string            `json:"failure_reason"`
 	Outputs        map[string]string `json:"outputs"`
 	Facts          map[string]string `json:"facts"`
-	Params         map[string]string `json:"params"`
+	Params         map[string]any    `json:"params"`
 	SecretParams   []string          `json:"secret_params"`
 	ExpiresAt      time.Time         `json:"expires_at"`
 	MaxExpiresAt   time.Time         `json:"max_expires_at"`
