@@ -4,6 +4,8 @@
 //	mayfly migrate [flags]   apply database migrations and exit
 //	mayfly sample-app ...    the sample shop the sample catalog runs
 //	mayfly probe URL         exit 0 if URL answers 2xx (container healthchecks)
+//	mayfly env ...           the command line client: launch, get, list, ...
+//	mayfly template ...      publish a template version
 //	mayfly version
 package main
 
@@ -42,6 +44,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return shop.Main(args, stdout, stderr)
 	case "probe":
 		return probe(args, stdout, stderr)
+	case "env":
+		return envCmd(args, getenv, stdout, stderr)
+	case "template":
+		return templateCmd(args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mayfly", version)
 		return 0
@@ -60,6 +66,9 @@ func usage(w io.Writer) {
   mayfly [serve] [flags]   run the portal (default; see "mayfly serve -h" for flags)
   mayfly migrate [flags]   apply database migrations and exit
   mayfly sample-app ...    run the sample shop used by the sample catalog
+  mayfly env COMMAND       the command line client: launch, get, list, extend, destroy,
+                           logs, events (see "mayfly env help"; MAYFLY_URL, MAYFLY_TOKEN)
+  mayfly template publish FILE   publish a template version
   mayfly probe URL         exit 0 if URL answers 2xx (healthchecks in the distroless image)
   mayfly version           print the version
 `)

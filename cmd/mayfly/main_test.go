@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		switch os.Args[1] {
 		case "sample-app":
 			os.Exit(shop.Main(os.Args[2:], os.Stdout, os.Stderr))
-		case "serve":
+		case "serve", "env", "template":
 			os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 		}
 	}
