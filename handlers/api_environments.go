@@ -133,8 +133,12 @@ func (h *Handler) apiEnvironmentShow(c *echo.Context) error {
 	return h.envJSON(c, http.StatusOK, env)
 }
 
-// apiEnvironmentEvents is GET /api/v1/environments/{id}/events?after=.
+// apiEnvironmentEvents is GET /api/v1/environments/{id}/events?after=; with
+// Accept: text/event-stream it follows them (apiEnvironmentEventStream).
 func (h *Handler) apiEnvironmentEvents(c *echo.Context) error {
+	if wantsEventStream(c) {
+		return h.apiEnvironmentEventStream(c)
+	}
 	after, err := intParam(c.QueryParam("after"), "after", 0, 0, 1<<62)
 	if err != nil {
 		return err

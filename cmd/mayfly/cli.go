@@ -368,37 +368,33 @@ func (c cli) logs(ctx context.Context, ref, service string) error {
 }
 
 // events prints the timeline; with follow it keeps printing new events
-// until the environment is destroyed, waiting on the portal's long-poll
-// (wait=destroyed) between reads.
+// from the portal's event stream until the environment is destroyed.
 func (c cli) events(ctx context.Context, ref string, follow bool) error {
 	e, err := c.api.Find(ctx, ref)
 	if err != nil {
 		return err
 	}
-	var after int64
 	enc := json.NewEncoder(c.stdout)
-	for {
-		evs, err := c.api.Events(ctx, e.ID, after)
-		if err != nil {
-			return err
+	emit := func(ev client.Event) error {
+		if c.out == "json" {
+			return enc.Encode(ev) // one JSON object per line
 		}
-		for _, ev := range evs {
-			after = ev.ID
-			if c.out == "json" {
-				if err := enc.Encode(ev); err != nil { // one JSON object per line
-					return err
-				}
-				continue
-			}
-			fmt.Fprintf(c.stdout, "%s  %-12s %s\n", ev.At.Format(time.RFC3339), cmpOr(ev.Status, ev.Kind), ev.Message)
-		}
-		if !follow || e.Status == "destroyed" {
-			return nil
-		}
-		if e, _, err = c.api.Wait(ctx, e.ID, "destroyed", 2*time.Second); err != nil {
+		_, err := fmt.Fprintf(c.stdout, "%s  %-12s %s\n", ev.At.Format(time.RFC3339), cmpOr(ev.Status, ev.Kind), ev.Message)
+		return err
+	}
+	if follow {
+		return c.api.FollowEvents(ctx, e.ID, 0, emit)
+	}
+	evs, err := c.api.Events(ctx, e.ID, 0)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		if err := emit(ev); err != nil {
 			return err
 		}
 	}
+	return nil
 }
 
 func templateCmd(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
