@@ -12,15 +12,24 @@ import (
 // `drift: {remedy: replace}` (automatic) or leaves it to people (manual,
 // the default), whom the environment page tells how to fix it.
 
-// ErrReplaceUnavailable is what queueDriftReplace says until replacing a
-// stack is built.
-var ErrReplaceUnavailable = Errorf(EUnavailable, "replacing a stack with a fresh one of the same version is not available yet")
-
 // queueDriftReplace is the hook of the automatic remedy: it queues, in tx
 // (the transaction that records the drift), the replace of r's drifted
 // stack with a fresh stack of r's own version, reason being the drift
-// found. The replace work plugs in here; until then it returns
-// ErrReplaceUnavailable, which the drift check records on the timeline.
+// found. A replace that cannot be queued (one is running already) is an
+// *Error, which the drift check records on the timeline.
 func (s *Service) queueDriftReplace(ctx context.Context, tx *storage.Tx, r *storage.Environment, reason string) error {
-	return ErrReplaceUnavailable
+	v, err := s.versionByID(ctx, r.VersionID)
+	if err != nil {
+		return err
+	}
+	values, err := s.currentValues(r)
+	if err != nil {
+		return err
+	}
+	plain, secrets, err := s.replaceParams(ctx, v, values)
+	if err != nil {
+		return err
+	}
+	_, err = s.queueReplace(ctx, tx, r, v, plain, secrets, System.Name, "Drift remedy: "+reason)
+	return err
 }
