@@ -56,11 +56,11 @@ type ProvisionRequest struct {
 	// cloud stack name, tags, idempotency tokens): an environment may have
 	// two stacks at once while one replaces the other (see replace.go).
 	// Its first stack's is the environment's id; "" means that too.
-	StackID string
-	Name          string
-	Owner         string
-	Template      string
-	Version       string
+	StackID  string
+	Name     string
+	Owner    string
+	Template string
+	Version  string
 	// Stack is the provider-specific body of the template version, as JSON.
 	Stack json.RawMessage
 	// Params holds every parameter value as a string, secrets decrypted.

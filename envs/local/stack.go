@@ -386,9 +386,9 @@ type templateData struct {
 	EnvironmentID string
 	// StackID is the stack's own id: the environment's for its first
 	// stack, another for a replace's (see envs.ProvisionRequest.StackID).
-	StackID string
-	Name          string
-	Snapshot      snapshotData
+	StackID  string
+	Name     string
+	Snapshot snapshotData
 }
 
 type snapshotData struct {
