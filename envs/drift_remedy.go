@@ -18,18 +18,21 @@ import (
 // found. A replace that cannot be queued (one is running already) is an
 // *Error, which the drift check records on the timeline.
 func (s *Service) queueDriftReplace(ctx context.Context, tx *storage.Tx, r *storage.Environment, reason string) error {
-	v, err := s.versionByID(ctx, r.VersionID)
+	// Read through tx: on SQLite's one connection another read would wait
+	// for this transaction. The values are the ones the version accepted
+	// at launch.
+	row, err := tx.VersionByID(ctx, r.VersionID)
 	if err != nil {
 		return err
 	}
-	values, err := s.currentValues(r)
+	v, err := versionFromRow(row)
 	if err != nil {
 		return err
 	}
-	plain, secrets, err := s.replaceParams(ctx, v, values)
+	secrets, err := s.cipher.open(r.Secrets, r.ID)
 	if err != nil {
 		return err
 	}
-	_, err = s.queueReplace(ctx, tx, r, v, plain, secrets, System.Name, "Drift remedy: "+reason)
+	_, err = s.queueReplace(ctx, tx, r, v, decodeMap(r.Params), secrets, System.Name, "Drift remedy: "+reason)
 	return err
 }
