@@ -799,14 +799,20 @@ func (s *Service) destroyOtherStacks(ctx context.Context, p Provider, r *storage
 }
 
 // attachStacks loads an environment's stacks, its latest replace and what
-// a rollback would do.
-func (s *Service) attachStacks(ctx context.Context, e *Environment) error {
-	if e.StackID == "" {
-		return nil
-	}
+// a rollback would do; consistent is false when the stack in service is
+// not the one e says (a switch committed since e was read).
+func (s *Service) attachStacks(ctx context.Context, e *Environment) (consistent bool, err error) {
 	rows, err := s.store.StacksOf(ctx, e.ID)
 	if err != nil {
-		return err
+		return false, err
+	}
+	if e.StackID == "" {
+		return len(rows) == 0, nil
+	}
+	for _, st := range rows {
+		if StackPhase(st.Status) == StackInService && st.ID != e.StackID {
+			return false, nil
+		}
 	}
 	byID := map[string]*storage.Stack{}
 	var latest *storage.Stack
@@ -842,5 +848,5 @@ func (s *Service) attachStacks(ctx context.Context, e *Environment) error {
 			e.RollbackInstant = StackPhase(prev.Status) == StackStandby
 		}
 	}
-	return nil
+	return true, nil
 }

@@ -694,21 +694,28 @@ func randomID(n int) string {
 
 // Environment loads one environment.
 func (s *Service) Environment(ctx context.Context, id string) (*Environment, error) {
-	r, err := s.store.Environment(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, Errorf(ENotFound, "environment %q does not exist", id)
+	for try := 1; ; try++ {
+		r, err := s.store.Environment(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, Errorf(ENotFound, "environment %q does not exist", id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		e := environmentFromRow(r, splitNames(r.SecretNames))
+		if err := s.attachDrift(ctx, []*Environment{e}); err != nil {
+			return nil, err
+		}
+		// The stacks are read after the row: a switch committed in between
+		// shows another stack in service than the row's, so it is read again.
+		consistent, err := s.attachStacks(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		if consistent || try == 3 {
+			return e, nil
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	e := environmentFromRow(r, splitNames(r.SecretNames))
-	if err := s.attachDrift(ctx, []*Environment{e}); err != nil {
-		return nil, err
-	}
-	if err := s.attachStacks(ctx, e); err != nil {
-		return nil, err
-	}
-	return e, nil
 }
 
 // Filter narrows an environment listing.
