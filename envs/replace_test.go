@@ -379,3 +379,25 @@ func TestReplaceRules(t *testing.T) {
 		t.Errorf("replace of a destroyed environment: %v, want a conflict", err)
 	}
 }
+
+func TestRollbackGraceIsValidated(t *testing.T) {
+	for _, c := range []struct{ doc, want string }{
+		{"rollback: {grace: soon}", `"soon" is not a duration`},
+		{"rollback: {grace: -1m}", `"-1m" is not a duration`},
+		{"rollback: {grace: 3h}", "longer than ttl.max"},
+		{"rollback: {}", "is required"},
+	} {
+		doc := strings.Replace(appTemplate, "stack:\n", c.doc+"\nstack:\n", 1)
+		_, err := envs.ParseSpec([]byte(doc))
+		fe := envs.ErrorFields(err)
+		if len(fe) == 0 || fe[0].Field != "rollback.grace" || !strings.Contains(fe[0].Message, c.want) {
+			t.Errorf("%s: %v, want rollback.grace saying %q", c.doc, err, c.want)
+		}
+	}
+	for doc, want := range map[string]time.Duration{"rollback: {grace: 0s}": 0, "rollback: {grace: 45m}": 45 * time.Minute} {
+		spec, err := envs.ParseSpec([]byte(strings.Replace(appTemplate, "stack:\n", doc+"\nstack:\n", 1)))
+		if err != nil || spec.Rollback == nil || spec.Rollback.Grace != want {
+			t.Errorf("%s: %+v, %v; want a grace of %s", doc, spec, err, want)
+		}
+	}
+}
