@@ -313,7 +313,11 @@ func (s *Service) Rollback(ctx context.Context, actor Actor, id string) (env *En
 	}
 	v, err := s.replaceTarget(ctx, e, prev.Version)
 	if err != nil {
-		return nil, Errorf(EConflict, "cannot roll back %s to %s: %s", e.Name, prev.Version, ErrorFields(err)[0].Message)
+		why := ErrorMessage(err)
+		if fe := ErrorFields(err); len(fe) > 0 {
+			why = fe[0].Message
+		}
+		return nil, Errorf(EConflict, "cannot roll back %s to %s: %s", e.Name, prev.Version, why)
 	}
 	why := fmt.Sprintf("Rollback to %s by %s", prev.Version, actor.Name)
 	if StackPhase(prev.Status) == StackStandby {
