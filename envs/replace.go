@@ -652,9 +652,19 @@ type stackProgress struct {
 	closed         bool
 }
 
+// StackCreated is said once: a Provision run again after a crash builds
+// the same stack and says so again.
 func (p *stackProgress) StackCreated(handle string) {
-	if !p.closed {
-		p.s.stackEvent(p.ctx, p.envID, p.stackID, stackCreatedMessage(handle))
+	if p.closed {
+		return
+	}
+	msg := stackCreatedMessage(handle)
+	ctx, cancel := context.WithTimeout(p.ctx, 10*time.Second)
+	defer cancel()
+	if has, err := p.s.store.HasEvent(ctx, p.envID, EventProvider, msg); err != nil {
+		p.s.log.Error("read timeline", "environment", p.envID, "err", err)
+	} else if !has {
+		p.s.stackEvent(ctx, p.envID, p.stackID, msg)
 	}
 }
 
