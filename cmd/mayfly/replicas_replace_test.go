@@ -24,9 +24,9 @@ func TestReplicaKilledMidReplaceAnotherFinishes(t *testing.T) {
 	a := startPortal(t, dataDir, dbURL, freeAddr(t))
 	defer a.kill()
 	first := waitLeader(t, dbURL, "", 20*time.Second)
-	e := a.server().launch(map[string]any{"template": "slow-setup", "name": "swapped", "ttl": "10m", "params": map[string]any{"setup_seconds": 0}})
+	e := a.server().launch(map[string]any{"template": "slow-setup", "name": "swapped", "ttl": "10m", "params": map[string]any{"setup_seconds": 1}})
 	a.server().waitStatus(e.ID, "ready", 30*time.Second)
-	r := a.server().api("POST", "/api/v1/environments/"+e.ID+"/replace", map[string]any{"params": map[string]string{"setup_seconds": "15"}})
+	r := a.server().api("POST", "/api/v1/environments/"+e.ID+"/replace", map[string]any{"params": map[string]string{"setup_seconds": "6"}})
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("replace: %d %s", r.Status, r.Body)
 	}
@@ -43,9 +43,9 @@ func TestReplicaKilledMidReplaceAnotherFinishes(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	a.kill() // mid setup (6s, within the portals' 8s job timeout): the replace job stays "running" with a's name on it
 	b := startPortal(t, dataDir, dbURL, freeAddr(t))
 	defer b.kill()
-	a.kill()
 	waitLeader(t, dbURL, first, 30*time.Second)
 
 	s := b.server()
