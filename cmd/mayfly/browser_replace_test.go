@@ -24,7 +24,9 @@ func TestBrowserReplaceAndRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := func(version string) string { return strings.Replace(string(src), "version: 1.0.0", "version: "+version, 1) }
+	v := func(version string) string {
+		return strings.Replace(string(src), "version: 1.0.0", "version: "+version, 1)
+	}
 	broken := strings.Replace(v("1.2.0"), "  setup:\n", "  setup:\n    - {name: migrate, command: [\"false\"]}\n", 1)
 	for _, doc := range []string{v("1.1.0"), broken} {
 		if r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(doc)); r.Status != http.StatusCreated {
