@@ -371,9 +371,10 @@ func (s *Service) recordDrift(ctx context.Context, r *storage.Environment, v *st
 		}
 		replace = true
 		err = s.queueDriftReplace(ctx, tx, cur, msg)
-		if errors.Is(err, ErrReplaceUnavailable) {
+		var de *Error
+		if errors.As(err, &de) {
 			return s.addEvent(ctx, tx, r.ID, EventProvider, "",
-				"The template's drift remedy is replace, which is not available yet: replace the stack by hand", "")
+				"The template's drift remedy is replace, which could not be queued: "+de.Message, "")
 		}
 		return err
 	})

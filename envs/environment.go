@@ -104,6 +104,18 @@ type Environment struct {
 	// Drift is what the drift checks say of its stack; nil for an
 	// environment that was never ready.
 	Drift *Drift
+	// StackID is the stack in service ("" until the first replace: the
+	// first stack, whose id is the environment's). Stacks lists every
+	// stack it has had since its first replace, oldest first; Replace is
+	// the latest replace (nil if never replaced); RollbackVersion is the
+	// version a rollback goes back to ("" none), RollbackInstant whether
+	// its stack is still on standby. Loaded for one environment only
+	// (Service.Environment), not in listings.
+	StackID         string
+	Stacks          []StackRecord
+	Replace         *Replacement
+	RollbackVersion string
+	RollbackInstant bool
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -142,6 +154,9 @@ type Event struct {
 	Status        Status    `json:"status,omitempty"`
 	Message       string    `json:"message"`
 	Actor         string    `json:"actor,omitempty"`
+	// StackID is the stack the event is about ("": the first stack, or
+	// the environment as a whole).
+	StackID string `json:"stack_id,omitempty"`
 }
 
 // decodeMap reads a map that encodeMap wrote. Listings decode three per
@@ -252,6 +267,7 @@ func environmentFromRow(r *storage.Environment, secretNames []string) *Environme
 	e.DestroyGivenUpAt = utcPtr(r.DestroyGivenUpAt)
 	e.RelaunchedFrom, e.PinnedSnapshot = r.RelaunchedFrom, r.PinnedSnapshot
 	e.StackCleanedAt, e.StackHeldUntil = utcPtr(r.StackCleanedAt), utcPtr(r.StackHeldUntil)
+	e.StackID = r.StackID
 	if r.RTOMillis != nil {
 		d := time.Duration(*r.RTOMillis) * time.Millisecond
 		e.RTO = &d
@@ -273,7 +289,7 @@ func utcPtr(t *time.Time) *time.Time {
 
 func eventFromRow(r storage.Event) Event {
 	return Event{ID: r.ID, EnvironmentID: r.EnvironmentID, At: r.At.UTC(), Kind: r.Kind,
-		Status: Status(r.Status), Message: r.Message, Actor: r.Actor}
+		Status: Status(r.Status), Message: r.Message, Actor: r.Actor, StackID: r.StackID}
 }
 
 func versionFromRow(r *storage.TemplateVersion) (Version, error) {
@@ -291,6 +307,9 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 	}
 	if r.KeepFailedStack > 0 {
 		spec.OnFailure = &FailurePolicy{KeepStack: r.KeepFailedStack}
+	}
+	if r.RollbackGrace != 0 {
+		spec.Rollback = &RollbackPolicy{Grace: max(r.RollbackGrace, 0)}
 	}
 	if err := json.Unmarshal([]byte(r.Params), &spec.Parameters); err != nil {
 		return Version{}, err

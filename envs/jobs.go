@@ -74,6 +74,8 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	river.AddWorker(workers, &expireWorker{s: s})
 	river.AddWorker(workers, &sweepWorker{s: s})
 	river.AddWorker(workers, &cleanupWorker{s: s})
+	river.AddWorker(workers, &replaceWorker{s: s})
+	river.AddWorker(workers, &stackDestroyWorker{s: s})
 	orphanSweep := s.orphanSweepJob(workers)
 	driftSweep, driftQueueConfig := s.driftJobs(workers)
 	// A launch's provision job is inserted in the launch's transaction
@@ -504,6 +506,11 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	p, known := s.providers[r.Provider]
 	if known {
 		done, err = w.destroy(ctx, p, r)
+		if err == nil && done {
+			// Every other stack it has too: a replace's candidate, a
+			// standby kept for a rollback.
+			done, err = s.destroyOtherStacks(ctx, p, r)
+		}
 	} else {
 		err = &failedAttempt{fmt.Errorf("provider %q is not configured on this server", r.Provider)}
 	}
@@ -537,7 +544,14 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 		msg = "Destroyed after earlier failures"
 	}
 	ok, err := s.transition(ctx, r, StatusDestroyed, msg, System.Name,
-		map[string]any{"destroyed_at": now, "status_reason": "", "updated_at": now})
+		map[string]any{"destroyed_at": now, "status_reason": "", "updated_at": now}, func(tx *storage.Tx) error {
+			if r.StackID == "" {
+				return nil
+			}
+			_, err := tx.TransitionStack(ctx, r.StackID, []string{string(StackInService)}, string(StackDestroyed),
+				map[string]any{"destroyed_at": now, "updated_at": now})
+			return err
+		})
 	if err == nil && ok && r.DestroyRequestedAt != nil {
 		s.metrics.DestroyDone(r.Provider, now.Sub(*r.DestroyRequestedAt))
 	}

@@ -53,9 +53,28 @@ func (s *Service) orphansOf(ctx context.Context, p Provider) ([]Orphan, error) {
 	}
 	owner := map[string]Status{}
 	for _, r := range rows {
-		owner[r.ID] = Status(r.Status)
+		if r.StackID == "" || r.StackID == r.ID {
+			owner[r.ID] = Status(r.Status) // its first stack is keyed by its id
+		}
 		if r.Handle != "" {
 			owner[r.Handle] = Status(r.Status)
+		}
+	}
+	// The other stacks of replaced environments (a candidate, a standby,
+	// and the first once replaced): theirs while not destroyed.
+	stacks, err := s.store.StacksByHandle(ctx, p.Name(), handles)
+	if err != nil {
+		return nil, err
+	}
+	for _, st := range stacks {
+		status := StatusReady
+		if StackPhase(st.Status) == StackDestroyed {
+			status = StatusDestroyed
+		}
+		for _, h := range []string{st.ID, st.Handle} {
+			if _, seen := owner[h]; h != "" && !seen {
+				owner[h] = status
+			}
 		}
 	}
 	var out []Orphan

@@ -52,10 +52,15 @@ type Provider interface {
 // ProvisionRequest is everything a provider needs to build one stack.
 type ProvisionRequest struct {
 	EnvironmentID string
-	Name          string
-	Owner         string
-	Template      string
-	Version       string
+	// StackID is the stack's own id, which providers key it by (work dir,
+	// cloud stack name, tags, idempotency tokens): an environment may have
+	// two stacks at once while one replaces the other (see replace.go).
+	// Its first stack's is the environment's id; "" means that too.
+	StackID  string
+	Name     string
+	Owner    string
+	Template string
+	Version  string
 	// Stack is the provider-specific body of the template version, as JSON.
 	Stack json.RawMessage
 	// Params holds every parameter value as a string, secrets decrypted.

@@ -118,6 +118,10 @@ type Config struct {
 	// destroy was requested on another replica (default 500ms; see
 	// watchDestroy).
 	DestroyWatchInterval time.Duration
+	// RollbackGrace is how long the stack a replace took out of service
+	// is kept on standby for an instant rollback, when the version says
+	// nothing (default 1h; negative: none kept). See replace.go.
+	RollbackGrace time.Duration
 	// Orphans is the cloud orphan sweep's policy (see orphan_sweep.go).
 	Orphans OrphanPolicy
 	// DriftWorkers is how many drift checks run at once (default 4), on
@@ -209,6 +213,7 @@ func New(cfg Config) (*Service, error) {
 	cfg.RoleRecheck = cmpOr(cfg.RoleRecheck, 15*time.Minute)
 	cfg.DriftWorkers = cmpOr(cfg.DriftWorkers, 4)
 	cfg.DriftSweepInterval = cmpOr(cfg.DriftSweepInterval, time.Minute)
+	cfg.RollbackGrace = cmpOr(cfg.RollbackGrace, time.Hour)
 	s := &Service{
 		store:     cfg.Store,
 		providers: map[string]Provider{},
@@ -297,6 +302,12 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 	}
 	if spec.OnFailure != nil {
 		row.KeepFailedStack = spec.OnFailure.KeepStack
+	}
+	if spec.Rollback != nil {
+		row.RollbackGrace = spec.Rollback.Grace
+		if row.RollbackGrace == 0 {
+			row.RollbackGrace = -1 // stored: none kept (0 is the server's default)
+		}
 	}
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
 		existing, err := tx.Version(ctx, spec.Name, spec.Version)
@@ -684,18 +695,28 @@ func randomID(n int) string {
 
 // Environment loads one environment.
 func (s *Service) Environment(ctx context.Context, id string) (*Environment, error) {
-	r, err := s.store.Environment(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, Errorf(ENotFound, "environment %q does not exist", id)
+	for try := 1; ; try++ {
+		r, err := s.store.Environment(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, Errorf(ENotFound, "environment %q does not exist", id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		e := environmentFromRow(r, splitNames(r.SecretNames))
+		if err := s.attachDrift(ctx, []*Environment{e}); err != nil {
+			return nil, err
+		}
+		// The stacks are read after the row: a switch committed in between
+		// shows another stack in service than the row's, so it is read again.
+		consistent, err := s.attachStacks(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		if consistent || try == 3 {
+			return e, nil
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	e := environmentFromRow(r, splitNames(r.SecretNames))
-	if err := s.attachDrift(ctx, []*Environment{e}); err != nil {
-		return nil, err
-	}
-	return e, nil
 }
 
 // Filter narrows an environment listing.

@@ -54,6 +54,17 @@ type Spec struct {
 	// OnFailure says what happens to the stack of a failed launch (nil:
 	// it is cleaned up at once); omitempty keeps older digests likewise.
 	OnFailure *FailurePolicy `json:"on_failure,omitempty"`
+	// Rollback says how long the stack a replace to this version took out
+	// of service is kept for an instant rollback (nil: the server's
+	// --rollback-grace); omitempty keeps older digests likewise.
+	Rollback *RollbackPolicy `json:"rollback,omitempty"`
+}
+
+// RollbackPolicy is a template's rollback: Grace keeps the old stack of a
+// replace that long on standby (0: destroyed at once), bounded by the
+// environment's expiry.
+type RollbackPolicy struct {
+	Grace time.Duration `json:"grace"`
 }
 
 // FailurePolicy is a template's on_failure: KeepStack keeps a failed
@@ -126,6 +137,11 @@ type rawSpec struct {
 	Teams       []string      `yaml:"teams"`
 	Drift       *rawDrift     `yaml:"drift"`
 	OnFailure   *rawOnFailure `yaml:"on_failure"`
+	Rollback    *rawRollback  `yaml:"rollback"`
+}
+
+type rawRollback struct {
+	Grace string `yaml:"grace"`
 }
 
 type rawOnFailure struct {
@@ -228,6 +244,9 @@ func ParseSpec(src []byte) (*Spec, error) {
 	if raw.OnFailure != nil {
 		spec.OnFailure = v.onFailure(*raw.OnFailure, spec.TTL.Max)
 	}
+	if raw.Rollback != nil {
+		spec.Rollback = v.rollback(*raw.Rollback, spec.TTL.Max)
+	}
 	seen := map[string]bool{}
 	for i, rp := range raw.Parameters {
 		p := v.param(i, rp)
@@ -316,6 +335,24 @@ func (v *validator) onFailure(raw rawOnFailure, maxTTL time.Duration) *FailurePo
 		return nil
 	}
 	return &FailurePolicy{KeepStack: d}
+}
+
+// rollback validates rollback (nil when it asks for nothing).
+func (v *validator) rollback(raw rawRollback, maxTTL time.Duration) *RollbackPolicy {
+	if raw.Grace == "" {
+		v.add("rollback.grace", "is required in rollback (a duration such as 30m, or 0s to keep no old stack)")
+		return nil
+	}
+	d, err := time.ParseDuration(raw.Grace)
+	switch {
+	case err != nil || d < 0:
+		v.add("rollback.grace", fmt.Sprintf("%q is not a duration such as 30m or 0s", raw.Grace))
+		return nil
+	case maxTTL > 0 && d > maxTTL:
+		v.add("rollback.grace", fmt.Sprintf("%s is longer than ttl.max %s: the environment is destroyed by then", raw.Grace, FormatDuration(maxTTL)))
+		return nil
+	}
+	return &RollbackPolicy{Grace: d}
 }
 
 func (v *validator) param(i int, rp rawParam) Param {

@@ -130,6 +130,58 @@ type environmentJSON struct {
 	// Drift: what the drift checks say of the stack (absent when its
 	// provider does not check stacks, or it was never ready).
 	Drift *driftJSON `json:"drift,omitempty"`
+	// StackID is the stack in service; Stacks every stack it has had since
+	// its first replace; Replace its latest replace (absent: never).
+	StackID         string       `json:"stack_id,omitempty"`
+	Stacks          []stackJSON  `json:"stacks,omitempty"`
+	Replace         *replaceJSON `json:"replace,omitempty"`
+	RollbackVersion string       `json:"rollback_version,omitempty"`
+}
+
+// stackJSON is one stack of an environment: status building, in_service,
+// standby (kept until standby_until for a rollback), destroying,
+// destroyed or failed.
+type stackJSON struct {
+	ID           string     `json:"id"`
+	Version      string     `json:"version"`
+	Status       string     `json:"status"`
+	Reason       string     `json:"reason,omitempty"`
+	CreatedAt    time.Time  `json:"created_at"`
+	ReadyAt      *time.Time `json:"ready_at,omitempty"`
+	SwitchedAt   *time.Time `json:"switched_at,omitempty"`
+	StandbyUntil *time.Time `json:"standby_until,omitempty"`
+	DestroyedAt  *time.Time `json:"destroyed_at,omitempty"`
+}
+
+// replaceJSON is the latest replace: state building, switched or failed.
+type replaceJSON struct {
+	FromVersion string     `json:"from_version"`
+	ToVersion   string     `json:"to_version"`
+	State       string     `json:"state"`
+	Reason      string     `json:"reason,omitempty"`
+	Why         string     `json:"why,omitempty"`
+	RequestedBy string     `json:"requested_by,omitempty"`
+	StartedAt   time.Time  `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
+}
+
+func toStacksJSON(e *envs.Environment) ([]stackJSON, *replaceJSON) {
+	var out []stackJSON
+	for _, st := range e.Stacks {
+		out = append(out, stackJSON{ID: st.ID, Version: st.Version, Status: string(st.Status), Reason: st.Reason,
+			CreatedAt: st.CreatedAt, ReadyAt: st.ReadyAt, SwitchedAt: st.SwitchedAt, StandbyUntil: st.StandbyUntil, DestroyedAt: st.DestroyedAt})
+	}
+	if e.Replace == nil {
+		return out, nil
+	}
+	r := e.Replace
+	rj := &replaceJSON{FromVersion: r.FromVersion, ToVersion: r.ToVersion, State: r.State, Reason: r.Reason, Why: r.Why,
+		RequestedBy: r.RequestedBy, StartedAt: r.StartedAt}
+	if !r.FinishedAt.IsZero() {
+		f := r.FinishedAt
+		rj.FinishedAt = &f
+	}
+	return out, rj
 }
 
 // driftJSON is an environment's drift: status never_checked, in_sync,
@@ -181,8 +233,10 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 		MaxExpiresAt: e.MaxExpiresAt, DestroyedAt: e.DestroyedAt, TTLRemaining: e.TimeLeft(now).Truncate(time.Second).String(),
 		DestroyGivenUp: e.DestroyGivenUp(), RelaunchedFrom: e.RelaunchedFrom, PinnedSnapshot: e.PinnedSnapshot,
 		StackCleanedAt: e.StackCleanedAt, StackHeldUntil: e.StackHeldUntil,
-		Drift: toDriftJSON(e.Drift),
+		Drift:   toDriftJSON(e.Drift),
+		StackID: e.StackID, RollbackVersion: e.RollbackVersion,
 	}
+	out.Stacks, out.Replace = toStacksJSON(e)
 	if e.RTO != nil {
 		s := e.RTO.Seconds()
 		out.RTOSeconds = &s

@@ -123,6 +123,7 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 		v.SnapshotTakenAt = &t
 	}
 	v.Drift = driftView(e, a)
+	v.Stacks = stacksView(e, a)
 	if envs.CanActOn(a, e) != nil {
 		v.CanDestroy = false
 	} else if v.Live {
@@ -132,6 +133,24 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 				v.ExtendOptions = append(v.ExtendOptions, envs.FormatDuration(d))
 			}
 		}
+	}
+	return v
+}
+
+// stacksView is the Stacks card of an environment as actor a sees it.
+func stacksView(e *envs.Environment, a envs.Actor) web.StacksView {
+	v := web.StacksView{EnvironmentID: e.ID}
+	building := e.Replace != nil && e.Replace.State == envs.ReplaceBuilding
+	if e.Status == envs.StatusReady && !building && envs.CanActOn(a, e) == nil {
+		v.CanReplace = true
+		v.RollbackVersion, v.RollbackInstant = e.RollbackVersion, e.RollbackInstant
+	}
+	for _, st := range e.Stacks {
+		v.Stacks = append(v.Stacks, web.StackView{ID: st.ID, Version: st.Version, Status: string(st.Status), Reason: st.Reason,
+			CreatedAt: st.CreatedAt, StandbyUntil: st.StandbyUntil})
+	}
+	if r := e.Replace; r != nil {
+		v.Replace = &web.ReplaceView{FromVersion: r.FromVersion, ToVersion: r.ToVersion, State: r.State, Reason: r.Reason, Why: r.Why}
 	}
 	return v
 }
@@ -169,7 +188,7 @@ func formatPrecise(d time.Duration) string {
 }
 
 func eventView(e envs.Event) web.EventView {
-	return web.EventView{ID: e.ID, At: e.At, Kind: e.Kind, Status: string(e.Status), Message: e.Message, Actor: e.Actor}
+	return web.EventView{ID: e.ID, At: e.At, Kind: e.Kind, Status: string(e.Status), Message: e.Message, Actor: e.Actor, Stack: e.StackID}
 }
 
 // redirect sends the browser to url; htmx requests get HX-Redirect so the

@@ -47,6 +47,9 @@ type TemplateVersion struct {
 	// drift (0: only on demand); DriftRemedy is manual or replace.
 	DriftInterval time.Duration `gorm:"column:drift_interval"`
 	DriftRemedy   string
+	// RollbackGrace is rollback.grace: how long the old stack is kept
+	// after a replace (0: the server's default; negative: not kept).
+	RollbackGrace time.Duration `gorm:"column:rollback_grace"`
 }
 
 // Environment is one launch of one template version.
@@ -98,6 +101,40 @@ type Environment struct {
 	// StackHeldUntil: until when a failed stack is kept for debugging.
 	StackCleanedAt *time.Time
 	StackHeldUntil *time.Time
+	// StackID is the stack in service ("": the first, whose id is the
+	// environment's); see Stack.
+	StackID string
+}
+
+// Stack is one stack of an environment: the one in service, a replace's
+// candidate, a standby kept for a rollback, or one destroyed (see
+// envs/replace.go).
+type Stack struct {
+	ID            string `gorm:"primaryKey"`
+	EnvironmentID string
+	Version       string
+	VersionID     int64
+	Handle        string
+	Status        string
+	Reason        string
+	Params        string // JSON of the non-secret values
+	Secrets       []byte // encrypted like the environment's, to the environment's id
+	SecretNames   string
+	Outputs       string
+	Facts         string
+	Replaces      string
+	FromVersion   string
+	RequestedBy   string
+	RequestReason string
+	Attempt       int
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	RequestedAt   *time.Time
+	ReadyAt       *time.Time
+	SwitchedAt    *time.Time
+	FailedAt      *time.Time
+	StandbyUntil  *time.Time
+	DestroyedAt   *time.Time
 }
 
 // EnvironmentDrift is what the drift checks of an environment's stack
@@ -136,6 +173,8 @@ type Event struct {
 	Status        string
 	Message       string
 	Actor         string
+	// StackID is the stack the event is about ("": the first, or none).
+	StackID string
 }
 
 // AuditEntry is one state-changing action.

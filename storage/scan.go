@@ -15,7 +15,7 @@ var environmentColumns = columns("id, name, owner, owner_id, team, template_name
 	"params, secrets, secret_names, status, status_reason, failure_reason, outputs, facts, handle, " +
 	"+created_at, +updated_at, +provision_started_at, +ready_at, +expires_at, +max_expires_at, " +
 	"+destroy_requested_at, +destroyed_at, rto_ms, rpo_ms, provision_attempt, +destroy_given_up_at, " +
-	"relaunched_from, pinned_snapshot, +stack_cleaned_at, +stack_held_until")
+	"relaunched_from, pinned_snapshot, +stack_cleaned_at, +stack_held_until, stack_id")
 
 // columnList is a select list as each database reads it: SQLite keeps the
 // plus before a timestamp, PostgreSQL has none for timestamps. Both are
@@ -47,7 +47,7 @@ func scanEnvironments(rows *sql.Rows, capacity int) ([]Environment, error) {
 			&e.Params, &e.Secrets, &e.SecretNames, &e.Status, &e.StatusReason, &e.FailureReason, &e.Outputs, &e.Facts, &e.Handle,
 			&created, &updated, &provisionStarted, &ready, &expires, &maxExpires,
 			&destroyRequested, &destroyed, &rto, &rpo, &e.ProvisionAttempt, &givenUp,
-			&e.RelaunchedFrom, &e.PinnedSnapshot, &cleaned, &held)
+			&e.RelaunchedFrom, &e.PinnedSnapshot, &cleaned, &held, &e.StackID)
 		if err != nil {
 			return nil, err
 		}
@@ -74,7 +74,7 @@ func nullInt(n sql.NullInt64) *int64 {
 }
 
 // eventColumns are Event's columns in the order scanEvents reads them.
-var eventColumns = columns("id, environment_id, +at, kind, status, message, actor")
+var eventColumns = columns("id, environment_id, +at, kind, status, message, actor, stack_id")
 
 // scanEvents reads rows of eventColumns, and closes them.
 func scanEvents(rows *sql.Rows, capacity int) ([]Event, error) {
@@ -83,7 +83,7 @@ func scanEvents(rows *sql.Rows, capacity int) ([]Event, error) {
 	for rows.Next() {
 		var ev Event
 		var at scanTime
-		if err := rows.Scan(&ev.ID, &ev.EnvironmentID, &at, &ev.Kind, &ev.Status, &ev.Message, &ev.Actor); err != nil {
+		if err := rows.Scan(&ev.ID, &ev.EnvironmentID, &at, &ev.Kind, &ev.Status, &ev.Message, &ev.Actor, &ev.StackID); err != nil {
 			return nil, err
 		}
 		ev.At = at.Time

@@ -130,6 +130,24 @@ func extendURL(id string) string   { return environmentURL(id) + "/extend" }
 func destroyURL(id string) string  { return environmentURL(id) + "/destroy" }
 func relaunchURL(id string) string { return environmentURL(id) + "/relaunch" }
 
+// stackStatusText is a stack's status as people read it.
+func stackStatusText(s string) string {
+	switch s {
+	case "in_service":
+		return "in service"
+	case "standby":
+		return "on standby for a rollback"
+	case "building":
+		return "building"
+	case "failed":
+		return "failed, being destroyed"
+	}
+	return s
+}
+
+func replaceURL(id string) string  { return environmentURL(id) + "/replace" }
+func rollbackURL(id string) string { return environmentURL(id) + "/rollback" }
+
 // cancelURL is where the launch form's Cancel goes back to.
 func cancelURL(f LaunchForm) string {
 	if f.Relaunch != nil {

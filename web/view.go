@@ -189,6 +189,42 @@ type EnvironmentView struct {
 	// Drift is the Drift section (nil: not shown, the provider does not
 	// check stacks for drift or the environment was never ready).
 	Drift *DriftView
+	// Stacks is the Stacks card: the replace form, the rollback button,
+	// every stack since the first replace and the latest replace.
+	Stacks StacksView
+}
+
+// StacksView is an environment's stacks and what may be done with them.
+type StacksView struct {
+	EnvironmentID string
+	// CanReplace offers "Replace with version…" (ready, no replace
+	// running, the viewer may act on it).
+	CanReplace bool
+	// RollbackVersion is offered as "Roll back to vX" ("": none);
+	// RollbackInstant says its stack is still on standby.
+	RollbackVersion string
+	RollbackInstant bool
+	Stacks          []StackView
+	// Replace is the latest replace (nil: never replaced).
+	Replace *ReplaceView
+}
+
+// StackView is one stack of an environment.
+type StackView struct {
+	ID           string
+	Version      string
+	Status       string // building, in_service, standby, destroying, destroyed, failed
+	Reason       string
+	CreatedAt    time.Time
+	StandbyUntil *time.Time
+}
+
+// ReplaceView is an environment's latest replace.
+type ReplaceView struct {
+	FromVersion, ToVersion string
+	State                  string // building, switched, failed
+	Reason                 string
+	Why                    string
 }
 
 // OutputView is one named output (a URL is rendered as a link).
@@ -208,6 +244,9 @@ type ParamValueView struct {
 
 // EventView is one line of an environment's timeline.
 type EventView struct {
+	// Stack is the stack the event is about, when the environment has
+	// more than one ("": the environment's first, or none).
+	Stack   string
 	ID      int64
 	At      time.Time
 	Kind    string // status, provider, action

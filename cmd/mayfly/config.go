@@ -98,6 +98,9 @@ type Config struct {
 	// DriftConcurrency is how many drift checks run at once (see
 	// envs/drift_jobs.go).
 	DriftConcurrency int
+	// RollbackGrace is how long the stack a replace took out of service
+	// is kept for an instant rollback, unless the version says (0: none).
+	RollbackGrace time.Duration
 
 	// The local provider's isolation (see isolation.go): LocalSandbox is
 	// auto, on or off; LocalHidden are credentials files of the libraries
@@ -187,6 +190,8 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"a destroy still in progress this long after it was requested is given up (destroy_failed, for an admin to retry); a provider may need longer (aws: 3h) (MAYFLY_DESTROY_TIMEOUT)")
 	fs.IntVar(&c.DriftConcurrency, "drift-concurrency", envInt("MAYFLY_DRIFT_CONCURRENCY", "drift-concurrency", 4),
 		"how many drift checks of ready stacks run at once, per replica (MAYFLY_DRIFT_CONCURRENCY)")
+	fs.DurationVar(&c.RollbackGrace, "rollback-grace", envDur("MAYFLY_ROLLBACK_GRACE", time.Hour),
+		"how long the old stack of a replace is kept for an instant rollback, unless the template says; 0: destroyed at once (MAYFLY_ROLLBACK_GRACE)")
 	fs.DurationVar(&c.StopGrace, "stop-grace", envDur("MAYFLY_STOP_GRACE", 5*time.Second), "local provider: time between TERM and KILL")
 	awsFlags(fs, &c.AWS, env, envDur)
 	fs.StringVar(&c.LocalSandbox, "local-sandbox", env("MAYFLY_LOCAL_SANDBOX", local.SandboxAuto),
@@ -294,6 +299,9 @@ func (c Config) Validate() error {
 	}
 	if c.ProvisionAttempts < 1 {
 		return fmt.Errorf("--provision-attempts %d: must be at least 1", c.ProvisionAttempts)
+	}
+	if c.RollbackGrace < 0 {
+		return fmt.Errorf("--rollback-grace %s: must not be negative", c.RollbackGrace)
 	}
 	if c.DriftConcurrency < 1 || c.DriftConcurrency > 100 {
 		return fmt.Errorf("--drift-concurrency %d: must be from 1 to 100", c.DriftConcurrency)

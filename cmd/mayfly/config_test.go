@@ -96,6 +96,7 @@ func TestParseConfig(t *testing.T) {
 		}},
 		{name: "zero drift concurrency", args: []string{"--drift-concurrency", "0"}, wantErr: "--drift-concurrency 0: must be from 1 to 100"},
 		{name: "drift concurrency variable not a number", env: map[string]string{"MAYFLY_DRIFT_CONCURRENCY": "four"}, wantErr: "MAYFLY_DRIFT_CONCURRENCY (--drift-concurrency)"},
+		{name: "negative rollback grace", args: []string{"--rollback-grace", "-1m"}, wantErr: "--rollback-grace -1m0s: must not be negative"},
 		{name: "destroy attempts variable not a number", env: map[string]string{"MAYFLY_DESTROY_ATTEMPTS": "many"}, wantErr: "MAYFLY_DESTROY_ATTEMPTS (--destroy-attempts)"},
 		{name: "negative destroy attempts", env: map[string]string{"MAYFLY_DESTROY_ATTEMPTS": "-2"}, wantErr: "--destroy-attempts -2: must be at least 1"},
 		{name: "rate limits by default", env: signIn(nil), check: limits(20, 20, 200)},

@@ -14,8 +14,11 @@ import (
 )
 
 // TestCrashLoop kills the portal with SIGKILL at random points while it
-// launches and destroys environments, starts it again, and repeats; then
-// checks that nothing was lost, done twice or leaked.
+// launches, replaces (with a fresh stack of the same version), rolls back
+// and destroys environments, starts it again, and repeats; then checks
+// that nothing was lost, done twice or leaked: each environment has one
+// stack in service, the others destroyed (or on standby until it is
+// destroyed), and no process of any stack survives the destroy.
 func TestCrashLoop(t *testing.T) {
 	t.Parallel() // its own database, data directory and ports; mostly waiting on processes
 	if testing.Short() {
@@ -53,6 +56,20 @@ func TestCrashLoop(t *testing.T) {
 			ids = append(ids, e.ID)
 			failing[e.ID] = tpl == "crashing"
 		}
+		// Replace or roll back one launched earlier: refused (409) unless
+		// it is ready with no replace under way, or has something to roll
+		// back to.
+		if len(ids) > 1 {
+			id := ids[rng.IntN(len(ids)-1)]
+			path := "/api/v1/environments/" + id + "/replace"
+			if rng.IntN(3) == 0 {
+				path = "/api/v1/environments/" + id + "/rollback"
+			}
+			if r := s.api("POST", path, map[string]any{}); r.Status != http.StatusAccepted && r.Status != http.StatusConflict {
+				p.kill()
+				t.Fatalf("iteration %d: %s: %d %s", i, path, r.Status, r.Body)
+			}
+		}
 		if len(ids) > 2 && rng.IntN(2) == 0 {
 			id := ids[rng.IntN(len(ids)-1)]
 			if r := s.api("DELETE", "/api/v1/environments/"+id, nil); r.Status != http.StatusAccepted {
@@ -83,6 +100,31 @@ func TestCrashLoop(t *testing.T) {
 			}
 		}
 	}
+	// Every replace ends, switched or failed: one stack in service.
+	stacksOf := map[string][]string{}
+	for _, id := range ids {
+		deadline := time.Now().Add(120 * time.Second)
+		for {
+			e := s.replaced(id)
+			if e.Replace == nil || e.Replace.State != "building" || e.Status != "ready" {
+				inService := 0
+				for _, st := range e.Stacks {
+					stacksOf[id] = append(stacksOf[id], st.ID)
+					if st.Status == "in_service" {
+						inService++
+					}
+				}
+				if len(e.Stacks) > 0 && e.Status == "ready" && inService != 1 {
+					t.Errorf("%s: %d stacks in service: %+v", id, inService, e.Stacks)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: replace still building at the deadline", id)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	for _, id := range ids {
 		if r := s.api("DELETE", "/api/v1/environments/"+id, nil); r.Status != http.StatusAccepted {
 			t.Fatalf("destroy %s: %d %s", id, r.Status, r.Body)
@@ -98,8 +140,26 @@ func TestCrashLoop(t *testing.T) {
 		if n := strings.Count(msgs, "Launched "); n != 1 {
 			t.Errorf("%s launched %d times:\n%s", id, n, msgs)
 		}
-		if n := strings.Count(msgs, "Stack created"); n > 1 {
-			t.Errorf("%s: stack created %d times:\n%s", id, n, msgs)
+		created := map[string]int{}
+		for _, m := range s.events(id) {
+			if strings.HasPrefix(m, "Stack created") {
+				created[m]++ // "Stack created: <handle>", once per stack
+			}
+		}
+		for m, n := range created {
+			if n > 1 {
+				t.Errorf("%s: %q %d times:\n%s", id, m, n, msgs)
+			}
+		}
+		for _, st := range s.replaced(id).Stacks {
+			if st.Status != "destroyed" {
+				t.Errorf("%s: stack %s is %s after the destroy", id, st.ID, st.Status)
+			}
+		}
+		for _, sid := range stacksOf[id] {
+			if pids := local.Processes(sid); len(pids) > 0 {
+				t.Errorf("processes of stack %s of %s leaked: %v", sid, id, pids)
+			}
 		}
 		if n := strings.Count(msgs, "\nDestroyed"); n != 1 {
 			t.Errorf("%s destroyed %d times:\n%s", id, n, msgs)
@@ -111,5 +171,5 @@ func TestCrashLoop(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Join(dataDir, "stacks")); len(entries) > 0 {
 		t.Errorf("stack directories leaked: %v", entries)
 	}
-	t.Logf("%d environments through %d crashes", len(ids), iterations)
+	t.Logf("%d environments (%d of them replaced) through %d crashes", len(ids), len(stacksOf), iterations)
 }

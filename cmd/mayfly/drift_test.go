@@ -84,7 +84,7 @@ func TestDriftCheckLocal(t *testing.T) {
 	s := startMain(t, filepath.Join("testdata", "drift-catalog"))
 	e := s.launch(map[string]any{"template": "drifting", "name": "drifty"})
 	s.waitStatus(e.ID, "ready", 30*time.Second)
-	if d := s.drift(e.ID); d.Status != "never_checked" || d.Interval != "12h" || d.Remedy != "replace" || d.NextCheckAt == nil {
+	if d := s.drift(e.ID); d.Status != "never_checked" || d.Interval != "12h" || d.Remedy != "manual" || d.NextCheckAt == nil {
 		t.Errorf("before any check: %+v, want never checked, every 12h, next one scheduled", d)
 	}
 	if d := s.checkDrift(e.ID); d.Status != "in_sync" || d.Drifted || len(d.Items) != 0 {
@@ -101,8 +101,7 @@ func TestDriftCheckLocal(t *testing.T) {
 		t.Fatalf("after the edit: %+v, want the file modified", d)
 	}
 	msgs := s.events(e.ID)
-	for _, want := range []string{"Drift check requested by", "Drift detected: 1 difference from what 1.0.0 declares: config/app.yaml (file) MODIFIED",
-		"drift remedy is replace, which is not available yet"} {
+	for _, want := range []string{"Drift check requested by", "Drift detected: 1 difference from what 1.0.0 declares: config/app.yaml (file) MODIFIED"} {
 		if !containsAny(msgs, want) {
 			t.Errorf("timeline lacks %q: %q", want, msgs)
 		}

@@ -170,6 +170,7 @@ func (m *Main) Run(ctx context.Context) error {
 
 		ProvisionAttempts: cfg.ProvisionAttempts,
 		DriftWorkers:      cfg.DriftConcurrency,
+		RollbackGrace:     rollbackGrace(cfg.RollbackGrace),
 		DestroyAttempts:   cfg.DestroyAttempts,
 		DestroyTimeout:    cfg.DestroyTimeout,
 		RoleRecheck:       cfg.RoleRecheck,
@@ -413,4 +414,13 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return hex.EncodeToString(b)
+}
+
+// rollbackGrace is --rollback-grace as envs takes it: 0 there is its
+// default, a negative grace keeps none.
+func rollbackGrace(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -32,7 +32,10 @@ const Name = "aws"
 // Tag keys Mayfly puts on every stack it creates (CloudFormation propagates
 // stack tags to the resources that support them).
 const (
-	TagEnvironment   = "mayfly:environment-id"
+	TagEnvironment = "mayfly:environment-id"
+	// TagStack is the stack's own id (envs.ProvisionRequest.StackID), so
+	// two stacks of one environment (a replace) are told apart.
+	TagStack         = "mayfly:stack-id"
 	TagInstance      = "mayfly:instance-id"
 	TagOwner         = "mayfly:owner"
 	TagTemplate      = "mayfly:template"

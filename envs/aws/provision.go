@@ -53,9 +53,13 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 		return "", err
 	}
 	c := p.client(s.Region, s.RoleARN)
-	name := stackName(req.EnvironmentID, req.Name)
+	// Named, tagged and made idempotent per stack: a replace builds a
+	// second stack of the environment beside the first.
+	stackID := stackIDOf(req)
+	name := stackName(stackID, req.Name)
 	tags := map[string]string{
 		TagEnvironment: req.EnvironmentID,
+		TagStack:       stackID,
 		TagInstance:    p.cfg.InstanceID,
 		TagOwner:       req.Owner,
 		TagTemplate:    req.Template + "@" + req.Version,
@@ -132,7 +136,7 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	out, err := c.cfn.CreateStack(cctx, in)
 	var exists *types.AlreadyExistsException
 	if errors.As(err, &exists) {
-		return p.adopt(cctx, c, name, req.EnvironmentID, s.RoleARN)
+		return p.adopt(cctx, c, name, req.EnvironmentID, stackID, s.RoleARN)
 	}
 	if err != nil {
 		return "", fmt.Errorf("aws: create stack %s: %w", name, err)
@@ -152,18 +156,29 @@ const createStackTimeout = 2 * time.Minute
 // attempt after a failed one a new request (see docs/decisions.md, 19).
 // CloudFormation allows 128 characters of [a-zA-Z0-9-].
 func requestToken(req envs.ProvisionRequest) string {
-	return fmt.Sprintf("mayfly-%s-launch-%d", req.EnvironmentID, max(req.Attempt, 1))
+	return fmt.Sprintf("mayfly-%s-launch-%d", stackIDOf(req), max(req.Attempt, 1))
+}
+
+// stackIDOf is the id a stack is keyed by: its own, or for an
+// environment's first stack the environment's.
+func stackIDOf(req envs.ProvisionRequest) string {
+	if req.StackID != "" {
+		return req.StackID
+	}
+	return req.EnvironmentID
 }
 
 // adopt returns the existing stack of the name if it is this environment's;
 // a stack of that name owned by anything else is an error, never taken over.
-func (p *Provider) adopt(ctx context.Context, c *clients, name, envID, role string) (string, error) {
+func (p *Provider) adopt(ctx context.Context, c *clients, name, envID, stackID, role string) (string, error) {
 	out, err := c.cfn.DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(name)})
 	if err != nil {
 		return "", fmt.Errorf("aws: describe existing stack %s: %w", name, err)
 	}
 	for _, st := range out.Stacks {
-		if tagValue(st.Tags, TagEnvironment) == envID && tagValue(st.Tags, TagInstance) == p.cfg.InstanceID {
+		// A stack from before stack ids has no stack tag: the environment's first.
+		sameStack := tagValue(st.Tags, TagStack) == stackID || tagValue(st.Tags, TagStack) == "" && stackID == envID
+		if sameStack && tagValue(st.Tags, TagEnvironment) == envID && tagValue(st.Tags, TagInstance) == p.cfg.InstanceID {
 			return handle{StackID: aws.ToString(st.StackId), Role: role}.String(), nil
 		}
 	}

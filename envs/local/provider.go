@@ -262,10 +262,12 @@ func (p *Provider) logPath(handle, stream string) string {
 // it returns the handle; for a stack that never finished (a crash) or whose
 // processes died, it stops what is left and starts over.
 func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (string, error) {
-	id := req.EnvironmentID
+	// A stack is keyed (work dir, cgroup, handle) by its own id; an
+	// environment's first stack has the environment's.
+	id := cmpOr(req.StackID, req.EnvironmentID)
 	if !handlePattern.MatchString(id) {
-		return "", envs.Invalid("invalid environment id", envs.FieldError{
-			Field: "environment_id", Message: "must match " + handlePattern.String(),
+		return "", envs.Invalid("invalid stack id", envs.FieldError{
+			Field: "stack_id", Message: "must match " + handlePattern.String(),
 		})
 	}
 	spec, err := parseStack(req.Stack)
@@ -324,7 +326,7 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 // leaves nothing running and records the failure in stack.json; the work
 // dir stays, so Destroy can archive the logs that explain the failure.
 func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spec *stackSpec, dir string) (err error) {
-	id := req.EnvironmentID
+	id := cmpOr(req.StackID, req.EnvironmentID)
 	// 0700: logs may hold secrets the stack printed.
 	for _, d := range []string{logsDirName, tmpDirName} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
@@ -372,7 +374,8 @@ func (p *Provider) provision(ctx context.Context, req envs.ProvisionRequest, spe
 		Dir:           dir,
 		Ports:         map[string]int{},
 		Params:        params,
-		EnvironmentID: id,
+		EnvironmentID: req.EnvironmentID,
+		StackID:       id,
 		Name:          req.Name,
 	}
 	var snap snapshot

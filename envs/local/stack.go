@@ -384,8 +384,11 @@ type templateData struct {
 	Ports         map[string]int
 	Params        map[string]string
 	EnvironmentID string
-	Name          string
-	Snapshot      snapshotData
+	// StackID is the stack's own id: the environment's for its first
+	// stack, another for a replace's (see envs.ProvisionRequest.StackID).
+	StackID  string
+	Name     string
+	Snapshot snapshotData
 }
 
 type snapshotData struct {
@@ -490,6 +493,7 @@ func (r *renderer) environ(field string, declared map[string]string, port int) [
 		env[k] = val
 	}
 	env["MAYFLY_ENVIRONMENT_ID"] = r.data.EnvironmentID
+	env["MAYFLY_STACK_ID"] = cmpOr(r.data.StackID, r.data.EnvironmentID)
 	// Each stack has a temporary directory of its own, in its work dir
 	// (the sandbox may not grant /tmp).
 	env["TMPDIR"] = filepath.Join(r.data.Dir, tmpDirName)

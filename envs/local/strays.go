@@ -9,15 +9,19 @@ import (
 )
 
 // Processes lists the live processes of a stack, found through /proc by
-// the MAYFLY_ENVIRONMENT_ID every stack process carries in its environment
-// (zombies, already dead and waiting for their parent, are left out).
-// Where there is no /proc it finds nothing.
+// the MAYFLY_STACK_ID every stack process carries in its environment, or,
+// in a process started before stacks had ids of their own (it has no
+// MAYFLY_STACK_ID), its MAYFLY_ENVIRONMENT_ID: two stacks of one
+// environment (a replace) are told apart. Zombies, already dead and
+// waiting for their parent, are left out. Where there is no /proc it
+// finds nothing.
 func Processes(handle string) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
 	}
-	marker := []byte("MAYFLY_ENVIRONMENT_ID=" + handle + "\x00")
+	marker := []byte("MAYFLY_STACK_ID=" + handle + "\x00")
+	legacy := []byte("MAYFLY_ENVIRONMENT_ID=" + handle + "\x00")
 	self := os.Getpid()
 	var pids []int
 	for _, e := range entries {
@@ -26,7 +30,7 @@ func Processes(handle string) []int {
 			continue
 		}
 		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || !bytes.HasPrefix(env, marker) && !bytes.Contains(env, append([]byte{0}, marker...)) {
+		if err != nil || !hasVar(env, marker) && (hasVar(env, []byte("MAYFLY_STACK_ID=")) || !hasVar(env, legacy)) {
 			continue
 		}
 		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil && bytes.Contains(st, []byte(") Z ")) {
@@ -35,6 +39,12 @@ func Processes(handle string) []int {
 		pids = append(pids, pid)
 	}
 	return pids
+}
+
+// hasVar reports whether a NUL-separated environment holds an entry
+// starting with prefix.
+func hasVar(env, prefix []byte) bool {
+	return bytes.HasPrefix(env, prefix) || bytes.Contains(env, append([]byte{0}, prefix...))
 }
 
 // killStrays kills processes of a stack that stack.json does not know: a
@@ -51,4 +61,11 @@ func killStrays(handle string) []int {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 	return pids
+}
+
+func cmpOr(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
 }
