@@ -45,6 +45,14 @@ type Version struct {
 	PublishedAt     time.Time
 	DeprecatedAt    *time.Time
 	DeprecationNote string
+	// DeprecationDate is when its environments are acted on
+	// (DeprecationAction); nil: never. DeprecationDoneAt: when they were.
+	DeprecationDate   *time.Time
+	DeprecationAction DeprecationAction
+	DeprecationDoneAt *time.Time
+	// Live is how many environments that are not destroyed run it (the
+	// catalog counts them in one query).
+	Live int
 }
 
 // ShortDigest abbreviates a content digest for people ("sha256:" and the
@@ -104,6 +112,15 @@ type Environment struct {
 	// Drift is what the drift checks say of its stack; nil for an
 	// environment that was never ready.
 	Drift *Drift
+	// Labels are the key=value pairs it was launched with (see labels.go).
+	Labels map[string]string
+	// Replace is its latest replace (see replace_pending.go); nil if it
+	// was never replaced.
+	Replace *Replacement
+	// VersionState is what the catalog says of its version: deprecated,
+	// the date and action set for that, a newer version (see versions.go).
+	// Filled by Environment and the listings.
+	VersionState VersionState
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -252,6 +269,7 @@ func environmentFromRow(r *storage.Environment, secretNames []string) *Environme
 	e.DestroyGivenUpAt = utcPtr(r.DestroyGivenUpAt)
 	e.RelaunchedFrom, e.PinnedSnapshot = r.RelaunchedFrom, r.PinnedSnapshot
 	e.StackCleanedAt, e.StackHeldUntil = utcPtr(r.StackCleanedAt), utcPtr(r.StackHeldUntil)
+	e.Labels = decodeMap(r.Labels)
 	if r.RTOMillis != nil {
 		d := time.Duration(*r.RTOMillis) * time.Millisecond
 		e.RTO = &d
@@ -298,5 +316,7 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 	return Version{
 		ID: r.ID, Spec: spec, Digest: r.Digest, Source: r.Source, PublishedBy: r.PublishedBy,
 		PublishedAt: r.PublishedAt.UTC(), DeprecatedAt: utcPtr(r.DeprecatedAt), DeprecationNote: r.DeprecationNote,
+		DeprecationDate: utcPtr(r.DeprecationDate), DeprecationAction: DeprecationAction(r.DeprecationAction),
+		DeprecationDoneAt: utcPtr(r.DeprecationDoneAt),
 	}, nil
 }

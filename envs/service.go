@@ -389,6 +389,9 @@ func (s *Service) Catalog(ctx context.Context) ([]Template, error) {
 		out = append(out, Template{Name: r.Name, Kind: Kind(r.Kind), Description: r.Description,
 			Owner: r.Owner, OwnerTeam: r.OwnerTeam, Versions: byName[r.Name]})
 	}
+	if err := s.countLive(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -413,7 +416,11 @@ func (s *Service) Template(ctx context.Context, name string) (Template, error) {
 		}
 		t.Versions = append(t.Versions, v)
 	}
-	return t, nil
+	ts := []Template{t}
+	if err := s.countLive(ctx, ts); err != nil {
+		return Template{}, err
+	}
+	return ts[0], nil
 }
 
 // maxDeprecationNote bounds the note people read beside a deprecated
@@ -459,6 +466,8 @@ type LaunchRequest struct {
 	Name     string // "" to generate one from the template's name
 	Params   map[string]any
 	TTL      string // "" for the version's default
+	// Labels are key=value pairs the environment carries (see labels.go).
+	Labels map[string]string
 }
 
 var envNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -508,7 +517,8 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 	if err := CanLaunchTemplate(actor, spec); err != nil {
 		return nil, err
 	}
-	plan, err := s.planLaunch(ctx, version, req.Name, req.TTL, req.Params, nil)
+	// Problems with the labels are reported with the launch's others.
+	plan, err := s.planLaunch(ctx, version, req.Name, req.TTL, req.Params, ValidateLabels(req.Labels))
 	if err != nil {
 		return nil, err
 	}
@@ -516,6 +526,7 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 	if err != nil {
 		return nil, err
 	}
+	row.Labels = encodeMap(req.Labels)
 	err = s.insertLaunch(ctx, row, plan.redraw, func(tx *storage.Tx) error {
 		msg := fmt.Sprintf("Launched %s@%s with a TTL of %s", spec.Name, spec.Version, FormatDuration(plan.ttl))
 		if err := s.addEvent(ctx, tx, row.ID, EventStatus, StatusPending, msg, actor.Name); err != nil {
@@ -691,7 +702,7 @@ func (s *Service) Environment(ctx context.Context, id string) (*Environment, err
 		return nil, err
 	}
 	e := environmentFromRow(r, splitNames(r.SecretNames))
-	if err := s.attachDrift(ctx, []*Environment{e}); err != nil {
+	if err := s.attach(ctx, []*Environment{e}); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -705,8 +716,11 @@ type Filter struct {
 	// Drifted keeps the environments whose stack's last drift check found
 	// drift (true) or did not (false); nil: all.
 	Drifted *bool
-	Limit   int
-	Offset  int
+	// Labels are key=value items (the API's ?label=pr=123, repeatable):
+	// an environment must carry every one.
+	Labels []string
+	Limit  int
+	Offset int
 	// Cursor continues a listing from the Next or Prev of an
 	// EnvironmentPage (see EnvironmentPage; Offset is then ignored).
 	Cursor string
@@ -723,7 +737,7 @@ func (s *Service) Environments(ctx context.Context, f Filter) ([]*Environment, e
 		return nil, err
 	}
 	list := environmentsFromRows(rows)
-	if err := s.attachDrift(ctx, list); err != nil {
+	if err := s.attach(ctx, list); err != nil {
 		return nil, err
 	}
 	return list, nil
@@ -783,7 +797,7 @@ func (s *Service) EnvironmentPage(ctx context.Context, f Filter) (EnvironmentPag
 		}
 	}
 	page.Environments = environmentsFromRows(rows)
-	if err := s.attachDrift(ctx, page.Environments); err != nil {
+	if err := s.attach(ctx, page.Environments); err != nil {
 		return EnvironmentPage{}, err
 	}
 	return page, nil
@@ -862,8 +876,12 @@ func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 		}
 	}
 	f.Statuses = statuses
+	labels, err := ParseLabelFilter(f.Labels)
+	if err != nil {
+		return storage.EnvironmentFilter{}, err
+	}
 	sf := storage.EnvironmentFilter{Statuses: statusStrings(f.Statuses...), Owner: f.Owner, Template: f.Template,
-		Drifted: f.Drifted, Limit: f.Limit, Offset: f.Offset}
+		Drifted: f.Drifted, Labels: labels, Limit: f.Limit, Offset: f.Offset}
 	if undestroyed(f.Statuses) {
 		sf.Statuses, sf.Undestroyed = nil, true
 	}

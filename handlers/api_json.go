@@ -37,6 +37,12 @@ type versionJSON struct {
 	// OnFailure is what happens to a failed launch's stack; absent: it is
 	// cleaned up at once.
 	OnFailure *onFailureJSON `json:"on_failure,omitempty"`
+	// Environments is how many environments that are not destroyed run it.
+	Environments int `json:"environments"`
+	// DeprecationDate: after it, the version's environments are replaced
+	// or destroyed (DeprecationAction); absent: never.
+	DeprecationDate   *time.Time `json:"deprecation_date,omitempty"`
+	DeprecationAction string     `json:"deprecation_action,omitempty"`
 }
 
 type onFailureJSON struct {
@@ -76,6 +82,7 @@ func toVersionJSON(v envs.Version) versionJSON {
 		Parameters: params, Deprecated: v.DeprecatedAt != nil, DeprecatedAt: v.DeprecatedAt,
 		DeprecationNote: v.DeprecationNote, PublishedAt: v.PublishedAt, PublishedBy: v.PublishedBy,
 		Teams: v.Spec.Teams, Drift: driftPolicy{Interval: driftInterval(v.Spec.DriftSchedule()), Remedy: string(v.Spec.DriftRemedy())},
+		Environments: v.Live, DeprecationDate: v.DeprecationDate, DeprecationAction: string(v.DeprecationAction),
 	}
 	if f := v.Spec.OnFailure; f != nil {
 		out.OnFailure = &onFailureJSON{KeepStack: f.KeepStack.String()}
@@ -126,6 +133,27 @@ type environmentJSON struct {
 	// Drift: what the drift checks say of the stack (absent when its
 	// provider does not check stacks, or it was never ready).
 	Drift *driftJSON `json:"drift,omitempty"`
+	// Labels are the key=value pairs it was launched with.
+	Labels map[string]string `json:"labels"`
+	// VersionDeprecated: its version is deprecated; DeprecationDate and
+	// DeprecationAction say when it is replaced or destroyed for that.
+	VersionDeprecated bool       `json:"version_deprecated"`
+	DeprecationDate   *time.Time `json:"deprecation_date,omitempty"`
+	DeprecationAction string     `json:"deprecation_action,omitempty"`
+	// NewerVersion is the newest launchable version of its template newer
+	// than its own (absent: it runs the newest).
+	NewerVersion string `json:"newer_version,omitempty"`
+	// Replace is its latest replace with another version (absent: never).
+	Replace *replaceJSON `json:"replace,omitempty"`
+}
+
+type replaceJSON struct {
+	FromVersion string     `json:"from_version"`
+	ToVersion   string     `json:"to_version"`
+	State       string     `json:"state"`
+	Reason      string     `json:"reason,omitempty"`
+	StartedAt   time.Time  `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at,omitempty"`
 }
 
 // driftJSON is an environment's drift: status never_checked, in_sync,
@@ -177,7 +205,18 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 		MaxExpiresAt: e.MaxExpiresAt, DestroyedAt: e.DestroyedAt, TTLRemaining: e.TimeLeft(now).Truncate(time.Second).String(),
 		DestroyGivenUp: e.DestroyGivenUp(), RelaunchedFrom: e.RelaunchedFrom, PinnedSnapshot: e.PinnedSnapshot,
 		StackCleanedAt: e.StackCleanedAt, StackHeldUntil: e.StackHeldUntil,
-		Drift: toDriftJSON(e.Drift),
+		Drift: toDriftJSON(e.Drift), Labels: e.Labels,
+		VersionDeprecated: e.VersionState.Deprecated, DeprecationDate: e.VersionState.DeprecationDate,
+		DeprecationAction: string(e.VersionState.DeprecationAction), NewerVersion: e.VersionState.Newer,
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
+	}
+	if r := e.Replace; r != nil {
+		out.Replace = &replaceJSON{FromVersion: r.FromVersion, ToVersion: r.ToVersion, State: r.State, Reason: r.Reason, StartedAt: r.StartedAt}
+		if !r.FinishedAt.IsZero() {
+			out.Replace.FinishedAt = &r.FinishedAt
+		}
 	}
 	if e.RTO != nil {
 		s := e.RTO.Seconds()

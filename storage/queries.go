@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -135,12 +136,31 @@ func (q Queries) DeprecateVersion(ctx context.Context, id int64, at time.Time, n
 
 // CreateEnvironment inserts an environment; ErrConflict when a live
 // environment has the same name.
+// Its labels (the JSON object in Labels) are written to environment_labels
+// too, for the label filter: call it in a transaction.
 func (q Queries) CreateEnvironment(ctx context.Context, e *Environment) error {
+	if e.Labels == "" {
+		e.Labels = "{}"
+	}
 	if err := q.ctx(ctx).Create(e).Error; err != nil {
 		if isUniqueViolation(err) {
 			return ErrConflict
 		}
 		return fmt.Errorf("storage: create environment %s: %w", e.Name, err)
+	}
+	if e.Labels == "{}" {
+		return nil
+	}
+	var labels map[string]string
+	if err := json.Unmarshal([]byte(e.Labels), &labels); err != nil {
+		return fmt.Errorf("storage: create environment %s: labels: %w", e.Name, err)
+	}
+	rows := make([]EnvironmentLabel, 0, len(labels))
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		rows = append(rows, EnvironmentLabel{EnvironmentID: e.ID, Key: k, Value: labels[k]})
+	}
+	if err := q.ctx(ctx).Create(&rows).Error; err != nil {
+		return fmt.Errorf("storage: create environment %s: labels: %w", e.Name, err)
 	}
 	return nil
 }
@@ -173,12 +193,22 @@ type EnvironmentFilter struct {
 	// Drifted keeps only the environments whose last drift check found
 	// drift (true) or did not (false); nil: all.
 	Drifted *bool
-	Limit   int
-	Offset  int
+	// Labels keeps the environments that carry every one of these labels
+	// (key and value).
+	Labels []Label
+	// Team and VersionNot narrow a rollout's selection: the owner's team,
+	// and a version other than this one.
+	Team       string
+	VersionNot string
+	Limit      int
+	Offset     int
 	// After continues the listing with the environments older than this
 	// key; Before lists the ones newer than it (still newest first).
 	After, Before *ListKey
 }
+
+// Label is one key=value label.
+type Label struct{ Key, Value string }
 
 // ListKey is an environment's place in a listing: listings are ordered by
 // (created_at, id), newest first.
@@ -216,6 +246,15 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 			db = db.Where("NOT " + drifted)
 		}
 	}
+	for _, l := range f.Labels {
+		db = db.Where("id IN (SELECT environment_id FROM environment_labels WHERE key = ? AND value = ?)", l.Key, l.Value)
+	}
+	if f.Team != "" {
+		db = db.Where("team = ?", f.Team)
+	}
+	if f.VersionNot != "" {
+		db = db.Where("version <> ?", f.VersionNot)
+	}
 	if f.Limit > 0 {
 		db = db.Limit(f.Limit)
 	}
@@ -242,6 +281,28 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 		slices.Reverse(es)
 	}
 	return es, nil
+}
+
+// LiveCountsByVersion counts the environments that are not destroyed per
+// version id, of the given templates (all when names is empty), in one
+// grouped query (the environments_version_live index).
+func (q Queries) LiveCountsByVersion(ctx context.Context, names ...string) (map[int64]int, error) {
+	var rows []struct {
+		VersionID int64
+		N         int
+	}
+	db := q.ctx(ctx).Model(&Environment{}).Select("version_id, COUNT(*) AS n").Where("status <> 'destroyed'")
+	if len(names) > 0 {
+		db = db.Where("template_name IN ?", names)
+	}
+	if err := db.Group("version_id").Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("storage: count environments per version: %w", err)
+	}
+	out := make(map[int64]int, len(rows))
+	for _, r := range rows {
+		out[r.VersionID] = r.N
+	}
+	return out, nil
 }
 
 // CountByStatus counts environments per status.

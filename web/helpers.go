@@ -187,6 +187,19 @@ func environmentsPageURL(status, cursor string) string {
 	return "/environments?" + q.Encode()
 }
 
+// withLabels adds a label filter (label=k=v, repeated) to a URL of the
+// environments page, so tabs, pages and the refresh keep it.
+func withLabels(u string, labels []string) string {
+	if len(labels) == 0 {
+		return u
+	}
+	q := url.Values{"label": labels}.Encode()
+	if strings.Contains(u, "?") {
+		return u + "&" + q
+	}
+	return u + "?" + q
+}
+
 // rowsURL is the self-refreshing rows partial of a page of the
 // environments page.
 func rowsURL(status, cursor string) string {
@@ -480,3 +493,21 @@ func errorMessage(e ErrorView) string {
 		return "Go back and try again."
 	}
 }
+
+// firstOr is the first of a list ("" when empty); restOf the others.
+func firstOr(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
+}
+
+func restOf(l []string) []string {
+	if len(l) < 2 {
+		return nil
+	}
+	return l[1:]
+}
+
+// joinLabels shows a label filter: "pr=1 and commit=abc".
+func joinLabels(l []string) string { return strings.Join(l, " and ") }
