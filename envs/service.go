@@ -428,33 +428,10 @@ func (s *Service) Template(ctx context.Context, name string) (Template, error) {
 const maxDeprecationNote = 2000
 
 // Deprecate marks a version deprecated: it stays visible and its
-// environments keep running, but it can no longer be launched.
-func (s *Service) Deprecate(ctx context.Context, actor Actor, template, version, note string) (err error) {
-	defer func() { s.audit(ctx, actor, "template.deprecate", template+"@"+version, err) }()
-	if err := Authorize(actor, PermPublish); err != nil {
-		return err
-	}
-	if len(note) > maxDeprecationNote {
-		return Invalid("deprecation is not valid", FieldError{Field: "note", Message: fmt.Sprintf("must be at most %d bytes", maxDeprecationNote)})
-	}
-	if msg := textProblem(note); msg != "" {
-		return Invalid("deprecation is not valid", FieldError{Field: "note", Message: msg})
-	}
-	v, err := s.store.Version(ctx, template, version)
-	if errors.Is(err, storage.ErrNotFound) {
-		return Errorf(ENotFound, "template version %s@%s does not exist", template, version)
-	}
-	if err != nil {
-		return err
-	}
-	t, err := s.store.Template(ctx, template)
-	if err != nil {
-		return err
-	}
-	if err := checkMember(actor, template, t.OwnerTeam, "deprecate its versions"); err != nil {
-		return err
-	}
-	return s.store.DeprecateVersion(ctx, v.ID, s.now(), note)
+// environments keep running, but it can no longer be launched. See
+// DeprecateVersion for a deprecation with a date.
+func (s *Service) Deprecate(ctx context.Context, actor Actor, template, version, note string) error {
+	return s.DeprecateVersion(ctx, actor, DeprecateRequest{Template: template, Version: version, Note: note})
 }
 
 // --- environments ---

@@ -51,7 +51,10 @@ func versionStateOf(versions []Version, version string) VersionState {
 	v := versions[i]
 	st := VersionState{Deprecated: v.DeprecatedAt != nil, Newer: newestAfter(versions, i)}
 	if st.Deprecated {
-		st.DeprecationNote, st.DeprecationDate, st.DeprecationAction = v.DeprecationNote, v.DeprecationDate, v.DeprecationAction
+		st.DeprecationNote = v.DeprecationNote
+		if v.DeprecationDoneAt == nil {
+			st.DeprecationDate, st.DeprecationAction = v.DeprecationDate, v.DeprecationAction
+		}
 	}
 	return st
 }

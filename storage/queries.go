@@ -132,6 +132,40 @@ func (q Queries) DeprecateVersion(ctx context.Context, id int64, at time.Time, n
 	return nil
 }
 
+// SetDeprecationSchedule sets when a deprecated version's environments
+// are acted on (nil date: never), unless that was done already.
+func (q Queries) SetDeprecationSchedule(ctx context.Context, id int64, date *time.Time, action string) error {
+	err := q.ctx(ctx).Model(&TemplateVersion{}).Where("id = ? AND deprecation_done_at IS NULL", id).
+		Updates(map[string]any{"deprecation_date": date, "deprecation_action": action}).Error
+	if err != nil {
+		return fmt.Errorf("storage: set deprecation schedule of version %d: %w", id, err)
+	}
+	return nil
+}
+
+// DueDeprecations lists the deprecated versions whose deprecation date is
+// at or before now and whose environments were not acted on yet.
+func (q Queries) DueDeprecations(ctx context.Context, now time.Time, limit int) ([]TemplateVersion, error) {
+	var vs []TemplateVersion
+	err := q.ctx(ctx).Where("deprecation_date IS NOT NULL AND deprecation_done_at IS NULL AND deprecation_date <= ? AND deprecated_at IS NOT NULL", now).
+		Order("deprecation_date").Limit(limit).Find(&vs).Error
+	if err != nil {
+		return nil, fmt.Errorf("storage: list due deprecations: %w", err)
+	}
+	return vs, nil
+}
+
+// ClaimDeprecation marks a due deprecation done and reports whether this
+// call did: however many replicas run the sweep, one acts on it.
+func (q Queries) ClaimDeprecation(ctx context.Context, id int64, now time.Time) (bool, error) {
+	res := q.ctx(ctx).Model(&TemplateVersion{}).Where("id = ? AND deprecation_done_at IS NULL AND deprecation_date <= ?", id, now).
+		Update("deprecation_done_at", now)
+	if res.Error != nil {
+		return false, fmt.Errorf("storage: claim deprecation of version %d: %w", id, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
 // --- environments ---
 
 // CreateEnvironment inserts an environment; ErrConflict when a live
@@ -196,12 +230,10 @@ type EnvironmentFilter struct {
 	// Labels keeps the environments that carry every one of these labels
 	// (key and value).
 	Labels []Label
-	// Team and VersionNot narrow a rollout's selection: the owner's team,
-	// and a version other than this one.
-	Team       string
-	VersionNot string
-	Limit      int
-	Offset     int
+	// VersionID keeps the environments of this version (0: any).
+	VersionID int64
+	Limit     int
+	Offset    int
 	// After continues the listing with the environments older than this
 	// key; Before lists the ones newer than it (still newest first).
 	After, Before *ListKey
@@ -249,11 +281,8 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 	for _, l := range f.Labels {
 		db = db.Where("id IN (SELECT environment_id FROM environment_labels WHERE key = ? AND value = ?)", l.Key, l.Value)
 	}
-	if f.Team != "" {
-		db = db.Where("team = ?", f.Team)
-	}
-	if f.VersionNot != "" {
-		db = db.Where("version <> ?", f.VersionNot)
+	if f.VersionID != 0 {
+		db = db.Where("version_id = ?", f.VersionID)
 	}
 	if f.Limit > 0 {
 		db = db.Limit(f.Limit)

@@ -511,3 +511,11 @@ func restOf(l []string) []string {
 
 // joinLabels shows a label filter: "pr=1 and commit=abc".
 func joinLabels(l []string) string { return strings.Join(l, " and ") }
+
+// liveText is a version's count of live environments: "3 environments".
+func liveText(n int) string {
+	if n == 1 {
+		return "1 environment"
+	}
+	return strconv.Itoa(n) + " environments"
+}
