@@ -519,3 +519,17 @@ func liveText(n int) string {
 	}
 	return strconv.Itoa(n) + " environments"
 }
+
+// deprecatedText is the environment page's line about a deprecated
+// version: "v1.2.0 is deprecated; it will be replaced ... — 1.3.0 is
+// available".
+func deprecatedText(e EnvironmentView) string {
+	s := "v" + e.Version + " is deprecated"
+	if e.Deprecation != "" {
+		s += "; " + e.Deprecation
+	}
+	if e.NewerVersion != "" {
+		s += " — " + e.NewerVersion + " is available"
+	}
+	return s
+}
