@@ -77,6 +77,8 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	orphanSweep := s.orphanSweepJob(workers)
 	driftSweep, driftQueueConfig := s.driftJobs(workers)
 	deprecationSweep := s.deprecationJobs(workers)
+	s.rollouts = newRolloutRunner(s)
+	river.AddWorker(workers, &rolloutWorker{r: s.rollouts})
 	// A launch's provision job is inserted in the launch's transaction
 	// (InsertTx), which wakes River's fetch loop on neither database: SQLite
 	// has no LISTEN/NOTIFY, and on PostgreSQL River sends at most one insert

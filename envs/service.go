@@ -157,6 +157,8 @@ type Service struct {
 	jobs  jobQueue
 	hub   *hub
 	locks keyedMutex
+	// rollouts runs rollouts (see rollout.go).
+	rollouts *rolloutRunner
 	// stopReaper stops the reaper that Start started.
 	stopReaper func()
 	// counts is Counts' last count.

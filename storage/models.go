@@ -181,3 +181,32 @@ type Setting struct {
 	Key   string `gorm:"primaryKey"`
 	Value string
 }
+
+// Rollout rolls a template version out to the environments of the
+// template on other versions, in waves.
+type Rollout struct {
+	ID           string `gorm:"primaryKey"`
+	TemplateName string
+	Version      string
+	Filter       string // JSON
+	WaveSize     int
+	Concurrency  int
+	Status       string // running, paused, done, cancelled
+	Reason       string // why it paused
+	CreatedBy    string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	FinishedAt   *time.Time
+}
+
+// RolloutItem is one environment of a rollout.
+type RolloutItem struct {
+	RolloutID     string `gorm:"primaryKey"`
+	EnvironmentID string `gorm:"primaryKey"`
+	FromVersion   string
+	Wave          int
+	State         string // pending, running, done, failed, skipped
+	Reason        string
+	StartedAt     *time.Time
+	FinishedAt    *time.Time
+}

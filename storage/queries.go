@@ -230,10 +230,15 @@ type EnvironmentFilter struct {
 	// Labels keeps the environments that carry every one of these labels
 	// (key and value).
 	Labels []Label
-	// VersionID keeps the environments of this version (0: any).
-	VersionID int64
-	Limit     int
-	Offset    int
+	// VersionID keeps the environments of this version (0: any);
+	// VersionNot those on a version other than this one, Team those of
+	// this team and Kind of this kind (a rollout's selection).
+	VersionID  int64
+	VersionNot string
+	Team       string
+	Kind       string
+	Limit      int
+	Offset     int
 	// After continues the listing with the environments older than this
 	// key; Before lists the ones newer than it (still newest first).
 	After, Before *ListKey
@@ -283,6 +288,15 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 	}
 	if f.VersionID != 0 {
 		db = db.Where("version_id = ?", f.VersionID)
+	}
+	if f.VersionNot != "" {
+		db = db.Where("version <> ?", f.VersionNot)
+	}
+	if f.Team != "" {
+		db = db.Where("team = ?", f.Team)
+	}
+	if f.Kind != "" {
+		db = db.Where("kind = ?", f.Kind)
 	}
 	if f.Limit > 0 {
 		db = db.Limit(f.Limit)

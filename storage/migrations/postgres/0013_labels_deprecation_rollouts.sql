@@ -22,3 +22,34 @@ CREATE INDEX template_versions_deprecation_due ON template_versions (deprecation
 
 -- The catalog's per-version counts of live environments, one grouped query.
 CREATE INDEX environments_version_live ON environments (version_id) WHERE status <> 'destroyed';
+
+-- Rollouts: a version rolled out to a template's environments on other
+-- versions, in waves. The rows are the source of truth; a River job per
+-- rollout drives them (see envs/rollout.go).
+CREATE TABLE rollouts (
+    id            TEXT PRIMARY KEY,
+    template_name TEXT NOT NULL REFERENCES templates(name),
+    version       TEXT NOT NULL,
+    filter        TEXT NOT NULL DEFAULT '{}',
+    wave_size     INTEGER NOT NULL,
+    concurrency   INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    reason        TEXT NOT NULL DEFAULT '',
+    created_by    TEXT NOT NULL DEFAULT '',
+    created_at    TIMESTAMPTZ NOT NULL,
+    updated_at    TIMESTAMPTZ NOT NULL,
+    finished_at   TIMESTAMPTZ
+);
+CREATE INDEX rollouts_template ON rollouts (template_name, created_at);
+
+CREATE TABLE rollout_items (
+    rollout_id     TEXT NOT NULL REFERENCES rollouts(id),
+    environment_id TEXT NOT NULL REFERENCES environments(id),
+    from_version   TEXT NOT NULL,
+    wave           INTEGER NOT NULL,
+    state          TEXT NOT NULL,
+    reason         TEXT NOT NULL DEFAULT '',
+    started_at     TIMESTAMPTZ,
+    finished_at    TIMESTAMPTZ,
+    PRIMARY KEY (rollout_id, environment_id)
+);
