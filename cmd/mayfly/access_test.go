@@ -196,6 +196,8 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 		{method: "POST", path: "/api/v1/templates", body: publishedTemplate, contentType: "application/yaml", perm: publish},
 		{method: "GET", path: "/api/v1/templates/tiny", perm: read},
 		{method: "POST", path: "/api/v1/templates/tiny/versions/0.9.0/deprecate", body: `{}`, contentType: "application/json", perm: publish},
+		{method: "POST", path: "/api/v1/templates/tiny/rollouts", body: `{"version":"1.0.0"}`, contentType: "application/json", perm: publish},
+		{method: "GET", path: "/api/v1/templates/tiny/rollouts", perm: read},
 		{method: "GET", path: "/api/v1/environments", perm: read},
 		{method: "POST", path: "/api/v1/environments", body: `{"template":"tiny","params":{"password":"pw"}}`, contentType: "application/json", perm: launch},
 		{method: "GET", path: "/api/v1/environments/" + id, perm: read},
