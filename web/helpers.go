@@ -533,3 +533,11 @@ func deprecatedText(e EnvironmentView) string {
 	}
 	return s
 }
+
+// filterSuffix is a rollout's filter in its page's subtitle.
+func filterSuffix(f string) string {
+	if f == "" {
+		return ""
+	}
+	return ", " + f
+}

@@ -303,3 +303,28 @@ type ErrorView struct {
 	Title   string
 	Message string
 }
+
+// RolloutView is a rollout's page: its waves, their items, why it paused.
+type RolloutView struct {
+	ID, Template, Version string
+	Status                string // running, paused, done, cancelled
+	Reason                string
+	WaveSize, Concurrency int
+	Filter                string // "label pr=1, status ready" as given
+	CreatedBy             string
+	CreatedAt             time.Time
+	Waves                 []RolloutWaveView
+	// CanChange offers resume and cancel (the viewer may change it).
+	CanChange bool
+}
+
+// RolloutWaveView is one wave of a rollout (Number from 1).
+type RolloutWaveView struct {
+	Number int
+	Items  []RolloutItemView
+}
+
+// RolloutItemView is one environment of a rollout.
+type RolloutItemView struct {
+	EnvironmentID, FromVersion, State, Reason string
+}

@@ -210,6 +210,7 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 		{method: "GET", path: "/templates/new", perm: publish},
 		{method: "GET", path: "/templates/new?from=tiny", perm: publish},
 		{method: "POST", path: "/templates", body: "source=" + url.QueryEscape(publishedTemplate), contentType: form, perm: publish},
+		{method: "POST", path: "/templates/tiny/rollouts", body: "version=1.0.0&wave_size=2", contentType: form, perm: publish},
 		{method: "POST", path: "/templates/tiny/versions/1.0.0/deprecate", body: "note=walk", contentType: form, perm: publish},
 		{method: "GET", path: "/api/v1/templates/tiny/choices", perm: read},
 		{method: "GET", path: "/api/v1/templates/tiny/drills", perm: read},
