@@ -45,6 +45,14 @@ type Version struct {
 	PublishedAt     time.Time
 	DeprecatedAt    *time.Time
 	DeprecationNote string
+	// DeprecationDate is when its environments are acted on
+	// (DeprecationAction); nil: never. DeprecationDoneAt: when they were.
+	DeprecationDate   *time.Time
+	DeprecationAction DeprecationAction
+	DeprecationDoneAt *time.Time
+	// Live is how many environments that are not destroyed run it (the
+	// catalog counts them in one query).
+	Live int
 }
 
 // ShortDigest abbreviates a content digest for people ("sha256:" and the
@@ -116,6 +124,12 @@ type Environment struct {
 	Replace         *Replacement
 	RollbackVersion string
 	RollbackInstant bool
+	// Labels are the key=value pairs it was launched with (see labels.go).
+	Labels map[string]string
+	// VersionState is what the catalog says of its version: deprecated,
+	// the date and action set for that, a newer version (see versions.go).
+	// Filled by Environment and the listings.
+	VersionState VersionState
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -268,6 +282,7 @@ func environmentFromRow(r *storage.Environment, secretNames []string) *Environme
 	e.RelaunchedFrom, e.PinnedSnapshot = r.RelaunchedFrom, r.PinnedSnapshot
 	e.StackCleanedAt, e.StackHeldUntil = utcPtr(r.StackCleanedAt), utcPtr(r.StackHeldUntil)
 	e.StackID = r.StackID
+	e.Labels = decodeMap(r.Labels)
 	if r.RTOMillis != nil {
 		d := time.Duration(*r.RTOMillis) * time.Millisecond
 		e.RTO = &d
@@ -317,5 +332,7 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 	return Version{
 		ID: r.ID, Spec: spec, Digest: r.Digest, Source: r.Source, PublishedBy: r.PublishedBy,
 		PublishedAt: r.PublishedAt.UTC(), DeprecatedAt: utcPtr(r.DeprecatedAt), DeprecationNote: r.DeprecationNote,
+		DeprecationDate: utcPtr(r.DeprecationDate), DeprecationAction: DeprecationAction(r.DeprecationAction),
+		DeprecationDoneAt: utcPtr(r.DeprecationDoneAt),
 	}, nil
 }

@@ -78,6 +78,9 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	river.AddWorker(workers, &stackDestroyWorker{s: s})
 	orphanSweep := s.orphanSweepJob(workers)
 	driftSweep, driftQueueConfig := s.driftJobs(workers)
+	deprecationSweep := s.deprecationJobs(workers)
+	s.rollouts = newRolloutRunner(s)
+	river.AddWorker(workers, &rolloutWorker{r: s.rollouts})
 	// A launch's provision job is inserted in the launch's transaction
 	// (InsertTx), which wakes River's fetch loop on neither database: SQLite
 	// has no LISTEN/NOTIFY, and on PostgreSQL River sends at most one insert
@@ -104,7 +107,7 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 		RescueStuckJobsAfter: s.cfg.RescueAfter,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(river.PeriodicInterval(s.cfg.SweepInterval),
 			func() (river.JobArgs, *river.InsertOpts) { return sweepArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true}), orphanSweep, driftSweep},
+			&river.PeriodicJobOpts{RunOnStart: true}), orphanSweep, driftSweep, deprecationSweep},
 	})
 }
 

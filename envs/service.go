@@ -161,6 +161,8 @@ type Service struct {
 	jobs  jobQueue
 	hub   *hub
 	locks keyedMutex
+	// rollouts runs rollouts (see rollout.go).
+	rollouts *rolloutRunner
 	// stopReaper stops the reaper that Start started.
 	stopReaper func()
 	// counts is Counts' last count.
@@ -400,6 +402,9 @@ func (s *Service) Catalog(ctx context.Context) ([]Template, error) {
 		out = append(out, Template{Name: r.Name, Kind: Kind(r.Kind), Description: r.Description,
 			Owner: r.Owner, OwnerTeam: r.OwnerTeam, Versions: byName[r.Name]})
 	}
+	if err := s.countLive(ctx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 
@@ -424,7 +429,11 @@ func (s *Service) Template(ctx context.Context, name string) (Template, error) {
 		}
 		t.Versions = append(t.Versions, v)
 	}
-	return t, nil
+	ts := []Template{t}
+	if err := s.countLive(ctx, ts); err != nil {
+		return Template{}, err
+	}
+	return ts[0], nil
 }
 
 // maxDeprecationNote bounds the note people read beside a deprecated
@@ -432,33 +441,10 @@ func (s *Service) Template(ctx context.Context, name string) (Template, error) {
 const maxDeprecationNote = 2000
 
 // Deprecate marks a version deprecated: it stays visible and its
-// environments keep running, but it can no longer be launched.
-func (s *Service) Deprecate(ctx context.Context, actor Actor, template, version, note string) (err error) {
-	defer func() { s.audit(ctx, actor, "template.deprecate", template+"@"+version, err) }()
-	if err := Authorize(actor, PermPublish); err != nil {
-		return err
-	}
-	if len(note) > maxDeprecationNote {
-		return Invalid("deprecation is not valid", FieldError{Field: "note", Message: fmt.Sprintf("must be at most %d bytes", maxDeprecationNote)})
-	}
-	if msg := textProblem(note); msg != "" {
-		return Invalid("deprecation is not valid", FieldError{Field: "note", Message: msg})
-	}
-	v, err := s.store.Version(ctx, template, version)
-	if errors.Is(err, storage.ErrNotFound) {
-		return Errorf(ENotFound, "template version %s@%s does not exist", template, version)
-	}
-	if err != nil {
-		return err
-	}
-	t, err := s.store.Template(ctx, template)
-	if err != nil {
-		return err
-	}
-	if err := checkMember(actor, template, t.OwnerTeam, "deprecate its versions"); err != nil {
-		return err
-	}
-	return s.store.DeprecateVersion(ctx, v.ID, s.now(), note)
+// environments keep running, but it can no longer be launched. See
+// DeprecateVersion for a deprecation with a date.
+func (s *Service) Deprecate(ctx context.Context, actor Actor, template, version, note string) error {
+	return s.DeprecateVersion(ctx, actor, DeprecateRequest{Template: template, Version: version, Note: note})
 }
 
 // --- environments ---
@@ -470,6 +456,8 @@ type LaunchRequest struct {
 	Name     string // "" to generate one from the template's name
 	Params   map[string]any
 	TTL      string // "" for the version's default
+	// Labels are key=value pairs the environment carries (see labels.go).
+	Labels map[string]string
 }
 
 var envNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -519,7 +507,8 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 	if err := CanLaunchTemplate(actor, spec); err != nil {
 		return nil, err
 	}
-	plan, err := s.planLaunch(ctx, version, req.Name, req.TTL, req.Params, nil)
+	// Problems with the labels are reported with the launch's others.
+	plan, err := s.planLaunch(ctx, version, req.Name, req.TTL, req.Params, ValidateLabels(req.Labels))
 	if err != nil {
 		return nil, err
 	}
@@ -527,6 +516,7 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 	if err != nil {
 		return nil, err
 	}
+	row.Labels = encodeMap(req.Labels)
 	err = s.insertLaunch(ctx, row, plan.redraw, func(tx *storage.Tx) error {
 		msg := fmt.Sprintf("Launched %s@%s with a TTL of %s", spec.Name, spec.Version, FormatDuration(plan.ttl))
 		if err := s.addEvent(ctx, tx, row.ID, EventStatus, StatusPending, msg, actor.Name); err != nil {
@@ -704,7 +694,7 @@ func (s *Service) Environment(ctx context.Context, id string) (*Environment, err
 			return nil, err
 		}
 		e := environmentFromRow(r, splitNames(r.SecretNames))
-		if err := s.attachDrift(ctx, []*Environment{e}); err != nil {
+		if err := s.attach(ctx, []*Environment{e}); err != nil {
 			return nil, err
 		}
 		// The stacks are read after the row: a switch committed in between
@@ -728,8 +718,11 @@ type Filter struct {
 	// Drifted keeps the environments whose stack's last drift check found
 	// drift (true) or did not (false); nil: all.
 	Drifted *bool
-	Limit   int
-	Offset  int
+	// Labels are key=value items (the API's ?label=pr=123, repeatable):
+	// an environment must carry every one.
+	Labels []string
+	Limit  int
+	Offset int
 	// Cursor continues a listing from the Next or Prev of an
 	// EnvironmentPage (see EnvironmentPage; Offset is then ignored).
 	Cursor string
@@ -746,7 +739,7 @@ func (s *Service) Environments(ctx context.Context, f Filter) ([]*Environment, e
 		return nil, err
 	}
 	list := environmentsFromRows(rows)
-	if err := s.attachDrift(ctx, list); err != nil {
+	if err := s.attach(ctx, list); err != nil {
 		return nil, err
 	}
 	return list, nil
@@ -806,7 +799,7 @@ func (s *Service) EnvironmentPage(ctx context.Context, f Filter) (EnvironmentPag
 		}
 	}
 	page.Environments = environmentsFromRows(rows)
-	if err := s.attachDrift(ctx, page.Environments); err != nil {
+	if err := s.attach(ctx, page.Environments); err != nil {
 		return EnvironmentPage{}, err
 	}
 	return page, nil
@@ -885,8 +878,12 @@ func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 		}
 	}
 	f.Statuses = statuses
+	labels, err := ParseLabelFilter(f.Labels)
+	if err != nil {
+		return storage.EnvironmentFilter{}, err
+	}
 	sf := storage.EnvironmentFilter{Statuses: statusStrings(f.Statuses...), Owner: f.Owner, Template: f.Template,
-		Name: f.Name, Drifted: f.Drifted, Limit: f.Limit, Offset: f.Offset}
+		Name: f.Name, Drifted: f.Drifted, Labels: labels, Limit: f.Limit, Offset: f.Offset}
 	if undestroyed(f.Statuses) {
 		sf.Statuses, sf.Undestroyed = nil, true
 	}

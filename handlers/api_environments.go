@@ -15,7 +15,8 @@ import (
 	"github.com/mayflyhq/mayfly/envs"
 )
 
-// apiEnvironmentList is GET /api/v1/environments?status=&owner=&template=&name=&drifted=&limit=&cursor=.
+// apiEnvironmentList is GET /api/v1/environments?status=&owner=&template=&name=&drifted=&label=&limit=&cursor=.
+// label is key=value and may repeat: an environment must carry them all.
 // status may repeat or be comma-separated. A page answers next_cursor (and
 // prev_cursor) when there are older (newer) environments; pass it back as
 // cursor for that page. offset= still pages the old way (it costs more
@@ -27,7 +28,7 @@ func (h *Handler) apiEnvironmentList(c *echo.Context) error {
 	if err != nil {
 		return envs.Invalid("query is not valid", envs.FieldError{Message: err.Error()})
 	}
-	f := envs.Filter{Owner: q.Get("owner"), Template: q.Get("template"), Name: q.Get("name"), Cursor: q.Get("cursor")}
+	f := envs.Filter{Owner: q.Get("owner"), Template: q.Get("template"), Name: q.Get("name"), Cursor: q.Get("cursor"), Labels: q["label"]}
 	for _, v := range q["status"] {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -93,11 +94,12 @@ func intParam(s, field string, def, lo, hi int) (int, error) {
 // environment, which is provisioned in the background.
 func (h *Handler) apiEnvironmentLaunch(c *echo.Context) error {
 	var req struct {
-		Template string         `json:"template"`
-		Version  string         `json:"version"`
-		Name     string         `json:"name"`
-		Params   map[string]any `json:"params"`
-		TTL      string         `json:"ttl"`
+		Template string            `json:"template"`
+		Version  string            `json:"version"`
+		Name     string            `json:"name"`
+		Params   map[string]any    `json:"params"`
+		TTL      string            `json:"ttl"`
+		Labels   map[string]string `json:"labels"`
 	}
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -108,6 +110,7 @@ func (h *Handler) apiEnvironmentLaunch(c *echo.Context) error {
 	}
 	env, err := h.svc.Launch(c.Request().Context(), actorOf(c), envs.LaunchRequest{
 		Template: req.Template, Version: req.Version, Name: req.Name, Params: req.Params, TTL: req.TTL,
+		Labels: req.Labels,
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,12 @@ type versionJSON struct {
 	// OnFailure is what happens to a failed launch's stack; absent: it is
 	// cleaned up at once.
 	OnFailure *onFailureJSON `json:"on_failure,omitempty"`
+	// Environments is how many environments that are not destroyed run it.
+	Environments int `json:"environments"`
+	// DeprecationDate: after it, the version's environments are replaced
+	// or destroyed (DeprecationAction); absent: never.
+	DeprecationDate   *time.Time `json:"deprecation_date,omitempty"`
+	DeprecationAction string     `json:"deprecation_action,omitempty"`
 }
 
 type onFailureJSON struct {
@@ -78,6 +84,7 @@ func toVersionJSON(v envs.Version) versionJSON {
 		Parameters: params, Deprecated: v.DeprecatedAt != nil, DeprecatedAt: v.DeprecatedAt,
 		DeprecationNote: v.DeprecationNote, PublishedAt: v.PublishedAt, PublishedBy: v.PublishedBy,
 		Teams: v.Spec.Teams, Drift: driftPolicy{Interval: driftInterval(v.Spec.DriftSchedule()), Remedy: string(v.Spec.DriftRemedy())},
+		Environments: v.Live, DeprecationDate: v.DeprecationDate, DeprecationAction: string(v.DeprecationAction),
 	}
 	if f := v.Spec.OnFailure; f != nil {
 		out.OnFailure = &onFailureJSON{KeepStack: f.KeepStack.String()}
@@ -136,6 +143,16 @@ type environmentJSON struct {
 	Stacks          []stackJSON  `json:"stacks,omitempty"`
 	Replace         *replaceJSON `json:"replace,omitempty"`
 	RollbackVersion string       `json:"rollback_version,omitempty"`
+	// Labels are the key=value pairs it was launched with.
+	Labels map[string]string `json:"labels"`
+	// VersionDeprecated: its version is deprecated; DeprecationDate and
+	// DeprecationAction say when it is replaced or destroyed for that.
+	VersionDeprecated bool       `json:"version_deprecated"`
+	DeprecationDate   *time.Time `json:"deprecation_date,omitempty"`
+	DeprecationAction string     `json:"deprecation_action,omitempty"`
+	// NewerVersion is the newest launchable version of its template newer
+	// than its own (absent: it runs the newest).
+	NewerVersion string `json:"newer_version,omitempty"`
 }
 
 // stackJSON is one stack of an environment: status building, in_service,
@@ -233,8 +250,13 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 		MaxExpiresAt: e.MaxExpiresAt, DestroyedAt: e.DestroyedAt, TTLRemaining: e.TimeLeft(now).Truncate(time.Second).String(),
 		DestroyGivenUp: e.DestroyGivenUp(), RelaunchedFrom: e.RelaunchedFrom, PinnedSnapshot: e.PinnedSnapshot,
 		StackCleanedAt: e.StackCleanedAt, StackHeldUntil: e.StackHeldUntil,
-		Drift:   toDriftJSON(e.Drift),
+		Drift: toDriftJSON(e.Drift), Labels: e.Labels,
+		VersionDeprecated: e.VersionState.Deprecated, DeprecationDate: e.VersionState.DeprecationDate,
+		DeprecationAction: string(e.VersionState.DeprecationAction), NewerVersion: e.VersionState.Newer,
 		StackID: e.StackID, RollbackVersion: e.RollbackVersion,
+	}
+	if out.Labels == nil {
+		out.Labels = map[string]string{}
 	}
 	out.Stacks, out.Replace = toStacksJSON(e)
 	if e.RTO != nil {

@@ -58,7 +58,9 @@ func (h *Handler) apiTemplatePublish(c *echo.Context) error {
 // with an optional {"note": "..."}.
 func (h *Handler) apiTemplateDeprecate(c *echo.Context) error {
 	var req struct {
-		Note string `json:"note"`
+		Note   string `json:"note"`
+		Date   string `json:"date"`   // optional: 2027-01-15 or an RFC 3339 time
+		Action string `json:"action"` // with a date: replace or destroy
 	}
 	if c.Request().ContentLength > 0 {
 		if err := decodeJSON(c, &req); err != nil {
@@ -66,7 +68,8 @@ func (h *Handler) apiTemplateDeprecate(c *echo.Context) error {
 		}
 	}
 	ctx := c.Request().Context()
-	if err := h.svc.Deprecate(ctx, actorOf(c), c.Param("name"), c.Param("version"), req.Note); err != nil {
+	if err := h.svc.DeprecateVersion(ctx, actorOf(c), envs.DeprecateRequest{Template: c.Param("name"), Version: c.Param("version"),
+		Note: req.Note, Date: req.Date, Action: envs.DeprecationAction(req.Action)}); err != nil {
 		return err
 	}
 	t, err := h.svc.Template(ctx, c.Param("name"))

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -32,14 +33,20 @@ func (h *Handler) environmentLaunch(c *echo.Context) error {
 		return envs.Errorf(envs.EInvalid, "the form could not be read")
 	}
 	params, typed := formParams(form)
+	labels, labelErr := formLabels(form.Get("labels"))
 	req := envs.LaunchRequest{
 		Template: c.Param("name"),
 		Version:  form.Get("version"),
 		Name:     form.Get("name"),
 		TTL:      strings.TrimSpace(form.Get("ttl")),
 		Params:   params,
+		Labels:   labels,
 	}
-	env, err := h.svc.Launch(c.Request().Context(), actorOf(c), req)
+	var env *envs.Environment
+	err = labelErr
+	if err == nil {
+		env, err = h.svc.Launch(c.Request().Context(), actorOf(c), req)
+	}
 	if err == nil {
 		return redirect(c, "/environments/"+env.ID)
 	}
@@ -51,7 +58,7 @@ func (h *Handler) environmentLaunch(c *echo.Context) error {
 	if ferr != nil {
 		return ferr
 	}
-	f.Name, f.TTL = req.Name, req.TTL
+	f.Name, f.TTL, f.Labels = req.Name, req.TTL, form.Get("labels")
 	return render(c, refusedForm(&f, typed, err), web.LaunchPage(h.page(c, "Launch "+f.Template.Name, "catalog"), f))
 }
 
@@ -84,6 +91,11 @@ func refusedForm(f *web.LaunchForm, typed map[string]string, err error) int {
 		}
 	}
 	for _, fe := range envs.ErrorFields(err) {
+		if key, ok := strings.CutPrefix(fe.Field, "labels."); ok {
+			// One input holds every label: its error names the label.
+			f.Errors["labels"] = strings.TrimSpace(f.Errors["labels"] + " " + key + ": " + fe.Message)
+			continue
+		}
 		f.Errors[fe.Field] = fe.Message
 	}
 	if len(f.Errors) == 0 {
@@ -128,4 +140,22 @@ func (h *Handler) launchForm(c *echo.Context, version string) (web.LaunchForm, e
 	}
 	h.applyChoices(c, &f)
 	return f, nil
+}
+
+// formLabels reads the launch form's labels field: key=value pairs
+// separated by commas or new lines.
+func formLabels(text string) (map[string]string, error) {
+	labels := map[string]string{}
+	for _, item := range strings.FieldsFunc(text, func(r rune) bool { return r == ',' || r == '\n' || r == '\r' }) {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		if !ok {
+			return nil, envs.Invalid("launch request is not valid", envs.FieldError{Field: "labels", Message: fmt.Sprintf("%q is not key=value", item)})
+		}
+		labels[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return labels, nil
 }

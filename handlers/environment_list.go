@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v5"
 
@@ -15,13 +16,20 @@ const environmentsPageSize = 50
 
 // environmentList renders the environments page (?status= filters; "" is
 // the live ones (envs.Status.Live: pending, provisioning, ready), "all"
-// every one; ?drifted=true those whose stack drifted), a page at a time
+// every one; ?drifted=true those whose stack drifted; ?label=k=v, repeatable,
+// those carrying every such label), a page at a time
 // (?cursor= from the page's next/previous links). ?partial=rows renders only
 // the rows, for the table's periodic refresh.
 func (h *Handler) environmentList(c *echo.Context) error {
 	ctx := c.Request().Context()
 	status := c.QueryParam("status")
-	f := envs.Filter{Limit: environmentsPageSize, Cursor: c.QueryParam("cursor")}
+	var labels []string
+	for _, l := range c.QueryParams()["label"] {
+		if l = strings.TrimSpace(l); l != "" {
+			labels = append(labels, l)
+		}
+	}
+	f := envs.Filter{Limit: environmentsPageSize, Cursor: c.QueryParam("cursor"), Labels: labels}
 	switch status {
 	case "":
 		f.Statuses = []envs.Status{envs.StatusPending, envs.StatusProvisioning, envs.StatusReady}
@@ -37,7 +45,7 @@ func (h *Handler) environmentList(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	l := web.EnvironmentList{Status: status, Counts: map[string]int{}, Cursor: f.Cursor, Next: page.Next, Prev: page.Prev}
+	l := web.EnvironmentList{Status: status, Labels: labels, Counts: map[string]int{}, Cursor: f.Cursor, Next: page.Next, Prev: page.Prev}
 	for _, e := range page.Environments {
 		l.Environments = append(l.Environments, environmentView(e, actorOf(c)))
 	}

@@ -86,7 +86,12 @@ func publishSource(c *echo.Context) (string, error) {
 func (h *Handler) templateDeprecate(c *echo.Context) error {
 	name, version := c.Param("name"), c.Param("version")
 	note := strings.TrimSpace(c.FormValue("note"))
-	if err := h.svc.Deprecate(c.Request().Context(), actorOf(c), name, version, note); err != nil {
+	req := envs.DeprecateRequest{Template: name, Version: version, Note: note,
+		Date: strings.TrimSpace(c.FormValue("date")), Action: envs.DeprecationAction(c.FormValue("action"))}
+	if req.Date == "" {
+		req.Action = "" // the form's action only matters with a date
+	}
+	if err := h.svc.DeprecateVersion(c.Request().Context(), actorOf(c), req); err != nil {
 		return err
 	}
 	return redirect(c, "/catalog?deprecated="+url.QueryEscape(name+"@"+version))

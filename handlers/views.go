@@ -67,7 +67,8 @@ func versionView(v envs.Version) web.VersionView {
 	vv := web.VersionView{
 		Version: v.Spec.Version, Digest: envs.ShortDigest(v.Digest),
 		DefaultTTL: envs.FormatDuration(v.Spec.TTL.Default), MaxTTL: envs.FormatDuration(v.Spec.TTL.Max),
-		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt,
+		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt, Live: v.Live,
+		Deprecation: deprecationText(v.DeprecationDate, v.DeprecationAction),
 	}
 	if f := v.Spec.OnFailure; f != nil {
 		vv.KeepFailedStack = envs.FormatDuration(f.KeepStack)
@@ -124,6 +125,11 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 	}
 	v.Drift = driftView(e, a)
 	v.Stacks = stacksView(e, a)
+	v.Labels = envs.FormatLabels(e.Labels)
+	v.VersionDeprecated, v.NewerVersion = e.VersionState.Deprecated, e.VersionState.Newer
+	if d := deprecationText(e.VersionState.DeprecationDate, e.VersionState.DeprecationAction); d != "" {
+		v.Deprecation = "it will be " + d
+	}
 	if envs.CanActOn(a, e) != nil {
 		v.CanDestroy = false
 	} else if v.Live {
@@ -199,4 +205,17 @@ func redirect(c *echo.Context, url string) error {
 		return c.NoContent(http.StatusOK)
 	}
 	return c.Redirect(http.StatusSeeOther, url)
+}
+
+// deprecationText is what a deprecation date does: "replaced on
+// 2027-01-15" ("" without a date).
+func deprecationText(date *time.Time, action envs.DeprecationAction) string {
+	if date == nil {
+		return ""
+	}
+	verb := "replaced with the newest version"
+	if action == envs.DeprecationDestroy {
+		verb = "destroyed"
+	}
+	return verb + " on " + date.UTC().Format("2006-01-02 15:04 UTC")
 }

@@ -50,6 +50,12 @@ type TemplateVersion struct {
 	// RollbackGrace is rollback.grace: how long the old stack is kept
 	// after a replace (0: the server's default; negative: not kept).
 	RollbackGrace time.Duration `gorm:"column:rollback_grace"`
+	// DeprecationDate is when a deprecated version's environments are
+	// acted on (DeprecationAction: replace or destroy); nil: never.
+	// DeprecationDoneAt is when the scheduled job did.
+	DeprecationDate   *time.Time
+	DeprecationAction string
+	DeprecationDoneAt *time.Time
 }
 
 // Environment is one launch of one template version.
@@ -104,6 +110,10 @@ type Environment struct {
 	// StackID is the stack in service ("": the first, whose id is the
 	// environment's); see Stack.
 	StackID string
+	// Labels is the JSON object of its labels (pr=123, commit=abc), set at
+	// launch; CreateEnvironment also writes them to environment_labels,
+	// which the label filter reads.
+	Labels string `gorm:"default:'{}'"`
 }
 
 // Stack is one stack of an environment: the one in service, a replace's
@@ -135,6 +145,13 @@ type Stack struct {
 	FailedAt      *time.Time
 	StandbyUntil  *time.Time
 	DestroyedAt   *time.Time
+}
+
+// EnvironmentLabel is one label of an environment, for the label filter.
+type EnvironmentLabel struct {
+	EnvironmentID string `gorm:"primaryKey"`
+	Key           string `gorm:"primaryKey"`
+	Value         string
 }
 
 // EnvironmentDrift is what the drift checks of an environment's stack
@@ -202,4 +219,33 @@ func (AuditEntry) TableName() string { return "audit_log" }
 type Setting struct {
 	Key   string `gorm:"primaryKey"`
 	Value string
+}
+
+// Rollout rolls a template version out to the environments of the
+// template on other versions, in waves.
+type Rollout struct {
+	ID           string `gorm:"primaryKey"`
+	TemplateName string
+	Version      string
+	Filter       string // JSON
+	WaveSize     int
+	Concurrency  int
+	Status       string // running, paused, done, cancelled
+	Reason       string // why it paused
+	CreatedBy    string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+	FinishedAt   *time.Time
+}
+
+// RolloutItem is one environment of a rollout.
+type RolloutItem struct {
+	RolloutID     string `gorm:"primaryKey"`
+	EnvironmentID string `gorm:"primaryKey"`
+	FromVersion   string
+	Wave          int
+	State         string // pending, running, done, failed, skipped
+	Reason        string
+	StartedAt     *time.Time
+	FinishedAt    *time.Time
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -131,16 +132,69 @@ func (q Queries) DeprecateVersion(ctx context.Context, id int64, at time.Time, n
 	return nil
 }
 
+// SetDeprecationSchedule sets when a deprecated version's environments
+// are acted on (nil date: never), unless that was done already.
+func (q Queries) SetDeprecationSchedule(ctx context.Context, id int64, date *time.Time, action string) error {
+	err := q.ctx(ctx).Model(&TemplateVersion{}).Where("id = ? AND deprecation_done_at IS NULL", id).
+		Updates(map[string]any{"deprecation_date": date, "deprecation_action": action}).Error
+	if err != nil {
+		return fmt.Errorf("storage: set deprecation schedule of version %d: %w", id, err)
+	}
+	return nil
+}
+
+// DueDeprecations lists the deprecated versions whose deprecation date is
+// at or before now and whose environments were not acted on yet.
+func (q Queries) DueDeprecations(ctx context.Context, now time.Time, limit int) ([]TemplateVersion, error) {
+	var vs []TemplateVersion
+	err := q.ctx(ctx).Where("deprecation_date IS NOT NULL AND deprecation_done_at IS NULL AND deprecation_date <= ? AND deprecated_at IS NOT NULL", now).
+		Order("deprecation_date").Limit(limit).Find(&vs).Error
+	if err != nil {
+		return nil, fmt.Errorf("storage: list due deprecations: %w", err)
+	}
+	return vs, nil
+}
+
+// ClaimDeprecation marks a due deprecation done and reports whether this
+// call did: however many replicas run the sweep, one acts on it.
+func (q Queries) ClaimDeprecation(ctx context.Context, id int64, now time.Time) (bool, error) {
+	res := q.ctx(ctx).Model(&TemplateVersion{}).Where("id = ? AND deprecation_done_at IS NULL AND deprecation_date <= ?", id, now).
+		Update("deprecation_done_at", now)
+	if res.Error != nil {
+		return false, fmt.Errorf("storage: claim deprecation of version %d: %w", id, res.Error)
+	}
+	return res.RowsAffected == 1, nil
+}
+
 // --- environments ---
 
 // CreateEnvironment inserts an environment; ErrConflict when a live
 // environment has the same name.
+// Its labels (the JSON object in Labels) are written to environment_labels
+// too, for the label filter: call it in a transaction.
 func (q Queries) CreateEnvironment(ctx context.Context, e *Environment) error {
+	if e.Labels == "" {
+		e.Labels = "{}"
+	}
 	if err := q.ctx(ctx).Create(e).Error; err != nil {
 		if isUniqueViolation(err) {
 			return ErrConflict
 		}
 		return fmt.Errorf("storage: create environment %s: %w", e.Name, err)
+	}
+	if e.Labels == "{}" {
+		return nil
+	}
+	var labels map[string]string
+	if err := json.Unmarshal([]byte(e.Labels), &labels); err != nil {
+		return fmt.Errorf("storage: create environment %s: labels: %w", e.Name, err)
+	}
+	rows := make([]EnvironmentLabel, 0, len(labels))
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		rows = append(rows, EnvironmentLabel{EnvironmentID: e.ID, Key: k, Value: labels[k]})
+	}
+	if err := q.ctx(ctx).Create(&rows).Error; err != nil {
+		return fmt.Errorf("storage: create environment %s: labels: %w", e.Name, err)
 	}
 	return nil
 }
@@ -174,12 +228,25 @@ type EnvironmentFilter struct {
 	// Drifted keeps only the environments whose last drift check found
 	// drift (true) or did not (false); nil: all.
 	Drifted *bool
-	Limit   int
-	Offset  int
+	// Labels keeps the environments that carry every one of these labels
+	// (key and value).
+	Labels []Label
+	// VersionID keeps the environments of this version (0: any);
+	// VersionNot those on a version other than this one, Team those of
+	// this team and Kind of this kind (a rollout's selection).
+	VersionID  int64
+	VersionNot string
+	Team       string
+	Kind       string
+	Limit      int
+	Offset     int
 	// After continues the listing with the environments older than this
 	// key; Before lists the ones newer than it (still newest first).
 	After, Before *ListKey
 }
+
+// Label is one key=value label.
+type Label struct{ Key, Value string }
 
 // ListKey is an environment's place in a listing: listings are ordered by
 // (created_at, id), newest first.
@@ -220,6 +287,21 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 			db = db.Where("NOT " + drifted)
 		}
 	}
+	for _, l := range f.Labels {
+		db = db.Where("id IN (SELECT environment_id FROM environment_labels WHERE key = ? AND value = ?)", l.Key, l.Value)
+	}
+	if f.VersionID != 0 {
+		db = db.Where("version_id = ?", f.VersionID)
+	}
+	if f.VersionNot != "" {
+		db = db.Where("version <> ?", f.VersionNot)
+	}
+	if f.Team != "" {
+		db = db.Where("team = ?", f.Team)
+	}
+	if f.Kind != "" {
+		db = db.Where("kind = ?", f.Kind)
+	}
 	if f.Limit > 0 {
 		db = db.Limit(f.Limit)
 	}
@@ -246,6 +328,28 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 		slices.Reverse(es)
 	}
 	return es, nil
+}
+
+// LiveCountsByVersion counts the environments that are not destroyed per
+// version id, of the given templates (all when names is empty), in one
+// grouped query (the environments_version_live index).
+func (q Queries) LiveCountsByVersion(ctx context.Context, names ...string) (map[int64]int, error) {
+	var rows []struct {
+		VersionID int64
+		N         int
+	}
+	db := q.ctx(ctx).Model(&Environment{}).Select("version_id, COUNT(*) AS n").Where("status <> 'destroyed'")
+	if len(names) > 0 {
+		db = db.Where("template_name IN ?", names)
+	}
+	if err := db.Group("version_id").Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("storage: count environments per version: %w", err)
+	}
+	out := make(map[int64]int, len(rows))
+	for _, r := range rows {
+		out[r.VersionID] = r.N
+	}
+	return out, nil
 }
 
 // CountByStatus counts environments per status.

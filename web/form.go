@@ -41,6 +41,9 @@ func ariaDescribedBy(errs map[string]string, key string, hasHelp bool) string {
 // fieldKeys are the keys of the form's fields, in page order.
 func fieldKeys(f LaunchForm) []string {
 	keys := []string{"name", "version", "ttl"}
+	if f.Relaunch == nil {
+		keys = append(keys, "labels")
+	}
 	for _, p := range f.Version.Params {
 		keys = append(keys, paramKey(p))
 	}

@@ -205,6 +205,19 @@ func environmentsPageURL(status, cursor string) string {
 	return "/environments?" + q.Encode()
 }
 
+// withLabels adds a label filter (label=k=v, repeated) to a URL of the
+// environments page, so tabs, pages and the refresh keep it.
+func withLabels(u string, labels []string) string {
+	if len(labels) == 0 {
+		return u
+	}
+	q := url.Values{"label": labels}.Encode()
+	if strings.Contains(u, "?") {
+		return u + "&" + q
+	}
+	return u + "?" + q
+}
+
 // rowsURL is the self-refreshing rows partial of a page of the
 // environments page.
 func rowsURL(status, cursor string) string {
@@ -497,4 +510,52 @@ func errorMessage(e ErrorView) string {
 		}
 		return "Go back and try again."
 	}
+}
+
+// firstOr is the first of a list ("" when empty); restOf the others.
+func firstOr(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
+}
+
+func restOf(l []string) []string {
+	if len(l) < 2 {
+		return nil
+	}
+	return l[1:]
+}
+
+// joinLabels shows a label filter: "pr=1 and commit=abc".
+func joinLabels(l []string) string { return strings.Join(l, " and ") }
+
+// liveText is a version's count of live environments: "3 environments".
+func liveText(n int) string {
+	if n == 1 {
+		return "1 environment"
+	}
+	return strconv.Itoa(n) + " environments"
+}
+
+// deprecatedText is the environment page's line about a deprecated
+// version: "v1.2.0 is deprecated; it will be replaced ... — 1.3.0 is
+// available".
+func deprecatedText(e EnvironmentView) string {
+	s := "v" + e.Version + " is deprecated"
+	if e.Deprecation != "" {
+		s += "; " + e.Deprecation
+	}
+	if e.NewerVersion != "" {
+		s += " — " + e.NewerVersion + " is available"
+	}
+	return s
+}
+
+// filterSuffix is a rollout's filter in its page's subtitle.
+func filterSuffix(f string) string {
+	if f == "" {
+		return ""
+	}
+	return ", " + f
 }

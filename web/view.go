@@ -65,6 +65,11 @@ type VersionView struct {
 	// KeepFailedStack is on_failure.keep_stack ("30m"), "" when a failed
 	// launch's stack is cleaned up at once.
 	KeepFailedStack string
+	// Live is how many environments that are not destroyed run it.
+	Live int
+	// Deprecation is "replaced on 2027-01-15" or "destroyed on ...": what
+	// the deprecation date does ("" none).
+	Deprecation string
 }
 
 // PublishView is the publish page: the template.yaml being published (kept
@@ -112,6 +117,8 @@ type LaunchForm struct {
 	Name     string
 	TTL      string
 	Params   map[string]string
+	// Labels is the labels field as typed ("pr=123, commit=abc").
+	Labels string
 	// Errors maps a field ("name", "ttl", "version", "params.customer") to its
 	// message. General holds an error that belongs to no field.
 	Errors  map[string]string
@@ -192,6 +199,14 @@ type EnvironmentView struct {
 	// Stacks is the Stacks card: the replace form, the rollback button,
 	// every stack since the first replace and the latest replace.
 	Stacks StacksView
+	// Labels are its key=value labels, sorted.
+	Labels []string
+	// VersionDeprecated: its version is deprecated; Deprecation says what
+	// happens then ("it will be replaced on 2027-01-15", "" nothing).
+	// NewerVersion is a newer version of its template ("" none).
+	VersionDeprecated bool
+	Deprecation       string
+	NewerVersion      string
 }
 
 // StacksView is an environment's stacks and what may be done with them.
@@ -260,6 +275,8 @@ type EnvironmentList struct {
 	Environments []EnvironmentView
 	// Status is the active filter ("" for all live ones, "all" for every one).
 	Status string
+	// Labels is the label filter (key=value items, all must match).
+	Labels []string
 	Counts map[string]int // environments per status
 	// Cursor is the page shown ("" the first); Next and Prev are the
 	// cursors of the older and newer pages ("" where there is none).
@@ -324,4 +341,29 @@ type ErrorView struct {
 	Status  int
 	Title   string
 	Message string
+}
+
+// RolloutView is a rollout's page: its waves, their items, why it paused.
+type RolloutView struct {
+	ID, Template, Version string
+	Status                string // running, paused, done, cancelled
+	Reason                string
+	WaveSize, Concurrency int
+	Filter                string // "label pr=1, status ready" as given
+	CreatedBy             string
+	CreatedAt             time.Time
+	Waves                 []RolloutWaveView
+	// CanChange offers resume and cancel (the viewer may change it).
+	CanChange bool
+}
+
+// RolloutWaveView is one wave of a rollout (Number from 1).
+type RolloutWaveView struct {
+	Number int
+	Items  []RolloutItemView
+}
+
+// RolloutItemView is one environment of a rollout.
+type RolloutItemView struct {
+	EnvironmentID, FromVersion, State, Reason string
 }
