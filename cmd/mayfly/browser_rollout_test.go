@@ -21,7 +21,7 @@ func TestBrowserLabelsAndRolloutOfNothing(t *testing.T) {
 	do(t, ctx, "launch with labels",
 		chromedp.Navigate(s.url+"/templates/demo-shop/launch"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="launch-form"]`)),
-		chromedp.SendKeys(chromedp.CSS(`input[name="name"]`), "labelled"),
+		chromedp.SetValue(chromedp.CSS(`input[name="name"]`), "labelled"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="params.customer"]`), "Initech"),
 		chromedp.SendKeys(chromedp.CSS(`input[name="labels"]`), "pr=7, commit=abc"),
 		chromedp.Submit(chromedp.CSS(`[data-testid="launch-form"]`)),
