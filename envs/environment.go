@@ -55,6 +55,14 @@ type Version struct {
 	Live int
 }
 
+// Retired reports whether the version is retired at now: deprecated with
+// a deprecation date that has passed. A retired version is never built
+// again, not even by a rollback or a replace (a deprecated one still may
+// be until its date: people roll back to it while they fix the new one).
+func (v Version) Retired(now time.Time) bool {
+	return v.DeprecatedAt != nil && v.DeprecationDate != nil && !now.Before(*v.DeprecationDate)
+}
+
 // ShortDigest abbreviates a content digest for people ("sha256:" and the
 // first 12 hex digits), as git abbreviates commits.
 func ShortDigest(d string) string {

@@ -189,6 +189,10 @@ func (s *Service) replaceTarget(ctx context.Context, e *Environment, version str
 		return Version{}, Invalid("replace request is not valid", FieldError{Field: "version",
 			Message: fmt.Sprintf("%s@%s cannot be built: %s", e.Template, version, s.providerUnavailable(v.Spec.Provider))})
 	}
+	if v.Retired(s.now()) {
+		return Version{}, Invalid("replace request is not valid", FieldError{Field: "version", Message: fmt.Sprintf(
+			"%s@%s is retired: deprecated, and its deprecation date (%s) has passed", e.Template, version, v.DeprecationDate.UTC().Format(time.DateOnly))})
+	}
 	return v, nil
 }
 

@@ -401,3 +401,31 @@ func TestRollbackGraceIsValidated(t *testing.T) {
 		}
 	}
 }
+
+// A version is retired once it is deprecated and its deprecation date has
+// passed: replaceTarget (replace, rollback, the drift remedy) refuses it.
+func TestVersionRetired(t *testing.T) {
+	now := time.Date(2027, 1, 15, 12, 0, 0, 0, time.UTC)
+	before, after := now.Add(-time.Hour), now.Add(time.Hour)
+	cases := []struct {
+		name       string
+		deprecated *time.Time
+		date       *time.Time
+		want       bool
+	}{
+		{"live", nil, nil, false},
+		{"deprecated without a date", &before, nil, false},
+		{"deprecated, date to come", &before, &after, false},
+		{"deprecated, date reached", &before, &now, true},
+		{"deprecated, date passed", &before, &before, true},
+		{"a date without deprecation", nil, &before, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := envs.Version{DeprecatedAt: c.deprecated, DeprecationDate: c.date}
+			if got := v.Retired(now); got != c.want {
+				t.Errorf("Retired = %v, want %v", got, c.want)
+			}
+		})
+	}
+}

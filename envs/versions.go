@@ -28,6 +28,16 @@ type VersionState struct {
 	// Newer is the newest version of its template greater than its own
 	// that can be launched (not deprecated, not a pre-release); "" if none.
 	Newer string
+	// Targets are the versions a replace may build, newest first: every
+	// version of its template on its provider that is not retired, its
+	// own included (a fresh stack of the same version).
+	Targets []ReplaceTarget
+}
+
+// ReplaceTarget is a version a replace may build.
+type ReplaceTarget struct {
+	Version    string
+	Deprecated bool
 }
 
 // newestAfter is the newest launchable version of versions (newest first)
@@ -43,13 +53,18 @@ func newestAfter(versions []Version, i int) string {
 
 // versionStateOf is the state of version `version` among its template's
 // versions (newest first).
-func versionStateOf(versions []Version, version string) VersionState {
+func versionStateOf(versions []Version, version string, now time.Time) VersionState {
 	i := slices.IndexFunc(versions, func(v Version) bool { return v.Spec.Version == version })
 	if i < 0 {
 		return VersionState{}
 	}
 	v := versions[i]
 	st := VersionState{Deprecated: v.DeprecatedAt != nil, Newer: newestAfter(versions, i)}
+	for _, o := range versions {
+		if o.Spec.Provider == v.Spec.Provider && !o.Retired(now) {
+			st.Targets = append(st.Targets, ReplaceTarget{Version: o.Spec.Version, Deprecated: o.DeprecatedAt != nil})
+		}
+	}
 	if st.Deprecated {
 		st.DeprecationNote = v.DeprecationNote
 		if v.DeprecationDoneAt == nil {
@@ -93,7 +108,7 @@ func (s *Service) attachVersions(ctx context.Context, list []*Environment) error
 		byName[v.Spec.Name] = append(byName[v.Spec.Name], v)
 	}
 	for _, e := range list {
-		e.VersionState = versionStateOf(byName[e.Template], e.Version)
+		e.VersionState = versionStateOf(byName[e.Template], e.Version, s.now())
 	}
 	return nil
 }

@@ -145,7 +145,10 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 
 // stacksView is the Stacks card of an environment as actor a sees it.
 func stacksView(e *envs.Environment, a envs.Actor) web.StacksView {
-	v := web.StacksView{EnvironmentID: e.ID}
+	v := web.StacksView{EnvironmentID: e.ID, Version: e.Version}
+	for _, t := range e.VersionState.Targets {
+		v.Versions = append(v.Versions, web.VersionChoice{Version: t.Version, Deprecated: t.Deprecated})
+	}
 	building := e.Replace != nil && e.Replace.State == envs.ReplaceBuilding
 	if e.Status == envs.StatusReady && !building && envs.CanActOn(a, e) == nil {
 		v.CanReplace = true

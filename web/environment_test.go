@@ -1,6 +1,8 @@
 package web_test
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -411,5 +413,25 @@ func TestFailedStackIsShown(t *testing.T) {
 	ready := render(t, web.EnvironmentSummary(readyEnv()))
 	if byTestID(ready, "failed-stack").Length() != 0 {
 		t.Error("a ready environment speaks of a failed stack")
+	}
+}
+
+// The replace form offers the versions a replace may build, the one in
+// service selected and described as a fresh stack, a deprecated one
+// marked; retired versions never reach it.
+func TestReplaceFormOffersVersions(t *testing.T) {
+	e := readyEnv()
+	e.Stacks = web.StacksView{EnvironmentID: e.ID, CanReplace: true, Version: "1.2.0", Versions: []web.VersionChoice{
+		{Version: "1.3.0"}, {Version: "1.2.0"}, {Version: "1.1.0", Deprecated: true}}}
+	doc := render(t, web.EnvironmentSummary(e))
+	opts := byTestID(doc, "replace-version").Find("option")
+	var got []string
+	opts.Each(func(_ int, o *goquery.Selection) {
+		_, sel := o.Attr("selected")
+		got = append(got, fmt.Sprintf("%s|%s|%v", attr(o, "value"), strings.TrimSpace(o.Text()), sel))
+	})
+	want := []string{"1.3.0|1.3.0|false", "1.2.0|1.2.0 (in service: a fresh stack)|true", "1.1.0|1.1.0 (deprecated)|false"}
+	if !slices.Equal(got, want) {
+		t.Errorf("options:\n got %q\nwant %q", got, want)
 	}
 }

@@ -559,3 +559,16 @@ func filterSuffix(f string) string {
 	}
 	return ", " + f
 }
+
+// versionChoiceText is how the replace form offers a version: the one in
+// service is a fresh stack of the same version, a deprecated one says so.
+func versionChoiceText(c VersionChoice, current string) string {
+	t := c.Version
+	if c.Version == current {
+		t += " (in service: a fresh stack)"
+	}
+	if c.Deprecated {
+		t += " (deprecated)"
+	}
+	return t
+}

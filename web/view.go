@@ -219,9 +219,19 @@ type StacksView struct {
 	// RollbackInstant says its stack is still on standby.
 	RollbackVersion string
 	RollbackInstant bool
-	Stacks          []StackView
+	// Version is the one in service; Versions the ones a replace may
+	// build, newest first (retired ones are not offered).
+	Version  string
+	Versions []VersionChoice
+	Stacks   []StackView
 	// Replace is the latest replace (nil: never replaced).
 	Replace *ReplaceView
+}
+
+// VersionChoice is a version offered by the replace form.
+type VersionChoice struct {
+	Version    string
+	Deprecated bool
 }
 
 // StackView is one stack of an environment.
