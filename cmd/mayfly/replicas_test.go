@@ -154,36 +154,41 @@ func waitNoProcessesOf(t *testing.T, id string) {
 }
 
 // leader is the River client currently elected leader.
-func leader(t *testing.T, dbURL string) string {
-	t.Helper()
+// leader is the id of River's current leader ("" none); a database too
+// busy to answer within 5s is an error the caller may retry.
+func leader(dbURL string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer conn.Close(ctx)
 	var id string
 	err = conn.QueryRow(ctx, `SELECT leader_id FROM river_leader WHERE expires_at > now()`).Scan(&id)
 	if err == pgx.ErrNoRows {
-		return ""
+		return "", nil
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
+	return id, err
 }
 
+// waitLeader polls until a leader other than not is elected, riding out a
+// database slow to answer under load (the last error is reported).
 func waitLeader(t *testing.T, dbURL, not string, within time.Duration) string {
 	t.Helper()
 	deadline := time.Now().Add(within)
+	var lastErr error
 	for time.Now().Before(deadline) {
-		if id := leader(t, dbURL); id != "" && id != not {
+		id, err := leader(dbURL)
+		if err == nil && id != "" && id != not {
 			return id
+		}
+		if err != nil {
+			lastErr = err
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("no leader other than %q within %s", not, within)
+	t.Fatalf("no leader other than %q within %s (last error: %v)", not, within, lastErr)
 	return ""
 }
 
