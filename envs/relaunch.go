@@ -113,7 +113,7 @@ func (s *Service) Relaunch(ctx context.Context, actor Actor, req RelaunchRequest
 		return nil, err
 	}
 	row.RelaunchedFrom, row.PinnedSnapshot = src.ID, pin
-	err = s.insertLaunch(ctx, row, plan.redraw, func(tx *storage.Tx) error {
+	err = s.insertLaunch(ctx, row, plan.redraw, nil, func(tx *storage.Tx) error {
 		msg := fmt.Sprintf("Relaunched from %s (%s): %s@%s with a TTL of %s", src.Name, src.ID, spec.Name, spec.Version, FormatDuration(plan.ttl))
 		if pin != "" {
 			msg += ", restoring the same snapshot " + pin
