@@ -104,8 +104,24 @@ func TestLocalModeTokens(t *testing.T) {
 		}
 	})
 
+	t.Run("a signed-in user's token does not work in local mode", func(t *testing.T) {
+		// As if the database came from a portal with sign-in.
+		sess, err := s.Service.SignIn(ctx, envs.Claims{Issuer: "https://idp.example.com", Subject: "bob"}, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bob := envs.Actor{Name: "bob", UserID: sess.User.ID, Issuer: sess.User.Issuer, Subject: "bob", Role: envs.RoleAdmin, Via: "session"}
+		secret, _, err := s.Service.CreateToken(ctx, bob, "from-sign-in", "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if status, body := localCall(t, s, "GET", "/api/v1/environments", secret, "", ""); status != http.StatusUnauthorized {
+			t.Errorf("a signed-in user's token in local mode: %d %s, want 401", status, body)
+		}
+	})
+
 	t.Run("audited, and revoked it stops working", func(t *testing.T) {
-		entries, err := s.Service.AuditLog(ctx, envs.System, envs.AuditFilter{Action: "token.create", Result: "ok"})
+		entries, err := s.Service.AuditLog(ctx, envs.System, envs.AuditFilter{Action: "token.create", Result: "ok", Actor: "local"})
 		if err != nil || len(entries) != 1 || entries[0].Actor != "local" || entries[0].Result != "ok" {
 			t.Fatalf("token.create audit: %+v, %v", entries, err)
 		}
