@@ -70,6 +70,10 @@ type LaunchRequest struct {
 	Name     string         `json:"name,omitempty"`
 	Params   map[string]any `json:"params,omitempty"`
 	TTL      string         `json:"ttl,omitempty"`
+	// IdempotencyKey, when set, is sent as the Idempotency-Key header: the
+	// same key and request again (a re-run CI job) answer with the
+	// environment the first launched instead of launching another.
+	IdempotencyKey string `json:"-"`
 }
 
 // Error is a refusal from the portal (application/problem+json).
@@ -101,9 +105,17 @@ func (e *Error) Error() string {
 // do sends a request and decodes a 2xx answer into out (when not nil); it
 // returns the response's headers and body.
 func (c *Client) do(ctx context.Context, method, path, contentType string, body []byte, out any) (http.Header, []byte, error) {
+	return c.doWith(ctx, method, path, contentType, body, out, nil)
+}
+
+// doWith is do with more request headers.
+func (c *Client) doWith(ctx context.Context, method, path, contentType string, body []byte, out any, extra http.Header) (http.Header, []byte, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.BaseURL+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: %s %s: %w", method, path, err)
+	}
+	for k, v := range extra {
+		req.Header[k] = v
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -145,6 +157,10 @@ func firstLine(b []byte) string {
 }
 
 func (c *Client) environment(ctx context.Context, method, path string, body any) (Environment, http.Header, error) {
+	return c.environmentWith(ctx, method, path, body, nil)
+}
+
+func (c *Client) environmentWith(ctx context.Context, method, path string, body any, extra http.Header) (Environment, http.Header, error) {
 	var raw []byte
 	if body != nil {
 		var err error
@@ -153,7 +169,7 @@ func (c *Client) environment(ctx context.Context, method, path string, body any)
 		}
 	}
 	var e Environment
-	h, b, err := c.do(ctx, method, path, "application/json", raw, &e)
+	h, b, err := c.doWith(ctx, method, path, "application/json", raw, &e, extra)
 	if err != nil {
 		return Environment{}, h, err
 	}
@@ -161,9 +177,15 @@ func (c *Client) environment(ctx context.Context, method, path string, body any)
 	return e, h, nil
 }
 
-// Launch launches an environment (202: it is provisioned in the background).
+// Launch launches an environment (202: it is provisioned in the background;
+// with an idempotency key already used for this request, 200 with the
+// environment it launched).
 func (c *Client) Launch(ctx context.Context, req LaunchRequest) (Environment, error) {
-	e, _, err := c.environment(ctx, http.MethodPost, "/api/v1/environments", req)
+	var extra http.Header
+	if req.IdempotencyKey != "" {
+		extra = http.Header{"Idempotency-Key": {req.IdempotencyKey}}
+	}
+	e, _, err := c.environmentWith(ctx, http.MethodPost, "/api/v1/environments", req, extra)
 	return e, err
 }
 

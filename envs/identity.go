@@ -105,6 +105,8 @@ func actorOf(u *storage.User, address, via string) Actor {
 // must only not mislead.
 func displayName(u *storage.User) string {
 	switch {
+	case u.Issuer == LocalIssuer:
+		return "local" // the local administrator, named as before it had a row
 	case u.Email != "" && !u.EmailUnverified:
 		return u.Email
 	case u.EmailUnverified && u.Name != "":
@@ -310,7 +312,7 @@ func (s *Service) CreateToken(ctx context.Context, actor Actor, name, ttl, role 
 		return "", Token{}, err
 	}
 	if actor.UserID == "" {
-		return "", Token{}, Errorf(EInvalid, "API tokens need sign-in: in local mode the API is open on this machine without one")
+		return "", Token{}, Errorf(EInvalid, "API tokens need a user: sign in (in local mode, restart Mayfly to record the local administrator)")
 	}
 	// A leaked token must not be able to mint longer-lived ones.
 	if actor.Via == "token" {

@@ -748,5 +748,8 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[sweepArgs]) error
 	if err := s.checkReady(ctx); err != nil {
 		return err
 	}
+	if err := s.sweepLaunchKeys(ctx); err != nil {
+		return err
+	}
 	return s.sweepOrphans(ctx)
 }

@@ -113,7 +113,7 @@ func (s *Service) Relaunch(ctx context.Context, actor Actor, req RelaunchRequest
 		return nil, err
 	}
 	row.RelaunchedFrom, row.PinnedSnapshot = src.ID, pin
-	err = s.insertLaunch(ctx, row, plan.redraw, func(tx *storage.Tx) error {
+	err = s.insertLaunch(ctx, row, plan.redraw, nil, func(tx *storage.Tx) error {
 		msg := fmt.Sprintf("Relaunched from %s (%s): %s@%s with a TTL of %s", src.Name, src.ID, spec.Name, spec.Version, FormatDuration(plan.ttl))
 		if pin != "" {
 			msg += ", restoring the same snapshot " + pin
@@ -265,12 +265,12 @@ func (s *Service) relaunchParams(actor Actor, srcRow *storage.Environment, src *
 // sameOwner reports whether the actor owns the environment by user id, as
 // re-using its secrets needs (CanActOn lets its team act on it too). In
 // local mode everyone is the one local user, who owns what was launched
-// there (no owner id).
+// there: with its user id, or with none before it had a row.
 func sameOwner(a Actor, e *Environment) bool {
-	if a.UserID != "" {
-		return e.OwnerID == a.UserID
+	if a.UserID != "" && e.OwnerID == a.UserID {
+		return true
 	}
-	return a.Via == "local" && e.OwnerID == ""
+	return e.OwnerID == "" && (a.Via == "local" || a.Issuer == LocalIssuer)
 }
 
 // restoresSnapshots reports whether environments of the kind restore a

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,18 @@ import (
 type Cipher struct {
 	aead     cipher.AEAD
 	previous []cipher.AEAD
+	// digestKeys are HMAC keys derived from the current key and the
+	// previous ones (see launchDigest): digests of requests that must be
+	// compared later without being readable.
+	digestKeys [][]byte
+}
+
+// deriveKey derives a key for another purpose from a secret key, so the
+// encryption key itself is used for nothing else.
+func deriveKey(key []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("mayfly " + purpose))
+	return m.Sum(nil)
 }
 
 // NewCipher takes the current 32-byte key and any previous keys.
@@ -25,13 +39,14 @@ func NewCipher(key []byte, previous ...[]byte) (*Cipher, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cipher{aead: aead}
+	c := &Cipher{aead: aead, digestKeys: [][]byte{deriveKey(key, digestPurpose)}}
 	for i, k := range previous {
 		a, err := newAEAD(k)
 		if err != nil {
 			return nil, fmt.Errorf("envs: previous key %d: %w", i+1, err)
 		}
 		c.previous = append(c.previous, a)
+		c.digestKeys = append(c.digestKeys, deriveKey(k, digestPurpose))
 	}
 	return c, nil
 }

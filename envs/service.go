@@ -475,6 +475,12 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		}
 		s.audit(ctx, actor, "environment.launch", req.Template, err)
 	}()
+	return s.launch(ctx, actor, req, nil)
+}
+
+// launch is Launch without its audit of a failure; claim, when set, runs
+// first in the launch's transaction (see LaunchOnce).
+func (s *Service) launch(ctx context.Context, actor Actor, req LaunchRequest, claim func(tx *storage.Tx, envID string) error) (env *Environment, err error) {
 	if err := Authorize(actor, PermLaunch); err != nil {
 		return nil, err
 	}
@@ -517,7 +523,7 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 		return nil, err
 	}
 	row.Labels = encodeMap(req.Labels)
-	err = s.insertLaunch(ctx, row, plan.redraw, func(tx *storage.Tx) error {
+	err = s.insertLaunch(ctx, row, plan.redraw, claim, func(tx *storage.Tx) error {
 		msg := fmt.Sprintf("Launched %s@%s with a TTL of %s", spec.Name, spec.Version, FormatDuration(plan.ttl))
 		if err := s.addEvent(ctx, tx, row.ID, EventStatus, StatusPending, msg, actor.Name); err != nil {
 			return err
@@ -648,9 +654,16 @@ func GeneratedName(template string) string {
 // the same transaction. A name that is live already is refused, unless
 // redraw says it was not asked for: then another is drawn (the user asked
 // for no particular name, so a conflict is not theirs).
-func (s *Service) insertLaunch(ctx context.Context, row *storage.Environment, redraw bool, record func(tx *storage.Tx) error) error {
+func (s *Service) insertLaunch(ctx context.Context, row *storage.Environment, redraw bool, claim func(tx *storage.Tx, envID string) error, record func(tx *storage.Tx) error) error {
 	for attempt := 0; ; attempt++ {
 		err := s.store.InTx(ctx, func(tx *storage.Tx) error {
+			// First, so that a concurrent launch with the same key waits
+			// for this one here (PostgreSQL) before anything else conflicts.
+			if claim != nil {
+				if err := claim(tx, row.ID); err != nil {
+					return err
+				}
+			}
 			if err := tx.CreateEnvironment(ctx, row); err != nil {
 				if errors.Is(err, storage.ErrConflict) {
 					return &Error{Code: EConflict, Message: fmt.Sprintf("an environment named %q is already live", row.Name),

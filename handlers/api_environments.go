@@ -91,7 +91,9 @@ func intParam(s, field string, def, lo, hi int) (int, error) {
 }
 
 // apiEnvironmentLaunch is POST /api/v1/environments -> 202 with the
-// environment, which is provisioned in the background.
+// environment, which is provisioned in the background. With an
+// Idempotency-Key header a re-run answers 200 with the environment the key
+// launched (see envs.LaunchOnce).
 func (h *Handler) apiEnvironmentLaunch(c *echo.Context) error {
 	var req struct {
 		Template string            `json:"template"`
@@ -108,14 +110,20 @@ func (h *Handler) apiEnvironmentLaunch(c *echo.Context) error {
 		// Looked up before anything else is checked (a 500 on PostgreSQL).
 		return envs.Invalid("launch request is not valid", envs.FieldError{Field: "template", Message: "must not contain a NUL byte or bytes that are not UTF-8"})
 	}
-	env, err := h.svc.Launch(c.Request().Context(), actorOf(c), envs.LaunchRequest{
+	env, replayed, err := h.svc.LaunchOnce(c.Request().Context(), actorOf(c), envs.LaunchRequest{
 		Template: req.Template, Version: req.Version, Name: req.Name, Params: req.Params, TTL: req.TTL,
 		Labels: req.Labels,
-	})
+	}, c.Request().Header.Get(envs.LaunchKeyField))
 	if err != nil {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/api/v1/environments/"+env.ID)
+	if replayed {
+		// The same key and request again: the environment it launched, as
+		// it is now, and nothing launched.
+		c.Response().Header().Set("Idempotent-Replayed", "true")
+		return h.envJSON(c, http.StatusOK, env)
+	}
 	return h.envJSON(c, http.StatusAccepted, env)
 }
 

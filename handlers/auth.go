@@ -107,9 +107,6 @@ func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
 func (h *Handler) resolveActor(c *echo.Context) (envs.Actor, string, error) {
 	req := c.Request()
 	addr := c.RealIP()
-	if h.oidc == nil {
-		return envs.Actor{Name: "local", Admin: true, Address: addr, Via: "local"}, "", nil
-	}
 	if auth := req.Header.Get(echo.HeaderAuthorization); auth != "" {
 		raw, ok := strings.CutPrefix(auth, "Bearer ")
 		if !ok {
@@ -121,7 +118,23 @@ func (h *Handler) resolveActor(c *echo.Context) (envs.Actor, string, error) {
 			return envs.Actor{}, "", err
 		}
 		a, err := h.svc.TokenActor(req.Context(), strings.TrimSpace(raw), addr)
-		return a, "", err
+		if err != nil {
+			return envs.Actor{}, "", err
+		}
+		// A token works in the mode it was made in: the local
+		// administrator's in local mode (acting as the local administrator,
+		// capped to the token's role), a signed-in user's with sign-in. A
+		// local token must not outlive a switch to sign-in.
+		if local := a.Issuer == envs.LocalIssuer; local != (h.oidc == nil) {
+			h.svc.Audit(req.Context(), a, "request.refused", req.Method+" "+req.URL.Path, errTokenOtherMode)
+			return envs.Actor{}, "", errTokenOtherMode
+		}
+		return a, "", nil
+	}
+	if h.oidc == nil {
+		a := h.localAdmin
+		a.Address = addr
+		return a, "", nil
 	}
 	if ck, err := req.Cookie(sessionCookie); err == nil && ck.Value != "" {
 		a, csrf, err := h.svc.SessionActor(req.Context(), ck.Value, addr)
@@ -135,6 +148,8 @@ func (h *Handler) resolveActor(c *echo.Context) (envs.Actor, string, error) {
 	}
 	return envs.Actor{Address: addr}, "", nil
 }
+
+var errTokenOtherMode = envs.Errorf(envs.EUnauthorized, "the API token is not valid here (it was made with sign-in off, or on; make one on this portal's Tokens page)")
 
 func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions

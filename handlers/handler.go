@@ -63,6 +63,10 @@ type Config struct {
 	// client address (default 20 a second, in bursts of 200).
 	TokenPerSecond int
 	TokenBurst     int
+	// LocalAdmin is everyone's actor in local mode (no OIDC), carrying the
+	// local administrator's user id so that it can hold API tokens (see
+	// envs.Service.LocalAdmin); unset: the local actor has no user.
+	LocalAdmin *envs.Actor
 }
 
 // Handler holds the dependencies of every route.
@@ -83,6 +87,7 @@ type Handler struct {
 	writeTimeout time.Duration
 	signinLimit  *limiter
 	tokenLimit   *limiter
+	localAdmin   envs.Actor
 }
 
 // New returns the router with every route and middleware.
@@ -115,6 +120,10 @@ func New(cfg Config) http.Handler {
 		signinLimit: newLimiter(float64(cmpOr(cfg.SignInPerMinute, 20))/60, cmpOr(cfg.SignInPerMinute, 20)),
 		// Tokens: CI jobs make bursts of calls, guessing needs millions.
 		tokenLimit: newLimiter(float64(cmpOr(cfg.TokenPerSecond, 20)), cmpOr(cfg.TokenBurst, 200)),
+	}
+	h.localAdmin = envs.Actor{Name: "local", Admin: true, Via: "local"}
+	if cfg.LocalAdmin != nil {
+		h.localAdmin = *cfg.LocalAdmin
 	}
 	cfg.Metrics.watch(cfg.Service)
 

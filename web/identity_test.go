@@ -38,7 +38,7 @@ func TestTokensPageShowsTheSecretOnceAndCarriesCSRF(t *testing.T) {
 	}
 }
 
-func TestNavForSignedInRoles(t *testing.T) {
+func TestNavForRoles(t *testing.T) {
 	tests := []struct {
 		name                 string
 		user                 web.UserView
@@ -46,7 +46,7 @@ func TestNavForSignedInRoles(t *testing.T) {
 	}{
 		{"member", web.UserView{Name: "bob", SignedIn: true, Role: "member"}, true, false, false},
 		{"admin", web.UserView{Name: "ada", SignedIn: true, IsAdmin: true, Role: "admin"}, true, true, true},
-		{"local mode", web.UserView{Name: "local", IsAdmin: true, LocalMode: true, Role: "admin"}, false, true, false},
+		{"local mode", web.UserView{Name: "local", IsAdmin: true, LocalMode: true, Role: "admin"}, true, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -272,7 +272,7 @@ func navbar(p Page) templ.Component {
 				}
 			}
 		}
-		if p.User.SignedIn {
+		if p.User.SignedIn || p.User.LocalMode {
 			templ_7745c5c3_Err = navLink("/tokens", "Tokens", p.Nav == "tokens", "nav-tokens").Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

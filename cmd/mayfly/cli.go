@@ -26,8 +26,12 @@ import (
 const envUsage = `Usage: mayfly env COMMAND [flags]
 
   launch TEMPLATE [--param k=v]... [--name N] [--version V] [--ttl 2h]
+                  [--idempotency-key K]
                   [--wait] [--timeout 10m]   launch; with --wait, until ready
-                                             (exit 1 with the reason if it fails)
+                                             (exit 1 with the reason if it fails);
+                                             the same --idempotency-key (e.g. a CI
+                                             pipeline id) again within 24h gives
+                                             the environment it launched
   get ENV                                    one environment (ENV: id or name)
   list [--status S] [--template T] [--owner O] [--name N] [--limit 50]
   extend ENV --ttl 1h                        add time
@@ -118,6 +122,7 @@ func envCmd(args []string, getenv func(string) string, stdout, stderr io.Writer)
 	var wait, follow bool
 	var timeout time.Duration
 	var limit int
+	var idemKey string
 	want := map[string]int{"get": 1, "extend": 1, "destroy": 1, "logs": 1, "events": 1, "launch": 1, "list": 0}
 	n, ok := want[sub]
 	if !ok {
@@ -132,6 +137,7 @@ func envCmd(args []string, getenv func(string) string, stdout, stderr io.Writer)
 		f.StringVar(&ttl, "ttl", "", "its lifetime, e.g. 2h (default: the template's)")
 		f.BoolVar(&wait, "wait", false, "wait until it is ready; exit 1 if it fails")
 		f.DurationVar(&timeout, "timeout", 10*time.Minute, "how long --wait waits")
+		f.StringVar(&idemKey, "idempotency-key", "", "a key for this launch (e.g. the CI pipeline id): run again, it answers with the environment it launched")
 	case "destroy":
 		f.BoolVar(&wait, "wait", false, "wait until it is destroyed")
 		f.DurationVar(&timeout, "timeout", 10*time.Minute, "how long --wait waits")
@@ -179,7 +185,7 @@ func envCmd(args []string, getenv func(string) string, stdout, stderr io.Writer)
 	defer stop()
 	switch sub {
 	case "launch":
-		err = c.launch(ctx, client.LaunchRequest{Template: pos[0], Version: version, Name: name, Params: p, TTL: ttl}, wait, timeout)
+		err = c.launch(ctx, client.LaunchRequest{Template: pos[0], Version: version, Name: name, Params: p, TTL: ttl, IdempotencyKey: idemKey}, wait, timeout)
 	case "get":
 		err = c.get(ctx, pos[0])
 	case "list":

@@ -15,12 +15,18 @@ import (
 // exit code, stdout and stderr.
 func mayflyCLI(t *testing.T, s *testServer, args ...string) (int, string, string) {
 	t.Helper()
+	return mayflyCLIToken(t, s, "", args...)
+}
+
+// mayflyCLIToken is mayflyCLI with MAYFLY_TOKEN set to token.
+func mayflyCLIToken(t *testing.T, s *testServer, token string, args ...string) (int, string, string) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "MAYFLY_URL="+s.url, "MAYFLY_TOKEN=")
+	cmd.Env = append(os.Environ(), "MAYFLY_URL="+s.url, "MAYFLY_TOKEN="+token)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err = cmd.Run()

@@ -183,6 +183,16 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var localAdmin *envs.Actor
+	if signin == nil {
+		// Local mode: everyone on this machine is the local administrator,
+		// recorded as a user so that it can hold API tokens.
+		a, err := m.Service.LocalAdmin(ctx)
+		if err != nil {
+			return err
+		}
+		localAdmin = &a
+	}
 	if len(previous) > 0 {
 		n, err := m.Service.ResealSecrets(ctx)
 		if err != nil {
@@ -211,6 +221,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Metrics:        m.Metrics,
 		ProviderChecks: m.providerChecks,
 		OIDC:           signin,
+		LocalAdmin:     localAdmin,
 		ExternalURL:    cfg.ExternalURL,
 		AuthRecheck:    cfg.AuthRecheck,
 
