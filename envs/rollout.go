@@ -147,6 +147,12 @@ func (r *rolloutRunner) replaceStep(ctx context.Context, ro *storage.Rollout, it
 		return stepResult{}, err
 	}
 	rep := env.Replace
+	if item.StartedAt != nil && env.Version != ro.Version && (rep == nil || rep.StartedAt.Before(item.StartedAt.Truncate(time.Second))) {
+		// No replace since the item started: the portal died between
+		// starting the item and requesting its replace. Request it now
+		// (to the second: the two times may be stored at other precisions).
+		return r.replaceStep(ctx, ro, item, true)
+	}
 	switch {
 	case rep == nil || rep.ToVersion != ro.Version:
 		return stepResult{State: ItemRunning}, nil

@@ -34,10 +34,16 @@ func publishDemoShop(t *testing.T, s *testServer, version string) {
 
 func (s *testServer) waitRollout(id string, done func(rolloutResp) bool) rolloutResp {
 	s.t.Helper()
+	return s.waitRolloutOf("demo-shop", id, done)
+}
+
+// waitRolloutOf polls a rollout of template until done says so.
+func (s *testServer) waitRolloutOf(template, id string, done func(rolloutResp) bool) rolloutResp {
+	s.t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var ro rolloutResp
-		r := s.api("GET", "/api/v1/templates/demo-shop/rollouts/"+id, nil)
+		r := s.api("GET", "/api/v1/templates/"+template+"/rollouts/"+id, nil)
 		if r.Status != http.StatusOK {
 			s.t.Fatalf("GET rollout %s: %d %s", id, r.Status, r.Body)
 		}
