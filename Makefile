@@ -2,7 +2,7 @@
 GO      ?= go
 PKGS    := ./...
 
-.PHONY: all build generate check-generated test vet test-sqlite test-postgres test-short lint nocgo bench fuzz run
+.PHONY: all build generate check-generated test vet tools test-sqlite test-postgres test-short lint nocgo bench fuzz run
 
 all: build
 
@@ -27,16 +27,23 @@ check-generated: generate
 # browser tests (headless Chromium from /usr/bin/chromium), once on SQLite
 # and once on PostgreSQL: the server in MAYFLY_TEST_DATABASE_URL, or a
 # throwaway cluster .ci/with-postgres starts (Debian's postgresql package).
-test: vet test-sqlite test-postgres
+# The tofu and kubernetes provider tests drive real OpenTofu, etcd,
+# kube-apiserver and kube-controller-manager binaries: `make tools` builds
+# them from Go modules into a cache outside the repo (once per version;
+# ~25 minutes the first time), and make test requires them.
+test: vet tools test-sqlite test-postgres
 
 vet:
 	$(GO) vet $(PKGS)
 
+tools:
+	.ci/build-tools
+
 test-sqlite:
-	MAYFLY_TEST_DATABASE_URL= $(GO) test -count=1 -timeout 30m $(PKGS)
+	MAYFLY_REQUIRE_TOOLS=1 MAYFLY_TEST_DATABASE_URL= $(GO) test -count=1 -timeout 30m $(PKGS)
 
 test-postgres:
-	.ci/with-postgres $(GO) test -count=1 -timeout 30m $(PKGS)
+	MAYFLY_REQUIRE_TOOLS=1 .ci/with-postgres $(GO) test -count=1 -timeout 30m $(PKGS)
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
