@@ -65,7 +65,7 @@ nocgo:
 BENCH_FLAGS ?=
 bench:
 	$(GO) run ./bench/run -fresh -out bench/results.json $(BENCH_FLAGS)
-	.ci/with-postgres $(GO) run ./bench/run -postgres -out bench/results.json $(BENCH_FLAGS)
+	.ci/with-postgres $(GO) run ./bench/run -postgres -cold-go-run=false -out bench/results.json $(BENCH_FLAGS)
 	$(GO) run ./bench/report -in bench/results.json -notes bench/notes.md -out BENCHMARKS.md
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 

@@ -76,8 +76,10 @@ func TestSmokeHTTP(t *testing.T) {
 	if res.BinaryBytes == 0 || res.ColdStartMs == 0 || res.RSSIdleKiB == 0 || res.RSSStreamsKiB == 0 {
 		t.Errorf("footprint = %+v, want a size, a start time and resident sizes", res)
 	}
-	if len(res.Endpoints) != 4 {
-		t.Fatalf("got %d endpoints, want 4", len(res.Endpoints))
+	// The floor first (ExecuteHTTP checked that its page is the API's),
+	// then Mayfly's paths.
+	if len(res.Endpoints) != 5 || !res.Endpoints[0].Floor {
+		t.Fatalf("got endpoints %+v, want the floor and 4 paths", res.Endpoints)
 	}
 	for _, e := range res.Endpoints {
 		if e.Requests == 0 || e.Errors != 0 {
@@ -85,10 +87,11 @@ func TestSmokeHTTP(t *testing.T) {
 		}
 	}
 	var md bytes.Buffer
-	if err := bench.WriteMarkdown(&md, &bench.Results{Runs: []*bench.Run{{Database: "sqlite", HTTP: res}}}); err != nil {
+	if err := bench.WriteMarkdown(&md, &bench.Results{Runs: []*bench.Run{{Database: "sqlite", HTTP: res}},
+		ColdGoRun: &bench.ColdGoRun{Seconds: 125, Cgo: "CGO_ENABLED=1", LoadBefore: 0.4}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## HTTP", "## Footprint", "/healthz"} {
+	for _, want := range []string{"## HTTP", "## Footprint", "/healthz", "floor", "within 2x of the floor", "**125 s**"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("BENCHMARKS.md lacks %q", want)
 		}

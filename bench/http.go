@@ -58,20 +58,23 @@ type HTTPResult struct {
 	Endpoints     []Endpoint  `json:"endpoints"`
 }
 
-// Endpoint is the load on one path; Ratio is its rate over the baseline's
-// (a trivial handler, /healthz, on the same server stack).
+// Endpoint is the load on one path. The first is the floor (bench/floor,
+// its own process): the API's first page read and encoded with
+// database/sql and encoding/json only; FloorRatio is a path's server CPU
+// per request over the floor's (issue 15: within 2x).
 type Endpoint struct {
 	Name      string  `json:"name"`
 	Path      string  `json:"path"`
+	Floor     bool    `json:"floor,omitempty"` // served by bench/floor, not Mayfly
 	Requests  int     `json:"requests"`
 	Errors    int     `json:"errors"`
 	PerSecond float64 `json:"per_s"`
 	Latency   Latency `json:"latency"`
-	Ratio     float64 `json:"ratio"`
 	// ServerCPUMicros is the server process's CPU time (user and system)
 	// under this load, per request: unlike the rate, it does not depend on
 	// how much of the machine the load generator takes.
 	ServerCPUMicros float64 `json:"server_cpu_us_per_request"`
+	FloorRatio      float64 `json:"cpu_ratio_to_floor"`
 }
 
 // ExecuteHTTP builds cmd/mayfly (run it from the module root), seeds a
@@ -80,22 +83,27 @@ func ExecuteHTTP(ctx context.Context, dir string, opt HTTPOptions) (*HTTPResult,
 	res := &HTTPResult{Options: opt}
 	var err error
 	bin := filepath.Join(dir, "mayfly")
-	args := []string{"build", "-o", bin}
+	args := []string{"build"}
 	if opt.Release {
 		args = append(args, "-trimpath")
 	}
 	if opt.ProfileDir != "" {
 		args = append(args, "-tags", "pprof")
 	}
-	build := exec.CommandContext(ctx, "go", append(args, "./cmd/mayfly")...)
-	if opt.Release {
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	}
-	if build.Dir, err = moduleRoot(); err != nil {
+	root, err := moduleRoot()
+	if err != nil {
 		return nil, err
 	}
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("bench: build: %v\n%s", err, out)
+	floorBin := filepath.Join(dir, "floor")
+	for _, b := range []struct{ out, pkg string }{{bin, "./cmd/mayfly"}, {floorBin, "./bench/floor"}} {
+		build := exec.CommandContext(ctx, "go", append(append([]string{}, args...), "-o", b.out, b.pkg)...)
+		if opt.Release {
+			build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		}
+		build.Dir = root
+		if out, err := build.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("bench: build %s: %v\n%s", b.pkg, err, out)
+		}
 	}
 	st, err := os.Stat(bin)
 	if err != nil {
@@ -130,38 +138,45 @@ func ExecuteHTTP(ctx context.Context, dir string, opt HTTPOptions) (*HTTPResult,
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	defer func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-		}
-	}()
+	defer stop(cmd)
 	base := "http://" + addr
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: opt.Connections}, Timeout: 30 * time.Second}
-	for {
-		resp, err := client.Get(base + "/readyz")
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Since(start) > time.Minute {
-			return nil, errors.New("bench: mayfly not ready within a minute")
-		}
-		time.Sleep(2 * time.Millisecond)
+	if err := waitReady(client, base, "mayfly"); err != nil {
+		return nil, err
 	}
 	res.ColdStartMs = float64(time.Since(start).Microseconds()) / 1000
 	time.Sleep(2 * time.Second)
 	res.RSSIdleKiB = procStatus(cmd.Process.Pid, "VmRSS")
 
+	// The floor reads the same database, in its own process so that its
+	// CPU time is its own.
+	floorAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	floor := exec.Command(floorBin, "-addr", floorAddr)
+	if opt.DatabaseURL != "" {
+		floor.Args = append(floor.Args, "-postgres", opt.DatabaseURL)
+	} else {
+		floor.Args = append(floor.Args, "-sqlite", filepath.Join(data, "mayfly.db"))
+	}
+	floor.Stdout, floor.Stderr = io.Discard, io.Discard
+	if err := floor.Start(); err != nil {
+		return nil, err
+	}
+	defer stop(floor)
+	floorBase := "http://" + floorAddr
+	if err := waitReady(client, floorBase, "floor"); err != nil {
+		return nil, err
+	}
+
+	if err := sameFirstPage(client, base, floorBase); err != nil {
+		return nil, err
+	}
+
 	targets := []Endpoint{
-		{Name: "baseline: trivial handler", Path: "/healthz"},
+		{Name: "floor: database/sql + encoding/json", Path: "/environments?limit=50", Floor: true},
+		{Name: "trivial handler", Path: "/healthz"},
 		{Name: "API: a page of 50", Path: "/api/v1/environments?limit=50"},
 		{Name: "environments page", Path: "/environments"},
 		{Name: fmt.Sprintf("environment page, %d events", opt.Events), Path: "/environments/" + timeline},
@@ -171,18 +186,24 @@ func ExecuteHTTP(ctx context.Context, dir string, opt HTTPOptions) (*HTTPResult,
 		db = "postgres"
 	}
 	for i := range targets {
+		server, serverBase := cmd, base
+		if targets[i].Floor {
+			server, serverBase = floor, floorBase
+		}
 		var profiled chan error
-		if pprofAddr != "" {
+		if pprofAddr != "" && !targets[i].Floor {
 			profiled = make(chan error, 1)
 			out := filepath.Join(opt.ProfileDir, fmt.Sprintf("%s-%d.pprof", db, i))
 			go func() { profiled <- cpuProfile(ctx, "http://"+pprofAddr, opt.Duration, out) }()
 		}
-		cpu := procCPU(cmd.Process.Pid)
-		load(ctx, client, base, &targets[i], opt)
+		cpu := procCPU(server.Process.Pid)
+		load(ctx, client, serverBase, &targets[i], opt)
 		if n := targets[i].Requests; n > 0 {
-			targets[i].ServerCPUMicros = float64((procCPU(cmd.Process.Pid) - cpu).Microseconds()) / float64(n)
+			targets[i].ServerCPUMicros = float64((procCPU(server.Process.Pid) - cpu).Microseconds()) / float64(n)
 		}
-		targets[i].Ratio = targets[i].PerSecond / max(targets[0].PerSecond, 0.001)
+		if targets[0].ServerCPUMicros > 0 {
+			targets[i].FloorRatio = targets[i].ServerCPUMicros / targets[0].ServerCPUMicros
+		}
 		if profiled != nil {
 			if err := <-profiled; err != nil {
 				return nil, fmt.Errorf("bench: profile %s: %w", targets[i].Path, err)
@@ -208,6 +229,78 @@ func ExecuteHTTP(ctx context.Context, dir string, opt HTTPOptions) (*HTTPResult,
 	}
 	res.PeakRSSKiB = procStatus(cmd.Process.Pid, "VmHWM")
 	return res, nil
+}
+
+// sameFirstPage checks that the floor does the API's work: its first page
+// lists the same environments in the same order as /api/v1/environments.
+func sameFirstPage(client *http.Client, base, floorBase string) error {
+	ids := func(url string) ([]string, error) {
+		resp, err := client.Get(url)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("bench: %s: status %d", url, resp.StatusCode)
+		}
+		var page struct {
+			Items []struct {
+				ID string `json:"id"`
+			} `json:"items"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil {
+			return nil, fmt.Errorf("bench: %s: %w", url, err)
+		}
+		out := make([]string, len(page.Items))
+		for i, it := range page.Items {
+			out[i] = it.ID
+		}
+		return out, nil
+	}
+	api, err := ids(base + "/api/v1/environments?limit=50")
+	if err != nil {
+		return err
+	}
+	floor, err := ids(floorBase + "/environments?limit=50")
+	if err != nil {
+		return err
+	}
+	if len(api) == 0 || strings.Join(api, ",") != strings.Join(floor, ",") {
+		return fmt.Errorf("bench: the floor's first page differs from the API's:\n api:   %v\n floor: %v", api, floor)
+	}
+	return nil
+}
+
+// waitReady waits up to a minute for base/readyz to answer 200.
+func waitReady(client *http.Client, base, what string) error {
+	start := time.Now()
+	for {
+		resp, err := client.Get(base + "/readyz")
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Since(start) > time.Minute {
+			return fmt.Errorf("bench: %s not ready within a minute", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// stop interrupts a server process and waits for it, killing it after 10 s.
+func stop(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
 }
 
 // lastEventID is the id of the newest event of an environment's timeline.

@@ -39,6 +39,7 @@ func main() {
 	flag.IntVar(&hopt.Connections, "http-connections", 8, "concurrent HTTP clients")
 	flag.DurationVar(&hopt.Duration, "http-duration", 5*time.Second, "load on each endpoint")
 	flag.IntVar(&hopt.Streams, "http-streams", 200, "SSE streams held open for the memory figure")
+	coldRun := flag.Bool("cold-go-run", true, "also time a newcomer's first `go run ./cmd/mayfly` (empty build cache; a few minutes)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the launch and reaper runs (the orchestrator runs in this process) to this file")
 	flag.StringVar(&hopt.ProfileDir, "pprof", "", "directory for CPU profiles of the server under each HTTP path's load (builds the binary with -tags pprof)")
 	flag.Parse()
@@ -52,12 +53,12 @@ func main() {
 		}
 		opt.Profiled = func() { pprof.StopCPUProfile(); f.Close() }
 	}
-	if err := run(*out, *fresh, *postgres, *command, opt, hopt); err != nil {
+	if err := run(*out, *fresh, *postgres, *coldRun, *command, opt, hopt); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(out string, fresh, postgres bool, command string, opt bench.Options, hopt bench.HTTPOptions) error {
+func run(out string, fresh, postgres, coldRun bool, command string, opt bench.Options, hopt bench.HTTPOptions) error {
 	if postgres {
 		opt.DatabaseURL = os.Getenv(storagetest.EnvVar)
 		if opt.DatabaseURL == "" {
@@ -107,6 +108,12 @@ func run(out string, fresh, postgres bool, command string, opt bench.Options, ho
 		}
 	}
 	res.Runs = append(runs, r)
+	if coldRun {
+		log.Printf("bench: cold go run ./cmd/mayfly")
+		if res.ColdGoRun, err = bench.MeasureColdGoRun(context.Background()); err != nil {
+			return err
+		}
+	}
 	res.At = time.Now().UTC()
 	res.Machine = bench.ThisMachine()
 	res.Command = strings.TrimSpace(command)
