@@ -105,38 +105,62 @@ func (stackDestroyArgs) InsertOpts() river.InsertOpts {
 }
 
 // Replace queues the replace and returns at once (202 in the API).
-func (s *Service) Replace(ctx context.Context, actor Actor, req ReplaceRequest) (env *Environment, err error) {
-	defer func() { s.audit(ctx, actor, "environment.replace", req.ID, err) }()
+func (s *Service) Replace(ctx context.Context, actor Actor, req ReplaceRequest) (*Environment, error) {
+	env, _, err := s.replace(ctx, actor, req, nil)
+	return env, err
+}
+
+// replace is Replace; claim, when given, runs first in the transaction
+// that queues the replace, which goes on only if it reports true (a
+// rollout item moving to running: the item and its replace commit
+// together, or neither does). queued is false when claim said no.
+func (s *Service) replace(ctx context.Context, actor Actor, req ReplaceRequest, claim func(tx *storage.Tx) (bool, error)) (env *Environment, queued bool, err error) {
+	defer func() {
+		if err != nil || queued || claim == nil {
+			s.audit(ctx, actor, "environment.replace", req.ID, err)
+		}
+	}()
 	r, e, err := s.replaceable(ctx, actor, req.ID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	v, err := s.replaceTarget(ctx, e, cmpOr(strings.TrimSpace(req.Version), e.Version))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	base, err := s.currentValues(r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for k, val := range req.Params {
 		base[k] = val
 	}
 	plain, secrets, err := s.replaceParams(ctx, v, base)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	reason := cmpOr(strings.TrimSpace(req.Reason), "Requested by "+actor.Name)
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+		if claim != nil {
+			ok, err := claim(tx)
+			if err != nil || !ok {
+				return err
+			}
+		}
+		queued = true
 		_, err := s.queueReplace(ctx, tx, r, v, plain, secrets, actor.Name, reason)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if !queued {
+		return nil, false, nil
 	}
 	s.hub.notify(r.ID)
 	s.log.Info("replace queued", "environment", r.ID, "from", r.Version, "to", v.Spec.Version, "by", actor.Name)
-	return s.Environment(ctx, r.ID)
+	env, err = s.Environment(ctx, r.ID)
+	return env, true, err
 }
 
 // replaceable loads an environment that actor may replace (or roll back)
