@@ -97,7 +97,9 @@ func (db *DB) StartRolloutItem(ctx context.Context, rollout, env string, limit i
 // at the same rollout at once never start more than limit. In tx, so that
 // what the item starts (its replace) is requested in the same transaction.
 func (tx *Tx) StartRolloutItem(ctx context.Context, rollout, env string, limit int, at time.Time) (bool, error) {
-	wrap := func(err error) error { return fmt.Errorf("storage: start item %s of rollout %s: %w", env, rollout, err) }
+	wrap := func(err error) error {
+		return fmt.Errorf("storage: start item %s of rollout %s: %w", env, rollout, err)
+	}
 	if tx.postgres {
 		var id string
 		if err := tx.ctx(ctx).Raw(`SELECT id FROM rollouts WHERE id = ? FOR UPDATE`, rollout).Scan(&id).Error; err != nil {
