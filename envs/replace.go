@@ -614,6 +614,25 @@ func (s *Service) switchTo(ctx context.Context, r *storage.Environment, cand *st
 		}
 		old.Handle, old.Outputs, old.Facts = r.Handle, r.Outputs, r.Facts
 		msg := fmt.Sprintf("Replaced: %s@%s is in service (stack %s)", r.TemplateName, cand.Version, cand.ID)
+		if Kind(r.Kind) == KindDR {
+			// The new stack passed its verify (the provider's Status is
+			// ready only then): its own recovery is measured, from its
+			// request to now, and its snapshot's age at that request.
+			rto := now.Sub(cand.CreatedAt)
+			rec := map[string]any{"rto_ms": rto.Milliseconds()}
+			line := fmt.Sprintf("New stack recovered and verified: RTO %s", FormatDuration(rto))
+			if taken, err := time.Parse(time.RFC3339, st.Facts[FactSnapshotTakenAt]); err == nil {
+				rpo := max(cand.CreatedAt.Sub(taken), 0)
+				rec["rpo_ms"] = rpo.Milliseconds()
+				line += fmt.Sprintf(", RPO %s", FormatDuration(rpo))
+			}
+			if err := tx.UpdateEnvironment(ctx, r.ID, rec); err != nil {
+				return err
+			}
+			if err := s.addStackEvent(ctx, tx, r.ID, cand.ID, EventProvider, "", line, ""); err != nil {
+				return err
+			}
+		}
 		return s.switchTx(ctx, tx, r, old, cand, v, System.Name, msg)
 	})
 	if err != nil {
