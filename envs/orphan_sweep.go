@@ -150,10 +150,26 @@ func (s *Service) cloudOrphans(ctx context.Context, name string, d StackDescribe
 		if in.EnvironmentID != "" {
 			keys = append(keys, in.EnvironmentID)
 		}
+		if in.StackID != "" {
+			keys = append(keys, in.StackID)
+		}
 	}
 	rows, err := s.store.EnvironmentsByHandle(ctx, name, keys)
 	if err != nil {
 		return nil, errors.Join(listErr, err)
+	}
+	// The stacks table knows every stack of a replaced environment: by
+	// handle once recorded, by its id (a tag) while a candidate is built.
+	stackRows, err := s.store.StacksByHandle(ctx, name, keys)
+	if err != nil {
+		return nil, errors.Join(listErr, err)
+	}
+	stackBy := map[string]*storage.Stack{}
+	for i := range stackRows {
+		stackBy[stackRows[i].ID] = &stackRows[i]
+		if h := stackRows[i].Handle; h != "" {
+			stackBy[stackOfHandle(h)] = &stackRows[i]
+		}
 	}
 	byKey := map[string]*storage.Environment{}
 	for i := range rows {
@@ -172,6 +188,13 @@ func (s *Service) cloudOrphans(ctx context.Context, name string, d StackDescribe
 		if r == nil {
 			r = byKey[in.EnvironmentID]
 		}
+		row := stackBy[stackOfHandle(in.Handle)]
+		if row == nil && in.StackID != "" {
+			row = stackBy[in.StackID]
+		}
+		if row != nil && r == nil {
+			r = byKey[row.EnvironmentID]
+		}
 		o := SweptOrphan{Orphan: Orphan{Provider: name, Handle: in.Handle}, Since: in.CreatedAt}
 		switch {
 		case r == nil:
@@ -181,7 +204,15 @@ func (s *Service) cloudOrphans(ctx context.Context, name string, d StackDescribe
 			if r.DestroyedAt != nil {
 				o.Since = *r.DestroyedAt
 			}
-		case r.Handle != "" && stackOfHandle(r.Handle) != stackOfHandle(in.Handle):
+		case row != nil && stackOut(row, now):
+			// Out of service and not kept for a rollback: its own destroy
+			// job should have removed it; the grace covers that job.
+			o.Reason = fmt.Sprintf("its environment %s no longer uses it (stack %s, %s)", r.Name, row.ID, row.Status)
+			o.Since = row.UpdatedAt
+			if row.StandbyUntil != nil && StackPhase(row.Status) == StackStandby {
+				o.Since = *row.StandbyUntil
+			}
+		case row == nil && r.Handle != "" && stackOfHandle(r.Handle) != stackOfHandle(in.Handle):
 			o.Reason = "its environment " + r.Name + " has another stack"
 		case Status(r.Status).Live() && now.Sub(r.ExpiresAt) > grace:
 			o.Reason = "its environment " + r.Name + " expired " + FormatDuration(now.Sub(r.ExpiresAt)) + " ago; left to the reaper"
@@ -199,4 +230,16 @@ func (s *Service) cloudOrphans(ctx context.Context, name string, d StackDescribe
 func stackOfHandle(h string) string {
 	id, _, _ := strings.Cut(h, "|")
 	return id
+}
+
+// stackOut reports whether a stack of a live environment is neither in
+// service, nor a candidate being built, nor on standby within its grace.
+func stackOut(st *storage.Stack, now time.Time) bool {
+	switch StackPhase(st.Status) {
+	case StackInService, StackBuilding:
+		return false
+	case StackStandby:
+		return st.StandbyUntil != nil && !now.Before(*st.StandbyUntil)
+	}
+	return true // destroying, failed, destroyed
 }

@@ -15,6 +15,7 @@ type StackInfo struct {
 	Handle        string
 	Name          string
 	EnvironmentID string // from the stack's tags
+	StackID       string // the Mayfly stack id, from the stack's tags ("" for older stacks)
 	Status        string
 	CreatedAt     time.Time
 }

@@ -105,38 +105,62 @@ func (stackDestroyArgs) InsertOpts() river.InsertOpts {
 }
 
 // Replace queues the replace and returns at once (202 in the API).
-func (s *Service) Replace(ctx context.Context, actor Actor, req ReplaceRequest) (env *Environment, err error) {
-	defer func() { s.audit(ctx, actor, "environment.replace", req.ID, err) }()
+func (s *Service) Replace(ctx context.Context, actor Actor, req ReplaceRequest) (*Environment, error) {
+	env, _, err := s.replace(ctx, actor, req, nil)
+	return env, err
+}
+
+// replace is Replace; claim, when given, runs first in the transaction
+// that queues the replace, which goes on only if it reports true (a
+// rollout item moving to running: the item and its replace commit
+// together, or neither does). queued is false when claim said no.
+func (s *Service) replace(ctx context.Context, actor Actor, req ReplaceRequest, claim func(tx *storage.Tx) (bool, error)) (env *Environment, queued bool, err error) {
+	defer func() {
+		if err != nil || queued || claim == nil {
+			s.audit(ctx, actor, "environment.replace", req.ID, err)
+		}
+	}()
 	r, e, err := s.replaceable(ctx, actor, req.ID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	v, err := s.replaceTarget(ctx, e, cmpOr(strings.TrimSpace(req.Version), e.Version))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	base, err := s.currentValues(r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for k, val := range req.Params {
 		base[k] = val
 	}
 	plain, secrets, err := s.replaceParams(ctx, v, base)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	reason := cmpOr(strings.TrimSpace(req.Reason), "Requested by "+actor.Name)
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+		if claim != nil {
+			ok, err := claim(tx)
+			if err != nil || !ok {
+				return err
+			}
+		}
+		queued = true
 		_, err := s.queueReplace(ctx, tx, r, v, plain, secrets, actor.Name, reason)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if !queued {
+		return nil, false, nil
 	}
 	s.hub.notify(r.ID)
 	s.log.Info("replace queued", "environment", r.ID, "from", r.Version, "to", v.Spec.Version, "by", actor.Name)
-	return s.Environment(ctx, r.ID)
+	env, err = s.Environment(ctx, r.ID)
+	return env, true, err
 }
 
 // replaceable loads an environment that actor may replace (or roll back)
@@ -590,6 +614,25 @@ func (s *Service) switchTo(ctx context.Context, r *storage.Environment, cand *st
 		}
 		old.Handle, old.Outputs, old.Facts = r.Handle, r.Outputs, r.Facts
 		msg := fmt.Sprintf("Replaced: %s@%s is in service (stack %s)", r.TemplateName, cand.Version, cand.ID)
+		if Kind(r.Kind) == KindDR {
+			// The new stack passed its verify (the provider's Status is
+			// ready only then): its own recovery is measured, from its
+			// request to now, and its snapshot's age at that request.
+			rto := now.Sub(cand.CreatedAt)
+			rec := map[string]any{"rto_ms": rto.Milliseconds()}
+			line := fmt.Sprintf("New stack recovered and verified: RTO %s", FormatDuration(rto))
+			if taken, err := time.Parse(time.RFC3339, st.Facts[FactSnapshotTakenAt]); err == nil {
+				rpo := max(cand.CreatedAt.Sub(taken), 0)
+				rec["rpo_ms"] = rpo.Milliseconds()
+				line += fmt.Sprintf(", RPO %s", FormatDuration(rpo))
+			}
+			if err := tx.UpdateEnvironment(ctx, r.ID, rec); err != nil {
+				return err
+			}
+			if err := s.addStackEvent(ctx, tx, r.ID, cand.ID, EventProvider, "", line, ""); err != nil {
+				return err
+			}
+		}
 		return s.switchTx(ctx, tx, r, old, cand, v, System.Name, msg)
 	})
 	if err != nil {

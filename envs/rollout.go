@@ -114,14 +114,20 @@ type stepResult struct {
 	Reason string
 }
 
-// rolloutRunner runs rollouts. step starts (start true) or follows an
-// item's replace; it is a field so the engine's tests can run it with a
-// step of their own until the real replace exists on this branch.
+// rolloutRunner runs rollouts. step starts (claim given) or follows
+// (claim nil) an item's replace; it is a field so the engine's tests can
+// run it with a step of their own.
 type rolloutRunner struct {
 	s    *Service
-	step func(ctx context.Context, r *storage.Rollout, item *storage.RolloutItem, start bool) (stepResult, error)
+	step func(ctx context.Context, r *storage.Rollout, item *storage.RolloutItem, claim itemClaim) (stepResult, error)
 	poll time.Duration
 }
+
+// itemClaim moves a pending item to running, in the transaction that
+// requests its replace, if the rollout's concurrency allows; a step given
+// one calls it there and, when it says no, reports stepResult{} (nothing
+// started).
+type itemClaim func(tx *storage.Tx) (bool, error)
 
 func newRolloutRunner(s *Service) *rolloutRunner {
 	r := &rolloutRunner{s: s, poll: cmpOr(s.cfg.PollInterval, rolloutPollDefault)}
@@ -129,18 +135,12 @@ func newRolloutRunner(s *Service) *rolloutRunner {
 	return r
 }
 
-// replaceStep starts the item's replace (Service.Replace) or follows the
-// environment's latest replace until it switched or failed.
-func (r *rolloutRunner) replaceStep(ctx context.Context, ro *storage.Rollout, item *storage.RolloutItem, start bool) (stepResult, error) {
-	if start {
-		_, err := r.s.Replace(ctx, System, ReplaceRequest{ID: item.EnvironmentID, Version: ro.Version, Reason: "Rollout " + ro.ID})
-		if err != nil {
-			if ErrorCode(err) == EInternal {
-				return stepResult{}, err
-			}
-			return stepResult{State: ItemFailed, Reason: ErrorMessage(err)}, nil
-		}
-		return stepResult{State: ItemRunning}, nil
+// replaceStep starts the item's replace (Service.Replace, in one
+// transaction with the claim) or follows the environment's latest replace
+// until it switched or failed.
+func (r *rolloutRunner) replaceStep(ctx context.Context, ro *storage.Rollout, item *storage.RolloutItem, claim itemClaim) (stepResult, error) {
+	if claim != nil {
+		return r.request(ctx, ro, item, claim)
 	}
 	env, err := r.s.Environment(ctx, item.EnvironmentID)
 	if err != nil {
@@ -148,10 +148,11 @@ func (r *rolloutRunner) replaceStep(ctx context.Context, ro *storage.Rollout, it
 	}
 	rep := env.Replace
 	if item.StartedAt != nil && env.Version != ro.Version && (rep == nil || rep.StartedAt.Before(item.StartedAt.Truncate(time.Second))) {
-		// No replace since the item started: the portal died between
-		// starting the item and requesting its replace. Request it now
-		// (to the second: the two times may be stored at other precisions).
-		return r.replaceStep(ctx, ro, item, true)
+		// No replace since the item started: an item started before its
+		// start and its replace were one transaction (decision 104), by a
+		// portal that died between the two. Request it now (to the
+		// second: the two times may be stored at other precisions).
+		return r.request(ctx, ro, item, nil)
 	}
 	switch {
 	case rep == nil || rep.ToVersion != ro.Version:
@@ -160,6 +161,28 @@ func (r *rolloutRunner) replaceStep(ctx context.Context, ro *storage.Rollout, it
 		return stepResult{State: ItemDone}, nil
 	case rep.State == "failed":
 		return stepResult{State: ItemFailed, Reason: cmpOr(rep.Reason, "the replace failed")}, nil
+	}
+	return stepResult{State: ItemRunning}, nil
+}
+
+// request asks for item's replace; with claim, only if the claim wins.
+func (r *rolloutRunner) request(ctx context.Context, ro *storage.Rollout, item *storage.RolloutItem, claim itemClaim) (stepResult, error) {
+	_, queued, err := r.s.replace(ctx, System, ReplaceRequest{ID: item.EnvironmentID, Version: ro.Version, Reason: "Rollout " + ro.ID}, claim)
+	if err != nil {
+		if ErrorCode(err) == EInternal {
+			return stepResult{}, err
+		}
+		if claim == nil && ErrorCode(err) == EConflict {
+			// Another look requested it a moment ago: follow that one.
+			if env, rerr := r.s.Environment(ctx, item.EnvironmentID); rerr == nil && env.Replace != nil &&
+				env.Replace.State == ReplaceBuilding && env.Replace.ToVersion == ro.Version {
+				return stepResult{State: ItemRunning}, nil
+			}
+		}
+		return stepResult{State: ItemFailed, Reason: ErrorMessage(err)}, nil
+	}
+	if claim != nil && !queued {
+		return stepResult{}, nil
 	}
 	return stepResult{State: ItemRunning}, nil
 }
@@ -203,7 +226,7 @@ func (r *rolloutRunner) tick(ctx context.Context, id string) (bool, error) {
 		if it.State != ItemRunning {
 			continue
 		}
-		res, err := r.step(ctx, ro, it, false)
+		res, err := r.step(ctx, ro, it, nil)
 		if err != nil {
 			return false, err
 		}
@@ -255,26 +278,28 @@ func (r *rolloutRunner) tick(ctx context.Context, id string) (bool, error) {
 			continue
 		}
 		now := s.now()
-		ok, err := s.store.StartRolloutItem(ctx, id, it.EnvironmentID, ro.Concurrency, now)
+		claim := func(tx *storage.Tx) (bool, error) {
+			return tx.StartRolloutItem(ctx, id, it.EnvironmentID, ro.Concurrency, now)
+		}
+		res, err := r.step(ctx, ro, it, claim)
 		if err != nil {
 			return false, err
 		}
-		if !ok {
-			continue
-		}
-		it.State = ItemRunning
-		res, err := r.step(ctx, ro, it, true)
-		if err != nil {
-			return false, err
+		if res.State == "" {
+			continue // the concurrency is taken (another look started items)
 		}
 		if res.State == ItemRunning {
+			it.State = ItemRunning
 			running++
 			continue
 		}
-		if err := r.finish(ctx, ro, it, res); err != nil {
+		// Not started: a refusal fails the item only while it is still
+		// pending (another look may have started it meanwhile, and the
+		// refusal was its replace under way).
+		if err := r.finishFrom(ctx, ro, it, res, ItemPending); err != nil {
 			return false, err
 		}
-		if res.State == ItemFailed {
+		if it.State == ItemFailed {
 			return running > 0, nil
 		}
 	}
@@ -286,10 +311,15 @@ func (r *rolloutRunner) tick(ctx context.Context, id string) (bool, error) {
 // finish records an item's end; a failure pauses the rollout with its
 // reason (the rollout's first failure since it last ran).
 func (r *rolloutRunner) finish(ctx context.Context, ro *storage.Rollout, it *storage.RolloutItem, res stepResult) error {
+	return r.finishFrom(ctx, ro, it, res, ItemPending, ItemRunning)
+}
+
+// finishFrom is finish from the given item states only.
+func (r *rolloutRunner) finishFrom(ctx context.Context, ro *storage.Rollout, it *storage.RolloutItem, res stepResult, from ...string) error {
 	s := r.s
 	now := s.now()
 	return s.store.InTx(ctx, func(tx *storage.Tx) error {
-		ok, err := tx.TransitionRolloutItem(ctx, ro.ID, it.EnvironmentID, []string{ItemPending, ItemRunning},
+		ok, err := tx.TransitionRolloutItem(ctx, ro.ID, it.EnvironmentID, from,
 			map[string]any{"state": res.State, "reason": truncate(res.Reason, 1000), "finished_at": now})
 		if err != nil || !ok {
 			return err

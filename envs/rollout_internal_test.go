@@ -55,14 +55,18 @@ type versionStep struct {
 	hold bool
 }
 
-func (v *versionStep) step(ctx context.Context, ro *storage.Rollout, it *storage.RolloutItem, start bool) (stepResult, error) {
+func (v *versionStep) step(ctx context.Context, ro *storage.Rollout, it *storage.RolloutItem, claim itemClaim) (stepResult, error) {
 	env, err := v.s.store.Environment(ctx, it.EnvironmentID)
 	if err != nil {
 		return stepResult{}, err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if start {
+	if claim != nil {
+		var started bool
+		if err := v.s.store.InTx(ctx, func(tx *storage.Tx) (err error) { started, err = claim(tx); return err }); err != nil || !started {
+			return stepResult{}, err
+		}
 		v.running[it.EnvironmentID] = true
 		v.most = max(v.most, len(v.running))
 		v.order = append(v.order, env.Name)
@@ -361,5 +365,128 @@ func TestRolloutResumesAfterARestart(t *testing.T) {
 	}
 	if len(step2.order) != 2 {
 		t.Errorf("the second service started %v, want only the second wave (the first was started before the restart)", step2.order)
+	}
+}
+
+// failingReplaceProvider builds first stacks at once and fails the
+// candidates of environments named bad*: a rollout with the real replace
+// step pauses on them.
+type failingReplaceProvider struct{ instantProvider }
+
+func (failingReplaceProvider) Name() string { return "instant" }
+func (failingReplaceProvider) Provision(_ context.Context, req ProvisionRequest) (string, error) {
+	return "h-" + cmpOr(req.StackID, req.EnvironmentID) + "-" + req.Name, nil
+}
+func (failingReplaceProvider) Status(_ context.Context, h string) (StackStatus, error) {
+	if strings.HasPrefix(h, "h-stk-") && strings.Contains(h, "-bad") {
+		return StackStatus{State: StackFailed, Reason: "the new stack did not become healthy"}, nil
+	}
+	return StackStatus{State: StackReady}, nil
+}
+
+// A rollout item's start and its replace request are one transaction: two
+// replicas looking at a rollout at once, and a resume right after the
+// first failure paused it, never see an item running without its replace
+// (which a look would take for a crash and request again, failing the
+// item on the replace already under way): every item but the bad one is
+// replaced exactly once.
+func TestRolloutItemStartsWithItsReplace(t *testing.T) {
+	ctx := context.Background()
+	db := openRolloutDB(t)
+	c, err := NewCipher(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Store: db, Cipher: c, Providers: []Provider{failingReplaceProvider{}}, PollInterval: 5 * time.Millisecond}
+	s1, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.rollouts.poll = 5 * time.Millisecond
+	for _, ver := range []string{"1.0.0", "1.1.0"} {
+		if _, _, err := s1.Publish(ctx, System, []byte(strings.Replace(rolloutTemplate, "1.0.0", ver, 1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s1.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s1.Stop(ctx)
+	})
+	s2, err := New(cfg) // the second replica: its looks run from the test
+	if err != nil {
+		t.Fatal(err)
+	}
+	var good []string
+	for _, n := range []string{"g1", "g2", "bad1", "g3", "g4", "g5", "g6", "g7"} {
+		e := launchReady(t, s1, n, "1.0.0", nil)
+		if n != "bad1" {
+			good = append(good, e.ID)
+		}
+	}
+	ro, err := s1.StartRollout(ctx, rolloutAuthor, RolloutRequest{Template: "web", Version: "1.1.0", WaveSize: 8, Concurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for _, r := range []*rolloutRunner{s1.rollouts, s2.rollouts, s2.rollouts} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := r.tick(ctx, ro.ID); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	resumed := false
+	got := waitRollout(t, s2, ro.ID, func(r *Rollout) bool {
+		if r.Status == RolloutPaused && !resumed {
+			// At once, while the paused look may still be running.
+			if _, err := s2.ResumeRollout(ctx, rolloutAuthor, "web", ro.ID); err != nil {
+				t.Errorf("resume: %v", err)
+			}
+			resumed = true
+			return false
+		}
+		return r.Status == RolloutDone || r.Status == RolloutPaused && resumed
+	})
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("a look failed: %v", err)
+	}
+	if got.Status != RolloutDone {
+		t.Fatalf("rollout ended %s (%q), items %v; want done after one resume", got.Status, got.Reason, itemStates(got))
+	}
+	st := itemStates(got)
+	for _, id := range good {
+		stacks, err := db.StacksOf(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replaced := 0
+		for _, sk := range stacks {
+			if sk.Version == "1.1.0" {
+				replaced++
+			}
+		}
+		e, _ := s1.Environment(ctx, id)
+		if st[id] != ItemDone || e.Version != "1.1.0" || replaced != 1 {
+			t.Errorf("%s: item %s, on %s, %d stacks of 1.1.0; want done, 1.1.0, one", e.Name, st[id], e.Version, replaced)
+		}
 	}
 }

@@ -79,31 +79,43 @@ func (q Queries) SkipPendingRolloutItems(ctx context.Context, rollout, reason st
 }
 
 // StartRolloutItem moves a pending item to running only while fewer than
-// limit items of its rollout run, and reports whether it did. The rollout's
-// row is locked first (PostgreSQL; SQLite has one writer), so two looks
-// at the same rollout at once never start more than limit.
+// limit items of its rollout run, and reports whether it did, in its own
+// transaction (see Tx.StartRolloutItem).
 func (db *DB) StartRolloutItem(ctx context.Context, rollout, env string, limit int, at time.Time) (bool, error) {
 	var started bool
 	err := db.InTx(ctx, func(tx *Tx) error {
-		if tx.postgres {
-			var id string
-			if err := tx.ctx(ctx).Raw(`SELECT id FROM rollouts WHERE id = ? FOR UPDATE`, rollout).Scan(&id).Error; err != nil {
-				return err
-			}
-		}
-		var running int64
-		if err := tx.ctx(ctx).Model(&RolloutItem{}).Where("rollout_id = ? AND state = 'running'", rollout).Count(&running).Error; err != nil {
-			return err
-		}
-		if int(running) >= limit {
-			return nil
-		}
 		var err error
-		started, err = tx.TransitionRolloutItem(ctx, rollout, env, []string{"pending"}, map[string]any{"state": "running", "started_at": at})
+		started, err = tx.StartRolloutItem(ctx, rollout, env, limit, at)
 		return err
 	})
+	return started, err
+}
+
+// StartRolloutItem moves a pending item to running only while fewer than
+// limit items of its rollout run, and reports whether it did. The rollout's
+// row is locked first (PostgreSQL; SQLite has one writer), so two looks
+// at the same rollout at once never start more than limit. In tx, so that
+// what the item starts (its replace) is requested in the same transaction.
+func (tx *Tx) StartRolloutItem(ctx context.Context, rollout, env string, limit int, at time.Time) (bool, error) {
+	wrap := func(err error) error {
+		return fmt.Errorf("storage: start item %s of rollout %s: %w", env, rollout, err)
+	}
+	if tx.postgres {
+		var id string
+		if err := tx.ctx(ctx).Raw(`SELECT id FROM rollouts WHERE id = ? FOR UPDATE`, rollout).Scan(&id).Error; err != nil {
+			return false, wrap(err)
+		}
+	}
+	var running int64
+	if err := tx.ctx(ctx).Model(&RolloutItem{}).Where("rollout_id = ? AND state = 'running'", rollout).Count(&running).Error; err != nil {
+		return false, wrap(err)
+	}
+	if int(running) >= limit {
+		return false, nil
+	}
+	started, err := tx.TransitionRolloutItem(ctx, rollout, env, []string{"pending"}, map[string]any{"state": "running", "started_at": at})
 	if err != nil {
-		return false, fmt.Errorf("storage: start item %s of rollout %s: %w", env, rollout, err)
+		return false, wrap(err)
 	}
 	return started, nil
 }

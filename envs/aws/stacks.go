@@ -136,6 +136,7 @@ func (p *Provider) listStacks(ctx context.Context, sc scope) ([]envs.StackInfo, 
 			Handle:        handle{StackID: aws.ToString(st.StackId), Role: cmp.Or(tagValue(st.Tags, TagRole), sc.role)}.String(),
 			Name:          aws.ToString(st.StackName),
 			EnvironmentID: tagValue(st.Tags, TagEnvironment),
+			StackID:       tagValue(st.Tags, TagStack),
 			Status:        string(st.StackStatus),
 			CreatedAt:     aws.ToTime(st.CreationTime).UTC(),
 		})
