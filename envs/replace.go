@@ -134,6 +134,7 @@ func (s *Service) Replace(ctx context.Context, actor Actor, req ReplaceRequest) 
 	if err != nil {
 		return nil, err
 	}
+	s.Touch(r.ID, ViaReplace)
 	s.hub.notify(r.ID)
 	s.log.Info("replace queued", "environment", r.ID, "from", r.Version, "to", v.Spec.Version, "by", actor.Name)
 	return s.Environment(ctx, r.ID)
