@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -349,4 +352,62 @@ func (s *Service) EnvironmentLifecycle(ctx context.Context, id string) (*Lifecyc
 	}
 	l.Schedule, l.ScheduleFrom, err = s.effectiveSchedule(ctx, s.store, r.Team, a.Schedule)
 	return l, err
+}
+
+// ProxyTarget is where Mayfly's proxy link to environment id forwards:
+// the environment itself, or, when its schedule stopped it and started it
+// again, the one that started in its place (so a link survives the
+// night), and the URL of its "url" output (else its first http(s)
+// output). An environment that is not ready, or has no URL, answers
+// EConflict saying so.
+func (s *Service) ProxyTarget(ctx context.Context, id string) (envID string, target *url.URL, err error) {
+	for hops := 0; ; hops++ {
+		r, err := s.store.Environment(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", nil, Errorf(ENotFound, "environment %q does not exist", id)
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		e := environmentFromRow(r, nil)
+		if e.Status == StatusReady {
+			u := proxyURL(e.Outputs)
+			if u == nil {
+				return "", nil, Errorf(EConflict, "environment %s has no URL output to open", e.Name)
+			}
+			return e.ID, u, nil
+		}
+		next := ""
+		if a, err := s.store.Activity(ctx, id); err == nil && a.RelaunchedAs != "-" {
+			next = a.RelaunchedAs
+		}
+		if next == "" || hops >= 20 {
+			msg := fmt.Sprintf("environment %s is %s", e.Name, e.Status)
+			if !e.Status.Live() && e.Status != StatusDestroyed {
+				msg += ": there is nothing to open"
+			}
+			return "", nil, Errorf(EConflict, "%s", msg)
+		}
+		id = next
+	}
+}
+
+// proxyURL is the output the proxy forwards to (nil: none).
+func proxyURL(outputs map[string]string) *url.URL {
+	parse := func(v string) *url.URL {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil
+		}
+		return u
+	}
+	if u := parse(outputs["url"]); u != nil {
+		return u
+	}
+	for _, k := range slices.Sorted(maps.Keys(outputs)) {
+		if u := parse(outputs[k]); u != nil {
+			return u
+		}
+	}
+	return nil
 }
