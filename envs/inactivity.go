@@ -377,9 +377,15 @@ func (s *Service) ProxyTarget(ctx context.Context, id string) (envID string, tar
 			}
 			return e.ID, u, nil
 		}
-		next := ""
+		next, starts := "", ""
 		if a, err := s.store.Activity(ctx, id); err == nil && a.RelaunchedAs != "-" {
 			next = a.RelaunchedAs
+			if next == "" && a.StartAt != nil {
+				starts = a.StartAt.UTC().Format(time.RFC3339)
+			}
+		}
+		if starts != "" {
+			return "", nil, Errorf(EConflict, "environment %s is stopped by its schedule; a fresh stack starts at %s", e.Name, starts)
 		}
 		if next == "" || hops >= 20 {
 			msg := fmt.Sprintf("environment %s is %s", e.Name, e.Status)

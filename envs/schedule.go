@@ -181,6 +181,12 @@ func (s *Service) SetEnvironmentSchedule(ctx context.Context, actor Actor, id st
 			return err
 		}
 		if !e.Status.Live() {
+			// A stopped one may still be kept from starting again.
+			if setting == scheduleOff {
+				if ok, err := s.cancelScheduledStart(ctx, tx, id, actor.Name); err != nil || ok {
+					return err
+				}
+			}
 			return Errorf(EConflict, "environment %s is %s: its schedule can no longer change", e.Name, e.Status)
 		}
 		if _, err := tx.Activity(ctx, id); errors.Is(err, storage.ErrNotFound) {
@@ -447,4 +453,17 @@ func (s *Service) scheduleFailed(ctx context.Context, id string, now time.Time, 
 		}
 		return s.addEvent(ctx, tx, id, EventAction, "", "Schedule could not start it again: "+ErrorMessage(cause), "schedule")
 	})
+}
+
+// cancelScheduledStart keeps an environment its schedule stopped from
+// starting again, in the caller's transaction; it reports whether a start
+// was pending.
+func (s *Service) cancelScheduledStart(ctx context.Context, tx *storage.Tx, id, actor string) (bool, error) {
+	now := s.now()
+	ok, err := tx.ClaimActivity(ctx, id, "relaunched_as = '' AND start_at IS NOT NULL", nil,
+		map[string]any{"start_at": nil, "updated_at": now})
+	if err != nil || !ok {
+		return false, err
+	}
+	return true, s.addEvent(ctx, tx, id, EventAction, "", "Scheduled start cancelled by "+actor+": it stays destroyed", actor)
 }

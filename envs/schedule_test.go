@@ -157,3 +157,54 @@ func TestScheduleStopsAndStartsAcrossAWeekend(t *testing.T) {
 		t.Errorf("a bad schedule: %v, want one naming stop", err)
 	}
 }
+
+// TestScheduledStartCanBeCancelled: destroying an environment its schedule
+// stopped (or turning its schedule off) keeps it from starting again.
+func TestScheduledStartCanBeCancelled(t *testing.T) {
+	ctx := context.Background()
+	mon := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	clock := &fakeClock{t: mon}
+	svcs, _ := lifecycleReplicas(t, 1, clock, nil)
+	svc := svcs[0]
+	if err := svc.SetTeamSchedule(ctx, bob, "shop", envs.ScheduleRequest{Mode: "custom", Stop: "0 13 * * *", Start: "0 14 * * *", TZ: "UTC"}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name   string
+		cancel func(id string) error
+	}{
+		{"destroyed again", func(id string) error { _, err := svc.Destroy(ctx, bob, id); return err }},
+		{"schedule off", func(id string) error {
+			return svc.SetEnvironmentSchedule(ctx, bea, id, envs.ScheduleRequest{Mode: "off"})
+		}},
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			day := mon.Add(time.Duration(i) * 24 * time.Hour)
+			clock.Set(day)
+			env, err := svc.Launch(ctx, bob, envs.LaunchRequest{Template: "idle", Name: "cancelled", TTL: "100h"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitReady(t, svc, env.ID)
+			clock.Set(day.Add(time.Hour))
+			runAll(t, svc)
+			waitFor(t, svc, env.ID, time.Now().Add(30*time.Second), func(e *envs.Environment) bool { return e.Status == envs.StatusDestroyed })
+			if err := c.cancel(env.ID); err != nil {
+				t.Fatal(err)
+			}
+			clock.Set(day.Add(2 * time.Hour))
+			runAll(t, svc)
+			l, err := svc.EnvironmentLifecycle(ctx, env.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.RelaunchedAs != "" || l.StartAt != nil {
+				t.Errorf("started again as %q (start %v) after it was cancelled", l.RelaunchedAs, l.StartAt)
+			}
+			if !hasEvent(t, svc, env.ID, "Scheduled start cancelled by") {
+				t.Errorf("no cancel event: %q", messages(t, svc, env.ID))
+			}
+		})
+	}
+}

@@ -1087,7 +1087,9 @@ func (s *Service) Destroy(ctx context.Context, actor Actor, id string) (env *Env
 		if _, err := s.requestDestroy(ctx, tx, r, "Destroy requested by "+actor.Name, actor.Name, time.Time{}); err != nil {
 			return err
 		}
-		return nil
+		// Destroying one its schedule stopped keeps it from starting again.
+		_, err = s.cancelScheduledStart(ctx, tx, id, actor.Name)
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -49,15 +49,9 @@ func (h *Handler) environmentProxy(c *echo.Context) error {
 			pr.Out.Host = target.Host
 			pr.Out.Header.Del("Authorization")
 			pr.Out.Header.Del("X-CSRF-Token")
-			var keep []string
-			for _, ck := range pr.In.Cookies() {
-				if !strings.HasPrefix(ck.Name, "mayfly_") {
-					keep = append(keep, ck.Name+"="+ck.Value)
-				}
-			}
 			pr.Out.Header.Del("Cookie")
-			if len(keep) > 0 {
-				pr.Out.Header.Set("Cookie", strings.Join(keep, "; "))
+			if keep := forwardedCookies(pr.In.Cookies()); keep != "" {
+				pr.Out.Header.Set("Cookie", keep)
 			}
 		},
 		ModifyResponse: func(resp *http.Response) error {
@@ -66,16 +60,7 @@ func (h *Handler) environmentProxy(c *echo.Context) error {
 			if loc := resp.Header.Get("Location"); strings.HasPrefix(loc, base+"/") || loc == base {
 				resp.Header.Set("Location", prefix+strings.TrimPrefix(strings.TrimPrefix(loc, base), "/"))
 			}
-			cookies := resp.Header.Values("Set-Cookie")
-			resp.Header.Del("Set-Cookie")
-			for _, line := range cookies {
-				ck, err := http.ParseSetCookie(line)
-				if err != nil || strings.HasPrefix(ck.Name, "mayfly_") {
-					continue // never one of Mayfly's own
-				}
-				ck.Domain, ck.Path = "", prefix
-				resp.Header.Add("Set-Cookie", ck.String())
-			}
+			confineCookies(resp.Header, prefix)
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -85,4 +70,32 @@ func (h *Handler) environmentProxy(c *echo.Context) error {
 	}
 	rp.ServeHTTP(c.Response(), req)
 	return nil
+}
+
+// forwardedCookies is the Cookie header the environment gets: the
+// browser's cookies but Mayfly's own.
+func forwardedCookies(in []*http.Cookie) string {
+	var keep []string
+	for _, ck := range in {
+		if !strings.HasPrefix(ck.Name, "mayfly_") {
+			keep = append(keep, ck.Name+"="+ck.Value)
+		}
+	}
+	return strings.Join(keep, "; ")
+}
+
+// confineCookies confines the cookies an environment sets to its proxy
+// path on Mayfly's host, and drops any named like Mayfly's own (which
+// would shadow the session) or that cannot be parsed.
+func confineCookies(h http.Header, prefix string) {
+	lines := h.Values("Set-Cookie")
+	h.Del("Set-Cookie")
+	for _, line := range lines {
+		ck, err := http.ParseSetCookie(line)
+		if err != nil || strings.HasPrefix(ck.Name, "mayfly_") {
+			continue
+		}
+		ck.Domain, ck.Path = "", prefix
+		h.Add("Set-Cookie", ck.String())
+	}
 }

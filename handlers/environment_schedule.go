@@ -83,6 +83,7 @@ func lifecycleView(e *envs.Environment, l *envs.Lifecycle, a envs.Actor, now tim
 				l.StopAt.In(l.Schedule.Location()).Format("Mon 2 Jan 15:04"), l.Schedule.TZ, scheduleOwner(l, e)))
 		}
 	case l.StartAt != nil && l.RelaunchedAs == "":
+		v.CanCancelStart = envs.CanActOn(a, e) == nil
 		v.Reasons = append(v.Reasons, fmt.Sprintf("Stopped by its schedule; a fresh stack starts %s (%s)",
 			web.Ago(now, *l.StartAt), l.StartAt.Format("Mon 2 Jan 15:04 MST")))
 	case l.RelaunchedAs != "" && l.RelaunchedAs != "-":

@@ -21,8 +21,11 @@ type LifecycleView struct {
 	Team            string
 	TeamSchedule    string // the team's default, as people read it ("" none)
 	CanEdit         bool
-	CSRFToken       string
-	Flash           string
+	// CanCancelStart offers to keep one its schedule stopped from
+	// starting again.
+	CanCancelStart bool
+	CSRFToken      string
+	Flash          string
 }
 
 // TeamScheduleView is a team's default working hours page.
