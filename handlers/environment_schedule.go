@@ -31,7 +31,7 @@ func (h *Handler) teamScheduleShow(c *echo.Context) error {
 		return err
 	}
 	p := h.page(c, "Team "+team, "environments")
-	v := web.TeamScheduleView{Team: team, CSRFToken: p.CSRFToken, Flash: c.QueryParam("saved")}
+	v := web.TeamScheduleView{Team: team, URL: "/teams/" + url.PathEscape(team) + "/schedule", CSRFToken: p.CSRFToken, Flash: c.QueryParam("saved")}
 	if sched != nil {
 		v.Set, v.Stop, v.Start, v.TZ = true, sched.Stop, sched.Start, sched.TZ
 	}
@@ -58,6 +58,9 @@ func lifecycleView(e *envs.Environment, l *envs.Lifecycle, a envs.Actor, now tim
 	}
 	v := &web.LifecycleView{EnvironmentID: e.ID, Override: l.Override, Team: e.Team, CSRFToken: csrf,
 		CanEdit: e.Status.Live() && envs.CanActOn(a, e) == nil}
+	if e.Team != "" {
+		v.TeamURL = "/teams/" + url.PathEscape(e.Team) + "/schedule"
+	}
 	if !l.LastActiveAt.IsZero() {
 		v.LastActive = "Active " + web.Ago(now, l.LastActiveAt) + " via " + l.LastActiveVia
 	}

@@ -19,6 +19,7 @@ type LifecycleView struct {
 	Override        string
 	Stop, Start, TZ string
 	Team            string
+	TeamURL         string // its team's schedule page
 	TeamSchedule    string // the team's default, as people read it ("" none)
 	CanEdit         bool
 	// CanCancelStart offers to keep one its schedule stopped from
@@ -31,6 +32,7 @@ type LifecycleView struct {
 // TeamScheduleView is a team's default working hours page.
 type TeamScheduleView struct {
 	Team            string
+	URL             string // where the form posts
 	Set             bool
 	Stop, Start, TZ string
 	CSRFToken       string

@@ -150,6 +150,15 @@ func TestScheduleAPI(t *testing.T) {
 	if r := s.api("GET", "/api/v1/teams/shop/schedule", nil); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"tz":"UTC"`) {
 		t.Errorf("team schedule: %d %s", r.Status, r.Body)
 	}
+	if r := s.do("GET", "/teams/shop/schedule", "", nil); r.Status != http.StatusOK || !strings.Contains(string(r.Body), `value="0 19 * * *"`) {
+		t.Errorf("team schedule page: %d, want the team's stop in its form", r.Status)
+	}
+	if r := s.do("POST", "/teams/shop/schedule", "application/x-www-form-urlencoded", []byte("mode=custom&stop=0+20+*+*+*&start=0+8+*+*+*&tz=Asia%2FTokyo")); r.Status != http.StatusOK {
+		t.Errorf("team schedule form: %d %.300s", r.Status, r.Body) // the redirect is followed to the page
+	}
+	if r := s.api("GET", "/api/v1/teams/shop/schedule", nil); !strings.Contains(string(r.Body), `"tz":"Asia/Tokyo"`) {
+		t.Errorf("after the form: %s", r.Body)
+	}
 	r = s.api("PUT", "/api/v1/environments/"+e.ID+"/schedule", map[string]any{"mode": "off"})
 	var off lifecycleJSON
 	r.decode(t, &off)
