@@ -334,6 +334,9 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 	if r.RollbackGrace != 0 {
 		spec.Rollback = &RollbackPolicy{Grace: max(r.RollbackGrace, 0)}
 	}
+	if r.InactivityIdle > 0 {
+		spec.Inactivity = &InactivityPolicy{Idle: r.InactivityIdle, WarnBefore: r.InactivityWarn}
+	}
 	if err := json.Unmarshal([]byte(r.Params), &spec.Parameters); err != nil {
 		return Version{}, err
 	}

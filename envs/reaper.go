@@ -34,9 +34,18 @@ func (s *Service) startReaper() (stop func()) {
 		defer close(done)
 		t := time.NewTicker(s.cfg.ReapInterval)
 		defer t.Stop()
+		var lifecycleAt time.Time
 		for {
 			if _, err := s.reapExpired(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("reaper", "err", err)
+			}
+			// Inactivity and schedules: hours-long deadlines, looked at
+			// every LifecycleInterval rather than every reaper tick.
+			if time.Since(lifecycleAt) >= s.cfg.LifecycleInterval {
+				lifecycleAt = time.Now()
+				if err := s.RunLifecycle(ctx); err != nil && ctx.Err() == nil {
+					s.log.Error("lifecycle", "err", err)
+				}
 			}
 			select {
 			case <-ctx.Done():
@@ -48,6 +57,12 @@ func (s *Service) startReaper() (stop func()) {
 	return func() {
 		cancel()
 		<-done
+		// What was seen since the last flush is not lost with the replica.
+		fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer fcancel()
+		if err := s.FlushActivity(fctx, true); err != nil {
+			s.log.Warn("flush activity", "err", err)
+		}
 	}
 }
 

@@ -114,6 +114,9 @@ func (s *Service) Relaunch(ctx context.Context, actor Actor, req RelaunchRequest
 	}
 	row.RelaunchedFrom, row.PinnedSnapshot = src.ID, pin
 	err = s.insertLaunch(ctx, row, plan.redraw, nil, func(tx *storage.Tx) error {
+		if err := s.recordActivityRow(ctx, tx, row, spec, ""); err != nil {
+			return err
+		}
 		msg := fmt.Sprintf("Relaunched from %s (%s): %s@%s with a TTL of %s", src.Name, src.ID, spec.Name, spec.Version, FormatDuration(plan.ttl))
 		if pin != "" {
 			msg += ", restoring the same snapshot " + pin

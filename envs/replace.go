@@ -157,6 +157,7 @@ func (s *Service) replace(ctx context.Context, actor Actor, req ReplaceRequest, 
 	if !queued {
 		return nil, false, nil
 	}
+	s.Touch(r.ID, ViaReplace)
 	s.hub.notify(r.ID)
 	s.log.Info("replace queued", "environment", r.ID, "from", r.Version, "to", v.Spec.Version, "by", actor.Name)
 	env, err = s.Environment(ctx, r.ID)

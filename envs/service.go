@@ -131,6 +131,16 @@ type Config struct {
 	DriftWorkers       int
 	DriftSweepInterval time.Duration
 
+	// Notifier hears of lifecycle events beyond the timeline (nil: none);
+	// see inactivity.go.
+	Notifier Notifier
+	// ActivityFlush is how often an environment's activity seen in memory
+	// is written at most (default 10s); LifecycleInterval how often the
+	// inactivity and schedule deadlines are looked at, on every replica
+	// (default 5s). See inactivity.go.
+	ActivityFlush     time.Duration
+	LifecycleInterval time.Duration
+
 	// Identity (see identity.go): how groups map to roles and teams, and how
 	// long sessions last.
 	Groups      GroupMapping
@@ -163,6 +173,8 @@ type Service struct {
 	locks keyedMutex
 	// rollouts runs rollouts (see rollout.go).
 	rollouts *rolloutRunner
+	// activity is the activity seen since the last flush (inactivity.go).
+	activity activityBuffer
 	// stopReaper stops the reaper that Start started.
 	stopReaper func()
 	// counts is Counts' last count.
@@ -216,6 +228,8 @@ func New(cfg Config) (*Service, error) {
 	cfg.DriftWorkers = cmpOr(cfg.DriftWorkers, 4)
 	cfg.DriftSweepInterval = cmpOr(cfg.DriftSweepInterval, time.Minute)
 	cfg.RollbackGrace = cmpOr(cfg.RollbackGrace, time.Hour)
+	cfg.ActivityFlush = cmpOr(cfg.ActivityFlush, 10*time.Second)
+	cfg.LifecycleInterval = cmpOr(cfg.LifecycleInterval, 5*time.Second)
 	s := &Service{
 		store:     cfg.Store,
 		providers: map[string]Provider{},
@@ -304,6 +318,9 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 	}
 	if spec.OnFailure != nil {
 		row.KeepFailedStack = spec.OnFailure.KeepStack
+	}
+	if spec.Inactivity != nil {
+		row.InactivityIdle, row.InactivityWarn = spec.Inactivity.Idle, spec.Inactivity.WarnBefore
 	}
 	if spec.Rollback != nil {
 		row.RollbackGrace = spec.Rollback.Grace
@@ -524,6 +541,9 @@ func (s *Service) launch(ctx context.Context, actor Actor, req LaunchRequest, cl
 	}
 	row.Labels = encodeMap(req.Labels)
 	err = s.insertLaunch(ctx, row, plan.redraw, claim, func(tx *storage.Tx) error {
+		if err := s.recordActivityRow(ctx, tx, row, spec, ""); err != nil {
+			return err
+		}
 		msg := fmt.Sprintf("Launched %s@%s with a TTL of %s", spec.Name, spec.Version, FormatDuration(plan.ttl))
 		if err := s.addEvent(ctx, tx, row.ID, EventStatus, StatusPending, msg, actor.Name); err != nil {
 			return err
@@ -1044,6 +1064,7 @@ func (s *Service) Extend(ctx context.Context, actor Actor, id, ttl string) (env 
 	if err != nil {
 		return nil, err
 	}
+	s.Touch(id, ViaExtend)
 	s.hub.notify(id)
 	return env, nil
 }
@@ -1066,7 +1087,9 @@ func (s *Service) Destroy(ctx context.Context, actor Actor, id string) (env *Env
 		if _, err := s.requestDestroy(ctx, tx, r, "Destroy requested by "+actor.Name, actor.Name, time.Time{}); err != nil {
 			return err
 		}
-		return nil
+		// Destroying one its schedule stopped keeps it from starting again.
+		_, err = s.cancelScheduledStart(ctx, tx, id, actor.Name)
+		return err
 	})
 	if err != nil {
 		return nil, err

@@ -58,6 +58,9 @@ type Spec struct {
 	// of service is kept for an instant rollback (nil: the server's
 	// --rollback-grace); omitempty keeps older digests likewise.
 	Rollback *RollbackPolicy `json:"rollback,omitempty"`
+	// Inactivity destroys its environments once unused that long (nil:
+	// never for inactivity); omitempty keeps older digests likewise.
+	Inactivity *InactivityPolicy `json:"inactivity,omitempty"`
 }
 
 // RollbackPolicy is a template's rollback: Grace keeps the old stack of a
@@ -125,19 +128,25 @@ func ParseSemver(s string) (Semver, bool) {
 // rawSpec mirrors the YAML document; durations stay strings so that errors
 // can name the field and line.
 type rawSpec struct {
-	Name        string        `yaml:"name"`
-	Version     string        `yaml:"version"`
-	Kind        string        `yaml:"kind"`
-	Description string        `yaml:"description"`
-	Owner       string        `yaml:"owner"`
-	Provider    string        `yaml:"provider"`
-	TTL         rawTTL        `yaml:"ttl"`
-	Parameters  []rawParam    `yaml:"parameters"`
-	Stack       yaml.Node     `yaml:"stack"`
-	Teams       []string      `yaml:"teams"`
-	Drift       *rawDrift     `yaml:"drift"`
-	OnFailure   *rawOnFailure `yaml:"on_failure"`
-	Rollback    *rawRollback  `yaml:"rollback"`
+	Name        string         `yaml:"name"`
+	Version     string         `yaml:"version"`
+	Kind        string         `yaml:"kind"`
+	Description string         `yaml:"description"`
+	Owner       string         `yaml:"owner"`
+	Provider    string         `yaml:"provider"`
+	TTL         rawTTL         `yaml:"ttl"`
+	Parameters  []rawParam     `yaml:"parameters"`
+	Stack       yaml.Node      `yaml:"stack"`
+	Teams       []string       `yaml:"teams"`
+	Drift       *rawDrift      `yaml:"drift"`
+	OnFailure   *rawOnFailure  `yaml:"on_failure"`
+	Rollback    *rawRollback   `yaml:"rollback"`
+	Inactivity  *rawInactivity `yaml:"inactivity"`
+}
+
+type rawInactivity struct {
+	Idle       string `yaml:"idle"`
+	WarnBefore string `yaml:"warn_before"`
 }
 
 type rawRollback struct {
@@ -246,6 +255,9 @@ func ParseSpec(src []byte) (*Spec, error) {
 	}
 	if raw.Rollback != nil {
 		spec.Rollback = v.rollback(*raw.Rollback, spec.TTL.Max)
+	}
+	if raw.Inactivity != nil {
+		spec.Inactivity = v.inactivity(*raw.Inactivity)
 	}
 	seen := map[string]bool{}
 	for i, rp := range raw.Parameters {

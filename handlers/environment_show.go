@@ -40,6 +40,11 @@ func (h *Handler) environmentShow(c *echo.Context) error {
 	for _, ev := range events {
 		d.Events = append(d.Events, eventView(ev))
 	}
+	l, err := h.svc.EnvironmentLifecycle(ctx, env.ID)
+	if err != nil {
+		return err
+	}
+	d.Lifecycle = lifecycleView(env, l, actorOf(c), h.svc.Now(), csrfOf(c))
 	if logs, err := h.svc.Logs(ctx, env.ID, "", 1); err == nil { // only the service names are needed here
 		for _, l := range logs {
 			d.Services = append(d.Services, l.Service)

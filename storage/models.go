@@ -56,6 +56,10 @@ type TemplateVersion struct {
 	DeprecationDate   *time.Time
 	DeprecationAction string
 	DeprecationDoneAt *time.Time
+	// InactivityIdle destroys its environments after that long without
+	// activity, InactivityWarn warning that long before (0: no policy).
+	InactivityIdle time.Duration `gorm:"column:inactivity_idle"`
+	InactivityWarn time.Duration `gorm:"column:inactivity_warn"`
 }
 
 // Environment is one launch of one template version.

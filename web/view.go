@@ -306,6 +306,8 @@ type EnvironmentDetail struct {
 	Flash string
 	// Error is shown when an action failed (e.g. extend past max TTL).
 	Error string
+	// Lifecycle is what keeps it up (nil: not recorded); see lifecycle.go.
+	Lifecycle *LifecycleView
 }
 
 // LogsView is the logs panel content.
