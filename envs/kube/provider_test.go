@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -54,7 +55,11 @@ type recorder struct {
 	events  []string
 }
 
-func (r *recorder) StackCreated(h string) { r.mu.Lock(); r.created = append(r.created, h); r.mu.Unlock() }
+func (r *recorder) StackCreated(h string) {
+	r.mu.Lock()
+	r.created = append(r.created, h)
+	r.mu.Unlock()
+}
 func (r *recorder) Event(ev envs.ProviderEvent) {
 	r.mu.Lock()
 	r.events = append(r.events, ev.Message)
@@ -72,7 +77,7 @@ spec:
   ports: [{name: http, port: 8080}]
 `
 
-func shopStack(t *testing.T) json_ {
+func shopStack(t *testing.T) json.RawMessage {
 	return stackJSON(t, map[string]any{
 		"manifests":    shopManifests,
 		"quota":        map[string]any{"pods": "4", "requests.cpu": "2"},
@@ -82,9 +87,7 @@ func shopStack(t *testing.T) json_ {
 	})
 }
 
-type json_ = []byte
-
-func request(stack []byte, id, name string, progress envs.Progress) envs.ProvisionRequest {
+func request(stack json.RawMessage, id, name string, progress envs.Progress) envs.ProvisionRequest {
 	return envs.ProvisionRequest{EnvironmentID: id, StackID: id, Name: name, Owner: "alice", Template: "shop", Version: "1.0.0",
 		Stack: stack, Params: map[string]string{"image": "mayfly:latest"}, ExpiresAt: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC),
 		Progress: progress}

@@ -186,7 +186,9 @@ type docError struct {
 	Msg       string
 }
 
-func (e *docError) Error() string { return fmt.Sprintf("document %d (line %d of the manifests): %s", e.Doc, e.Line, e.Msg) }
+func (e *docError) Error() string {
+	return fmt.Sprintf("document %d (line %d of the manifests): %s", e.Doc, e.Line, e.Msg)
+}
 
 // splitManifests decodes the rendered manifests into objects, each put in
 // namespace. Empty documents are skipped.
