@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/mayflyhq/mayfly/envs/kube"
+	"github.com/mayflyhq/mayfly/envs/kube/kubetest"
+	"github.com/mayflyhq/mayfly/storage/storagetest"
+)
+
+// startKubeMain runs the real portal with the built-in catalog and the
+// kubernetes provider pointed at the test cluster through a kubeconfig, as
+// an administrator would.
+func startKubeMain(t *testing.T, extra ...string) (*testServer, kubernetes.Interface) {
+	t.Helper()
+	c := kubetest.Shared(t)
+	args := append([]string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--log-level", "warn",
+		"--database-url", storagetest.URL(t), "--reaper-sweep-interval", "1s", "--kubeconfig", c.Kubeconfig}, extra...)
+	cfg, err := ParseConfig(args, os.Getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Providers.has(kube.Name) {
+		t.Fatalf("--kubeconfig given: kubernetes should be on (on: %v)", cfg.Providers.On)
+	}
+	return runTestMain(t, cfg), c.Client(t)
+}
+
+// waitNamespace waits for an environment's namespace and its pods, and
+// marks the pods ready as the kubelets would.
+func waitPodsAndMarkReady(t *testing.T, cs kubernetes.Interface, envID string) *corev1.Namespace {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		list, err := cs.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: kube.LabelEnvironment + "=" + envID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) == 1 {
+			ns := &list.Items[0]
+			if n, err := kubetest.MarkPodsReady(ctx, cs, ns.Name); err != nil {
+				t.Fatal(err)
+			} else if n > 0 {
+				return ns
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("no namespace with pods for %s", envID)
+	return nil
+}
+
+func TestKubeLaunchReadyDestroyed(t *testing.T) {
+	s, cs := startKubeMain(t)
+	e := s.launch(map[string]any{"template": "demo-shop-kube", "name": "kshop", "params": map[string]any{"customer": "Acme"}})
+	ns := waitPodsAndMarkReady(t, cs, e.ID)
+	e = s.waitStatus(e.ID, "ready", 60*time.Second)
+	ctx := context.Background()
+	if got := ns.Labels[kube.LabelInstance]; !strings.HasPrefix(got, "mfi-") {
+		t.Errorf("instance label %q", got)
+	}
+	if got := ns.Labels[kube.LabelStack]; got != e.ID {
+		t.Errorf("stack label %q, want %q", got, e.ID)
+	}
+	if got := ns.Annotations[kube.AnnotationExpiresAt]; got != e.ExpiresAt.UTC().Format(time.RFC3339) {
+		t.Errorf("expiry annotation %q, want %s", got, e.ExpiresAt)
+	}
+	for _, get := range []func() error{
+		func() error { _, err := cs.CoreV1().ResourceQuotas(ns.Name).Get(ctx, kube.QuotaName, metav1.GetOptions{}); return err },
+		func() error { _, err := cs.CoreV1().LimitRanges(ns.Name).Get(ctx, kube.LimitRangeName, metav1.GetOptions{}); return err },
+		func() error {
+			_, err := cs.NetworkingV1().NetworkPolicies(ns.Name).Get(ctx, kube.DenyPolicyName, metav1.GetOptions{})
+			return err
+		},
+	} {
+		if err := get(); err != nil {
+			t.Error(err)
+		}
+	}
+	svc, err := cs.CoreV1().Services(ns.Name).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := e.Outputs["url"], "http://"+svc.Spec.ClusterIP+":80/"; got != want {
+		t.Errorf("output url %q, want %q", got, want)
+	}
+	d, _ := cs.AppsV1().Deployments(ns.Name).Get(ctx, "shop", metav1.GetOptions{})
+	if got := d.Spec.Template.Spec.Containers[0].Env[0].Value; got != "Demo shop for Acme" {
+		t.Errorf("SHOP_TITLE %q: the parameter was not rendered", got)
+	}
+	if !containsAny(s.events(e.ID), "Applied Deployment/shop") {
+		t.Errorf("timeline lacks the applied objects: %q", s.events(e.ID))
+	}
+	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("destroy: %d %s", r.Status, r.Body)
+	}
+	s.waitStatus(e.ID, "destroyed", 60*time.Second)
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Errorf("namespace after destroyed: %v", err)
+	}
+}
