@@ -78,8 +78,14 @@ func TestKubeLaunchReadyDestroyed(t *testing.T) {
 		t.Errorf("expiry annotation %q, want %s", got, e.ExpiresAt)
 	}
 	for _, get := range []func() error{
-		func() error { _, err := cs.CoreV1().ResourceQuotas(ns.Name).Get(ctx, kube.QuotaName, metav1.GetOptions{}); return err },
-		func() error { _, err := cs.CoreV1().LimitRanges(ns.Name).Get(ctx, kube.LimitRangeName, metav1.GetOptions{}); return err },
+		func() error {
+			_, err := cs.CoreV1().ResourceQuotas(ns.Name).Get(ctx, kube.QuotaName, metav1.GetOptions{})
+			return err
+		},
+		func() error {
+			_, err := cs.CoreV1().LimitRanges(ns.Name).Get(ctx, kube.LimitRangeName, metav1.GetOptions{})
+			return err
+		},
 		func() error {
 			_, err := cs.NetworkingV1().NetworkPolicies(ns.Name).Get(ctx, kube.DenyPolicyName, metav1.GetOptions{})
 			return err
@@ -109,5 +115,49 @@ func TestKubeLaunchReadyDestroyed(t *testing.T) {
 	s.waitStatus(e.ID, "destroyed", 60*time.Second)
 	if _, err := cs.CoreV1().Namespaces().Get(ctx, ns.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("namespace after destroyed: %v", err)
+	}
+}
+
+// A namespace labelled with this installation's id whose environment
+// Mayfly does not know is an orphan: the sweep deletes it (grace 0), and
+// leaves another installation's alone.
+func TestKubeOrphanSweepDeletesUnknownNamespace(t *testing.T) {
+	s, cs := startKubeMain(t, "--aws-orphan-grace", "0")
+	ctx := context.Background()
+	instance, err := s.DB.SetSettingOnce(ctx, "instance_id", "unused")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name, inst string) {
+		t.Helper()
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{
+			kube.LabelInstance: inst, kube.LabelEnvironment: "env-ghost00000", kube.LabelStack: "env-ghost00000"}}}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("mayfly-ghost-"+strings.ToLower(instance[4:]), instance)
+	mk("mayfly-other-"+strings.ToLower(instance[4:]), "mfi-someoneelse")
+	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(ctx, "mayfly-other-"+strings.ToLower(instance[4:]), metav1.DeleteOptions{}) })
+	swept, err := s.Service.SweepCloudOrphans(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deleted []string
+	for _, o := range swept {
+		if o.Deleted {
+			deleted = append(deleted, o.Handle)
+		}
+	}
+	if len(deleted) != 1 || deleted[0] != "mayfly-ghost-"+strings.ToLower(instance[4:]) {
+		t.Fatalf("deleted %v (swept %+v), want the ghost namespace only", deleted, swept)
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, deleted[0], metav1.GetOptions{})
+	if err == nil && ns.DeletionTimestamp == nil {
+		t.Errorf("orphan namespace not being deleted: %+v", ns.Status)
+	}
+	other, err := cs.CoreV1().Namespaces().Get(ctx, "mayfly-other-"+strings.ToLower(instance[4:]), metav1.GetOptions{})
+	if err != nil || other.DeletionTimestamp != nil {
+		t.Errorf("another installation's namespace was touched: %v", err)
 	}
 }

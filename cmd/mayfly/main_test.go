@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/catalog/shop"
-	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/envs/kube/kubetest"
+	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 

@@ -360,3 +360,45 @@ func TestProvisionRefusesWhatTheClusterRefuses(t *testing.T) {
 		t.Errorf("missing parameter: %v", err)
 	}
 }
+
+// cancelOnCreate cancels the Provision call as soon as the namespace
+// exists: the portal died half-way through applying.
+type cancelOnCreate struct {
+	recorder
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnCreate) StackCreated(h string) { c.recorder.StackCreated(h); c.cancel() }
+
+// A portal that dies mid-provision leaves a namespace without its record:
+// the stack is not ready, and the retried Provision of a fresh process (no
+// memory of the first) finishes it in the same namespace.
+func TestProvisionResumesAfterRestart(t *testing.T) {
+	p, cs, instance := newProvider(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	stack := shopStack(t)
+	h, err := p.Provision(ctx, request(stack, "env-restart001", "restart", &cancelOnCreate{cancel: cancel}))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cut provision: %q %v, want canceled", h, err)
+	}
+	if _, err := cs.AppsV1().Deployments(h).Get(context.Background(), "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the cut provision applied the manifests: %v", err)
+	}
+	restarted, err := kube.New(kube.Config{REST: kubetest.Shared(t).Config, InstanceID: instance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := restarted.Status(context.Background(), h); err != nil || st.State != envs.StackInProgress {
+		t.Fatalf("status of the cut stack: %+v %v", st, err)
+	}
+	h2, err := restarted.Provision(context.Background(), request(stack, "env-restart001", "restart", nil))
+	if err != nil || h2 != h {
+		t.Fatalf("resumed provision: %q %v, want %q", h2, err, h)
+	}
+	markReady(t, cs, h, 1)
+	eventually(t, "ready after restart", 30*time.Second, func() (bool, error) {
+		st, err := restarted.Status(context.Background(), h)
+		return st.State == envs.StackReady, err
+	})
+	destroyNow(t, restarted, h)
+}
