@@ -138,7 +138,9 @@ func TestKubeOrphanSweepDeletesUnknownNamespace(t *testing.T) {
 	}
 	mk("mayfly-ghost-"+strings.ToLower(instance[4:]), instance)
 	mk("mayfly-other-"+strings.ToLower(instance[4:]), "mfi-someoneelse")
-	t.Cleanup(func() { _ = cs.CoreV1().Namespaces().Delete(ctx, "mayfly-other-"+strings.ToLower(instance[4:]), metav1.DeleteOptions{}) })
+	t.Cleanup(func() {
+		_ = cs.CoreV1().Namespaces().Delete(ctx, "mayfly-other-"+strings.ToLower(instance[4:]), metav1.DeleteOptions{})
+	})
 	swept, err := s.Service.SweepCloudOrphans(ctx)
 	if err != nil {
 		t.Fatal(err)
