@@ -163,3 +163,45 @@ func TestKubeOrphanSweepDeletesUnknownNamespace(t *testing.T) {
 		t.Errorf("another installation's namespace was touched: %v", err)
 	}
 }
+
+const kubeTemplate = `name: kube-bad
+version: 1.0.0
+kind: demo
+description: A template whose second document is broken.
+owner: platform
+provider: kubernetes
+ttl: {default: 1h, max: 2h}
+stack:
+  manifests: |
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: ok}
+    ---
+    apiVersion: v1
+    kind: Service
+    metadata: {labels: {app: x}}
+`
+
+// Bad manifests are refused at publish with the document and its line;
+// with the provider not configured, the refusal says how to turn it on.
+func TestKubePublishRefusals(t *testing.T) {
+	t.Run("bad manifests", func(t *testing.T) {
+		s, _ := startKubeMain(t)
+		r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(kubeTemplate))
+		assertProblem(t, r, http.StatusUnprocessableEntity, "stack.manifests")
+		if !strings.Contains(string(r.Body), "document 2 (line 5 of the manifests): Service has no metadata.name") {
+			t.Errorf("problem does not name the document and line: %s", r.Body)
+		}
+	})
+	t.Run("provider not configured", func(t *testing.T) {
+		s := startMain(t, testCatalog(t))
+		r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(kubeTemplate))
+		assertProblem(t, r, http.StatusUnprocessableEntity, "provider")
+		if !strings.Contains(string(r.Body), `not a configured provider`) {
+			t.Errorf("refusal does not name the provider: %s", r.Body)
+		}
+		if r := s.api("GET", "/api/v1/templates", nil); strings.Contains(string(r.Body), "demo-shop-kube") {
+			t.Error("the kubernetes sample is listed without the provider")
+		}
+	})
+}
