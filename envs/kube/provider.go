@@ -72,6 +72,11 @@ type Config struct {
 	// NamespacePrefix starts every namespace name (default "mayfly-").
 	NamespacePrefix string
 	Logger          *slog.Logger
+	// HealthInterval is the least time between two health checks of the
+	// ready stacks (default 1m): each costs a few reads per stack.
+	HealthInterval time.Duration
+	// Clock paces the health checks (default time.Now).
+	Clock func() time.Time
 }
 
 // Provider implements envs.Provider on a Kubernetes cluster.
@@ -87,6 +92,8 @@ type Provider struct {
 	// Status reports each once while this process runs (after a restart
 	// the orchestrator skips repeats: they carry an ID).
 	seen map[string]map[string]bool
+	// healthAt is when StackHealth last checked (guarded by mu).
+	healthAt time.Time
 }
 
 // New returns a provider; it does not contact the cluster.
@@ -96,6 +103,12 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HealthInterval == 0 {
+		cfg.HealthInterval = time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
 	}
 	if cfg.NamespacePrefix == "" {
 		cfg.NamespacePrefix = "mayfly-"

@@ -402,3 +402,42 @@ func TestProvisionResumesAfterRestart(t *testing.T) {
 	})
 	destroyNow(t, restarted, h)
 }
+
+func TestStackHealth(t *testing.T) {
+	_, cs, instance := newProvider(t)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	p, err := kube.New(kube.Config{REST: kubetest.Shared(t).Config, InstanceID: instance,
+		Clock: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	h, err := p.Provision(ctx, request(shopStack(t), "env-health0001", "health", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer destroyNow(t, p, h)
+	markReady(t, cs, h, 1)
+	eventually(t, "ready", 30*time.Second, func() (bool, error) {
+		st, err := p.Status(ctx, h)
+		return st.State == envs.StackReady, err
+	})
+	got, err := p.StackHealth(ctx, []string{h, "mayfly-gone-0000000000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got[h] != "" || !strings.Contains(got["mayfly-gone-0000000000"], "was deleted outside Mayfly") {
+		t.Errorf("health %q, want %s sound and the missing namespace deleted", got, h)
+	}
+	if err := cs.AppsV1().Deployments(h).Delete(ctx, "web", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := p.StackHealth(ctx, []string{h}); len(got) != 0 {
+		t.Errorf("checked again within the interval: %q", got)
+	}
+	now = now.Add(time.Minute)
+	got, err = p.StackHealth(ctx, []string{h})
+	if err != nil || got[h] != "Deployment/web was deleted" {
+		t.Errorf("health after the deployment was deleted: %q %v", got, err)
+	}
+}
