@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/mayflyhq/mayfly/catalog"
 	"github.com/mayflyhq/mayfly/envs/kube"
 	"github.com/mayflyhq/mayfly/envs/kube/kubetest"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
@@ -204,4 +207,70 @@ func TestKubePublishRefusals(t *testing.T) {
 			t.Error("the kubernetes sample is listed without the provider")
 		}
 	})
+}
+
+// kubeCatalog is a catalog directory holding the Kubernetes sample.
+func kubeCatalog(t *testing.T) string {
+	t.Helper()
+	src, err := fs.ReadFile(catalog.FS, "kube/demo-shop-kube.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "demo-shop-kube.yaml"), src, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// A portal SIGKILLed as soon as the launch's namespace exists (mid-way
+// through applying, or just after) is started again: it finishes the
+// launch in that one namespace, and destroys it.
+func TestKubeCrashMidProvisionAndRestart(t *testing.T) {
+	c := kubetest.Shared(t)
+	cs := c.Client(t)
+	ctx := context.Background()
+	dataDir, dbURL, addr := t.TempDir(), storagetest.URL(t), freeAddr(t)
+	flags := []string{"--kubeconfig", c.Kubeconfig, "--catalog-dir", kubeCatalog(t)}
+	p := startPortal(t, dataDir, dbURL, addr, flags...)
+	e := p.server().launch(map[string]any{"template": "demo-shop-kube", "name": "crashk", "params": map[string]any{"customer": "Acme"}})
+	selector := metav1.ListOptions{LabelSelector: kube.LabelEnvironment + "=" + e.ID}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		list, err := cs.CoreV1().Namespaces().List(ctx, selector)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Items) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no namespace for the launch")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.kill()
+
+	p = startPortal(t, dataDir, dbURL, addr, flags...)
+	defer p.kill()
+	s := p.server()
+	waitPodsAndMarkReady(t, cs, e.ID)
+	ready := s.waitStatus(e.ID, "ready", 60*time.Second)
+	if !strings.HasPrefix(ready.Outputs["url"], "http://10.96.") {
+		t.Errorf("output url %q, want the Service's cluster address", ready.Outputs["url"])
+	}
+	list, err := cs.CoreV1().Namespaces().List(ctx, selector)
+	if err != nil || len(list.Items) != 1 {
+		t.Fatalf("%d namespaces for the environment (%v), want one", len(list.Items), err)
+	}
+	if deps, _ := cs.AppsV1().Deployments(list.Items[0].Name).List(ctx, metav1.ListOptions{}); len(deps.Items) != 1 {
+		t.Errorf("%d deployments, want one", len(deps.Items))
+	}
+	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("destroy: %d %s", r.Status, r.Body)
+	}
+	s.waitStatus(e.ID, "destroyed", 60*time.Second)
+	if list, _ := cs.CoreV1().Namespaces().List(ctx, selector); len(list.Items) != 0 {
+		t.Errorf("namespace left after destroyed: %s", list.Items[0].Name)
+	}
 }
