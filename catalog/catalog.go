@@ -16,8 +16,8 @@ package catalog
 import "embed"
 
 // FS holds every template, one *.yaml file each, at its root; the aws/
-// folder holds the samples for the aws provider, loaded only when it is
-// enabled.
+// folder holds the samples for the aws provider and kube/ those for the
+// kubernetes provider, each loaded only when its provider is on.
 //
-//go:embed *.yaml aws/*.yaml
+//go:embed *.yaml aws/*.yaml kube/*.yaml
 var FS embed.FS

@@ -70,10 +70,11 @@ func (m *Main) checkAWS(ctx context.Context) {
 	}
 }
 
-// providerChecks reports the aws provider's last reachability check.
+// providerChecks reports the aws provider's last reachability check and
+// asks the kubernetes cluster afresh.
 func (m *Main) providerChecks() []handlers.ProviderCheck {
 	if m.AWS == nil {
-		return nil
+		return m.kubeCheck()
 	}
 	c := handlers.ProviderCheck{Provider: mfaws.Name, Detail: "region " + m.AWS.DefaultRegion()}
 	if r, ok := m.AWS.LastCheck(); ok {
@@ -84,5 +85,5 @@ func (m *Main) providerChecks() []handlers.ProviderCheck {
 			c.Detail = r.Error
 		}
 	}
-	return []handlers.ProviderCheck{c}
+	return append([]handlers.ProviderCheck{c}, m.kubeCheck()...)
 }

@@ -85,7 +85,9 @@ type Config struct {
 
 	// AWS enables the aws provider (see awsEnabled); its credentials,
 	// region and endpoints come from the SDK's own chain.
-	AWS         AWSConfig
+	AWS AWSConfig
+	// Kube enables the kubernetes provider (see config_kube.go).
+	Kube        KubeConfig
 	JobTimeout  time.Duration
 	RescueAfter time.Duration
 	// ProvisionAttempts and DestroyAttempts bound how often a provider may
@@ -194,6 +196,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"how long the old stack of a replace is kept for an instant rollback, unless the template says; 0: destroyed at once (MAYFLY_ROLLBACK_GRACE)")
 	fs.DurationVar(&c.StopGrace, "stop-grace", envDur("MAYFLY_STOP_GRACE", 5*time.Second), "local provider: time between TERM and KILL")
 	awsFlags(fs, &c.AWS, env, envDur)
+	kubeFlags(fs, &c.Kube, env)
 	fs.StringVar(&c.LocalSandbox, "local-sandbox", env("MAYFLY_LOCAL_SANDBOX", local.SandboxAuto),
 		"local provider: run stack processes in a Landlock sandbox that hides the data directory and secrets: auto (when the kernel can), on (refuse to start stacks without it) or off (MAYFLY_LOCAL_SANDBOX)")
 	c.LocalHidden = credentialPaths(getenv)
@@ -206,7 +209,8 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		return Config{}, badEnv[names[0]]
 	}
 	c.AWS.resolve(getenv)
-	if err := c.Providers.resolve(c.SignIn(), &c.AWS); err != nil {
+	c.Kube.resolve()
+	if err := c.Providers.resolve(c.SignIn(), &c.AWS, &c.Kube); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
@@ -287,6 +291,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.AWS.validate(); err != nil {
+		return err
+	}
+	if err := c.Kube.validate(); err != nil {
 		return err
 	}
 	switch c.LocalSandbox {

@@ -19,19 +19,19 @@ type ProvidersConfig struct {
 }
 
 // knownProviders are the providers this binary has.
-var knownProviders = []string{"local", "aws"}
+var knownProviders = []string{"local", "aws", "kubernetes"}
 
 func providersFlags(fs *flag.FlagSet, c *ProvidersConfig, env func(string, string) string) {
 	fs.StringVar(&c.List, "providers", env("MAYFLY_PROVIDERS", ""),
-		"providers templates may use, comma-separated: local, aws (MAYFLY_PROVIDERS; default: local in local mode, not with sign-in, and aws when AWS is configured)")
+		"providers templates may use, comma-separated: local, aws, kubernetes (MAYFLY_PROVIDERS; default: local in local mode, not with sign-in, aws when AWS is configured, kubernetes when --kube is on)")
 }
 
 // resolve decides which providers are on. Unless listed, local is on in
 // local mode only: a local template runs its commands on this host as
 // Mayfly's own user, so with sign-in, publishing one is shell access for
 // every author. aws is on when the aws provider is (--aws); listing it
-// turns that on.
-func (c *ProvidersConfig) resolve(signIn bool, aws *AWSConfig) error {
+// turns that on. kubernetes likewise with --kube.
+func (c *ProvidersConfig) resolve(signIn bool, aws *AWSConfig, kube *KubeConfig) error {
 	if strings.TrimSpace(c.List) == "" {
 		c.On = nil
 		if !signIn {
@@ -39,6 +39,9 @@ func (c *ProvidersConfig) resolve(signIn bool, aws *AWSConfig) error {
 		}
 		if aws.Enabled {
 			c.On = append(c.On, "aws")
+		}
+		if kube.Enabled {
+			c.On = append(c.On, "kubernetes")
 		}
 		return nil
 	}
@@ -59,6 +62,13 @@ func (c *ProvidersConfig) resolve(signIn bool, aws *AWSConfig) error {
 			return fmt.Errorf("--providers %q turns aws on, but --aws is off", c.List)
 		}
 		aws.Enabled = true
+	}
+	if slices.Contains(c.On, "kubernetes") {
+		switch kube.Mode {
+		case "off", "0", "false":
+			return fmt.Errorf("--providers %q turns kubernetes on, but --kube is off", c.List)
+		}
+		kube.Enabled = true
 	}
 	return nil
 }

@@ -20,6 +20,7 @@ func TestParseConfigProviders(t *testing.T) {
 		env     map[string]string
 		on      []string
 		aws     bool // the aws provider is built
+		kube    bool // the kubernetes provider is built
 		wantErr string
 	}{
 		{name: "local mode: local", on: []string{"local"}},
@@ -33,7 +34,14 @@ func TestParseConfigProviders(t *testing.T) {
 		{name: "listing aws turns it on", args: []string{"--providers", " local , aws,"}, on: []string{"local", "aws"}, aws: true},
 		{name: "aws configured but not listed stays built, off", args: []string{"--providers", "local"}, env: region, on: []string{"local"}, aws: true},
 		{name: "aws listed, --aws off", args: []string{"--providers", "aws", "--aws", "off"}, wantErr: "--providers \"aws\" turns aws on, but --aws is off"},
-		{name: "unknown provider", args: []string{"--providers", "local,kubernetes"}, wantErr: `"kubernetes" is not a provider (local, aws)`},
+		{name: "unknown provider", args: []string{"--providers", "local,nomad"}, wantErr: `"nomad" is not a provider (local, aws, kubernetes)`},
+		{name: "a kubeconfig turns kubernetes on", args: []string{"--kubeconfig", "/k/config"}, on: []string{"local", "kubernetes"}, kube: true},
+		{name: "kubeconfig from the environment", env: map[string]string{"MAYFLY_KUBECONFIG": "/k/config"}, on: []string{"local", "kubernetes"}, kube: true},
+		{name: "kubernetes listed: in-cluster", args: []string{"--providers", "kubernetes"}, on: []string{"kubernetes"}, kube: true},
+		{name: "kubeconfig, --kube off", args: []string{"--kubeconfig", "/k/config", "--kube", "off"}, on: []string{"local"}},
+		{name: "kubernetes listed, --kube off", args: []string{"--providers", "kubernetes", "--kube", "off"}, wantErr: "turns kubernetes on, but --kube is off"},
+		{name: "bad --kube", args: []string{"--kube", "maybe"}, wantErr: `--kube "maybe": must be auto, on or off`},
+		{name: "bad namespace prefix", args: []string{"--kube", "on", "--kube-namespace-prefix", "Mayfly_"}, wantErr: `--kube-namespace-prefix "Mayfly_"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -53,6 +61,9 @@ func TestParseConfigProviders(t *testing.T) {
 			}
 			if !slices.Equal(c.Providers.On, tt.on) {
 				t.Errorf("on = %q, want %q", c.Providers.On, tt.on)
+			}
+			if c.Kube.Enabled != tt.kube {
+				t.Errorf("kubernetes built = %v, want %v", c.Kube.Enabled, tt.kube)
 			}
 			if c.AWS.Enabled != tt.aws {
 				t.Errorf("aws built = %v, want %v", c.AWS.Enabled, tt.aws)

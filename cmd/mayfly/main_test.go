@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/catalog/shop"
+	"github.com/mayflyhq/mayfly/envs/kube/kubetest"
 	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
@@ -29,7 +30,9 @@ func TestMain(m *testing.M) {
 			os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 		}
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	kubetest.StopShared() // the control plane of the kubernetes tests, if one ran
+	os.Exit(code)
 }
 
 type testServer struct {

@@ -22,6 +22,7 @@ import (
 	"github.com/mayflyhq/mayfly/catalog/shop"
 	"github.com/mayflyhq/mayfly/envs"
 	mfaws "github.com/mayflyhq/mayfly/envs/aws"
+	"github.com/mayflyhq/mayfly/envs/kube"
 	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/handlers"
 	"github.com/mayflyhq/mayfly/storage"
@@ -36,6 +37,7 @@ type Main struct {
 	DB      *storage.DB
 	Local   *local.Provider
 	AWS     *mfaws.Provider // nil unless the aws provider is enabled
+	Kube    *kube.Provider  // nil unless the kubernetes provider is enabled
 	Service *envs.Service
 	Metrics *handlers.Metrics
 
@@ -124,6 +126,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	clusters, err := m.startKube(instance)
+	if err != nil {
+		return err
+	}
+	cloud = append(cloud, clusters...)
 	var signin *handlers.OIDC
 	hosts, _ := cfg.allowedHosts()     // validated
 	proxies, _ := cfg.trustedProxies() // validated
@@ -368,6 +375,10 @@ func (m *Main) loadCatalog(ctx context.Context) error {
 	if m.Config.Providers.has("aws") && m.Config.CatalogDir == "" {
 		// The AWS samples load only where they can be launched.
 		more, _ = fs.Glob(fsys, "aws/*.yaml")
+		names = append(names, more...)
+	}
+	if m.Config.Providers.has(kube.Name) && m.Config.CatalogDir == "" {
+		more, _ = fs.Glob(fsys, "kube/*.yaml") // likewise
 		names = append(names, more...)
 	}
 	sort.Strings(names)
