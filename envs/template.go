@@ -58,6 +58,9 @@ type Spec struct {
 	// of service is kept for an instant rollback (nil: the server's
 	// --rollback-grace); omitempty keeps older digests likewise.
 	Rollback *RollbackPolicy `json:"rollback,omitempty"`
+	// Cost is the estimate of what an environment costs an hour (nil:
+	// none declared); omitempty keeps older digests likewise.
+	Cost *CostPolicy `json:"cost,omitempty"`
 }
 
 // RollbackPolicy is a template's rollback: Grace keeps the old stack of a
@@ -138,6 +141,7 @@ type rawSpec struct {
 	Drift       *rawDrift     `yaml:"drift"`
 	OnFailure   *rawOnFailure `yaml:"on_failure"`
 	Rollback    *rawRollback  `yaml:"rollback"`
+	Cost        *rawCost      `yaml:"cost"`
 }
 
 type rawRollback struct {
@@ -272,6 +276,9 @@ func ParseSpec(src []byte) (*Spec, error) {
 	}
 	if raw.Drift != nil {
 		spec.Drift = v.drift(*raw.Drift)
+	}
+	if raw.Cost != nil {
+		spec.Cost = v.cost(*raw.Cost, spec.Parameters)
 	}
 	if b, _ := json.Marshal(spec.Parameters); len(b) > MaxTemplateSize {
 		v.add("parameters", fmt.Sprintf("are %d bytes once their aliases are expanded; at most %d", len(b), MaxTemplateSize))
