@@ -48,3 +48,34 @@ func TestParseMoney(t *testing.T) {
 		}
 	}
 }
+
+func TestParseSpecCost(t *testing.T) {
+	base := "name: sized\nversion: 1.0.0\nkind: demo\nowner: tests\nprovider: local\nttl: {default: 1h, max: 2h}\n" +
+		"parameters:\n  - {name: size, type: enum, options: [small, large]}\n  - {name: pw, type: string, secret: true}\nstack: {}\n"
+	for _, tc := range []struct {
+		name, cost, field string
+	}{
+		{"valid", "cost: {hourly: 0.12, by_param: {size: {small: 0.05, large: 0.40}}}\n", ""},
+		{"negative", "cost: {hourly: -1}\n", "cost.hourly"},
+		{"unknown parameter", "cost: {hourly: 1, by_param: {region: {eu: 1}}}\n", "cost.by_param.region"},
+		{"not an option", "cost: {hourly: 1, by_param: {size: {huge: 1}}}\n", "cost.by_param.size.huge"},
+		{"secret parameter", "cost: {hourly: 1, by_param: {pw: {x: 1}}}\n", "cost.by_param.pw"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, err := envs.ParseSpec([]byte(base + tc.cost))
+			if tc.field == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := spec.Cost.Rate(map[string]string{"size": "large"}); got != 520_000 {
+					t.Errorf("rate of large = %d, want 520000", got)
+				}
+				return
+			}
+			fields := envs.ErrorFields(err)
+			if len(fields) == 0 || fields[0].Field != tc.field {
+				t.Errorf("errors %v, want one on %s", fields, tc.field)
+			}
+		})
+	}
+}
