@@ -138,6 +138,11 @@ type Environment struct {
 	// the date and action set for that, a newer version (see versions.go).
 	// Filled by Environment and the listings.
 	VersionState VersionState
+	// HourlyCost is its version's cost estimate for its parameters, as
+	// launched; DestroyCause the policy that destroyed it ("expired",
+	// "inactive"; "" for anything else). See cost.go.
+	HourlyCost   Money
+	DestroyCause string
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -291,6 +296,7 @@ func environmentFromRow(r *storage.Environment, secretNames []string) *Environme
 	e.StackCleanedAt, e.StackHeldUntil = utcPtr(r.StackCleanedAt), utcPtr(r.StackHeldUntil)
 	e.StackID = r.StackID
 	e.Labels = decodeMap(r.Labels)
+	e.HourlyCost, e.DestroyCause = Money(r.HourlyCostMicros), r.DestroyCause
 	if r.RTOMillis != nil {
 		d := time.Duration(*r.RTOMillis) * time.Millisecond
 		e.RTO = &d
@@ -340,6 +346,11 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 	if err := json.Unmarshal([]byte(r.Params), &spec.Parameters); err != nil {
 		return Version{}, err
 	}
+	cost, err := decodeCost(r.Cost)
+	if err != nil {
+		return Version{}, err
+	}
+	spec.Cost = cost
 	return Version{
 		ID: r.ID, Spec: spec, Digest: r.Digest, Source: r.Source, PublishedBy: r.PublishedBy,
 		PublishedAt: r.PublishedAt.UTC(), DeprecatedAt: utcPtr(r.DeprecatedAt), DeprecationNote: r.DeprecationNote,

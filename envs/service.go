@@ -315,6 +315,7 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		Params: string(params), Stack: string(spec.Stack), Source: string(source),
 		PublishedBy: actor.Name, PublishedAt: now, Teams: strings.Join(spec.Teams, ","),
 		DriftInterval: spec.DriftSchedule(), DriftRemedy: string(spec.DriftRemedy()),
+		Cost: encodeCost(spec.Cost),
 	}
 	if spec.OnFailure != nil {
 		row.KeepFailedStack = spec.OnFailure.KeepStack
@@ -660,6 +661,7 @@ func (s *Service) newEnvironmentRow(actor Actor, plan launchPlan) (*storage.Envi
 		Params: encodeMap(plan.plain), Secrets: sealed, SecretNames: strings.Join(slices.Sorted(maps.Keys(plan.secrets)), ","),
 		Status: string(StatusPending), Outputs: "{}", Facts: "{}",
 		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(plan.ttl), MaxExpiresAt: now.Add(spec.TTL.Max),
+		HourlyCostMicros: int64(spec.Cost.Rate(plan.plain)),
 	}, nil
 }
 

@@ -61,6 +61,9 @@ type Spec struct {
 	// Inactivity destroys its environments once unused that long (nil:
 	// never for inactivity); omitempty keeps older digests likewise.
 	Inactivity *InactivityPolicy `json:"inactivity,omitempty"`
+	// Cost is the estimate of what an environment costs an hour (nil:
+	// none declared); omitempty keeps older digests likewise.
+	Cost *CostPolicy `json:"cost,omitempty"`
 }
 
 // RollbackPolicy is a template's rollback: Grace keeps the old stack of a
@@ -142,6 +145,7 @@ type rawSpec struct {
 	OnFailure   *rawOnFailure  `yaml:"on_failure"`
 	Rollback    *rawRollback   `yaml:"rollback"`
 	Inactivity  *rawInactivity `yaml:"inactivity"`
+	Cost        *rawCost       `yaml:"cost"`
 }
 
 type rawInactivity struct {
@@ -284,6 +288,9 @@ func ParseSpec(src []byte) (*Spec, error) {
 	}
 	if raw.Drift != nil {
 		spec.Drift = v.drift(*raw.Drift)
+	}
+	if raw.Cost != nil {
+		spec.Cost = v.cost(*raw.Cost, spec.Parameters)
 	}
 	if b, _ := json.Marshal(spec.Parameters); len(b) > MaxTemplateSize {
 		v.add("parameters", fmt.Sprintf("are %d bytes once their aliases are expanded; at most %d", len(b), MaxTemplateSize))

@@ -60,6 +60,8 @@ type TemplateVersion struct {
 	// activity, InactivityWarn warning that long before (0: no policy).
 	InactivityIdle time.Duration `gorm:"column:inactivity_idle"`
 	InactivityWarn time.Duration `gorm:"column:inactivity_warn"`
+	// Cost is the version's cost estimate as JSON ("": none declared).
+	Cost string
 }
 
 // Environment is one launch of one template version.
@@ -118,6 +120,12 @@ type Environment struct {
 	// launch; CreateEnvironment also writes them to environment_labels,
 	// which the label filter reads.
 	Labels string `gorm:"default:'{}'"`
+	// HourlyCostMicros is the version's cost estimate for its parameters,
+	// in micro-dollars an hour, as launched (0: none declared).
+	HourlyCostMicros int64
+	// DestroyCause is the policy that destroyed it: "expired" (the
+	// reaper), "inactive" (the inactivity policy), "" for anything else.
+	DestroyCause string
 }
 
 // Stack is one stack of an environment: the one in service, a replace's

@@ -15,7 +15,7 @@ var environmentColumns = columns("id, name, owner, owner_id, team, template_name
 	"params, secrets, secret_names, status, status_reason, failure_reason, outputs, facts, handle, " +
 	"+created_at, +updated_at, +provision_started_at, +ready_at, +expires_at, +max_expires_at, " +
 	"+destroy_requested_at, +destroyed_at, rto_ms, rpo_ms, provision_attempt, +destroy_given_up_at, " +
-	"relaunched_from, pinned_snapshot, +stack_cleaned_at, +stack_held_until, stack_id, labels")
+	"relaunched_from, pinned_snapshot, +stack_cleaned_at, +stack_held_until, stack_id, labels, hourly_cost_micros, destroy_cause")
 
 // columnList is a select list as each database reads it: SQLite keeps the
 // plus before a timestamp, PostgreSQL has none for timestamps. Both are
@@ -47,7 +47,7 @@ func scanEnvironments(rows *sql.Rows, capacity int) ([]Environment, error) {
 			&e.Params, &e.Secrets, &e.SecretNames, &e.Status, &e.StatusReason, &e.FailureReason, &e.Outputs, &e.Facts, &e.Handle,
 			&created, &updated, &provisionStarted, &ready, &expires, &maxExpires,
 			&destroyRequested, &destroyed, &rto, &rpo, &e.ProvisionAttempt, &givenUp,
-			&e.RelaunchedFrom, &e.PinnedSnapshot, &cleaned, &held, &e.StackID, &e.Labels)
+			&e.RelaunchedFrom, &e.PinnedSnapshot, &cleaned, &held, &e.StackID, &e.Labels, &e.HourlyCostMicros, &e.DestroyCause)
 		if err != nil {
 			return nil, err
 		}
