@@ -17,7 +17,7 @@ import "embed"
 
 // FS holds every template, one *.yaml file each, at its root; the aws/
 // folder holds the samples for the aws provider, loaded only when it is
-// enabled.
+// enabled, and the tofu/ folder those for the tofu provider (likewise).
 //
-//go:embed *.yaml aws/*.yaml
+//go:embed *.yaml aws/*.yaml tofu/*.yaml
 var FS embed.FS

@@ -23,6 +23,7 @@ import (
 	"github.com/mayflyhq/mayfly/envs"
 	mfaws "github.com/mayflyhq/mayfly/envs/aws"
 	"github.com/mayflyhq/mayfly/envs/local"
+	"github.com/mayflyhq/mayfly/envs/tofu"
 	"github.com/mayflyhq/mayfly/handlers"
 	"github.com/mayflyhq/mayfly/storage"
 )
@@ -36,6 +37,7 @@ type Main struct {
 	DB      *storage.DB
 	Local   *local.Provider
 	AWS     *mfaws.Provider // nil unless the aws provider is enabled
+	Tofu    *tofu.Provider  // nil unless --tofu-binary is set
 	Service *envs.Service
 	Metrics *handlers.Metrics
 
@@ -124,6 +126,11 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	tofuProviders, err := m.startTofu()
+	if err != nil {
+		return err
+	}
+	cloud = append(cloud, tofuProviders...)
 	var signin *handlers.OIDC
 	hosts, _ := cfg.allowedHosts()     // validated
 	proxies, _ := cfg.trustedProxies() // validated
@@ -368,6 +375,11 @@ func (m *Main) loadCatalog(ctx context.Context) error {
 	if m.Config.Providers.has("aws") && m.Config.CatalogDir == "" {
 		// The AWS samples load only where they can be launched.
 		more, _ = fs.Glob(fsys, "aws/*.yaml")
+		names = append(names, more...)
+	}
+	if m.Config.Providers.has("tofu") && m.Config.CatalogDir == "" {
+		// Likewise the tofu samples: they need the binary (and the mirror).
+		more, _ = fs.Glob(fsys, "tofu/*.yaml")
 		names = append(names, more...)
 	}
 	sort.Strings(names)
