@@ -204,7 +204,7 @@ func (p *Provider) newRunner(stack string, st *Stack, params map[string]string, 
 
 // init installs the providers (from the mirror) and connects the backend.
 func (r *runner) init(ctx context.Context) error {
-	_, _, err := r.run(ctx, "init", r.p.cfg.InitTimeout, "init", "-input=false", "-no-color", "-reconfigure")
+	_, _, err := r.run(ctx, "init", r.p.cfg.InitTimeout, "init", "-input=false", "-json", "-reconfigure")
 	return err
 }
 
@@ -538,9 +538,10 @@ func (p *Provider) ValidateStack(raw json.RawMessage) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.InitTimeout)
 	defer cancel()
-	if _, _, err := r.run(ctx, "init", p.cfg.InitTimeout, "init", "-input=false", "-no-color", "-backend=false"); err != nil {
-		return envs.Invalid("invalid stack", envs.FieldError{Field: "stack.files", Message: err.Error()})
+	if _, _, err := r.run(ctx, "init", p.cfg.InitTimeout, "init", "-input=false", "-json", "-backend=false"); err != nil {
+		return invalidConfig(err)
 	}
+	// validate -json prints one document (not lines) with the diagnostics.
 	out, _, err := r.run(ctx, "validate", p.cfg.InitTimeout, "validate", "-json", "-no-color")
 	var res struct {
 		Valid       bool `json:"valid"`
@@ -558,27 +559,45 @@ func (p *Provider) ValidateStack(raw json.RawMessage) error {
 	}
 	if jerr := json.Unmarshal(out, &res); jerr != nil {
 		if err != nil {
-			return envs.Invalid("invalid stack", envs.FieldError{Field: "stack.files", Message: err.Error()})
+			return invalidConfig(err)
 		}
 		return fmt.Errorf("tofu: validate: %w", jerr)
 	}
-	var fields []envs.FieldError
+	se := &stepError{step: "validate"}
 	for _, d := range res.Diagnostics {
 		if d.Severity != "error" {
 			continue
 		}
-		fe := envs.FieldError{Field: "stack.files", Message: strings.Join(strings.Fields(d.Summary+": "+d.Detail), " ")}
-		if d.Range != nil && d.Range.Filename != "" {
-			fe.Field = fmt.Sprintf("stack.files[%s]", d.Range.Filename)
-			fe.Message = fmt.Sprintf("line %d: %s", d.Range.Start.Line, fe.Message)
+		dg := diagnostic{Message: strings.Join(strings.Fields(d.Summary+": "+d.Detail), " ")}
+		if d.Range != nil {
+			dg.File, dg.Line = d.Range.Filename, d.Range.Start.Line
+		}
+		se.diags = append(se.diags, dg)
+	}
+	if !res.Valid || len(se.diags) > 0 {
+		return invalidConfig(se)
+	}
+	return nil
+}
+
+// invalidConfig turns a failed init or validate into field errors naming
+// each file and line at fault.
+func invalidConfig(err error) error {
+	var se *stepError
+	if !errors.As(err, &se) {
+		return err
+	}
+	var fields []envs.FieldError
+	for _, d := range se.diags {
+		fe := envs.FieldError{Field: "stack.files", Message: d.Message}
+		if d.File != "" {
+			fe.Field = fmt.Sprintf("stack.files[%s]", d.File)
+			fe.Message = fmt.Sprintf("line %d: %s", d.Line, d.Message)
 		}
 		fields = append(fields, fe)
 	}
-	if len(fields) > 0 || !res.Valid {
-		if len(fields) == 0 {
-			fields = append(fields, envs.FieldError{Field: "stack.files", Message: "tofu validate refused the configuration"})
-		}
-		return envs.Invalid("invalid stack", fields...)
+	if len(fields) == 0 {
+		fields = append(fields, envs.FieldError{Field: "stack.files", Message: se.Error()})
 	}
-	return nil
+	return envs.Invalid("invalid stack", fields...)
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"syscall"
@@ -90,23 +91,13 @@ func (r *runner) environ() []string {
 }
 
 // prepare writes the configuration, Mayfly's backend file and the CLI
-// configuration into the work dir, removing files a previous version of
-// it left (the providers installed in .terraform stay).
+// configuration into the work dir, removing the files of the previous
+// configuration written there that this one no longer has (what the
+// stack's own commands write there, such as a pid file, stays).
 func (r *runner) prepare(st *Stack) error {
 	for _, d := range []string{r.dir, filepath.Join(r.dir, ".mayfly", "home"), filepath.Join(r.dir, ".mayfly", "tmp")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("tofu: create work dir: %w", err)
-		}
-	}
-	entries, err := os.ReadDir(r.dir)
-	if err != nil {
-		return fmt.Errorf("tofu: read work dir: %w", err)
-	}
-	for _, e := range entries {
-		if n := e.Name(); n != ".terraform" && n != ".terraform.lock.hcl" && n != ".mayfly" {
-			if err := os.RemoveAll(filepath.Join(r.dir, n)); err != nil {
-				return fmt.Errorf("tofu: clean work dir: %w", err)
-			}
 		}
 	}
 	files := map[string]string{backendFile: "# Written by Mayfly: the state is kept by Mayfly (http backend).\nterraform {\n  backend \"http\" {}\n}\n"}
@@ -114,6 +105,19 @@ func (r *runner) prepare(st *Stack) error {
 		for name, content := range st.Files {
 			files[name] = content
 		}
+	}
+	manifest := filepath.Join(r.dir, ".mayfly", "files")
+	if old, err := os.ReadFile(manifest); err == nil {
+		for _, name := range strings.Split(string(old), "\n") {
+			if _, keep := files[name]; name != "" && !keep && fileNamePattern.MatchString(name) && !strings.Contains(name, "..") {
+				if err := os.Remove(filepath.Join(r.dir, filepath.FromSlash(name))); err != nil && !errors.Is(err, os.ErrNotExist) {
+					return fmt.Errorf("tofu: remove %s: %w", name, err)
+				}
+			}
+		}
+	}
+	if err := os.WriteFile(manifest, []byte(strings.Join(sortedNames(files), "\n")), 0o600); err != nil {
+		return fmt.Errorf("tofu: write work dir: %w", err)
 	}
 	files[".mayfly/cli.tfrc"] = r.p.cliConfig()
 	for name, content := range files {
@@ -133,6 +137,22 @@ type stepError struct {
 	step   string
 	detail string
 	code   int
+	diags  []diagnostic
+}
+
+// diagnostic is one error OpenTofu reported, with its file and line when
+// it has them.
+type diagnostic struct {
+	File    string
+	Line    int
+	Message string
+}
+
+func (d diagnostic) String() string {
+	if d.File == "" {
+		return d.Message
+	}
+	return fmt.Sprintf("%s line %d: %s", d.File, d.Line, d.Message)
 }
 
 func (e *stepError) Error() string {
@@ -171,7 +191,7 @@ func (r *runner) run(ctx context.Context, step string, timeout time.Duration, ar
 	}
 	r.p.started(r.stack, cmd.Process.Pid)
 	defer r.p.stopped(r.stack)
-	var diags []string
+	var diags []diagnostic
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -187,8 +207,8 @@ func (r *runner) run(ctx context.Context, step string, timeout time.Duration, ar
 				continue
 			}
 			fmt.Fprintln(r.log, msg)
-			if diag != "" {
-				diags = append(diags, diag)
+			if diag != nil {
+				diags = append(diags, *diag)
 			}
 			if r.emit != nil && events < maxStepEvents {
 				events++
@@ -207,11 +227,15 @@ func (r *runner) run(ctx context.Context, step string, timeout time.Duration, ar
 	case ctx.Err() != nil:
 		return out.Bytes(), code, fmt.Errorf("tofu: %s stopped: %w", step, ctx.Err())
 	case err != nil && code != 2:
-		detail := strings.Join(diags, "; ")
+		var parts []string
+		for _, d := range diags {
+			parts = append(parts, d.String())
+		}
+		detail := strings.Join(parts, "; ")
 		if detail == "" {
 			detail = lastLines(stderr.String(), 3)
 		}
-		return out.Bytes(), code, &stepError{step: step, detail: detail, code: code}
+		return out.Bytes(), code, &stepError{step: step, detail: detail, code: code, diags: diags}
 	}
 	return out.Bytes(), code, nil
 }
@@ -234,28 +258,33 @@ type jsonLine struct {
 	} `json:"diagnostic"`
 }
 
+// colour marks OpenTofu leaves in some -json messages.
+var colour = regexp.MustCompile(`\[(reset|bold|red|green|yellow|dim|underline)\]`)
+
 // message is what a line of output says for the timeline ("" for lines
-// worth nothing there, such as the version banner), and for an error
-// diagnostic its one-line summary.
-func message(line []byte) (msg, diag string) {
+// worth nothing there, such as the version banner), and the error
+// diagnostic it carries, if any.
+func message(line []byte) (string, *diagnostic) {
 	var l jsonLine
 	if err := json.Unmarshal(line, &l); err != nil {
-		return strings.TrimSpace(string(line)), ""
+		return strings.TrimSpace(string(line)), nil
 	}
 	switch l.Type {
 	case "version", "log":
-		return "", ""
+		return "", nil
 	}
-	msg = strings.TrimSpace(l.Message)
-	if d := l.Diagnostic; d != nil && d.Severity == "error" {
-		diag = d.Summary
-		if d.Detail != "" {
-			diag += ": " + d.Detail
-		}
-		if d.Range != nil && d.Range.Filename != "" {
-			diag = fmt.Sprintf("%s line %d: %s", d.Range.Filename, d.Range.Start.Line, diag)
-		}
-		diag = strings.Join(strings.Fields(diag), " ")
+	msg := strings.TrimSpace(colour.ReplaceAllString(l.Message, ""))
+	d := l.Diagnostic
+	if d == nil || d.Severity != "error" {
+		return msg, nil
+	}
+	text := d.Summary
+	if d.Detail != "" {
+		text += ": " + d.Detail
+	}
+	diag := &diagnostic{Message: strings.Join(strings.Fields(colour.ReplaceAllString(text, "")), " ")}
+	if d.Range != nil && d.Range.Filename != "" {
+		diag.File, diag.Line = d.Range.Filename, d.Range.Start.Line
 	}
 	return msg, diag
 }
