@@ -33,7 +33,13 @@ func TestParseConfigProviders(t *testing.T) {
 		{name: "listing aws turns it on", args: []string{"--providers", " local , aws,"}, on: []string{"local", "aws"}, aws: true},
 		{name: "aws configured but not listed stays built, off", args: []string{"--providers", "local"}, env: region, on: []string{"local"}, aws: true},
 		{name: "aws listed, --aws off", args: []string{"--providers", "aws", "--aws", "off"}, wantErr: "--providers \"aws\" turns aws on, but --aws is off"},
-		{name: "unknown provider", args: []string{"--providers", "local,kubernetes"}, wantErr: `"kubernetes" is not a provider (local, aws)`},
+		{name: "unknown provider", args: []string{"--providers", "local,openstack"}, wantErr: `"openstack" is not a provider (local, aws, tofu)`},
+		{name: "a tofu binary turns tofu on", args: []string{"--tofu-binary", "/bin/sh"}, on: []string{"local", "tofu"}},
+		{name: "from the environment, tofu", env: map[string]string{"MAYFLY_TOFU_BINARY": "/bin/sh"}, on: []string{"local", "tofu"}},
+		{name: "tofu built but not listed stays off", args: []string{"--tofu-binary", "/bin/sh", "--providers", "local"}, on: []string{"local"}},
+		{name: "tofu listed without a binary", args: []string{"--providers", "tofu"}, wantErr: "turns tofu on, but --tofu-binary (MAYFLY_TOFU_BINARY) is not set"},
+		{name: "tofu binary not executable", args: []string{"--tofu-binary", "/etc"}, wantErr: `--tofu-binary "/etc": not an executable file`},
+		{name: "tofu mirror not a directory", args: []string{"--tofu-binary", "/bin/sh", "--tofu-mirror", "/nonexistent"}, wantErr: `--tofu-mirror "/nonexistent": not a directory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
