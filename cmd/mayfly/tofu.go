@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"io/fs"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/mayflyhq/mayfly/catalog"
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/envs/tofu"
 	"github.com/mayflyhq/mayfly/storage"
@@ -28,6 +31,7 @@ func (m *Main) startTofu() ([]envs.Provider, error) {
 		Mirror:         c.Mirror,
 		PluginCache:    c.PluginCache,
 		AllowDownloads: c.AllowDownloads,
+		Modules:        m.catalogFS(),
 		InitTimeout:    c.InitTimeout,
 		PlanTimeout:    c.PlanTimeout,
 		ApplyTimeout:   c.ApplyTimeout,
@@ -85,3 +89,12 @@ func (t tofuStates) Lock(ctx context.Context, stack string) (envs.TofuLock, erro
 func (t tofuStates) Stacks(ctx context.Context) ([]envs.TofuStack, error) { return t.s().Stacks(ctx) }
 func (t tofuStates) Forget(ctx context.Context, stack string) error       { return t.s().Forget(ctx, stack) }
 func (t tofuStates) Now() time.Time                                       { return t.s().Now() }
+
+// catalogFS is the catalog templates are loaded from: the catalog
+// directory, or the built-in samples.
+func (m *Main) catalogFS() fs.FS {
+	if m.Config.CatalogDir != "" {
+		return os.DirFS(m.Config.CatalogDir)
+	}
+	return catalog.FS
+}

@@ -348,3 +348,42 @@ func TestTofuBadConfigurationRefusedAtPublish(t *testing.T) {
 		})
 	}
 }
+
+// TestTofuModuleDirectory: a stack naming a module directory of the
+// catalog is published with the directory's files inlined (sub-modules
+// too), and runs from them.
+func TestTofuModuleDirectory(t *testing.T) {
+	cat := t.TempDir()
+	if err := os.CopyFS(cat, os.DirFS(tofuCatalog(t))); err != nil {
+		t.Fatal(err)
+	}
+	s := startTofuMain(t, "--catalog-dir", cat)
+	e := s.launch(map[string]any{"template": "tofu-module", "name": "mod", "ttl": "30m", "params": map[string]any{"who": "Acme"}})
+	if got := s.waitStatus(e.ID, "ready", 60*time.Second).Outputs["greeting"]; got != "hello, Acme" {
+		t.Errorf("greeting = %q, want the sub-module's output", got)
+	}
+	// The version holds the files: editing the directory changes nothing
+	// published, and publishing again is refused as other content.
+	sub := filepath.Join(cat, "modules", "greeting", "sub", "main.tf")
+	b, _ := os.ReadFile(sub)
+	if err := os.WriteFile(sub, append(b, "# edited\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile(filepath.Join(cat, "tofu-module.yaml"))
+	if r := s.do("POST", "/api/v1/templates", "application/yaml", src); r.Status != http.StatusConflict {
+		t.Errorf("publish after editing the module: %d %s, want 409", r.Status, r.Body)
+	}
+	s.destroyClean(e.ID)
+
+	head := "name: bad-module\nversion: 1.0.0\nkind: demo\ndescription: d\nowner: tests\nprovider: tofu\nttl: {default: 1h, max: 2h}\nstack:\n"
+	for stack, msg := range map[string]string{
+		"  module: ../outside\n":                           "must be a directory of the catalog",
+		"  module: modules/missing\n":                      "modules/missing",
+		"  module: modules/greeting\n  files: {a.tf: x}\n": "not both",
+	} {
+		r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(head+stack))
+		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "stack.module") || !strings.Contains(string(r.Body), msg) {
+			t.Errorf("publish %q: %d %s, want 422 on stack.module with %q", stack, r.Status, r.Body, msg)
+		}
+	}
+}

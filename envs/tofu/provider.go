@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -65,6 +66,9 @@ type Config struct {
 	Mirror         string
 	PluginCache    string
 	AllowDownloads bool
+	// Modules is the catalog, where a stack's `module:` directory is found
+	// at publish (nil: only inline files).
+	Modules fs.FS
 	// Step timeouts.
 	InitTimeout, PlanTimeout, ApplyTimeout, DestroyTimeout time.Duration
 	// StopGrace is how long an interrupted command may take to stop before

@@ -19,6 +19,9 @@ type Stack struct {
 	// Files maps a file name (relative, "/" allowed for sub-modules) to
 	// its content.
 	Files map[string]string `json:"files"`
+	// Module names a directory of the catalog instead; publishing inlines
+	// its files (see ResolveStack), so a stored version never has one.
+	Module string `json:"module,omitempty"`
 }
 
 // backendFile is the file Mayfly adds to every configuration: the http
@@ -43,8 +46,11 @@ func ParseStack(raw json.RawMessage) (*Stack, error) {
 		return nil, envs.Invalid("invalid stack", envs.FieldError{Field: "stack", Message: "must be a mapping with files (a map of file name to content): " + err.Error()})
 	}
 	var errs []envs.FieldError
-	if len(st.Files) == 0 {
-		errs = append(errs, envs.FieldError{Field: "stack.files", Message: "is required: the configuration's files, such as main.tf"})
+	switch {
+	case st.Module != "":
+		errs = append(errs, envs.FieldError{Field: "stack.module", Message: "is resolved at publish from the catalog directory; this stack was not"})
+	case len(st.Files) == 0:
+		errs = append(errs, envs.FieldError{Field: "stack.files", Message: "is required: the configuration's files, such as main.tf (or module: a directory of the catalog)"})
 	}
 	tf := 0
 	for _, name := range sortedNames(st.Files) {
