@@ -15,6 +15,7 @@ import (
 	"github.com/mayflyhq/mayfly/catalog"
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/envs/tofu/tofutest"
+	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // tofuTestFlags are the flags that turn the tofu provider on with the cached
@@ -385,5 +386,43 @@ func TestTofuModuleDirectory(t *testing.T) {
 		if r.Status != http.StatusUnprocessableEntity || !strings.Contains(string(r.Body), "stack.module") || !strings.Contains(string(r.Body), msg) {
 			t.Errorf("publish %q: %d %s, want 422 on stack.module with %q", stack, r.Status, r.Body, msg)
 		}
+	}
+}
+
+// TestTofuAnotherReplicaDestroys: on PostgreSQL a replica with its own
+// data directory (no work dir of the stack, no local state of any kind)
+// destroys a stack another replica launched, destroy-time provisioner
+// included: everything it needs is in the database.
+func TestTofuAnotherReplicaDestroys(t *testing.T) {
+	if !storagetest.Postgres() {
+		t.Skip("two replicas need PostgreSQL (set " + storagetest.EnvVar + "; make test does)")
+	}
+	dbURL := storagetest.URL(t)
+	key := filepath.Join(t.TempDir(), "secret.key")
+	if err := os.WriteFile(key, []byte(strings.Repeat("ab", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	shared := []string{"--database-url", dbURL, "--secret-key-file", key}
+	a := startTofuMain(t, shared...)
+	e := a.launch(map[string]any{"template": "tofu-files", "name": "shared", "ttl": "30m", "params": map[string]any{}})
+	ready := a.waitStatus(e.ID, "ready", 60*time.Second)
+	pid, alive := pidAlive(t, ready.Outputs["pidfile"])
+	if !alive {
+		t.Fatal("the stack's process is not running")
+	}
+	// Only replica b works from here on.
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := startTofuMain(t, shared...)
+	if _, err := os.Stat(filepath.Join(b.Config.DataDir, "tofu", e.ID)); !os.IsNotExist(err) {
+		t.Fatalf("replica b has a work dir for the stack already: %v", err)
+	}
+	b.destroyClean(e.ID)
+	if !processGone(pid, 5*time.Second) {
+		t.Errorf("the stack's process %d still runs after replica b destroyed it", pid)
+	}
+	if rows, _ := b.Service.TofuStates().Stacks(t.Context()); len(rows) != 0 {
+		t.Errorf("state rows left: %+v", rows)
 	}
 }
