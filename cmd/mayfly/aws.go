@@ -70,10 +70,15 @@ func (m *Main) checkAWS(ctx context.Context) {
 	}
 }
 
-// providerChecks reports the aws provider's last reachability check.
+// providerChecks reports the aws provider's last reachability check (and
+// the tofu provider's binary, checked at start).
 func (m *Main) providerChecks() []handlers.ProviderCheck {
+	var checks []handlers.ProviderCheck
+	if m.Tofu != nil {
+		checks = append(checks, m.tofuCheck)
+	}
 	if m.AWS == nil {
-		return nil
+		return checks
 	}
 	c := handlers.ProviderCheck{Provider: mfaws.Name, Detail: "region " + m.AWS.DefaultRegion()}
 	if r, ok := m.AWS.LastCheck(); ok {
@@ -84,5 +89,5 @@ func (m *Main) providerChecks() []handlers.ProviderCheck {
 			c.Detail = r.Error
 		}
 	}
-	return []handlers.ProviderCheck{c}
+	return append([]handlers.ProviderCheck{c}, checks...)
 }

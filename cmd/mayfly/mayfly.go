@@ -46,6 +46,8 @@ type Main struct {
 	started  bool
 	lock     *os.File
 	awsStop  func()
+	// tofuCheck is what the admin page says of the tofu provider.
+	tofuCheck handlers.ProviderCheck
 }
 
 // NewMain prepares a Main from a validated configuration.

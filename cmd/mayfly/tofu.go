@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/mayflyhq/mayfly/catalog"
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/envs/tofu"
+	"github.com/mayflyhq/mayfly/handlers"
 	"github.com/mayflyhq/mayfly/storage"
 )
 
@@ -45,8 +47,15 @@ func (m *Main) startTofu() ([]envs.Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.Tofu = p
-	m.Log.Info("tofu provider enabled", "binary", c.Binary, "mirror", c.Mirror, "downloads", c.AllowDownloads)
+	vctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	version, err := p.Version(vctx)
+	if err != nil {
+		return nil, fmt.Errorf("--tofu-binary %s: %w", c.Binary, err)
+	}
+	m.Tofu, m.tofuCheck = p, handlers.ProviderCheck{Provider: tofu.Name, Checked: true, Reachable: true,
+		Detail: p.Describe(version), CheckedAt: time.Now().UTC()}
+	m.Log.Info("tofu provider enabled", "binary", c.Binary, "version", version, "mirror", c.Mirror, "downloads", c.AllowDownloads)
 	return []envs.Provider{p}, nil
 }
 

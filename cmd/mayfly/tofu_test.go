@@ -64,6 +64,17 @@ func processGone(pid int, timeout time.Duration) bool {
 func TestTofuSampleLifecycle(t *testing.T) {
 	s := startTofuMain(t)
 	ctx := context.Background()
+	var checks struct {
+		Items []struct {
+			Provider  string `json:"provider"`
+			Reachable bool   `json:"reachable"`
+			Detail    string `json:"detail"`
+		} `json:"items"`
+	}
+	s.api("GET", "/api/v1/admin/providers", nil).decode(t, &checks)
+	if c := checks.Items; len(c) != 1 || c[0].Provider != "tofu" || !c[0].Reachable || !strings.Contains(c[0].Detail, "1.10.10") {
+		t.Errorf("admin providers: %+v, want tofu 1.10.10", checks)
+	}
 	e := s.launch(map[string]any{"template": "tofu-files", "name": "files", "ttl": "30m",
 		"params": map[string]any{"greeting": "Hello Acme", "access_code": "s3cret-code-4711"}})
 	ready := s.waitStatus(e.ID, "ready", 60*time.Second)
@@ -424,5 +435,15 @@ func TestTofuAnotherReplicaDestroys(t *testing.T) {
 	}
 	if rows, _ := b.Service.TofuStates().Stacks(t.Context()); len(rows) != 0 {
 		t.Errorf("state rows left: %+v", rows)
+	}
+}
+
+// TestTofuBinaryCheckedAtStart: a --tofu-binary that is not tofu stops the
+// start with a clear error rather than failing every launch later.
+func TestTofuBinaryCheckedAtStart(t *testing.T) {
+	cfg := localConfig(t, "--tofu-binary", "/bin/true")
+	err := NewMain(cfg).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "--tofu-binary /bin/true") || !strings.Contains(err.Error(), "does not report a version") {
+		t.Fatalf("Run = %v, want the binary refused", err)
 	}
 }

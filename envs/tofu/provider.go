@@ -198,7 +198,7 @@ func (p *Provider) newRunner(stack string, st *Stack, params map[string]string, 
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &runner{p: p, stack: stack, dir: p.workDir(stack), vars: params, log: f, emit: emit}
+	r := &runner{p: p, stack: stack, dir: p.workDir(stack), vars: params, log: f, emit: emit, backend: true}
 	if err := r.prepare(st); err != nil {
 		f.Close()
 		return nil, nil, err
@@ -604,4 +604,43 @@ func invalidConfig(err error) error {
 		fields = append(fields, envs.FieldError{Field: "stack.files", Message: se.Error()})
 	}
 	return envs.Invalid("invalid stack", fields...)
+}
+
+// Version runs the binary's `version -json` (with the provider's CLI
+// configuration, in a scratch dir) and returns the version it reports,
+// so a wrong --tofu-binary is found at start, not at the first launch.
+func (p *Provider) Version(ctx context.Context) (string, error) {
+	dir, err := os.MkdirTemp(p.cfg.Root, ".version-")
+	if err != nil {
+		return "", fmt.Errorf("tofu: version: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	r := &runner{p: p, stack: "version", dir: dir, log: io.Discard}
+	if err := r.prepare(nil); err != nil {
+		return "", err
+	}
+	out, _, err := r.run(ctx, "version", time.Minute, "version", "-json")
+	if err != nil {
+		return "", err
+	}
+	var v struct {
+		Version string `json:"terraform_version"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil || v.Version == "" {
+		return "", fmt.Errorf("tofu: %s does not report a version (is it tofu or terraform?)", p.cfg.Binary)
+	}
+	return v.Version, nil
+}
+
+// Describe says how the provider is set up, for the admin page.
+func (p *Provider) Describe(version string) string {
+	from := "no provider mirror"
+	if p.cfg.Mirror != "" {
+		from = "providers from " + p.cfg.Mirror
+	}
+	dl := "downloads off"
+	if p.cfg.AllowDownloads {
+		dl = "downloads allowed"
+	}
+	return fmt.Sprintf("%s %s (%s, %s)", filepath.Base(p.cfg.Binary), version, from, dl)
 }

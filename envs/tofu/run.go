@@ -29,6 +29,9 @@ type runner struct {
 	vars  map[string]string // parameter values, secrets included: environment only
 	log   io.Writer         // the stack's log file
 	emit  func(envs.ProviderEvent)
+	// backend: the run reaches the stack's state (not a validate or a
+	// version check, which get no credential).
+	backend bool
 }
 
 // cliConfig is the CLI configuration file of every run: providers come
@@ -61,7 +64,6 @@ func (p *Provider) cliConfig() string {
 // parameters as TF_VAR_ variables, never as arguments.
 func (r *runner) environ() []string {
 	p := r.p
-	addr := strings.TrimRight(p.cfg.StateURL(), "/") + "/api/v1/tofu/states/" + r.stack
 	env := []string{
 		"PATH=" + cmpOr(os.Getenv("PATH"), "/usr/local/bin:/usr/bin:/bin"),
 		"HOME=" + filepath.Join(r.dir, ".mayfly", "home"),
@@ -71,13 +73,18 @@ func (r *runner) environ() []string {
 		"TF_INPUT=0",
 		"CHECKPOINT_DISABLE=1",
 		"TF_CLI_CONFIG_FILE=" + filepath.Join(r.dir, ".mayfly", "cli.tfrc"),
-		"TF_HTTP_ADDRESS=" + addr,
-		"TF_HTTP_LOCK_ADDRESS=" + addr,
-		"TF_HTTP_UNLOCK_ADDRESS=" + addr,
-		"TF_HTTP_LOCK_METHOD=LOCK",
-		"TF_HTTP_UNLOCK_METHOD=UNLOCK",
-		"TF_HTTP_USERNAME=" + holderPrefix + p.id,
-		"TF_HTTP_PASSWORD=" + p.cfg.States.Credential(r.stack),
+	}
+	if r.backend {
+		addr := strings.TrimRight(p.cfg.StateURL(), "/") + "/api/v1/tofu/states/" + r.stack
+		env = append(env,
+			"TF_HTTP_ADDRESS="+addr,
+			"TF_HTTP_LOCK_ADDRESS="+addr,
+			"TF_HTTP_UNLOCK_ADDRESS="+addr,
+			"TF_HTTP_LOCK_METHOD=LOCK",
+			"TF_HTTP_UNLOCK_METHOD=UNLOCK",
+			"TF_HTTP_USERNAME="+holderPrefix+p.id,
+			"TF_HTTP_PASSWORD="+p.cfg.States.Credential(r.stack),
+		)
 	}
 	names := make([]string, 0, len(r.vars))
 	for k := range r.vars {
