@@ -447,3 +447,32 @@ func TestTofuBinaryCheckedAtStart(t *testing.T) {
 		t.Fatalf("Run = %v, want the binary refused", err)
 	}
 }
+
+// TestTofuFailedApplyIsCleanedUp: an apply that fails half-way fails the
+// launch with tofu's reason, and what it created is destroyed: no state
+// row, no work dir.
+func TestTofuFailedApplyIsCleanedUp(t *testing.T) {
+	s := startTofuMain(t, "--catalog-dir", tofuCatalog(t), "--provision-attempts", "1")
+	e := s.launch(map[string]any{"template": "tofu-fails", "name": "broken", "ttl": "30m"})
+	failed := s.waitStatus(e.ID, "failed", 60*time.Second)
+	if !strings.Contains(failed.FailureReason, "tofu apply failed") || !strings.Contains(failed.FailureReason, "local-exec") {
+		t.Errorf("failure reason %q: want tofu's apply error", failed.FailureReason)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		e := s.env(e.ID)
+		if e.StackCleanedAt != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the failed launch's stack was not cleaned up: %+v", e)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if rows, _ := s.Service.TofuStates().Stacks(t.Context()); len(rows) != 0 {
+		t.Errorf("state rows left: %+v", rows)
+	}
+	if _, err := os.Stat(filepath.Join(s.Config.DataDir, "tofu", e.ID)); !os.IsNotExist(err) {
+		t.Errorf("the work dir is still there: %v", err)
+	}
+}
