@@ -295,7 +295,7 @@ func (c Config) Validate() error {
 	if err := c.AWS.validate(); err != nil {
 		return err
 	}
-	if err := c.Tofu.validate(); err != nil {
+	if err := c.Tofu.validate(c.JobTimeout); err != nil {
 		return err
 	}
 	switch c.LocalSandbox {

@@ -39,6 +39,9 @@ func TestParseConfigProviders(t *testing.T) {
 		{name: "tofu built but not listed stays off", args: []string{"--tofu-binary", "/bin/sh", "--providers", "local"}, on: []string{"local"}},
 		{name: "tofu listed without a binary", args: []string{"--providers", "tofu"}, wantErr: "turns tofu on, but --tofu-binary (MAYFLY_TOFU_BINARY) is not set"},
 		{name: "tofu binary not executable", args: []string{"--tofu-binary", "/etc"}, wantErr: `--tofu-binary "/etc": not an executable file`},
+		{name: "tofu steps longer than a job", args: []string{"--tofu-binary", "/bin/sh", "--tofu-apply-timeout", "9m"}, wantErr: "exceed --job-timeout (10m0s): a launch runs in one job step"},
+		{name: "tofu steps fit a longer job", args: []string{"--tofu-binary", "/bin/sh", "--tofu-apply-timeout", "50m", "--job-timeout", "1h", "--rescue-after", "61m"}, on: []string{"local", "tofu"}},
+		{name: "tofu destroy longer than a job", args: []string{"--tofu-binary", "/bin/sh", "--tofu-destroy-timeout", "9m"}, wantErr: "a destroy runs in one job step"},
 		{name: "tofu mirror not a directory", args: []string{"--tofu-binary", "/bin/sh", "--tofu-mirror", "/nonexistent"}, wantErr: `--tofu-mirror "/nonexistent": not a directory`},
 	}
 	for _, tt := range tests {

@@ -32,10 +32,10 @@ func tofuFlags(fs *flag.FlagSet, c *TofuConfig, env func(string, string) string,
 	fs.StringVar(&c.PluginCache, "tofu-plugin-cache", env("MAYFLY_TOFU_PLUGIN_CACHE", ""), "tofu provider: a plugin cache dir (MAYFLY_TOFU_PLUGIN_CACHE)")
 	fs.BoolVar(&c.AllowDownloads, "tofu-allow-downloads", env("MAYFLY_TOFU_ALLOW_DOWNLOADS", "") == "1" || env("MAYFLY_TOFU_ALLOW_DOWNLOADS", "") == "true",
 		"tofu provider: let init download providers from their registries (default: the mirror only) (MAYFLY_TOFU_ALLOW_DOWNLOADS)")
-	fs.DurationVar(&c.InitTimeout, "tofu-init-timeout", envDur("MAYFLY_TOFU_INIT_TIMEOUT", 5*time.Minute), "tofu provider: timeout of init (MAYFLY_TOFU_INIT_TIMEOUT)")
-	fs.DurationVar(&c.PlanTimeout, "tofu-plan-timeout", envDur("MAYFLY_TOFU_PLAN_TIMEOUT", 10*time.Minute), "tofu provider: timeout of plan (MAYFLY_TOFU_PLAN_TIMEOUT)")
-	fs.DurationVar(&c.ApplyTimeout, "tofu-apply-timeout", envDur("MAYFLY_TOFU_APPLY_TIMEOUT", 30*time.Minute), "tofu provider: timeout of apply (MAYFLY_TOFU_APPLY_TIMEOUT)")
-	fs.DurationVar(&c.DestroyTimeout, "tofu-destroy-timeout", envDur("MAYFLY_TOFU_DESTROY_TIMEOUT", 30*time.Minute), "tofu provider: timeout of destroy (MAYFLY_TOFU_DESTROY_TIMEOUT)")
+	fs.DurationVar(&c.InitTimeout, "tofu-init-timeout", envDur("MAYFLY_TOFU_INIT_TIMEOUT", 2*time.Minute), "tofu provider: timeout of init (MAYFLY_TOFU_INIT_TIMEOUT)")
+	fs.DurationVar(&c.PlanTimeout, "tofu-plan-timeout", envDur("MAYFLY_TOFU_PLAN_TIMEOUT", 3*time.Minute), "tofu provider: timeout of plan (MAYFLY_TOFU_PLAN_TIMEOUT)")
+	fs.DurationVar(&c.ApplyTimeout, "tofu-apply-timeout", envDur("MAYFLY_TOFU_APPLY_TIMEOUT", 5*time.Minute), "tofu provider: timeout of apply (MAYFLY_TOFU_APPLY_TIMEOUT)")
+	fs.DurationVar(&c.DestroyTimeout, "tofu-destroy-timeout", envDur("MAYFLY_TOFU_DESTROY_TIMEOUT", 8*time.Minute), "tofu provider: timeout of destroy (MAYFLY_TOFU_DESTROY_TIMEOUT)")
 }
 
 // resolveTofu turns the tofu provider on by default when its binary is
@@ -50,7 +50,10 @@ func (c *ProvidersConfig) resolveTofu(t TofuConfig) error {
 	return nil
 }
 
-func (c TofuConfig) validate() error {
+// validate checks the settings; a launch (init, plan, apply) and a destroy
+// (init, destroy) each run in one job step, so they must fit in
+// --job-timeout, or the job would cut a step its own timeout allows.
+func (c TofuConfig) validate(jobTimeout time.Duration) error {
 	if c.Binary == "" {
 		return nil
 	}
@@ -64,6 +67,12 @@ func (c TofuConfig) validate() error {
 	}
 	if c.InitTimeout <= 0 || c.PlanTimeout <= 0 || c.ApplyTimeout <= 0 || c.DestroyTimeout <= 0 {
 		return fmt.Errorf("--tofu-*-timeout: the step timeouts must be positive")
+	}
+	if launch := c.InitTimeout + c.PlanTimeout + c.ApplyTimeout; launch > jobTimeout {
+		return fmt.Errorf("--tofu-init-timeout + --tofu-plan-timeout + --tofu-apply-timeout (%s) exceed --job-timeout (%s): a launch runs in one job step; raise --job-timeout", launch, jobTimeout)
+	}
+	if destroy := c.InitTimeout + c.DestroyTimeout; destroy > jobTimeout {
+		return fmt.Errorf("--tofu-init-timeout + --tofu-destroy-timeout (%s) exceed --job-timeout (%s): a destroy runs in one job step; raise --job-timeout", destroy, jobTimeout)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func tofuTestFlags(t *testing.T, extra ...string) []string {
 	t.Helper()
 	bin, mirror := tofutest.Tools(t)
 	return append([]string{"--tofu-binary", bin, "--tofu-mirror", mirror, "--providers", "local,tofu",
-		"--tofu-init-timeout", "60s", "--tofu-plan-timeout", "60s", "--tofu-apply-timeout", "60s", "--tofu-destroy-timeout", "60s"}, extra...)
+		"--tofu-init-timeout", "20s", "--tofu-plan-timeout", "20s", "--tofu-apply-timeout", "20s", "--tofu-destroy-timeout", "20s"}, extra...)
 }
 
 // startTofuMain runs Main with the tofu provider and the built-in catalog
@@ -226,7 +226,8 @@ func TestTofuResumesAfterPortalKilledMidApply(t *testing.T) {
 	// is stale at once (on PostgreSQL a lock of another replica's is stale
 	// only after a run's timeout: see TestStaleLock in envs/tofu).
 	dataDir, addr := t.TempDir(), freeAddr(t)
-	flags := append(tofuTestFlags(t), "--catalog-dir", tofuCatalog(t))
+	// (startPortal's 8s job timeout is too short for a launch's three steps.)
+	flags := append(tofuTestFlags(t), "--catalog-dir", tofuCatalog(t), "--job-timeout", "70s", "--rescue-after", "80s")
 	p := startPortal(t, dataDir, "", addr, flags...)
 	s := p.server()
 	e := s.launch(map[string]any{"template": "tofu-slow", "name": "crashy", "ttl": "30m",

@@ -116,10 +116,10 @@ func New(cfg Config) (*Provider, error) {
 			*d = v
 		}
 	}
-	def(&cfg.InitTimeout, 5*time.Minute)
-	def(&cfg.PlanTimeout, 10*time.Minute)
-	def(&cfg.ApplyTimeout, 30*time.Minute)
-	def(&cfg.DestroyTimeout, 30*time.Minute)
+	def(&cfg.InitTimeout, 2*time.Minute)
+	def(&cfg.PlanTimeout, 3*time.Minute)
+	def(&cfg.ApplyTimeout, 5*time.Minute)
+	def(&cfg.DestroyTimeout, 8*time.Minute)
 	def(&cfg.StopGrace, 20*time.Second)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
