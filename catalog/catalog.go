@@ -16,8 +16,9 @@ package catalog
 import "embed"
 
 // FS holds every template, one *.yaml file each, at its root; the aws/
-// folder holds the samples for the aws provider and kube/ those for the
-// kubernetes provider, each loaded only when its provider is on.
+// folder holds the samples for the aws provider, kube/ those for the
+// kubernetes provider and tofu/ those for the tofu provider, each loaded
+// only when its provider is on.
 //
-//go:embed *.yaml aws/*.yaml kube/*.yaml
+//go:embed *.yaml aws/*.yaml kube/*.yaml tofu/*.yaml
 var FS embed.FS

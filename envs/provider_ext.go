@@ -133,3 +133,12 @@ type SnapshotGoneError struct {
 func (e *SnapshotGoneError) Error() string {
 	return fmt.Sprintf("snapshot %s of dataset %s is gone; relaunch from the latest instead", e.Snapshot, e.Dataset)
 }
+
+// StackResolver is a provider whose stack bodies may refer to files kept
+// beside the templates (the tofu provider's module directory in the
+// catalog). Publish calls it before ValidateStack and stores what it
+// returns, the files inlined, so a version's content and digest hold them
+// and a change to the directory needs a new version.
+type StackResolver interface {
+	ResolveStack(stack json.RawMessage) (json.RawMessage, error)
+}

@@ -296,6 +296,13 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		return Version{}, false, Invalid("template is not valid", FieldError{Field: "provider",
 			Message: s.providerUnavailable(spec.Provider)})
 	}
+	if sr, ok := p.(StackResolver); ok {
+		resolved, err := sr.ResolveStack(spec.Stack)
+		if err != nil {
+			return Version{}, false, err
+		}
+		spec.Stack = resolved
+	}
 	if err := p.ValidateStack(spec.Stack); err != nil {
 		var de *Error
 		if errors.As(err, &de) {

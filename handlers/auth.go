@@ -71,6 +71,8 @@ func (h *Handler) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 var publicRoutes = map[string]bool{
 	"/healthz": true, "/readyz": true, "/metrics": true, "/static/*": true,
 	"/signin": true, "/auth/signin": true, "/auth/callback": true, "/auth/signout": true,
+	// Authenticated by each stack's own credential (see tofu_state.go).
+	tofuStatePath: true,
 }
 
 // floor refuses anonymous requests (browsers are sent to sign in) and

@@ -136,7 +136,9 @@ func New(cfg Config) http.Handler {
 	e.Use(h.logRequests)
 	e.Use(securityHeaders)
 	e.Use(h.hsts)
-	e.Use(middleware.BodyLimit(cfg.BodyLimit))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{LimitBytes: cfg.BodyLimit,
+		// A tofu state may be larger than a template; its route bounds it.
+		Skipper: func(c *echo.Context) bool { return c.Path() == tofuStatePath }}))
 	e.Use(refuseBadText)
 	e.Use(h.authenticate)
 
@@ -226,6 +228,7 @@ func New(cfg Config) http.Handler {
 	api.DELETE("/teams/:team/schedule", h.require(launch, h.apiTeamScheduleSet))
 	api.GET("/admin/providers", h.require(admin, h.apiProviderChecks))
 	api.GET("/audit", h.require(admin, h.apiAuditList))
+	h.tofuStateRoutes(e)
 	api.Any("/*", func(c *echo.Context) error { return echo.ErrNotFound })
 
 	// Browsers send Sec-Fetch-Site / Origin with every request; a

@@ -70,11 +70,16 @@ func (m *Main) checkAWS(ctx context.Context) {
 	}
 }
 
-// providerChecks reports the aws provider's last reachability check and
-// asks the kubernetes cluster afresh.
+// providerChecks reports the aws provider's last reachability check, the
+// tofu provider's binary (checked at start), and asks the kubernetes
+// cluster afresh.
 func (m *Main) providerChecks() []handlers.ProviderCheck {
+	var checks []handlers.ProviderCheck
+	if m.Tofu != nil {
+		checks = append(checks, m.tofuCheck)
+	}
 	if m.AWS == nil {
-		return m.kubeCheck()
+		return append(checks, m.kubeCheck()...)
 	}
 	c := handlers.ProviderCheck{Provider: mfaws.Name, Detail: "region " + m.AWS.DefaultRegion()}
 	if r, ok := m.AWS.LastCheck(); ok {
@@ -85,5 +90,5 @@ func (m *Main) providerChecks() []handlers.ProviderCheck {
 			c.Detail = r.Error
 		}
 	}
-	return append([]handlers.ProviderCheck{c}, m.kubeCheck()...)
+	return append(append([]handlers.ProviderCheck{c}, checks...), m.kubeCheck()...)
 }

@@ -111,6 +111,8 @@ type Config struct {
 	LocalHidden  []string
 	// Providers turns providers on (see config_providers.go).
 	Providers ProvidersConfig
+	// Tofu configures the tofu provider (see config_tofu.go).
+	Tofu TofuConfig
 }
 
 // defaultDataDir is $XDG_DATA_HOME/mayfly or ~/.local/share/mayfly.
@@ -201,6 +203,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		"local provider: run stack processes in a Landlock sandbox that hides the data directory and secrets: auto (when the kernel can), on (refuse to start stacks without it) or off (MAYFLY_LOCAL_SANDBOX)")
 	c.LocalHidden = credentialPaths(getenv)
 	providersFlags(fs, &c.Providers, env)
+	tofuFlags(fs, &c.Tofu, env, envDur)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -211,6 +214,9 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	c.AWS.resolve(getenv)
 	c.Kube.resolve()
 	if err := c.Providers.resolve(c.SignIn(), &c.AWS, &c.Kube); err != nil {
+		return Config{}, err
+	}
+	if err := c.Providers.resolveTofu(c.Tofu); err != nil {
 		return Config{}, err
 	}
 	if fs.NArg() > 0 {
@@ -294,6 +300,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Kube.validate(); err != nil {
+		return err
+	}
+	if err := c.Tofu.validate(c.JobTimeout); err != nil {
 		return err
 	}
 	switch c.LocalSandbox {

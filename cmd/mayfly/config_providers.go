@@ -19,11 +19,11 @@ type ProvidersConfig struct {
 }
 
 // knownProviders are the providers this binary has.
-var knownProviders = []string{"local", "aws", "kubernetes"}
+var knownProviders = []string{"local", "aws", "kubernetes", "tofu"}
 
 func providersFlags(fs *flag.FlagSet, c *ProvidersConfig, env func(string, string) string) {
 	fs.StringVar(&c.List, "providers", env("MAYFLY_PROVIDERS", ""),
-		"providers templates may use, comma-separated: local, aws, kubernetes (MAYFLY_PROVIDERS; default: local in local mode, not with sign-in, aws when AWS is configured, kubernetes when --kube is on)")
+		"providers templates may use, comma-separated: local, aws, kubernetes, tofu (MAYFLY_PROVIDERS; default: local in local mode, not with sign-in, aws when AWS is configured, kubernetes when --kube is on, tofu when --tofu-binary is set)")
 }
 
 // resolve decides which providers are on. Unless listed, local is on in

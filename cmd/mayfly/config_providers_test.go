@@ -34,7 +34,7 @@ func TestParseConfigProviders(t *testing.T) {
 		{name: "listing aws turns it on", args: []string{"--providers", " local , aws,"}, on: []string{"local", "aws"}, aws: true},
 		{name: "aws configured but not listed stays built, off", args: []string{"--providers", "local"}, env: region, on: []string{"local"}, aws: true},
 		{name: "aws listed, --aws off", args: []string{"--providers", "aws", "--aws", "off"}, wantErr: "--providers \"aws\" turns aws on, but --aws is off"},
-		{name: "unknown provider", args: []string{"--providers", "local,nomad"}, wantErr: `"nomad" is not a provider (local, aws, kubernetes)`},
+		{name: "unknown provider", args: []string{"--providers", "local,nomad"}, wantErr: `"nomad" is not a provider (local, aws, kubernetes, tofu)`},
 		{name: "a kubeconfig turns kubernetes on", args: []string{"--kubeconfig", "/k/config"}, on: []string{"local", "kubernetes"}, kube: true},
 		{name: "kubeconfig from the environment", env: map[string]string{"MAYFLY_KUBECONFIG": "/k/config"}, on: []string{"local", "kubernetes"}, kube: true},
 		{name: "kubernetes listed: in-cluster", args: []string{"--providers", "kubernetes"}, on: []string{"kubernetes"}, kube: true},
@@ -42,6 +42,15 @@ func TestParseConfigProviders(t *testing.T) {
 		{name: "kubernetes listed, --kube off", args: []string{"--providers", "kubernetes", "--kube", "off"}, wantErr: "turns kubernetes on, but --kube is off"},
 		{name: "bad --kube", args: []string{"--kube", "maybe"}, wantErr: `--kube "maybe": must be auto, on or off`},
 		{name: "bad namespace prefix", args: []string{"--kube", "on", "--kube-namespace-prefix", "Mayfly_"}, wantErr: `--kube-namespace-prefix "Mayfly_"`},
+		{name: "a tofu binary turns tofu on", args: []string{"--tofu-binary", "/bin/sh"}, on: []string{"local", "tofu"}},
+		{name: "from the environment, tofu", env: map[string]string{"MAYFLY_TOFU_BINARY": "/bin/sh"}, on: []string{"local", "tofu"}},
+		{name: "tofu built but not listed stays off", args: []string{"--tofu-binary", "/bin/sh", "--providers", "local"}, on: []string{"local"}},
+		{name: "tofu listed without a binary", args: []string{"--providers", "tofu"}, wantErr: "turns tofu on, but --tofu-binary (MAYFLY_TOFU_BINARY) is not set"},
+		{name: "tofu binary not executable", args: []string{"--tofu-binary", "/etc"}, wantErr: `--tofu-binary "/etc": not an executable file`},
+		{name: "tofu steps longer than a job", args: []string{"--tofu-binary", "/bin/sh", "--tofu-apply-timeout", "9m"}, wantErr: "exceed --job-timeout (10m0s): a launch runs in one job step"},
+		{name: "tofu steps fit a longer job", args: []string{"--tofu-binary", "/bin/sh", "--tofu-apply-timeout", "50m", "--job-timeout", "1h", "--rescue-after", "61m"}, on: []string{"local", "tofu"}},
+		{name: "tofu destroy longer than a job", args: []string{"--tofu-binary", "/bin/sh", "--tofu-destroy-timeout", "9m"}, wantErr: "a destroy runs in one job step"},
+		{name: "tofu mirror not a directory", args: []string{"--tofu-binary", "/bin/sh", "--tofu-mirror", "/nonexistent"}, wantErr: `--tofu-mirror "/nonexistent": not a directory`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	mfaws "github.com/mayflyhq/mayfly/envs/aws"
 	"github.com/mayflyhq/mayfly/envs/kube"
 	"github.com/mayflyhq/mayfly/envs/local"
+	"github.com/mayflyhq/mayfly/envs/tofu"
 	"github.com/mayflyhq/mayfly/handlers"
 	"github.com/mayflyhq/mayfly/storage"
 )
@@ -38,6 +39,7 @@ type Main struct {
 	Local   *local.Provider
 	AWS     *mfaws.Provider // nil unless the aws provider is enabled
 	Kube    *kube.Provider  // nil unless the kubernetes provider is enabled
+	Tofu    *tofu.Provider  // nil unless --tofu-binary is set
 	Service *envs.Service
 	Metrics *handlers.Metrics
 
@@ -46,6 +48,8 @@ type Main struct {
 	started  bool
 	lock     *os.File
 	awsStop  func()
+	// tofuCheck is what the admin page says of the tofu provider.
+	tofuCheck handlers.ProviderCheck
 }
 
 // NewMain prepares a Main from a validated configuration.
@@ -131,6 +135,11 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	cloud = append(cloud, clusters...)
+	tofuProviders, err := m.startTofu()
+	if err != nil {
+		return err
+	}
+	cloud = append(cloud, tofuProviders...)
 	var signin *handlers.OIDC
 	hosts, _ := cfg.allowedHosts()     // validated
 	proxies, _ := cfg.trustedProxies() // validated
@@ -379,6 +388,11 @@ func (m *Main) loadCatalog(ctx context.Context) error {
 	}
 	if m.Config.Providers.has(kube.Name) && m.Config.CatalogDir == "" {
 		more, _ = fs.Glob(fsys, "kube/*.yaml") // likewise
+		names = append(names, more...)
+	}
+	if m.Config.Providers.has("tofu") && m.Config.CatalogDir == "" {
+		// Likewise the tofu samples: they need the binary (and the mirror).
+		more, _ = fs.Glob(fsys, "tofu/*.yaml")
 		names = append(names, more...)
 	}
 	sort.Strings(names)
