@@ -18,7 +18,7 @@ import (
 // Working-hours schedules: a long-lived environment is destroyed (its
 // stack) at the schedule's stop and launched again at its next start from
 // the same version and parameters, as a fresh stack: a linked relaunch
-// (decision 120), which keeps its name, owner, team, labels' meaning and
+// (decision 107), which keeps its name, owner, team, labels' meaning and
 // expiry. A team sets the default of its environments; an environment may
 // follow it, have its own, or none ("off"). Each stop and start is claimed
 // by a conditional update of the environment's activity row, so it

@@ -14,7 +14,7 @@ import (
 // proxySandbox is the Content-Security-Policy of every proxied response:
 // the environment's pages run in a sandbox with an opaque origin, so their
 // scripts can neither read Mayfly's pages (and their CSRF tokens) nor its
-// cookies, although they are served from Mayfly's host (decision 122).
+// cookies, although they are served from Mayfly's host (decision 109).
 const proxySandbox = "sandbox allow-scripts allow-forms allow-popups allow-downloads allow-modals"
 
 // environmentProxy forwards /e/{id}/... to the environment's URL output,
