@@ -265,14 +265,18 @@ func (r *rolloutRunner) tick(ctx context.Context, id string) (bool, error) {
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return false, err
 		}
+		// These items were pending when this look read them; another look
+		// may have started one since (and its replace may be what put the
+		// environment on the version), so a skip applies only to an item
+		// still pending.
 		if err != nil || env.Status == string(StatusDestroyed) || env.Status == string(StatusDestroying) || env.DestroyRequestedAt != nil {
-			if err := r.finish(ctx, ro, it, stepResult{State: ItemSkipped, Reason: "the environment was destroyed"}); err != nil {
+			if err := r.finishFrom(ctx, ro, it, stepResult{State: ItemSkipped, Reason: "the environment was destroyed"}, ItemPending); err != nil {
 				return false, err
 			}
 			continue
 		}
 		if env.Version == ro.Version {
-			if err := r.finish(ctx, ro, it, stepResult{State: ItemSkipped, Reason: "already on " + ro.Version}); err != nil {
+			if err := r.finishFrom(ctx, ro, it, stepResult{State: ItemSkipped, Reason: "already on " + ro.Version}, ItemPending); err != nil {
 				return false, err
 			}
 			continue

@@ -57,6 +57,10 @@ func startPortal(t *testing.T, dataDir, dbURL, addr string, extra ...string) *po
 		t.Fatal(err)
 	}
 	p := &portal{t: t, cmd: cmd, dataDir: dataDir, dbURL: dbURL, addr: addr}
+	// However the test ends (a t.Fatal before its own kill), no portal
+	// outlives it; this runs after the log tail below (cleanups run last
+	// registered first), which reports a portal that had died by itself.
+	t.Cleanup(p.kill)
 	t.Cleanup(func() { p.logTailIfFailed(addr) })
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
