@@ -548,18 +548,8 @@ func (p *Provider) ValidateStack(raw json.RawMessage) error {
 	// validate -json prints one document (not lines) with the diagnostics.
 	out, _, err := r.run(ctx, "validate", p.cfg.InitTimeout, "validate", "-json", "-no-color")
 	var res struct {
-		Valid       bool `json:"valid"`
-		Diagnostics []struct {
-			Severity string `json:"severity"`
-			Summary  string `json:"summary"`
-			Detail   string `json:"detail"`
-			Range    *struct {
-				Filename string `json:"filename"`
-				Start    struct {
-					Line int `json:"line"`
-				} `json:"start"`
-			} `json:"range"`
-		} `json:"diagnostics"`
+		Valid       bool             `json:"valid"`
+		Diagnostics []tofuDiagnostic `json:"diagnostics"`
 	}
 	if jerr := json.Unmarshal(out, &res); jerr != nil {
 		if err != nil {

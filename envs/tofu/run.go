@@ -249,20 +249,24 @@ func (r *runner) run(ctx context.Context, step string, timeout time.Duration, ar
 
 // jsonLine is one line of OpenTofu's machine-readable UI (-json).
 type jsonLine struct {
-	Level      string `json:"@level"`
-	Message    string `json:"@message"`
-	Type       string `json:"type"`
-	Diagnostic *struct {
-		Severity string `json:"severity"`
-		Summary  string `json:"summary"`
-		Detail   string `json:"detail"`
-		Range    *struct {
-			Filename string `json:"filename"`
-			Start    struct {
-				Line int `json:"line"`
-			} `json:"start"`
-		} `json:"range"`
-	} `json:"diagnostic"`
+	Level      string          `json:"@level"`
+	Message    string          `json:"@message"`
+	Type       string          `json:"type"`
+	Diagnostic *tofuDiagnostic `json:"diagnostic"`
+}
+
+// tofuDiagnostic is an error or warning as -json output carries it (a UI
+// line's, or one of validate -json's list).
+type tofuDiagnostic struct {
+	Severity string `json:"severity"`
+	Summary  string `json:"summary"`
+	Detail   string `json:"detail"`
+	Range    *struct {
+		Filename string `json:"filename"`
+		Start    struct {
+			Line int `json:"line"`
+		} `json:"start"`
+	} `json:"range"`
 }
 
 // colour marks OpenTofu leaves in some -json messages.
