@@ -3,6 +3,7 @@ package envs
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"math/bits"
 	"slices"
@@ -181,7 +182,7 @@ func (v *validator) cost(raw rawCost, params []Param) *CostPolicy {
 	} else {
 		c.Hourly = amount("cost.hourly", raw.Hourly)
 	}
-	for _, name := range sortedKeys(raw.ByParam) {
+	for _, name := range slices.Sorted(maps.Keys(raw.ByParam)) {
 		field := "cost.by_param." + name
 		i := slices.IndexFunc(params, func(p Param) bool { return p.Name == name })
 		if i < 0 {
@@ -194,7 +195,7 @@ func (v *validator) cost(raw rawCost, params []Param) *CostPolicy {
 			continue
 		}
 		prices := map[string]Money{}
-		for _, value := range sortedKeys(raw.ByParam[name]) {
+		for _, value := range slices.Sorted(maps.Keys(raw.ByParam[name])) {
 			vf := field + "." + value
 			if p.Type == ParamEnum && !slices.Contains(p.Options, value) {
 				v.add(vf, fmt.Sprintf("%q is not one of the options of %s (%s)", value, name, strings.Join(p.Options, ", ")))
@@ -218,15 +219,6 @@ func (v *validator) cost(raw rawCost, params []Param) *CostPolicy {
 	return c
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 // encodeCost is a version's cost as stored ("" for none).
 func encodeCost(c *CostPolicy) string {
 	if c == nil {
@@ -245,65 +237,4 @@ func decodeCost(s string) (*CostPolicy, error) {
 		return nil, fmt.Errorf("envs: cost %q: %w", s, err)
 	}
 	return &c, nil
-}
-
-// Cost is what an environment cost so far and will cost until it expires.
-type Cost struct {
-	Hourly Money
-	// Accrued runs from its creation to its destroy (or now); Projected
-	// adds what it costs until it expires, if it lives on.
-	Accrued   Money
-	Projected Money
-}
-
-// costEnd is when an environment stopped costing (now if it still does):
-// its destroy, or a failed launch's stack cleanup.
-func costEnd(status Status, destroyed, cleaned *time.Time, now time.Time) time.Time {
-	switch {
-	case destroyed != nil:
-		return *destroyed
-	case status == StatusFailed && cleaned != nil:
-		return *cleaned
-	}
-	return now
-}
-
-// Cost is the environment's cost at now.
-func (e *Environment) Cost(now time.Time) Cost {
-	return costBetween(e.HourlyCost, e.Status, e.CreatedAt, e.ExpiresAt, e.DestroyedAt, e.StackCleanedAt, time.Time{}, now, now)
-}
-
-// costBetween is an environment's cost within [from, to) (a zero from:
-// since it began; to bounds the projection, a zero to: none), at now.
-func costBetween(rate Money, status Status, created, expires time.Time, destroyed, cleaned *time.Time, from, to, now time.Time) Cost {
-	start := created
-	if !from.IsZero() && from.After(start) {
-		start = from
-	}
-	end := costEnd(status, destroyed, cleaned, now)
-	if !to.IsZero() && to.Before(end) {
-		end = to
-	}
-	c := Cost{Hourly: rate, Accrued: rate.Over(end.Sub(start))}
-	c.Projected = c.Accrued
-	if status.Live() && expires.After(now) {
-		last := expires
-		if !to.IsZero() && to.Before(last) {
-			last = to
-		}
-		begin := start
-		if now.After(begin) {
-			begin = now
-		}
-		c.Projected += rate.Over(last.Sub(begin))
-	}
-	return c
-}
-
-// monthOf is the calendar month (UTC) around t: its first instant and the
-// next month's.
-func monthOf(t time.Time) (start, end time.Time) {
-	t = t.UTC()
-	start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
-	return start, start.AddDate(0, 1, 0)
 }

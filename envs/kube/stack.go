@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -124,7 +124,7 @@ func ParseStack(raw json.RawMessage) (*Stack, error) {
 			}
 		}
 	}
-	for _, key := range sortedKeys(s.Quota) {
+	for _, key := range slices.Sorted(maps.Keys(s.Quota)) {
 		if _, err := resource.ParseQuantity(s.Quota[key]); err != nil {
 			add("quota."+key, "%q is not a quantity such as 10, 500m or 2Gi", s.Quota[key])
 		}
@@ -132,7 +132,7 @@ func ParseStack(raw json.RawMessage) (*Stack, error) {
 	if s.Limits != nil {
 		for name, m := range map[string]map[string]string{"default": s.Limits.Default, "default_request": s.Limits.DefaultRequest,
 			"max": s.Limits.Max, "min": s.Limits.Min} {
-			for _, key := range sortedKeys(m) {
+			for _, key := range slices.Sorted(maps.Keys(m)) {
 				if _, err := resource.ParseQuantity(m[key]); err != nil {
 					add("limits."+name+"."+key, "%q is not a quantity such as 500m or 256Mi", m[key])
 				}
@@ -148,7 +148,7 @@ func ParseStack(raw json.RawMessage) (*Stack, error) {
 			add(fmt.Sprintf("ready[%d]", i), "the manifests declare no %s", r)
 		}
 	}
-	for _, name := range sortedKeys(s.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(s.Outputs)) {
 		if _, err := render("outputs."+name, s.Outputs[name], "missingkey=zero", outputData{}); err != nil {
 			add("outputs."+name, "%s", err)
 		}
@@ -279,13 +279,4 @@ func startOf(starts []int, doc int) int {
 		return starts[doc-1]
 	}
 	return starts[len(starts)-1]
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -177,7 +178,7 @@ func (p *Provider) outputs(ctx context.Context, ns string, rec *record) (map[str
 		}
 	}
 	out := map[string]string{}
-	for _, name := range sortedKeys(rec.Outputs) {
+	for _, name := range slices.Sorted(maps.Keys(rec.Outputs)) {
 		v, err := render("outputs."+name, rec.Outputs[name], "missingkey=error", d)
 		if err != nil {
 			return nil, fmt.Errorf("output %s %s", name, err)
