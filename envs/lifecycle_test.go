@@ -269,6 +269,14 @@ func TestFailedStackIsHeld(t *testing.T) {
 	held := launchAs(t, svc, "faulty-held", "held", "", nil)
 	dropped := launchAs(t, svc, "faulty-held", "dropped", "", nil)
 
+	// dropped is destroyed as soon as it fails, well within its hold; the
+	// clean-up that wakes after the hold must then do nothing.
+	waitFor(t, svc, dropped.ID, time.Now().Add(20*time.Second), func(e *envs.Environment) bool { return e.Status == envs.StatusFailed })
+	if d, err := svc.Destroy(ctx, tester, dropped.ID); err != nil {
+		t.Fatal(err)
+	} else if d.StackCleanedAt != nil {
+		t.Fatal("dropped's stack was cleaned up before its 1s hold ran out")
+	}
 	got := waitFor(t, svc, held.ID, time.Now().Add(20*time.Second), func(e *envs.Environment) bool { return e.Status == envs.StatusFailed })
 	if got.StackHeldUntil == nil {
 		t.Fatal("a failed stack of a template with on_failure.keep_stack is not held")
@@ -287,10 +295,6 @@ func TestFailedStackIsHeld(t *testing.T) {
 		t.Errorf("%s, cleaned up at %s, held until %s; want failed, cleaned after the hold", got.Status, got.StackCleanedAt, got.StackHeldUntil)
 	}
 
-	waitFor(t, svc, dropped.ID, time.Now().Add(20*time.Second), func(e *envs.Environment) bool { return e.Status == envs.StatusFailed })
-	if _, err := svc.Destroy(ctx, tester, dropped.ID); err != nil {
-		t.Fatal(err)
-	}
 	waitFor(t, svc, dropped.ID, time.Now().Add(20*time.Second), func(e *envs.Environment) bool { return e.Status.Terminal() })
 	waitJobsSettled(t, db, time.Now().Add(20*time.Second))
 	if n := p.callsOf("dropped")["Destroy"]; n != 1 {
