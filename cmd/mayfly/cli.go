@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
 	"os/signal"
@@ -325,22 +326,13 @@ func (c cli) show(e client.Environment) {
 		fmt.Fprintf(w, "reason\t%s\n", r)
 	}
 	fmt.Fprintf(w, "owner\t%s\nexpires\t%s (%s left)\n", e.Owner, e.ExpiresAt.Format(time.RFC3339), e.TTLRemaining)
-	for _, k := range sortedKeys(e.Params) {
+	for _, k := range slices.Sorted(maps.Keys(e.Params)) {
 		fmt.Fprintf(w, "param %s\t%v\n", k, e.Params[k])
 	}
-	for _, k := range sortedKeys(e.Outputs) {
+	for _, k := range slices.Sorted(maps.Keys(e.Outputs)) {
 		fmt.Fprintf(w, "output %s\t%s\n", k, e.Outputs[k])
 	}
 	_ = w.Flush()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 func (c cli) json(v any) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"maps"
+	"slices"
 
 	"github.com/mayflyhq/mayfly/envs"
 )
@@ -16,7 +17,7 @@ var _ envs.SnapshotPinner = (*Provider)(nil)
 // pin: their snapshots are chosen as parameters).
 func (s *Stack) snapshotChoice() (param string, src RDSSnapshots, ok bool) {
 	n := 0
-	for _, name := range sortedKeys(s.Choices) {
+	for _, name := range slices.Sorted(maps.Keys(s.Choices)) {
 		if c := s.Choices[name].RDSSnapshots; c != nil {
 			param, src = name, *c
 			n++

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -83,7 +84,7 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 	if req.Snapshot != "" && !pinnable {
 		return "", fmt.Errorf("aws: snapshot %s was asked for, but the stack restores no single RDS snapshot", req.Snapshot)
 	}
-	for _, param := range sortedKeys(s.Choices) {
+	for _, param := range slices.Sorted(maps.Keys(s.Choices)) {
 		if s.Choices[param].RDSSnapshots == nil {
 			continue
 		}
@@ -115,10 +116,10 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 		// then deletes the rolled-back stack itself.
 		OnFailure: types.OnFailureRollback,
 	}
-	for _, k := range sortedKeys(values) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		in.Parameters = append(in.Parameters, types.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(values[k])})
 	}
-	for _, k := range sortedKeys(tags) {
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		if tags[k] != "" {
 			in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(tags[k])})
 		}

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -109,7 +110,7 @@ func ParseStack(raw json.RawMessage) (*Stack, *cfnTemplate, error) {
 	// without bound is refused at publish; other errors wait for the
 	// launch's real values (a slice of an empty parameter fails here).
 	sample := tmpl.NewBudget(tmpl.DefaultLimits)
-	for _, name := range sortedKeys(s.Parameters) {
+	for _, name := range slices.Sorted(maps.Keys(s.Parameters)) {
 		if !cfnParamNameRe.MatchString(name) {
 			add("parameters."+name, "is not a CloudFormation parameter name (letters and digits)")
 			continue
@@ -135,7 +136,7 @@ func ParseStack(raw json.RawMessage) (*Stack, *cfnTemplate, error) {
 		}
 	}
 	if tpl != nil {
-		for _, name := range sortedKeys(tpl.Parameters) {
+		for _, name := range slices.Sorted(maps.Keys(tpl.Parameters)) {
 			if _, mapped := s.Parameters[name]; !mapped && !tpl.Parameters[name].HasDefault {
 				add("parameters", "the CloudFormation parameter %q has no default and no value here", name)
 			}
@@ -164,7 +165,7 @@ func ParseStack(raw json.RawMessage) (*Stack, *cfnTemplate, error) {
 	if s.RoleARN != "" && !roleARNRe.MatchString(s.RoleARN) {
 		add("role_arn", "%q is not an IAM role ARN such as arn:aws:iam::123456789012:role/mayfly", s.RoleARN)
 	}
-	for _, name := range sortedKeys(s.Choices) {
+	for _, name := range slices.Sorted(maps.Keys(s.Choices)) {
 		src := s.Choices[name].RDSSnapshots
 		switch {
 		case src == nil:
@@ -271,7 +272,7 @@ func parseValue(name, text string) (*tmpl.Template, error) {
 func (s *Stack) renderParameters(d templateData) (map[string]string, error) {
 	out := map[string]string{}
 	budget := tmpl.NewBudget(tmpl.DefaultLimits)
-	for _, name := range sortedKeys(s.Parameters) {
+	for _, name := range slices.Sorted(maps.Keys(s.Parameters)) {
 		t, err := parseValue(name, s.Parameters[name])
 		if err != nil {
 			return nil, fmt.Errorf("aws: parameter %s: %w", name, err)
@@ -286,15 +287,6 @@ func (s *Stack) renderParameters(d templateData) (map[string]string, error) {
 		out[name] = v
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func contains(list []string, s string) bool {

@@ -3,10 +3,10 @@ package local
 import (
 	"errors"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 )
 
@@ -73,7 +73,7 @@ func sandboxPolicy(hidden []string, workDir string) []grant {
 		return slices.ContainsFunc(hidden, func(h string) bool { return within(p, h) })
 	}
 	var grants []grant
-	for _, d := range sortedKeys(ways) {
+	for _, d := range slices.Sorted(maps.Keys(ways)) {
 		if isHidden(d) {
 			continue
 		}
@@ -105,15 +105,6 @@ func sandboxPolicy(hidden []string, workDir string) []grant {
 // within reports whether p is dir or beneath it.
 func within(p, dir string) bool {
 	return p == dir || dir == "/" || strings.HasPrefix(p, dir+"/")
-}
-
-func sortedKeys(m map[string]bool) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // realPath is the absolute path p names with every symbolic link resolved;
