@@ -35,6 +35,7 @@ test: vet tools test-sqlite test-postgres
 
 vet:
 	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 
 tools:
 	.ci/build-tools
@@ -51,6 +52,7 @@ test-short:
 lint: nocgo
 	@test -z "$$(gofmt -l .)" || (gofmt -l . && echo "gofmt: files above need formatting" && exit 1)
 	$(GO) vet $(PKGS)
+	$(GO) tool staticcheck $(PKGS)
 
 # No dependency outside the standard library may compile C (issue 15): the
 # default build (CGO_ENABLED=1 where a C compiler exists) stays fast.

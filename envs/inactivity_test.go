@@ -47,10 +47,9 @@ func (c *fakeClock) Set(t time.Time) {
 
 // countingNotifier counts the "inactive soon" notifications.
 type countingNotifier struct {
-	mu     sync.Mutex
-	soon   []string
-	until  []time.Time
-	failed bool
+	mu    sync.Mutex
+	soon  []string
+	until []time.Time
 }
 
 func (n *countingNotifier) InactiveSoon(_ context.Context, env *envs.Environment, until time.Time) error {

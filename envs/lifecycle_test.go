@@ -246,7 +246,7 @@ func TestFailedLaunchStaysFailed(t *testing.T) {
 	if !hasEvent(t, svc, dismissed.ID, "Destroyed on request of tester") {
 		t.Errorf("dismissed: timeline %q", messages(t, svc, dismissed.ID))
 	}
-	got = waitFor(t, svc, expired.ID, time.Now().Add(20*time.Second), func(e *envs.Environment) bool { return e.Status.Terminal() })
+	waitFor(t, svc, expired.ID, time.Now().Add(20*time.Second), func(e *envs.Environment) bool { return e.Status.Terminal() })
 	if !hasEvent(t, svc, expired.ID, "Destroyed: TTL expired") {
 		t.Errorf("expired: timeline %q", messages(t, svc, expired.ID))
 	}

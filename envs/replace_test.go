@@ -159,7 +159,7 @@ func TestReplaceAndRollback(t *testing.T) {
 		t.Errorf("stack %s handle %s url %s; want a new stack with its own outputs (was %s)", e.StackID, e.Handle, e.Outputs["url"], first.Outputs["url"])
 	}
 	old := stackOf(e, first.ID)
-	if old.Status != envs.StackStandby || old.StandbyUntil == nil || old.StandbyUntil.Sub(time.Now()) < 25*time.Minute {
+	if old.Status != envs.StackStandby || old.StandbyUntil == nil || time.Until(*old.StandbyUntil) < 25*time.Minute {
 		t.Errorf("old stack %+v, want standby for 30m", old)
 	}
 	if !alive(first.ID) || !alive(e.StackID) {

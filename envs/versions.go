@@ -19,7 +19,7 @@ const (
 
 // VersionState is what the catalog says of an environment's version.
 type VersionState struct {
-	// Deprecated: its version is deprecated; DeprecationDate and
+	// Deprecated says its version is deprecated; DeprecationDate and
 	// DeprecationAction say what happens to it then (nil, "": nothing).
 	Deprecated        bool
 	DeprecationNote   string

@@ -37,10 +37,11 @@ func TestURL(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := static.URL(tt.name); !tt.want.MatchString(got) {
+			got := static.URL(tt.name)
+			if !tt.want.MatchString(got) {
 				t.Errorf("URL(%q): got %q, want it to match %s", tt.name, got, tt.want)
 			}
-			if static.URL(tt.name) != static.URL(tt.name) {
+			if again := static.URL(tt.name); again != got {
 				t.Error("URL is not stable")
 			}
 		})

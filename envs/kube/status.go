@@ -203,12 +203,8 @@ func serviceOf(svc *corev1.Service) service {
 		s.Address = net.JoinHostPort(s.ClusterIP, port)
 	}
 	s.DNS = net.JoinHostPort(svc.Name+"."+svc.Namespace+".svc", port)
-	for _, lb := range svc.Status.LoadBalancer.Ingress {
-		s.LoadBalancer = lb.IP
-		if s.LoadBalancer == "" {
-			s.LoadBalancer = lb.Hostname
-		}
-		break
+	if lbs := svc.Status.LoadBalancer.Ingress; len(lbs) > 0 {
+		s.LoadBalancer = cmpOr(lbs[0].IP, lbs[0].Hostname)
 	}
 	return s
 }
@@ -218,12 +214,8 @@ func ingressOf(ing *networkingv1.Ingress) ingress {
 	if len(ing.Spec.Rules) > 0 {
 		in.Host = ing.Spec.Rules[0].Host
 	}
-	for _, lb := range ing.Status.LoadBalancer.Ingress {
-		in.Address = lb.IP
-		if in.Address == "" {
-			in.Address = lb.Hostname
-		}
-		break
+	if lbs := ing.Status.LoadBalancer.Ingress; len(lbs) > 0 {
+		in.Address = cmpOr(lbs[0].IP, lbs[0].Hostname)
 	}
 	scheme := "http"
 	if len(ing.Spec.TLS) > 0 {

@@ -357,6 +357,7 @@ func parseResources(body string) ([]resource, error) {
 	}
 	n := doc.Resources
 	if n.Kind != yaml.MappingNode || len(n.Content) == 0 {
+		//lint:ignore ST1005 CloudFormation's own wording, as the SDK client sees it
 		return nil, fmt.Errorf("At least one Resources member must be defined.")
 	}
 	var out []resource
@@ -366,9 +367,11 @@ func parseResources(body string) ([]resource, error) {
 			Properties yaml.Node `yaml:"Properties"`
 		}
 		if err := n.Content[i+1].Decode(&r); err != nil || r.Type == "" {
+			//lint:ignore ST1005 CloudFormation's own wording, as the SDK client sees it
 			return nil, fmt.Errorf("[/Resources/%s] Every Resources object must contain a Type member.", n.Content[i].Value)
 		}
 		if !strings.HasPrefix(r.Type, "AWS::") && !strings.HasPrefix(r.Type, "Custom::") {
+			//lint:ignore ST1005 CloudFormation's own wording, as the SDK client sees it
 			return nil, fmt.Errorf("Unrecognized resource types: [%s]", r.Type)
 		}
 		out = append(out, resource{ID: n.Content[i].Value, Type: r.Type, props: &r.Properties})
