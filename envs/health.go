@@ -14,10 +14,30 @@ import (
 // again. A provider that cannot tell (unreachable, throttled) changes
 // nothing.
 func (s *Service) checkReady(ctx context.Context) error {
-	ready, err := s.store.Environments(ctx, storage.EnvironmentFilter{Statuses: statusStrings(StatusReady), Limit: 500})
-	if err != nil {
-		return err
+	f := storage.EnvironmentFilter{Statuses: statusStrings(StatusReady), Limit: healthPage}
+	for {
+		ready, err := s.store.Environments(ctx, f)
+		if err != nil {
+			return err
+		}
+		if err := s.checkHealthOf(ctx, ready); err != nil {
+			return err
+		}
+		if len(ready) < healthPage {
+			return nil
+		}
+		last := ready[len(ready)-1]
+		f.After = &storage.ListKey{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
+}
+
+// healthPage is how many ready environments a health sweep asks the
+// providers about at once; the sweep pages through all of them.
+var healthPage = 500
+
+// checkHealthOf asks each provider about its stacks among ready and
+// records the verdicts.
+func (s *Service) checkHealthOf(ctx context.Context, ready []storage.Environment) error {
 	byProvider := map[string][]*storage.Environment{}
 	for i := range ready {
 		if r := &ready[i]; r.Handle != "" {
