@@ -43,7 +43,14 @@ func (s *Service) RetryDestroy(ctx context.Context, actor Actor, id string, reta
 			return nil, Invalid("retry request is not valid", FieldError{Field: "retain",
 				Message: fmt.Sprintf("the %s provider cannot retain resources", r.Provider)})
 		}
-		if _, err := p.DestroyRetaining(ctx, r.Handle, retain); err != nil {
+		// A provider that hangs must not hold the request: the call gets a
+		// job's timeout, and is abandoned after it like a job's.
+		cctx, cancel := context.WithTimeout(ctx, s.cfg.JobTimeout)
+		_, err := callProvider(cctx, s, s.providers[r.Provider], "DestroyRetaining", func(ctx context.Context) (bool, error) {
+			return p.DestroyRetaining(ctx, r.Handle, retain)
+		})
+		cancel()
+		if err != nil {
 			if m := s.masker(r); m != nil {
 				err = errors.New(m.mask(err.Error()))
 			}

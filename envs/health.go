@@ -53,7 +53,9 @@ func (s *Service) checkHealthOf(ctx context.Context, ready []storage.Environment
 		for i, r := range rows {
 			handles[i] = r.Handle
 		}
-		verdicts, err := hc.StackHealth(ctx, handles)
+		verdicts, err := callProvider(ctx, s, s.providers[name], "StackHealth", func(ctx context.Context) (map[string]string, error) {
+			return hc.StackHealth(ctx, handles)
+		})
 		if err != nil {
 			// What could be judged still counts; the rest waits for the
 			// next sweep.

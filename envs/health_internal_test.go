@@ -78,3 +78,43 @@ func TestHealthSweepPagesThroughEveryReadyEnvironment(t *testing.T) {
 		}
 	}
 }
+
+// panickyHealth panics when asked about health.
+type panickyHealth struct{ instantProvider }
+
+func (panickyHealth) StackHealth(context.Context, []string) (map[string]string, error) {
+	panic("health check bug")
+}
+
+// A health check that panics is one failed provider call, as in a job: the
+// sweep goes on and judges nothing wrongly.
+func TestHealthSweepSurvivesAPanickingProvider(t *testing.T) {
+	ctx := context.Background()
+	db := openRolloutDB(t)
+	c, err := NewCipher(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Store: db, Cipher: c, Providers: []Provider{panickyHealth{}}, PollInterval: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Publish(ctx, System, []byte(rolloutTemplate)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.Stop(ctx)
+	})
+	e := launchReady(t, s, "web1", "1.0.0", nil)
+	if err := s.checkReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Environment(ctx, e.ID); err != nil || got.StatusReason != "" || got.Status != StatusReady {
+		t.Errorf("after a panicking health check: %+v, %v; want still ready and unflagged", got, err)
+	}
+}

@@ -597,7 +597,7 @@ func (s *Service) destroyStack(ctx context.Context, p Provider, r *storage.Envir
 	if handle == "" {
 		return true, nil
 	}
-	return callProvider(ctx, s, p, "Destroy", func(ctx context.Context) (bool, error) { return p.Destroy(ctx, handle) })
+	return s.callDestroy(ctx, p, handle)
 }
 
 // overdue reports whether a destroy still in progress has run past its

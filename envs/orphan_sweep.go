@@ -105,7 +105,7 @@ func (s *Service) SweepCloudOrphans(ctx context.Context) ([]SweptOrphan, error) 
 				s.log.Info("orphaned stack within its grace period", "provider", name, "stack", o.Handle, "reason", o.Reason, "delete_in", (grace - age).String())
 			default:
 				s.log.Warn("deleting orphaned stack", "provider", name, "stack", o.Handle, "reason", o.Reason)
-				if _, err := p.Destroy(ctx, o.Handle); err != nil {
+				if _, err := s.callDestroy(ctx, p, o.Handle); err != nil {
 					s.log.Error("delete orphaned stack", "stack", o.Handle, "err", err)
 				} else {
 					o.Deleted = true
@@ -137,7 +137,9 @@ func (s *Service) cloudOrphans(ctx context.Context, name string, d StackDescribe
 	}
 	handles, handlesErr := s.store.RecentHandles(ctx, name, s.now().Add(-recentHandles))
 	where.Handles = handles
-	infos, listErr := d.StackInfos(ctx, where)
+	infos, listErr := callProvider(ctx, s, s.providers[name], "StackInfos", func(ctx context.Context) ([]StackInfo, error) {
+		return d.StackInfos(ctx, where)
+	})
 	if listErr = errors.Join(bodiesErr, handlesErr, listErr); listErr != nil {
 		listErr = fmt.Errorf("envs: list %s stacks: %w", name, listErr)
 	}

@@ -40,7 +40,7 @@ func (s *Service) Orphans(ctx context.Context) ([]Orphan, error) {
 }
 
 func (s *Service) orphansOf(ctx context.Context, p Provider) ([]Orphan, error) {
-	handles, err := p.Stacks(ctx)
+	handles, err := callProvider(ctx, s, p, "Stacks", p.Stacks)
 	if err != nil {
 		return nil, fmt.Errorf("envs: list %s stacks: %w", p.Name(), err)
 	}
@@ -104,7 +104,7 @@ func (s *Service) sweepOrphans(ctx context.Context) error {
 	}
 	for _, o := range orphans {
 		s.log.Warn("destroying orphaned stack", "provider", o.Provider, "stack", o.Handle, "reason", o.Reason)
-		if _, err := p.Destroy(ctx, o.Handle); err != nil {
+		if _, err := s.callDestroy(ctx, p, o.Handle); err != nil {
 			s.log.Error("destroy orphaned stack", "stack", o.Handle, "err", err)
 		}
 	}

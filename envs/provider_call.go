@@ -68,6 +68,11 @@ func callProvider[T any](ctx context.Context, s *Service, p Provider, op string,
 	}
 }
 
+// callDestroy is p.Destroy(handle) through callProvider.
+func (s *Service) callDestroy(ctx context.Context, p Provider, handle string) (bool, error) {
+	return callProvider(ctx, s, p, "Destroy", func(ctx context.Context) (bool, error) { return p.Destroy(ctx, handle) })
+}
+
 // failedAttempt is a failure that uses one of its job's attempts: a
 // provider call that failed, panicked or timed out, or secrets that cannot
 // be decrypted. Other errors (the database) are retried without deciding

@@ -807,7 +807,7 @@ func (s *Service) destroyStackRow(ctx context.Context, p Provider, st *storage.S
 	if handle == "" {
 		return true, nil
 	}
-	return callProvider(ctx, s, p, "Destroy", func(ctx context.Context) (bool, error) { return p.Destroy(ctx, handle) })
+	return s.callDestroy(ctx, p, handle)
 }
 
 // stackDestroyed records a stack gone; say adds its timeline line.
