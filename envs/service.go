@@ -1055,7 +1055,7 @@ func (s *Service) Extend(ctx context.Context, actor Actor, id, ttl string) (env 
 				"extending by %s would pass the maximum lifetime (%s); it can be extended by at most %s",
 				FormatDuration(d), e.MaxExpiresAt.Format(time.RFC3339), FormatDuration(e.ExtendableBy().Truncate(time.Second)))})
 		}
-		ok, err := tx.ExtendEnvironment(ctx, id, statusStrings(StatusPending, StatusProvisioning, StatusReady), r.ExpiresAt, next)
+		ok, err := tx.ExtendEnvironment(ctx, id, statusStrings(StatusPending, StatusProvisioning, StatusReady), r.ExpiresAt, next, s.now())
 		if err != nil {
 			return err
 		}

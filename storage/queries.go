@@ -432,12 +432,13 @@ func (q Queries) UpdateEnvironment(ctx context.Context, id string, updates map[s
 	return nil
 }
 
-// ExtendEnvironment moves expires_at to `to` if the environment is in one of
-// the given statuses and its expiry is still `from` (optimistic lock).
-func (q Queries) ExtendEnvironment(ctx context.Context, id string, statuses []string, from, to time.Time) (bool, error) {
+// ExtendEnvironment moves expires_at to `to` (updated at `at`) if the
+// environment is in one of the given statuses and its expiry is still
+// `from` (optimistic lock).
+func (q Queries) ExtendEnvironment(ctx context.Context, id string, statuses []string, from, to, at time.Time) (bool, error) {
 	res := q.ctx(ctx).Model(&Environment{}).
 		Where("id = ? AND status IN ? AND expires_at = ?", id, statuses, from).
-		Updates(map[string]any{"expires_at": to, "updated_at": time.Now().UTC()})
+		Updates(map[string]any{"expires_at": to, "updated_at": at.UTC()})
 	if res.Error != nil {
 		return false, fmt.Errorf("storage: extend environment %s: %w", id, res.Error)
 	}

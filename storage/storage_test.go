@@ -392,7 +392,7 @@ func TestTransitionExpiredLosesToAnExtension(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The reaper saw it expired; the owner extends it before the reaper acts.
-	ok, err := db.ExtendEnvironment(ctx, "e1", []string{"ready"}, e.ExpiresAt, now.Add(time.Hour))
+	ok, err := db.ExtendEnvironment(ctx, "e1", []string{"ready"}, e.ExpiresAt, now.Add(time.Hour), now)
 	if err != nil || !ok {
 		t.Fatalf("extend: %v %v", ok, err)
 	}
@@ -457,7 +457,7 @@ func TestExpireDueMovesOnlyWhatIsDueOnce(t *testing.T) {
 		}
 	})
 	t.Run("an environment extended since is left alone", func(t *testing.T) {
-		ok, err := db.ExtendEnvironment(ctx, "e2", []string{"ready"}, now.Add(-time.Second), now.Add(time.Hour))
+		ok, err := db.ExtendEnvironment(ctx, "e2", []string{"ready"}, now.Add(-time.Second), now.Add(time.Hour), now)
 		if err != nil || !ok {
 			t.Fatalf("extend: %v %v", ok, err)
 		}
