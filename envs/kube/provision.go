@@ -56,13 +56,11 @@ func (p *Provider) Provision(ctx context.Context, req envs.ProvisionRequest) (st
 		Name: req.Name, Owner: req.Owner}
 	// missingkey=error: a parameter the version does not define fails
 	// the launch instead of rendering "<no value>" into an object.
-	text, err := render("manifests", s.Manifests, "missingkey=error", data)
+	objs, err := s.objects("missingkey=error", data)
 	if err != nil {
-		return "", envs.Invalid("cannot render the manifests", envs.FieldError{Field: "stack.manifests", Message: err.Error()})
-	}
-	objs, err := splitManifests(text, nsName)
-	if err != nil {
-		return "", envs.Invalid("the rendered manifests are not valid", envs.FieldError{Field: "stack.manifests", Message: err.Error()})
+		var fe *fieldErr
+		errors.As(err, &fe)
+		return "", envs.Invalid("the rendered manifests are not valid", envs.FieldError{Field: "stack." + fe.Field, Message: fe.Msg})
 	}
 	if err := p.ensureNamespace(ctx, nsName, stackID, req); err != nil {
 		return "", err

@@ -26,7 +26,14 @@ type Stack struct {
 	// `---`, as one Go template over .Params.<name>, .Namespace,
 	// .EnvironmentID, .StackID, .Name and .Owner. Every object goes into
 	// the stack's namespace; cluster-scoped kinds are refused.
-	Manifests string `json:"manifests"`
+	Manifests string `json:"manifests,omitempty"`
+	// Kustomize, instead of Manifests, is a kustomization: file path to
+	// contents, with a kustomization.yaml at the top. Each file is a Go
+	// template over the same values as Manifests; the kustomization is
+	// built in memory, and what it outputs is applied like Manifests.
+	// Every file it refers to must be one of these: remote bases and
+	// files, Helm charts and plugins are refused.
+	Kustomize map[string]string `json:"kustomize,omitempty"`
 	// Quota is the namespace's ResourceQuota (spec.hard): resource name to
 	// quantity, such as pods: "10" or requests.cpu: "2".
 	Quota map[string]string `json:"quota,omitempty"`
@@ -107,21 +114,19 @@ func ParseStack(raw json.RawMessage) (*Stack, error) {
 		errs = append(errs, envs.FieldError{Field: "stack." + field, Message: fmt.Sprintf(format, args...)})
 	}
 	var objs []object
-	if strings.TrimSpace(s.Manifests) == "" {
-		add("manifests", "is required: the namespace's objects as YAML documents")
-	} else {
+	switch {
+	case strings.TrimSpace(s.Manifests) == "" && len(s.Kustomize) == 0:
+		add("manifests", "is required: the namespace's objects as YAML documents (or kustomize: a kustomization's files)")
+	case s.Manifests != "" && len(s.Kustomize) > 0:
+		add("kustomize", "cannot be given with manifests: the objects are either the manifests or the kustomization's output")
+	default:
 		// Parameters are only known at launch: missing ones render empty
 		// here, so what does not depend on them is checked now.
-		text, err := render("manifests", s.Manifests, "missingkey=zero", sampleData())
-		if err != nil {
-			add("manifests", "%s", err)
-		} else if objs, err = splitManifests(text, sampleData().Namespace); err != nil {
-			var de *docError
-			if errors.As(err, &de) {
-				add("manifests", "%s", de)
-			} else {
-				add("manifests", "%s", err)
-			}
+		var err error
+		if objs, err = s.objects("missingkey=zero", sampleData()); err != nil {
+			var fe *fieldErr
+			errors.As(err, &fe)
+			add(fe.Field, "%s", fe.Msg)
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(s.Quota)) {
@@ -178,6 +183,31 @@ func render(name, text, missing string, data any) (string, error) {
 		return "", fmt.Errorf("cannot be rendered: %s", strings.TrimPrefix(err.Error(), "template: "))
 	}
 	return out, nil
+}
+
+// objects renders the manifests, or builds the kustomization, over data,
+// and decodes the objects into data's namespace. Its error is a *fieldErr.
+func (s *Stack) objects(missing string, data templateData) ([]object, error) {
+	if len(s.Kustomize) > 0 {
+		text, err := kustomizeFiles(s.Kustomize, missing, data)
+		if err != nil {
+			return nil, err
+		}
+		objs, err := splitManifests(text, data.Namespace)
+		if err != nil {
+			return nil, &fieldErr{"kustomize", "its output: " + err.Error()}
+		}
+		return objs, nil
+	}
+	text, err := render("manifests", s.Manifests, missing, data)
+	if err != nil {
+		return nil, &fieldErr{"manifests", err.Error()}
+	}
+	objs, err := splitManifests(text, data.Namespace)
+	if err != nil {
+		return nil, &fieldErr{"manifests", err.Error()}
+	}
+	return objs, nil
 }
 
 // docError is a problem with one document of the manifests.
