@@ -107,6 +107,7 @@ func checkKustomization(files map[string]string, name string) error {
 	}
 	dir := path.Dir(name)
 	// Entries that may be a file or a directory with a kustomization.
+	//lint:ignore SA1019 kustomizations still written with the deprecated fields are checked too
 	for field, list := range map[string][]string{"resources": k.Resources, "components": k.Components, "bases": k.Bases} {
 		for i, e := range list {
 			if err := checkRef(files, dir, e, true); err != nil {
@@ -116,11 +117,13 @@ func checkKustomization(files map[string]string, name string) error {
 	}
 	// Entries that are files.
 	refs := map[string][]string{"crds": k.Crds, "configurations": k.Configurations}
+	//lint:ignore SA1019 kustomizations still written with the deprecated fields are checked too
 	for i, p := range k.PatchesStrategicMerge {
 		if s := string(p); !strings.Contains(s, "\n") { // else an inline patch
 			refs[fmt.Sprintf("patchesStrategicMerge[%d]", i)] = []string{s}
 		}
 	}
+	//lint:ignore SA1019 kustomizations still written with the deprecated fields are checked too
 	for i, p := range append(slices.Clone(k.Patches), k.PatchesJson6902...) {
 		if p.Path != "" {
 			refs[fmt.Sprintf("patches[%d].path", i)] = []string{p.Path}
