@@ -185,6 +185,19 @@ stack:
     metadata: {labels: {app: x}}
 `
 
+const kubeKustomizeTemplate = `name: kube-remote
+version: 1.0.0
+kind: demo
+description: A kustomization whose overlay pulls a remote base.
+owner: platform
+provider: kubernetes
+ttl: {default: 1h, max: 2h}
+stack:
+  kustomize:
+    kustomization.yaml: "resources: [overlay]"
+    overlay/kustomization.yaml: "resources: ['github.com/example/app//base?ref=main']"
+`
+
 // Bad manifests are refused at publish with the document and its line;
 // with the provider not configured, the refusal says how to turn it on.
 func TestKubePublishRefusals(t *testing.T) {
@@ -194,6 +207,14 @@ func TestKubePublishRefusals(t *testing.T) {
 		assertProblem(t, r, http.StatusUnprocessableEntity, "stack.manifests")
 		if !strings.Contains(string(r.Body), "document 2 (line 5 of the manifests): Service has no metadata.name") {
 			t.Errorf("problem does not name the document and line: %s", r.Body)
+		}
+	})
+	t.Run("remote kustomize base", func(t *testing.T) {
+		s, _ := startKubeMain(t)
+		r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(kubeKustomizeTemplate))
+		assertProblem(t, r, http.StatusUnprocessableEntity, "stack.kustomize.overlay/kustomization.yaml")
+		if !strings.Contains(string(r.Body), "remote bases and files are not supported") {
+			t.Errorf("problem does not say why: %s", r.Body)
 		}
 	})
 	t.Run("provider not configured", func(t *testing.T) {

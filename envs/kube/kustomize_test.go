@@ -201,3 +201,21 @@ func TestParseStackAcceptsAKustomization(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The usual layout: an overlay in overlays/dev over ../../base, with the
+// top kustomization pointing at the overlay.
+func TestKustomizeOverlayOverAParentBase(t *testing.T) {
+	s := &Stack{Kustomize: map[string]string{
+		"kustomization.yaml":              "resources: [overlays/dev]\n",
+		"overlays/dev/kustomization.yaml": "resources: [../../base]\nnameSuffix: -dev\n",
+		"base/kustomization.yaml":         "resources: [service.yaml]\n",
+		"base/service.yaml":               kustService,
+	}}
+	objs, err := s.objects("missingkey=error", templateData{Namespace: "mayfly-k-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 1 || objs[0].ref() != "Service/web-dev" || objs[0].Obj.GetNamespace() != "mayfly-k-2" {
+		t.Errorf("objects %v, want Service/web-dev in mayfly-k-2", objs)
+	}
+}
