@@ -147,6 +147,7 @@ func stackStatusText(s string) string {
 
 func replaceURL(id string) string  { return environmentURL(id) + "/replace" }
 func rollbackURL(id string) string { return environmentURL(id) + "/rollback" }
+
 // replaceParamsURL fetches the replace form's parameters of a version
 // ("": the one the select sends).
 func replaceParamsURL(id, version string) string {

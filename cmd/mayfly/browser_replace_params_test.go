@@ -79,7 +79,7 @@ func TestBrowserReplaceTypedParams(t *testing.T) {
 	if !slices.Equal(fields, want) {
 		t.Errorf("fields:\n got %q\nwant %q", fields, want)
 	}
-	if help := value(t, ctx, "the secret's help", chromedp.Text(chromedp.CSS(`#launch-params-token-help`))); !strings.Contains(help, "Leave it empty") {
+	if help := value(t, ctx, "the secret's help", chromedp.Evaluate[string](`(document.getElementById('launch-params-token-help') || {}).textContent || ''`)); !strings.Contains(help, "Leave it empty") {
 		t.Errorf("secret help %q, want it to say an empty field keeps the value", help)
 	}
 
@@ -110,7 +110,7 @@ func TestBrowserReplaceTypedParams(t *testing.T) {
 	if !slices.Contains(got.SecretParams, "token") {
 		t.Errorf("secret params %v, want token kept", got.SecretParams)
 	}
-	if v := value(t, ctx, "version", chromedp.Text(chromedp.CSS(`[data-testid="template-version"]`))); !strings.Contains(v, "@1.1.0") {
+	if v := value(t, ctx, "version", chromedp.Evaluate[string](`(document.querySelector('[data-testid="template-version"]') || {}).textContent || ''`)); !strings.Contains(v, "@1.1.0") {
 		t.Errorf("version shown %q, want 1.1.0", v)
 	}
 }
