@@ -102,6 +102,12 @@ func TestBrowserReplaceTypedParams(t *testing.T) {
 		f.querySelector('[data-testid="replace-button"]').click() }`))
 	waitFor(t, ctx, "the switch", chromedp.Evaluate[string](`(document.querySelector('[data-testid="replace-switched"], [data-testid="replace-failed"]') || {}).textContent || ''`),
 		func(s string) bool { return s != "" && !strings.Contains(s, "Building") })
+	// The refreshed form offers 1.1.0's fields with the values it now runs.
+	greeting := waitFor(t, ctx, "the refreshed form", chromedp.Evaluate[string](`(document.querySelector('[data-testid="replace-params"][data-version="1.1.0"] [name="params.greeting"]') || {}).value || ''`),
+		func(s string) bool { return s != "" })
+	if greeting != "bonjour" {
+		t.Errorf("greeting offered after the replace %q, want bonjour", greeting)
+	}
 	screenshot(t, ctx, "environment-replaced-typed")
 	got := s.env(e.ID)
 	if got.Params["greeting"] != "bonjour" || fmt.Sprint(got.Params["replicas"]) != "2" || got.Params["legacy"] != nil {
