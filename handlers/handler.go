@@ -171,6 +171,7 @@ func New(cfg Config) http.Handler {
 	e.GET("/environments/:id", h.require(read, h.environmentShow))
 	e.POST("/environments/:id/extend", h.require(launch, h.environmentExtend))
 	e.POST("/environments/:id/replace", h.require(launch, h.environmentReplace))
+	e.GET("/environments/:id/replace/params", h.require(launch, h.environmentReplaceParams))
 	e.POST("/environments/:id/rollback", h.require(launch, h.environmentRollback))
 	e.POST("/environments/:id/destroy", h.require(launch, h.environmentDestroy))
 	e.GET("/environments/:id/relaunch", h.require(launch, h.environmentRelaunchForm))

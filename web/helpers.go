@@ -148,6 +148,15 @@ func stackStatusText(s string) string {
 func replaceURL(id string) string  { return environmentURL(id) + "/replace" }
 func rollbackURL(id string) string { return environmentURL(id) + "/rollback" }
 
+// replaceParamsURL fetches the replace form's parameters of a version
+// ("": the one the select sends).
+func replaceParamsURL(id, version string) string {
+	if version == "" {
+		return environmentURL(id) + "/replace/params"
+	}
+	return environmentURL(id) + "/replace/params?version=" + url.QueryEscape(version)
+}
+
 // cancelURL is where the launch form's Cancel goes back to.
 func cancelURL(f LaunchForm) string {
 	if f.Relaunch != nil {

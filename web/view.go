@@ -228,6 +228,15 @@ type StacksView struct {
 	Replace *ReplaceView
 }
 
+// ReplaceParamsView is the replace form's parameters for one target
+// version: Form.Version is that version, Form.Params the values shown
+// (the stack in service's, defaults for new parameters), Form.Relaunch
+// names the secrets that may be left empty to keep their values, and
+// Form.Errors a refused replace's errors.
+type ReplaceParamsView struct {
+	Form LaunchForm
+}
+
 // VersionChoice is a version offered by the replace form.
 type VersionChoice struct {
 	Version    string

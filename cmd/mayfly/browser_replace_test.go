@@ -47,7 +47,9 @@ func TestBrowserReplaceAndRollback(t *testing.T) {
 			`document.querySelector('[data-testid="replace-version"]').value = '`+version+`';
 			 document.querySelector('[data-testid="replace-button"]').click()`))
 	}
-	version := chromedp.Text(chromedp.CSS(`[data-testid="template-version"]`))
+	// Read in one step: a live update may swap the node between a query and
+	// its read.
+	version := chromedp.Evaluate[string](`(document.querySelector('[data-testid="template-version"]') || {}).textContent || ''`)
 	replaceWith("1.1.0")
 	waitFor(t, ctx, "the switch", chromedp.Evaluate[string](`(document.querySelector('[data-testid="replace-switched"]') || {}).textContent || ''`),
 		func(s string) bool { return strings.Contains(s, "Replaced 1.0.0 with 1.1.0") })
