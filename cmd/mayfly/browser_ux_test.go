@@ -180,7 +180,12 @@ func TestBrowserDestroyedEnvironment(t *testing.T) {
 		t.Errorf("a ready environment's page shows no Live dot")
 	}
 
+	// Destroyed while the page is open: the dots go live, over SSE.
 	s.destroyClean(e.ID)
+	waitFor(t, ctx, "no Live dots", lives, func(n int) bool { return n == 0 })
+	if got := value(t, ctx, "output tag", tag); got == "A" {
+		t.Errorf("once destroyed, the open page still links the URL")
+	}
 	do(t, ctx, "open the destroyed environment",
 		chromedp.Navigate(s.url+"/environments/"+e.ID),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="output-url"]`)))
