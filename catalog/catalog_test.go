@@ -50,6 +50,7 @@ type param struct {
 	Required    bool     `yaml:"required"`
 	Default     *string  `yaml:"default"`
 	Pattern     string   `yaml:"pattern"`
+	PatternHint string   `yaml:"pattern_hint"`
 	Min         *int64   `yaml:"min"`
 	Max         *int64   `yaml:"max"`
 	Options     []string `yaml:"options"`

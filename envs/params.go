@@ -23,6 +23,9 @@ const (
 // maxParamLength bounds any single parameter value.
 const maxParamLength = 4096
 
+// maxPatternHint bounds a parameter's pattern_hint, a one-line message.
+const maxPatternHint = 200
+
 // Param is one typed parameter of a template version.
 type Param struct {
 	Name        string    `json:"name"`
@@ -33,11 +36,15 @@ type Param struct {
 	Default     string    `json:"default,omitempty"`
 	HasDefault  bool      `json:"has_default,omitempty"`
 	// Pattern must match the whole value (it is anchored for you).
-	Pattern string   `json:"pattern,omitempty"`
-	Min     *int64   `json:"min,omitempty"` // value bounds for int, length bounds for string
-	Max     *int64   `json:"max,omitempty"`
-	Options []string `json:"options,omitempty"`
-	Secret  bool     `json:"secret,omitempty"`
+	Pattern string `json:"pattern,omitempty"`
+	// PatternHint says in words what Pattern accepts ("2-40 letters,
+	// digits or spaces"); it is the error message of a value that does
+	// not match. omitempty keeps the digests of older versions.
+	PatternHint string   `json:"pattern_hint,omitempty"`
+	Min         *int64   `json:"min,omitempty"` // value bounds for int, length bounds for string
+	Max         *int64   `json:"max,omitempty"`
+	Options     []string `json:"options,omitempty"`
+	Secret      bool     `json:"secret,omitempty"`
 }
 
 // DisplayLabel is the label, or the name when there is none.
@@ -94,6 +101,9 @@ func (p Param) normalize(s string) (string, string) {
 		if p.Pattern != "" {
 			re, err := regexp.Compile(`^(?:` + p.Pattern + `)$`)
 			if err != nil || !re.MatchString(s) {
+				if p.PatternHint != "" {
+					return "", p.PatternHint
+				}
 				return "", fmt.Sprintf("does not match the pattern %s", p.Pattern)
 			}
 		}

@@ -19,6 +19,7 @@ func TestValidateParams(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
+		schema     []envs.Param // nil: the schema above
 		in         map[string]any
 		want       map[string]string
 		wantFields map[string]string // field -> message
@@ -59,6 +60,12 @@ func TestValidateParams(t *testing.T) {
 			wantFields: map[string]string{"params.customer": "does not match the pattern [A-Za-z ]+"},
 		},
 		{
+			name:       "pattern hint is the message",
+			schema:     []envs.Param{{Name: "customer", Type: envs.ParamString, Pattern: "[A-Za-z ]+", PatternHint: "letters and spaces only"}},
+			in:         map[string]any{"customer": "Acme!"},
+			wantFields: map[string]string{"params.customer": "letters and spaces only"},
+		},
+		{
 			name:       "int not a number",
 			in:         map[string]any{"customer": "Acme", "products": 1.5},
 			wantFields: map[string]string{"params.products": `"1.5" is not a whole number`},
@@ -96,7 +103,11 @@ func TestValidateParams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, errs := envs.ValidateParams(schema, tt.in)
+			sc := schema
+			if tt.schema != nil {
+				sc = tt.schema
+			}
+			got, errs := envs.ValidateParams(sc, tt.in)
 			gotFields := map[string]string{}
 			for _, e := range errs {
 				gotFields[e.Field] = e.Message

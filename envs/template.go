@@ -174,6 +174,7 @@ type rawParam struct {
 	Required    bool      `yaml:"required"`
 	Default     yaml.Node `yaml:"default"`
 	Pattern     string    `yaml:"pattern"`
+	PatternHint string    `yaml:"pattern_hint"`
 	Min         *int64    `yaml:"min"`
 	Max         *int64    `yaml:"max"`
 	Options     []string  `yaml:"options"`
@@ -383,6 +384,7 @@ func (v *validator) param(i int, rp rawParam) Param {
 		Type:        ParamType(rp.Type),
 		Required:    rp.Required,
 		Pattern:     rp.Pattern,
+		PatternHint: rp.PatternHint,
 		Min:         rp.Min,
 		Max:         rp.Max,
 		Options:     rp.Options,
@@ -404,6 +406,15 @@ func (v *validator) param(i int, rp rawParam) Param {
 		} else if _, err := regexp.Compile(p.Pattern); err != nil {
 			v.add(at("pattern"), "is not a valid regular expression: "+err.Error())
 		}
+	}
+	switch {
+	case p.PatternHint == "":
+	case p.Pattern == "":
+		v.add(at("pattern_hint"), "needs a pattern to describe")
+	case len(p.PatternHint) > maxPatternHint:
+		v.add(at("pattern_hint"), fmt.Sprintf("must be at most %d bytes", maxPatternHint))
+	case strings.ContainsAny(p.PatternHint, "\r\n"):
+		v.add(at("pattern_hint"), "must be a single line")
 	}
 	if p.Min != nil && p.Max != nil && *p.Min > *p.Max {
 		v.add(at("min"), "is greater than max")

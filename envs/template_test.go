@@ -101,6 +101,15 @@ func TestParseSpecErrors(t *testing.T) {
 		{"default over max", func(s string) string { return strings.Replace(s, "default: 2h", "default: 9h", 1) }, "ttl.default", 8, "longer than"},
 		{"bad param type", func(s string) string { return strings.Replace(s, "type: int", "type: float", 1) }, "parameters[1].type", 16, "float"},
 		{"bad pattern", func(s string) string { return strings.Replace(s, `"[A-Za-z ]+"`, `"[a-"`, 1) }, "parameters[0].pattern", 14, "regular expression"},
+		{"pattern hint without a pattern", func(s string) string {
+			return strings.Replace(s, "    type: int\n", "    type: int\n    pattern_hint: digits\n", 1)
+		}, "parameters[1].pattern_hint", 17, "needs a pattern"},
+		{"pattern hint on two lines", func(s string) string {
+			return strings.Replace(s, `    pattern: "[A-Za-z ]+"`, `    pattern: "[A-Za-z ]+"`+"\n    pattern_hint: \"letters\\nor spaces\"", 1)
+		}, "parameters[0].pattern_hint", 15, "single line"},
+		{"pattern hint too long", func(s string) string {
+			return strings.Replace(s, `    pattern: "[A-Za-z ]+"`, `    pattern: "[A-Za-z ]+"`+"\n    pattern_hint: "+strings.Repeat("x", 201), 1)
+		}, "parameters[0].pattern_hint", 15, "at most 200"},
 		{"default out of range", func(s string) string { return strings.Replace(s, "default: 12", "default: 500", 1) }, "parameters[1].default", 17, "at most 200"},
 		{"enum default not an option", func(s string) string { return strings.Replace(s, "default: light", "default: blue", 1) }, "parameters[2].default", 23, "not one of"},
 		{"duplicate param", func(s string) string { return strings.Replace(s, "name: theme", "name: products", 1) }, "parameters[2].name", 20, "twice"},

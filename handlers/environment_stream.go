@@ -84,6 +84,9 @@ func (h *Handler) environmentStream(c *echo.Context) error {
 				return nil
 			}
 			writeSSE(&buf, "summary", "", web.EnvironmentSummary(environmentView(env, actorOf(c))), c)
+			if env.Status == envs.StatusDestroyed {
+				writeSSE(&buf, "live", "", web.NotLive(), c)
+			}
 		}
 		if buf.Len() > 0 {
 			if err := send(buf.Bytes()); err != nil {

@@ -68,7 +68,8 @@ func versionView(v envs.Version) web.VersionView {
 		Version: v.Spec.Version, Digest: envs.ShortDigest(v.Digest),
 		DefaultTTL: envs.FormatDuration(v.Spec.TTL.Default), MaxTTL: envs.FormatDuration(v.Spec.TTL.Max),
 		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt, Live: v.Live,
-		Deprecation: deprecationText(v.DeprecationDate, v.DeprecationAction),
+		Deprecation:     deprecationText(v.DeprecationDate, v.DeprecationAction),
+		DeprecationNote: v.DeprecationNote, Description: v.Spec.Description,
 	}
 	if f := v.Spec.OnFailure; f != nil {
 		vv.KeepFailedStack = envs.FormatDuration(f.KeepStack)
@@ -77,7 +78,8 @@ func versionView(v envs.Version) web.VersionView {
 		vv.Params = append(vv.Params, web.ParamView{
 			Name: p.Name, Label: p.DisplayLabel(), Description: p.Description, Type: string(p.Type),
 			Required: p.Required, Secret: p.Secret, Default: p.Default, Pattern: p.Pattern,
-			Min: p.Min, Max: p.Max, Options: p.Options,
+			PatternHint: p.PatternHint,
+			Min:         p.Min, Max: p.Max, Options: p.Options,
 		})
 	}
 	return vv

@@ -53,9 +53,10 @@ func outputsEmpty(e EnvironmentView) string {
 }
 
 // outputHref is the link of an output, or "" if it is not shown as a link:
-// only absolute http(s) URLs are.
-func outputHref(o OutputView) string {
-	if !o.IsURL {
+// only absolute http(s) URLs are, and only while the environment is not
+// destroyed (its address then leads nowhere, or to someone else's).
+func outputHref(e EnvironmentView, o OutputView) string {
+	if !o.IsURL || e.Status == "destroyed" {
 		return ""
 	}
 	return linkURL(o.Value)

@@ -581,3 +581,77 @@ func versionChoiceText(c VersionChoice, current string) string {
 	}
 	return t
 }
+
+// patternTitle is the title of a field with a pattern, which the browser
+// shows when a value does not match it: the template's words for it, or
+// the pattern itself.
+func patternTitle(p ParamView) string {
+	if p.PatternHint != "" {
+		return p.PatternHint
+	}
+	return "Must match " + p.Pattern
+}
+
+// BrowserPattern is a parameter's pattern (RE2, as the server checks it)
+// written for an input's pattern attribute, which browsers compile as a
+// JavaScript RegExp with the v flag. That flag refuses punctuation left
+// unescaped in a character class ("[a-z0-9 .&-]" is a syntax error, and a
+// browser then ignores the attribute without a word), so every literal
+// punctuation character in a class is escaped. A pattern using RE2 syntax
+// JavaScript lacks (flags, POSIX classes, \A, \z, \Q) gets no attribute
+// (""): the server's check, with the template's hint, still applies.
+func BrowserPattern(pattern string) string {
+	for _, re2only := range []string{"(?i", "(?m", "(?s", "(?U", "(?P", "(?-", "[:", `\A`, `\z`, `\Q`, `\C`} {
+		if strings.Contains(pattern, re2only) {
+			return ""
+		}
+	}
+	var b strings.Builder
+	inClass, atoms := false, 0 // atoms: class members so far
+	for i := 0; i < len(pattern); i++ {
+		c := pattern[i]
+		if c == '\\' && i+1 < len(pattern) {
+			if n := pattern[i+1]; (n == 'p' || n == 'P') && (i+2 >= len(pattern) || pattern[i+2] != '{') {
+				return "" // \pL: JavaScript needs \p{L}
+			}
+			b.WriteString(pattern[i : i+2])
+			i++
+			atoms++
+			continue
+		}
+		if !inClass {
+			if c == '[' {
+				inClass, atoms = true, 0
+				b.WriteByte(c)
+				if i+1 < len(pattern) && pattern[i+1] == '^' {
+					b.WriteByte('^')
+					i++
+				}
+				if i+1 < len(pattern) && pattern[i+1] == ']' { // "[]a]": a literal ]
+					b.WriteString(`\]`)
+					i++
+					atoms++
+				}
+				continue
+			}
+			b.WriteByte(c)
+			continue
+		}
+		switch {
+		case c == ']':
+			inClass = false
+			b.WriteByte(c)
+		case c == '-' && atoms > 0 && i+1 < len(pattern) && pattern[i+1] != ']':
+			b.WriteByte(c) // a range: a-z
+			atoms = -1     // the range's end is no start of another
+		case strings.IndexByte("!#$%&()*+,-./:;<=>?@[^`{|}~", c) >= 0:
+			b.WriteByte('\\')
+			b.WriteByte(c)
+			atoms++
+		default:
+			b.WriteByte(c)
+			atoms++
+		}
+	}
+	return b.String()
+}

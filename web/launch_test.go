@@ -48,7 +48,7 @@ func TestLaunchPageParamInputs(t *testing.T) {
 		wantType  string
 		wantAttrs map[string]string
 	}{
-		{"string with pattern", `[name="params.customer"]`, "input", "text", map[string]string{"pattern": "[a-z][a-z0-9-]*", "value": "acme", "required": ""}},
+		{"string with pattern", `[name="params.customer"]`, "input", "text", map[string]string{"pattern": `[a-z][a-z0-9\-]*` /* escaped for the browser's v flag */, "value": "acme", "required": ""}},
 		{"int with bounds", `[name="params.seats"]`, "input", "number", map[string]string{"min": "1", "max": "50", "value": "5"}},
 		{"bool", `[name="params.seed"]`, "input", "checkbox", map[string]string{"value": "true", "checked": ""}},
 		{"enum", `[name="params.region"]`, "select", "", map[string]string{"required": ""}},

@@ -55,11 +55,15 @@ type TemplateView struct {
 
 // VersionView is one published version of a template.
 type VersionView struct {
-	Version     string
-	Digest      string // short content digest, e.g. "sha256:1a2b3c4d"
-	DefaultTTL  string // e.g. "2h"
-	MaxTTL      string // e.g. "8h"
-	Deprecated  bool
+	Version    string
+	Digest     string // short content digest, e.g. "sha256:1a2b3c4d"
+	DefaultTTL string // e.g. "2h"
+	MaxTTL     string // e.g. "8h"
+	Deprecated bool
+	// DeprecationNote is why it was deprecated ("" none given).
+	DeprecationNote string
+	// Description is the version's own description (its template.yaml's).
+	Description string
 	PublishedAt time.Time
 	Params      []ParamView
 	// KeepFailedStack is on_failure.keep_stack ("30m"), "" when a failed
@@ -100,6 +104,9 @@ type ParamView struct {
 	Secret      bool
 	Default     string
 	Pattern     string
+	// PatternHint says in words what Pattern accepts ("": the pattern
+	// itself is shown).
+	PatternHint string
 	Min, Max    *int64   // for int
 	Options     []string // for enum
 	// OptionLabels are shown instead of option values where set (choices
