@@ -33,27 +33,8 @@ func TestHealthSweepPagesThroughEveryReadyEnvironment(t *testing.T) {
 	defer func(n int) { healthPage = n }(healthPage)
 	healthPage = 2
 	ctx := context.Background()
-	db := openRolloutDB(t)
-	c, err := NewCipher(make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &sickProvider{}
-	s, err := New(Config{Store: db, Cipher: c, Providers: []Provider{p}, PollInterval: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := s.Publish(ctx, System, []byte(rolloutTemplate)); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
+	s := startHealthService(t, p)
 	var ids []string
 	for _, name := range []string{"web1", "web2", "web3", "web4", "web5"} {
 		ids = append(ids, launchReady(t, s, name, "1.0.0", nil).ID)
@@ -90,12 +71,26 @@ func (panickyHealth) StackHealth(context.Context, []string) (map[string]string, 
 // sweep goes on and judges nothing wrongly.
 func TestHealthSweepSurvivesAPanickingProvider(t *testing.T) {
 	ctx := context.Background()
-	db := openRolloutDB(t)
+	s := startHealthService(t, panickyHealth{})
+	e := launchReady(t, s, "web1", "1.0.0", nil)
+	if err := s.checkReady(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Environment(ctx, e.ID); err != nil || got.StatusReason != "" || got.Status != StatusReady {
+		t.Errorf("after a panicking health check: %+v, %v; want still ready and unflagged", got, err)
+	}
+}
+
+// startHealthService runs a service of p with the rollout template
+// published.
+func startHealthService(t *testing.T, p Provider) *Service {
+	t.Helper()
+	ctx := context.Background()
 	c, err := NewCipher(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Store: db, Cipher: c, Providers: []Provider{panickyHealth{}}, PollInterval: 5 * time.Millisecond})
+	s, err := New(Config{Store: openRolloutDB(t), Cipher: c, Providers: []Provider{p}, PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +105,5 @@ func TestHealthSweepSurvivesAPanickingProvider(t *testing.T) {
 		defer cancel()
 		_ = s.Stop(ctx)
 	})
-	e := launchReady(t, s, "web1", "1.0.0", nil)
-	if err := s.checkReady(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := s.Environment(ctx, e.ID); err != nil || got.StatusReason != "" || got.Status != StatusReady {
-		t.Errorf("after a panicking health check: %+v, %v; want still ready and unflagged", got, err)
-	}
+	return s
 }
