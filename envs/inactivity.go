@@ -221,7 +221,11 @@ func (s *Service) warnIdle(ctx context.Context) error {
 			claimed = true
 			msg := fmt.Sprintf("Inactive for %s: destroyed at %s unless it is used before (open it through Mayfly's link, or extend it)",
 				FormatDuration(now.Sub(a.LastActiveAt)), a.IdleUntil.Format(time.RFC3339))
-			return s.addEvent(ctx, tx, a.EnvironmentID, EventAction, "", msg, "reaper")
+			if err := s.addEvent(ctx, tx, a.EnvironmentID, EventAction, "", msg, "reaper"); err != nil {
+				return err
+			}
+			return s.notice(ctx, tx, Notice{Event: NoticeInactiveSoon, EnvironmentID: a.EnvironmentID,
+				Subject: "Environment inactive: destroyed at " + a.IdleUntil.Format(time.RFC3339), Text: msg, At: now})
 		})
 		if err != nil {
 			return err
