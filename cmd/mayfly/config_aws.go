@@ -37,10 +37,18 @@ type AWSConfig struct {
 
 func awsFlags(fs *flag.FlagSet, c *AWSConfig, env func(string, string) string, envDur func(string, time.Duration) time.Duration) {
 	fs.StringVar(&c.Mode, "aws", env("MAYFLY_AWS", "auto"), "aws provider: auto (on when AWS_REGION or AWS_PROFILE is set), on or off (MAYFLY_AWS)")
-	fs.DurationVar(&c.OrphanGrace, "aws-orphan-grace", envDur("MAYFLY_AWS_ORPHAN_GRACE", 24*time.Hour), "delete a Mayfly stack this long after it lost its environment (MAYFLY_AWS_ORPHAN_GRACE)")
-	fs.BoolVar(&c.OrphanDryRun, "aws-orphan-dry-run", env("MAYFLY_AWS_ORPHAN_DRY_RUN", "") == "1" || env("MAYFLY_AWS_ORPHAN_DRY_RUN", "") == "true",
-		"only report orphaned stacks, never delete them (MAYFLY_AWS_ORPHAN_DRY_RUN)")
-	fs.DurationVar(&c.OrphanSweepInterval, "aws-orphan-sweep-interval", envDur("MAYFLY_AWS_ORPHAN_SWEEP_INTERVAL", 5*time.Minute), "how often orphaned stacks are looked for (MAYFLY_AWS_ORPHAN_SWEEP_INTERVAL)")
+	// The orphan sweep is every cloud-like provider's (aws, tofu,
+	// kubernetes); its flags were named for aws first, and those names
+	// stay as aliases.
+	grace := envDur("MAYFLY_ORPHAN_GRACE", envDur("MAYFLY_AWS_ORPHAN_GRACE", 24*time.Hour))
+	dryRun := env("MAYFLY_ORPHAN_DRY_RUN", env("MAYFLY_AWS_ORPHAN_DRY_RUN", ""))
+	every := envDur("MAYFLY_ORPHAN_SWEEP_INTERVAL", envDur("MAYFLY_AWS_ORPHAN_SWEEP_INTERVAL", 5*time.Minute))
+	fs.DurationVar(&c.OrphanGrace, "orphan-grace", grace, "delete a stack Mayfly made this long after it lost its environment (MAYFLY_ORPHAN_GRACE)")
+	fs.BoolVar(&c.OrphanDryRun, "orphan-dry-run", dryRun == "1" || dryRun == "true", "only report orphaned stacks, never delete them (MAYFLY_ORPHAN_DRY_RUN)")
+	fs.DurationVar(&c.OrphanSweepInterval, "orphan-sweep-interval", every, "how often orphaned stacks are looked for (MAYFLY_ORPHAN_SWEEP_INTERVAL)")
+	for _, name := range []string{"orphan-grace", "orphan-dry-run", "orphan-sweep-interval"} {
+		fs.Var(fs.Lookup(name).Value, "aws-"+name, "the old name of --"+name)
+	}
 	fs.DurationVar(&c.CheckInterval, "aws-check-interval", envDur("MAYFLY_AWS_CHECK_INTERVAL", time.Minute), "how often AWS reachability is checked (MAYFLY_AWS_CHECK_INTERVAL)")
 	fs.DurationVar(&c.HealthInterval, "aws-health-interval", envDur("MAYFLY_AWS_HEALTH_INTERVAL", time.Minute),
 		"how often the stacks of ready environments are checked for breakage outside Mayfly (MAYFLY_AWS_HEALTH_INTERVAL)")
@@ -72,7 +80,7 @@ func (c AWSConfig) validate() error {
 		return fmt.Errorf("--aws %q: must be auto, on or off", c.Mode)
 	}
 	if c.OrphanGrace < 0 || c.OrphanSweepInterval <= 0 || c.CheckInterval <= 0 || c.HealthInterval <= 0 {
-		return fmt.Errorf("--aws-orphan-grace must not be negative, the intervals must be positive")
+		return fmt.Errorf("--orphan-grace must not be negative, the intervals must be positive")
 	}
 	if _, err := c.healthAllow(); err != nil {
 		return err

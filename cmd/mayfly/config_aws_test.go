@@ -25,7 +25,7 @@ func TestParseConfigAWS(t *testing.T) {
 		{name: "forced on", env: map[string]string{"MAYFLY_AWS": "on"}, enabled: true},
 		{name: "forced off despite a region", args: []string{"--aws", "off"}, env: map[string]string{"AWS_REGION": "eu-west-1"}},
 		{name: "bad mode", args: []string{"--aws", "maybe"}, wantErr: "--aws"},
-		{name: "bad interval", args: []string{"--aws-orphan-sweep-interval", "0s"}, wantErr: "intervals"},
+		{name: "bad interval", args: []string{"--orphan-sweep-interval", "0s"}, wantErr: "intervals"},
 		{name: "bad health interval", args: []string{"--aws-health-interval", "-1s"}, wantErr: "intervals"},
 		{name: "health outputs may reach loopback", args: []string{"--aws-health-allow", "127.0.0.0/8, ::1"}},
 		{name: "health allow not a range", env: map[string]string{"MAYFLY_AWS_HEALTH_ALLOW": "metadata"}, wantErr: `--aws-health-allow (MAYFLY_AWS_HEALTH_ALLOW) "metadata": "metadata" is not an IP address or a CIDR`},
@@ -51,6 +51,35 @@ func TestParseConfigAWS(t *testing.T) {
 			}
 			if c.AWS.OrphanGrace != 24*time.Hour || c.AWS.OrphanDryRun || c.AWS.HealthInterval != time.Minute {
 				t.Errorf("orphan defaults = %+v", c.AWS)
+			}
+		})
+	}
+}
+
+func TestParseConfigOrphanSweep(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		env    map[string]string
+		grace  time.Duration
+		dryRun bool
+		every  time.Duration
+	}{
+		{name: "defaults", grace: 24 * time.Hour, every: 5 * time.Minute},
+		{name: "flags", args: []string{"--orphan-grace", "1h", "--orphan-dry-run", "--orphan-sweep-interval", "30s"}, grace: time.Hour, dryRun: true, every: 30 * time.Second},
+		{name: "the old aws names", args: []string{"--aws-orphan-grace", "2h", "--aws-orphan-dry-run", "--aws-orphan-sweep-interval", "1m"}, grace: 2 * time.Hour, dryRun: true, every: time.Minute},
+		{name: "environment", env: map[string]string{"MAYFLY_ORPHAN_GRACE": "3h", "MAYFLY_ORPHAN_DRY_RUN": "1", "MAYFLY_ORPHAN_SWEEP_INTERVAL": "2m"}, grace: 3 * time.Hour, dryRun: true, every: 2 * time.Minute},
+		{name: "the old aws environment", env: map[string]string{"MAYFLY_AWS_ORPHAN_GRACE": "4h", "MAYFLY_AWS_ORPHAN_DRY_RUN": "true"}, grace: 4 * time.Hour, dryRun: true, every: 5 * time.Minute},
+		{name: "the new environment wins", env: map[string]string{"MAYFLY_ORPHAN_GRACE": "5h", "MAYFLY_AWS_ORPHAN_GRACE": "4h"}, grace: 5 * time.Hour, every: 5 * time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := ParseConfig(tt.args, func(k string) string { return tt.env[k] }, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.AWS.OrphanGrace != tt.grace || c.AWS.OrphanDryRun != tt.dryRun || c.AWS.OrphanSweepInterval != tt.every {
+				t.Errorf("grace %s, dry run %v, interval %s; want %s, %v, %s", c.AWS.OrphanGrace, c.AWS.OrphanDryRun, c.AWS.OrphanSweepInterval, tt.grace, tt.dryRun, tt.every)
 			}
 		})
 	}

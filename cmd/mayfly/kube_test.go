@@ -125,7 +125,7 @@ func TestKubeLaunchReadyDestroyed(t *testing.T) {
 // Mayfly does not know is an orphan: the sweep deletes it (grace 0), and
 // leaves another installation's alone.
 func TestKubeOrphanSweepDeletesUnknownNamespace(t *testing.T) {
-	s, cs := startKubeMain(t, "--aws-orphan-grace", "0")
+	s, cs := startKubeMain(t, "--orphan-grace", "0")
 	ctx := context.Background()
 	instance, err := s.DB.SetSettingOnce(ctx, "instance_id", "unused")
 	if err != nil {

@@ -285,7 +285,7 @@ func TestTofuDriftAfterHandEdit(t *testing.T) {
 // outside any environment here) is destroyed by the sweep, with its work
 // dir and process; a live environment's stack is left alone.
 func TestTofuOrphanSweep(t *testing.T) {
-	s := startTofuMain(t, "--aws-orphan-grace", "0s")
+	s := startTofuMain(t, "--orphan-grace", "0s")
 	ctx := t.Context()
 	live := s.launch(map[string]any{"template": "tofu-files", "name": "alive", "ttl": "30m", "params": map[string]any{}})
 	s.waitStatus(live.ID, "ready", 60*time.Second)
