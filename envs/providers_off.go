@@ -44,5 +44,8 @@ func (s *Service) providerUnavailable(name string) string {
 	if s.off[name] {
 		return fmt.Sprintf("the %s provider is turned off on this server (on: %s); an administrator turns it on with %s", name, on, providersSetting)
 	}
+	if setup := s.cfg.ProviderSetup[name]; setup != "" {
+		return fmt.Sprintf("%q is not a configured provider (on: %s); an administrator sets it up with %s", name, on, setup)
+	}
 	return fmt.Sprintf("%q is not a configured provider (on: %s)", name, on)
 }

@@ -75,6 +75,10 @@ type Config struct {
 	// ProvidersOff are turned off: they only destroy what they made (and
 	// show its logs); see providers_off.go.
 	ProvidersOff []Provider
+	// ProviderSetup says, per provider name, how an administrator sets up
+	// a provider this server does not have (e.g. "--tofu-binary"); refusals
+	// quote it.
+	ProviderSetup map[string]string
 
 	// Workers is how many jobs run at once (default 20).
 	Workers int

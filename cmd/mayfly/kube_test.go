@@ -221,8 +221,8 @@ func TestKubePublishRefusals(t *testing.T) {
 		s := startMain(t, testCatalog(t))
 		r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(kubeTemplate))
 		assertProblem(t, r, http.StatusUnprocessableEntity, "provider")
-		if !strings.Contains(string(r.Body), `not a configured provider`) {
-			t.Errorf("refusal does not name the provider: %s", r.Body)
+		if !strings.Contains(string(r.Body), `not a configured provider`) || !strings.Contains(string(r.Body), "--kubeconfig") {
+			t.Errorf("refusal does not name the provider and how to set it up: %s", r.Body)
 		}
 		if r := s.api("GET", "/api/v1/templates", nil); strings.Contains(string(r.Body), "demo-shop-kube") {
 			t.Error("the kubernetes sample is listed without the provider")

@@ -171,6 +171,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Store:         m.DB,
 		Providers:     on,
 		ProvidersOff:  off,
+		ProviderSetup: providerSetup,
 		Cipher:        cipher,
 		Logger:        m.Log,
 		Metrics:       m.Metrics,
@@ -425,6 +426,14 @@ func (m *Main) loadCatalog(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// providerSetup says how each cloud-like provider is set up, for the
+// refusals of templates that ask for one this server does not have.
+var providerSetup = map[string]string{
+	"aws":        "--aws on (MAYFLY_AWS), or an AWS region or profile in the environment (AWS_REGION, AWS_PROFILE)",
+	"tofu":       "--tofu-binary (MAYFLY_TOFU_BINARY)",
+	"kubernetes": "--kubeconfig (MAYFLY_KUBECONFIG), or --kube on (MAYFLY_KUBE) inside a cluster",
 }
 
 // providersOnAndOff splits the providers built into those turned on
