@@ -302,3 +302,34 @@ func TestChannelsAreCheckedAndSecretsKept(t *testing.T) {
 		t.Errorf("audited %v", actions)
 	}
 }
+
+// A failed launch and a destroy given up tell the owner, with the reason.
+func TestFailureNotices(t *testing.T) {
+	ctx := context.Background()
+	p := newFaultyProvider(map[string]plan{"broken": {provision: always(fail)}, "undying": {destroy: always(fail)}})
+	svc, _ := notifyService(t, p, envs.Config{ProvisionAttempts: 2, DestroyAttempts: 2})
+	secret := notify.NewSecret()
+	rcv := notifytest.StartReceiver(t, secret)
+	addChannel(t, svc, tester, envs.ChannelRequest{Kind: envs.ChannelWebhook, URL: rcv.URL, Secret: secret,
+		Events: []string{string(envs.NoticeFailed), string(envs.NoticeDestroyFailed)}})
+
+	broken := launchAs(t, svc, "faulty", "broken", "", nil)
+	waitFor(t, svc, broken.ID, time.Now().Add(30*time.Second), func(e *envs.Environment) bool { return e.Status == envs.StatusFailed })
+	got := rcv.Wait(t, 1, 10*time.Second)
+	if got[0].Payload["event"] != string(envs.NoticeFailed) || !strings.Contains(got[0].Payload["text"].(string), "attempt 2 of 2") {
+		t.Errorf("failed notice %s", got[0].Body)
+	}
+
+	undying := launchAs(t, svc, "faulty", "undying", "", nil)
+	waitReady(t, svc, undying.ID)
+	if _, err := svc.Destroy(ctx, tester, undying.ID); err != nil {
+		t.Fatal(err)
+	}
+	got = rcv.Wait(t, 2, 20*time.Second)
+	if got[1].Payload["event"] != string(envs.NoticeDestroyFailed) || !strings.Contains(got[1].Payload["text"].(string), "gave up after 2 attempts") {
+		t.Errorf("destroy failed notice %s", got[1].Body)
+	}
+	if e, _ := got[1].Payload["environment"].(map[string]any); e["status"] != string(envs.StatusDestroyFailed) {
+		t.Errorf("environment %v, want destroy_failed", got[1].Payload["environment"])
+	}
+}
