@@ -138,3 +138,22 @@ func TestNotifyConfigIsChecked(t *testing.T) {
 		})
 	}
 }
+
+// A DR drill's result goes to the channels that chose drills, on Slack in
+// its mrkdwn with the RTO and RPO.
+func TestDrillResultIsNotified(t *testing.T) {
+	s := startMain(t, "")
+	slack := notifytest.StartReceiver(t, "")
+	if r := s.api("POST", "/api/v1/notifications/channels", map[string]any{"kind": "slack", "url": slack.URL + "/services/T/B/x",
+		"events": []string{"environment.drill"}}); r.Status != http.StatusCreated {
+		t.Fatalf("add slack: %d %s", r.Status, r.Body)
+	}
+	e := s.launch(map[string]any{"template": "shop-dr-drill", "ttl": "10m"})
+	s.waitStatus(e.ID, "ready", 60*time.Second)
+	text, _ := slack.Wait(t, 1, 10*time.Second)[0].Payload["text"].(string)
+	if !strings.HasPrefix(text, "*DR drill "+e.Name+": Recovered and verified: RTO ") || !strings.Contains(text, "RPO") ||
+		!strings.Contains(text, "/environments/"+e.ID+"|Open "+e.Name+" in Mayfly>") {
+		t.Errorf("slack text %q", text)
+	}
+	s.destroyClean(e.ID)
+}
