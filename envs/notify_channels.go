@@ -356,3 +356,34 @@ func (s *Service) NotifyDeliveries(ctx context.Context, actor Actor, limit int) 
 	}
 	return out, nil
 }
+
+// resealChannels re-encrypts with the current key the channel secrets
+// still sealed with a previous one (see ResealSecrets).
+func (s *Service) resealChannels(ctx context.Context) (int, error) {
+	rows, err := s.store.AllNotifyChannels(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range rows {
+		if len(c.Secret) == 0 {
+			continue
+		}
+		plain, current, err := s.cipher.openWith(sealBytesVersion, c.Secret, channelAD(c.ID))
+		if err != nil {
+			return n, fmt.Errorf("envs: reseal channel %s: %w", c.ID, err)
+		}
+		if current {
+			continue
+		}
+		sealed, err := s.cipher.Seal(plain, channelAD(c.ID))
+		if err != nil {
+			return n, err
+		}
+		if err := s.store.SetNotifyChannelSecret(ctx, c.ID, sealed); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

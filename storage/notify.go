@@ -104,6 +104,15 @@ func (q Queries) DeleteNotifyChannel(ctx context.Context, id string) error {
 	return nil
 }
 
+// SetNotifyChannelSecret replaces a channel's sealed secret (key
+// rotation).
+func (q Queries) SetNotifyChannelSecret(ctx context.Context, id string, sealed []byte) error {
+	if err := q.ctx(ctx).Model(&NotifyChannel{}).Where("id = ?", id).Update("secret", sealed).Error; err != nil {
+		return fmt.Errorf("storage: reseal notification channel %s: %w", id, err)
+	}
+	return nil
+}
+
 // AddNotifyDelivery records one delivery attempt.
 func (q Queries) AddNotifyDelivery(ctx context.Context, d *NotifyDelivery) error {
 	if err := q.ctx(ctx).Create(d).Error; err != nil {
