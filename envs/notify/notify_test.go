@@ -212,3 +212,14 @@ func TestCheckSecret(t *testing.T) {
 		}
 	}
 }
+
+// The metadata service's address, and any other link-local one, is never
+// dialled.
+func TestWebhookRefusesLinkLocal(t *testing.T) {
+	for _, url := range []string{"http://169.254.169.254/latest/meta-data/", "http://[fe80::1]:8080/"} {
+		_, err := notify.HTTP{Timeout: 2 * time.Second}.Webhook(context.Background(), url, notify.NewSecret(), sample())
+		if !errors.Is(err, notify.ErrLinkLocal) {
+			t.Errorf("%s: %v, want ErrLinkLocal", url, err)
+		}
+	}
+}

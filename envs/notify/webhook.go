@@ -7,10 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
@@ -19,8 +22,8 @@ import (
 // HTTP posts messages to webhooks: Mayfly's own JSON, signed (Webhook), or
 // Slack's {"text": ...} (Slack). The zero value works.
 type HTTP struct {
-	// Client sends the requests (nil: one that follows no redirects, so a
-	// receiver cannot bounce a signed body elsewhere).
+	// Client sends the requests (nil: one that follows no redirects and
+	// dials no link-local address; see defaultClient).
 	Client *http.Client
 	// Timeout bounds one request when ctx has no deadline (default 10s).
 	Timeout time.Duration
@@ -28,7 +31,38 @@ type HTTP struct {
 	Now func() time.Time
 }
 
-var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+// defaultClient follows no redirects (a receiver cannot bounce a signed
+// body elsewhere) and dials no link-local address: the cloud metadata
+// service (169.254.169.254) is one, and a webhook is a URL anyone may set.
+var defaultClient = &http.Client{
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, Control: refuseLinkLocal}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		MaxIdleConns:          20,
+		IdleConnTimeout:       90 * time.Second,
+	},
+}
+
+// ErrLinkLocal is a webhook whose address is link-local.
+var ErrLinkLocal = errors.New("notify: link-local addresses (such as the cloud metadata service) are not webhooks")
+
+func refuseLinkLocal(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return err
+	}
+	if ip = ip.Unmap(); ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() {
+		return ErrLinkLocal
+	}
+	return nil
+}
 
 // Payload is the JSON body of an outgoing webhook.
 type Payload struct {
@@ -126,7 +160,7 @@ func (h HTTP) post(ctx context.Context, target string, body []byte, hd http.Head
 	req.Header.Set("User-Agent", "Mayfly")
 	c := h.Client
 	if c == nil {
-		c = noRedirects
+		c = defaultClient
 	}
 	resp, err := c.Do(req)
 	if err != nil {
