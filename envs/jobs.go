@@ -784,5 +784,8 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[sweepArgs]) error
 	if err := s.sweepLaunchKeys(ctx); err != nil {
 		return err
 	}
+	if _, err := s.store.PruneNotifyDeliveries(ctx, s.now().Add(-deliveryLogKept)); err != nil {
+		return err
+	}
 	return s.sweepOrphans(ctx)
 }

@@ -62,6 +62,11 @@ func (s *Service) notice(ctx context.Context, tx *storage.Tx, n Notice) error {
 	if n.UserID == "" && n.Team == "" {
 		return nil // nobody to tell
 	}
+	// Most events have no channel to go to: no job for them. A channel
+	// added after this look would not have heard the event anyway.
+	if ok, err := tx.HasNotifyChannels(ctx, n.UserID, n.Team); err != nil || !ok {
+		return err
+	}
 	if n.At.IsZero() {
 		n.At = s.now()
 	}

@@ -24,6 +24,10 @@ import (
 
 const notifyQueue = "notify"
 
+// deliveryLogKept is how long the delivery log keeps an attempt (the
+// reaper's sweep prunes older ones).
+const deliveryLogKept = 30 * 24 * time.Hour
+
 type noticeArgs struct {
 	ID     string `json:"id" river:"unique"`
 	Notice Notice `json:"notice"`

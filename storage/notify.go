@@ -70,6 +70,27 @@ func (q Queries) NotifyChannel(ctx context.Context, id string) (*NotifyChannel, 
 	return &c, nil
 }
 
+// HasNotifyChannels reports whether the user (by id) or the team has any
+// channel: a notice for neither is not queued at all.
+func (q Queries) HasNotifyChannels(ctx context.Context, userID, team string) (bool, error) {
+	var ids []string
+	err := q.ctx(ctx).Model(&NotifyChannel{}).Select("id").
+		Where("(scope = 'user' AND owner = ?) OR (scope = 'team' AND owner = ?)", userID, team).Limit(1).Pluck("id", &ids).Error
+	if err != nil {
+		return false, fmt.Errorf("storage: look for notification channels: %w", err)
+	}
+	return len(ids) > 0, nil
+}
+
+// PruneNotifyDeliveries deletes the delivery log's rows older than before.
+func (q Queries) PruneNotifyDeliveries(ctx context.Context, before time.Time) (int64, error) {
+	res := q.ctx(ctx).Where("at < ?", before).Delete(&NotifyDelivery{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("storage: prune deliveries: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}
+
 // NotifyChannels lists the channels of one scope's owners, oldest first.
 func (q Queries) NotifyChannels(ctx context.Context, scope string, owners []string) ([]NotifyChannel, error) {
 	var rows []NotifyChannel
