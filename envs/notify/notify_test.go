@@ -149,6 +149,18 @@ func TestSMTPDelivers(t *testing.T) {
 	}
 }
 
+// TLS from the first byte (port 465).
+func TestSMTPImplicitTLS(t *testing.T) {
+	srv := notifytest.StartSMTPTLS(t)
+	s := &notify.SMTP{Host: srv.Host, Port: srv.Port, From: "mayfly@example.com", TLS: notify.SMTPTLS, TLSConfig: &tls.Config{RootCAs: srv.Roots}}
+	if err := s.Send(context.Background(), "alice@example.com", sample()); err != nil {
+		t.Fatal(err)
+	}
+	if m := srv.Wait(t, 1, 5*time.Second)[0]; !m.TLS || m.Subject != "Environment shop-1 is ready" {
+		t.Errorf("mail %+v, want it over TLS", m)
+	}
+}
+
 // STARTTLS is required when asked for: a server without it is refused,
 // and so is a certificate the client does not trust.
 func TestSMTPStartTLSIsRequired(t *testing.T) {

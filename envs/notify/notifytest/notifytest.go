@@ -56,6 +56,18 @@ type SMTPServer struct {
 // set, are required (AUTH PLAIN).
 func StartSMTP(t testing.TB, withTLS bool, user, password string) *SMTPServer {
 	t.Helper()
+	return startSMTP(t, withTLS, false, user, password)
+}
+
+// StartSMTPTLS starts an SMTP server that speaks TLS from the first byte
+// (as on port 465), with a fresh certificate for 127.0.0.1.
+func StartSMTPTLS(t testing.TB) *SMTPServer {
+	t.Helper()
+	return startSMTP(t, true, true, "", "")
+}
+
+func startSMTP(t testing.TB, withTLS, implicit bool, user, password string) *SMTPServer {
+	t.Helper()
 	s := &SMTPServer{got: make(chan struct{}, 100)}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		return &session{s: s, conn: c, user: user, password: password}, nil
@@ -72,9 +84,12 @@ func StartSMTP(t testing.TB, withTLS bool, user, password string) *SMTPServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	addr := l.Addr().(*net.TCPAddr)
+	if implicit {
+		l = tls.NewListener(l, srv.TLSConfig)
+	}
 	go srv.Serve(l) //nolint:errcheck // ends with Close
 	t.Cleanup(func() { srv.Close() })
-	addr := l.Addr().(*net.TCPAddr)
 	s.Host, s.Port = "127.0.0.1", addr.Port
 	return s
 }
