@@ -366,6 +366,11 @@ func (s *Service) recordDrift(ctx context.Context, r *storage.Environment, v *st
 		if err := s.addEvent(ctx, tx, r.ID, EventProvider, "", msg, ""); err != nil {
 			return err
 		}
+		if row.State == string(DriftDrifted) {
+			if err := s.notice(ctx, tx, s.envNotice(cur, NoticeDrift, "Environment "+cur.Name+" drifted", msg)); err != nil {
+				return err
+			}
+		}
 		if row.State != string(DriftDrifted) || DriftRemedy(v.DriftRemedy) != RemedyReplace {
 			return nil
 		}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/envs/local"
+	"github.com/mayflyhq/mayfly/envs/notify"
+	"github.com/mayflyhq/mayfly/envs/notify/notifytest"
 )
 
 // clock is the service's clock, moved by the test.
@@ -121,6 +123,14 @@ func TestDriftSchedule(t *testing.T) {
 	})
 
 	member := envs.Actor{Name: "ada", UserID: "usr-ada", Role: envs.RoleMember}
+	// The owner hears of drift on her webhook (and of nothing else: she
+	// chose drift only).
+	secret := notify.NewSecret()
+	rcv := notifytest.StartReceiver(t, secret)
+	if _, _, err := svc.AddNotifyChannel(ctx, member, envs.ChannelRequest{Kind: envs.ChannelWebhook, URL: rcv.URL, Secret: secret,
+		Events: []string{string(envs.NoticeDrift)}}); err != nil {
+		t.Fatal(err)
+	}
 	launch := func(template string) *envs.Environment {
 		t.Helper()
 		e, err := svc.Launch(ctx, member, envs.LaunchRequest{Template: template})
@@ -192,6 +202,9 @@ func TestDriftSchedule(t *testing.T) {
 	if !hasEvent(t, svc, daily.ID, "Drift detected: 1 difference from what 1.0.0 declares: config/app.yaml (file) MODIFIED") {
 		t.Errorf("no drift line in the timeline")
 	}
+	if n := rcv.Wait(t, 1, 10*time.Second)[0]; n.Payload["event"] != string(envs.NoticeDrift) || !strings.Contains(n.Payload["text"].(string), "config/app.yaml") {
+		t.Errorf("drift notice %s", n.Body)
+	}
 	yes, no := true, false
 	for _, tt := range []struct {
 		drifted *bool
@@ -242,6 +255,9 @@ func TestDriftSchedule(t *testing.T) {
 	}
 	if got := metrics.count("local/drifted"); got != 1 {
 		t.Errorf("%d drifted checks counted, want 1", got)
+	}
+	if got := len(rcv.Accepted()); got != 1 {
+		t.Errorf("%d drift notices, want 1 (coming back in sync is no drift)", got)
 	}
 
 	// Someone else's environment, or one that is not ready, is refused.

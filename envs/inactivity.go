@@ -30,16 +30,6 @@ type InactivityPolicy struct {
 	WarnBefore time.Duration `json:"warn_before"`
 }
 
-// Notifier hears of lifecycle events people should be told about, beyond
-// the timeline (the notification channels implement it). It is called
-// after the event is committed, once per event however many replicas run,
-// with a bounded context; an error is logged, and never delays a destroy.
-type Notifier interface {
-	// InactiveSoon: env has been idle and is destroyed at until unless it
-	// is used before.
-	InactiveSoon(ctx context.Context, env *Environment, until time.Time) error
-}
-
 // Activity sources, as the environment page says them.
 const (
 	ViaProxy    = "proxy"
@@ -224,8 +214,12 @@ func (s *Service) warnIdle(ctx context.Context) error {
 			if err := s.addEvent(ctx, tx, a.EnvironmentID, EventAction, "", msg, "reaper"); err != nil {
 				return err
 			}
-			return s.notice(ctx, tx, Notice{Event: NoticeInactiveSoon, EnvironmentID: a.EnvironmentID,
-				Subject: "Environment inactive: destroyed at " + a.IdleUntil.Format(time.RFC3339), Text: msg, At: now})
+			r, err := tx.Environment(ctx, a.EnvironmentID)
+			if err != nil {
+				return err
+			}
+			return s.notice(ctx, tx, s.envNotice(r, NoticeInactiveSoon,
+				"Environment "+r.Name+" inactive: destroyed at "+a.IdleUntil.Format(time.RFC3339), msg))
 		})
 		if err != nil {
 			return err
@@ -235,25 +229,8 @@ func (s *Service) warnIdle(ctx context.Context) error {
 		}
 		s.hub.notify(a.EnvironmentID)
 		s.log.Info("environment inactive soon", "environment", a.EnvironmentID, "until", a.IdleUntil)
-		s.notifyInactiveSoon(ctx, a.EnvironmentID, *a.IdleUntil)
 	}
 	return nil
-}
-
-func (s *Service) notifyInactiveSoon(ctx context.Context, id string, until time.Time) {
-	if s.cfg.Notifier == nil {
-		return
-	}
-	env, err := s.Environment(ctx, id)
-	if err != nil {
-		s.log.Warn("notify inactive soon", "environment", id, "err", err)
-		return
-	}
-	nctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := s.cfg.Notifier.InactiveSoon(nctx, env, until); err != nil {
-		s.log.Warn("notify inactive soon", "environment", id, "err", err)
-	}
 }
 
 // destroyIdle destroys the live environments idle past their deadline, as

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/notify"
+	"github.com/mayflyhq/mayfly/envs/notify/notifytest"
 	"github.com/mayflyhq/mayfly/storage"
 )
 
@@ -45,38 +47,17 @@ func (c *fakeClock) Set(t time.Time) {
 	c.t = t
 }
 
-// countingNotifier counts the "inactive soon" notifications.
-type countingNotifier struct {
-	mu    sync.Mutex
-	soon  []string
-	until []time.Time
-}
-
-func (n *countingNotifier) InactiveSoon(_ context.Context, env *envs.Environment, until time.Time) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.soon = append(n.soon, env.Name)
-	n.until = append(n.until, until)
-	return nil
-}
-
-func (n *countingNotifier) count() int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return len(n.soon)
-}
-
 // lifecycleReplicas starts n services of the faulty provider on one
 // database with the same fake clock (the lifecycle pass runs only when a
 // test calls it), and publishes idleTemplate.
-func lifecycleReplicas(t *testing.T, n int, clock *fakeClock, notifier envs.Notifier) ([]*envs.Service, *storage.DB) {
+func lifecycleReplicas(t *testing.T, n int, clock *fakeClock) ([]*envs.Service, *storage.DB) {
 	t.Helper()
 	db, cipher := openStore(t)
 	var out []*envs.Service
 	for range n {
 		// One provider each, as on separate hosts; the faulty provider
 		// keeps no state a destroy needs.
-		svc := startFaulty(t, db, cipher, newFaultyProvider(nil), envs.Config{Clock: clock.Now, Notifier: notifier, LifecycleInterval: 1000 * time.Hour})
+		svc := startFaulty(t, db, cipher, newFaultyProvider(nil), envs.Config{Clock: clock.Now, LifecycleInterval: 1000 * time.Hour})
 		out = append(out, svc)
 	}
 	if _, _, err := out[0].Publish(context.Background(), envs.System, []byte(idleTemplate)); err != nil {
@@ -113,7 +94,7 @@ func countEvents(t *testing.T, svc *envs.Service, id, prefix string) int {
 }
 
 // TestInactivityWarnsThenDestroys: idle for 7h, an environment is warned
-// once (timeline and notifier); traffic through the proxy moves its
+// once (timeline, and a delivery to the owner's webhook); traffic through the proxy moves its
 // deadline and re-arms the warning; idle 8h after that, the reaper
 // destroys it with the reason "inactive", audited, exactly once with two
 // replicas.
@@ -121,9 +102,14 @@ func TestInactivityWarnsThenDestroys(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: t0}
-	notes := &countingNotifier{}
-	svcs, db := lifecycleReplicas(t, 2, clock, notes)
+	svcs, db := lifecycleReplicas(t, 2, clock)
 	svc := svcs[0]
+	secret := notify.NewSecret()
+	rcv := notifytest.StartReceiver(t, secret)
+	if _, _, err := svc.AddNotifyChannel(ctx, tester, envs.ChannelRequest{Kind: envs.ChannelWebhook, URL: rcv.URL, Secret: secret,
+		Events: []string{string(envs.NoticeInactiveSoon)}}); err != nil {
+		t.Fatal(err)
+	}
 	env := launchAs(t, svc, "idle", "idle-one", "", nil)
 	waitReady(t, svc, env.ID)
 
@@ -170,9 +156,7 @@ func TestInactivityWarnsThenDestroys(t *testing.T) {
 		if n := countEvents(t, svc, env.ID, "Inactive for 7h"); n != st.warnings {
 			t.Errorf("%s: %d warnings, want %d", st.name, n, st.warnings)
 		}
-		if n := notes.count(); n != st.warnings {
-			t.Errorf("%s: %d notifications, want %d", st.name, n, st.warnings)
-		}
+		rcv.Wait(t, st.warnings, 10*time.Second)
 		if st.touch {
 			l, err := svc.EnvironmentLifecycle(ctx, env.ID)
 			if err != nil {
@@ -184,6 +168,21 @@ func TestInactivityWarnsThenDestroys(t *testing.T) {
 			if want := t0.Add(st.at + 8*time.Hour); !l.IdleUntil.Equal(want) {
 				t.Errorf("%s: idle until %s, want %s", st.name, l.IdleUntil, want)
 			}
+		}
+	}
+	// Exactly one delivery per warning, however many replicas ran the
+	// pass: by now a duplicate would have arrived with the destroy.
+	waitFor(t, svc, env.ID, time.Now().Add(30*time.Second), func(e *envs.Environment) bool { return e.Status == envs.StatusDestroyed })
+	got := rcv.Accepted()
+	if len(got) != 2 || got[0].ID == got[1].ID {
+		t.Errorf("%d deliveries, want 2 distinct: %+v", len(got), got)
+	}
+	for _, d := range got {
+		if d.Payload["event"] != string(envs.NoticeInactiveSoon) || !strings.Contains(d.Payload["text"].(string), "Inactive for 7h") {
+			t.Errorf("delivery %s", d.Body)
+		}
+		if e, _ := d.Payload["environment"].(map[string]any); e["name"] != "idle-one" {
+			t.Errorf("delivery about %v, want idle-one", d.Payload["environment"])
 		}
 	}
 	if n := countEvents(t, svc, env.ID, "Inactive for 8h (inactivity.idle 8h): destroying"); n != 1 {
@@ -214,7 +213,7 @@ func TestExtendCountsAsActivity(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: t0}
-	svcs, _ := lifecycleReplicas(t, 1, clock, nil)
+	svcs, _ := lifecycleReplicas(t, 1, clock)
 	svc := svcs[0]
 	env := launchAs(t, svc, "idle", "idle-extend", "", nil)
 	waitReady(t, svc, env.ID)

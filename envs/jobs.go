@@ -79,6 +79,7 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	orphanSweep := s.orphanSweepJob(workers)
 	driftSweep, driftQueueConfig := s.driftJobs(workers)
 	deprecationSweep := s.deprecationJobs(workers)
+	notifyQueueConfig := s.notifyJobs(workers)
 	s.rollouts = newRolloutRunner(s)
 	river.AddWorker(workers, &rolloutWorker{r: s.rollouts})
 	// A launch's provision job is inserted in the launch's transaction
@@ -95,7 +96,7 @@ func (s *Service) newJobQueue() (*storage.JobQueue, error) {
 	return s.store.NewJobQueue(&river.Config{
 		Logger:            s.log.With("component", "jobs"),
 		Workers:           workers,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}, driftQueue: driftQueueConfig},
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: s.cfg.Workers}, driftQueue: driftQueueConfig, notifyQueue: notifyQueueConfig},
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: 20 * time.Millisecond,
 		// Jobs are bounded steps (long waits snooze rather than block), so
@@ -369,6 +370,12 @@ func (s *Service) markReady(ctx context.Context, r *storage.Environment, st Stac
 			msg += fmt.Sprintf(", RPO %s", FormatDuration(rpo))
 		}
 	}
+	ev, subject, text := NoticeReady, "Environment "+r.Name+" is ready", fmt.Sprintf("%s (%s %s) is ready; it expires at %s.",
+		r.Name, r.TemplateName, r.Version, r.ExpiresAt.UTC().Format(time.RFC3339))
+	if Kind(r.Kind) == KindDR {
+		ev, subject, text = NoticeDrill, "DR drill "+r.Name+": "+msg, fmt.Sprintf("DR drill %s (%s %s): %s.", r.Name, r.TemplateName, r.Version, msg)
+	}
+	also = append(also, func(tx *storage.Tx) error { return s.notice(ctx, tx, s.envNotice(r, ev, subject, text)) })
 	ok, err := s.transition(ctx, r, StatusReady, msg, System.Name, updates, also...)
 	if err == nil && ok {
 		s.metrics.ProvisionDone(r.Provider, now.Sub(r.CreatedAt), true)
@@ -415,6 +422,13 @@ func (s *Service) failLaunch(ctx context.Context, r *storage.Environment, reason
 			return err
 		}
 		if err := s.addEvent(ctx, tx, r.ID, EventAction, "", cleanup, System.Name); err != nil {
+			return err
+		}
+		n := s.envNotice(r, NoticeFailed, "Launch of "+r.Name+" failed", fmt.Sprintf("The launch of %s (%s %s) failed: %s", r.Name, r.TemplateName, r.Version, reason))
+		if Kind(r.Kind) == KindDR {
+			n = s.envNotice(r, NoticeDrill, "DR drill "+r.Name+" failed", fmt.Sprintf("DR drill %s (%s %s) did not recover: %s", r.Name, r.TemplateName, r.Version, reason))
+		}
+		if err := s.notice(ctx, tx, n); err != nil {
 			return err
 		}
 		return s.jobs.InsertTx(ctx, tx, cleanupArgs{EnvironmentID: r.ID}, opts)
@@ -548,6 +562,10 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 	}
 	ok, err := s.transition(ctx, r, StatusDestroyed, msg, System.Name,
 		map[string]any{"destroyed_at": now, "status_reason": "", "updated_at": now}, func(tx *storage.Tx) error {
+			if err := s.notice(ctx, tx, s.envNotice(r, NoticeDestroyed, "Environment "+r.Name+" destroyed",
+				fmt.Sprintf("%s (%s %s) is destroyed.", r.Name, r.TemplateName, r.Version))); err != nil {
+				return err
+			}
 			if r.StackID == "" {
 				return nil
 			}
@@ -640,6 +658,11 @@ func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, rea
 			if err := tx.UpdateEnvironment(ctx, r.ID, updates); err != nil {
 				return err
 			}
+			if final {
+				if err := s.notice(ctx, tx, s.destroyGivenUpNotice(r, reason)); err != nil {
+					return err
+				}
+			}
 			return s.addEvent(ctx, tx, r.ID, EventProvider, "", "Destroy failed again: "+reason, "")
 		})
 		if err != nil {
@@ -652,11 +675,21 @@ func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, rea
 	if final {
 		msg = "Destroy failed: "
 	}
-	if _, err := s.transition(ctx, r, StatusDestroyFailed, msg+reason, System.Name, updates); err != nil {
+	var also []func(tx *storage.Tx) error
+	if final {
+		also = append(also, func(tx *storage.Tx) error { return s.notice(ctx, tx, s.destroyGivenUpNotice(r, reason)) })
+	}
+	if _, err := s.transition(ctx, r, StatusDestroyFailed, msg+reason, System.Name, updates, also...); err != nil {
 		return err
 	}
 	s.log.Warn("destroy failed", "environment", r.ID, "reason", reason)
 	return &destroyFailure{reason}
+}
+
+// destroyGivenUpNotice tells that a destroy stopped trying.
+func (s *Service) destroyGivenUpNotice(r *storage.Environment, reason string) Notice {
+	return s.envNotice(r, NoticeDestroyFailed, "Destroy of "+r.Name+" failed: an administrator must retry it",
+		fmt.Sprintf("The destroy of %s (%s %s) stopped trying: %s", r.Name, r.TemplateName, r.Version, reason))
 }
 
 // destroyFailure is a failed destroy that is recorded on its environment.
@@ -749,6 +782,9 @@ func (w *sweepWorker) Work(ctx context.Context, job *river.Job[sweepArgs]) error
 		return err
 	}
 	if err := s.sweepLaunchKeys(ctx); err != nil {
+		return err
+	}
+	if _, err := s.store.PruneNotifyDeliveries(ctx, s.now().Add(-deliveryLogKept)); err != nil {
 		return err
 	}
 	return s.sweepOrphans(ctx)

@@ -2,6 +2,8 @@ package envs
 
 import (
 	"context"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/mayflyhq/mayfly/storage"
@@ -52,10 +54,42 @@ type NoticeLink struct {
 }
 
 // notice queues n for delivery in tx, the transaction that records its
-// event.
-//
-// Delivery is not built yet: the notification channels replace this body.
+// event: one fan-out job, which resolves the channels (the person's, per
+// their choice of events, and the team's) and queues one delivery job per
+// channel (see notify_jobs.go). Queued on a queue of its own, it never
+// holds up the orchestrator's jobs.
 func (s *Service) notice(ctx context.Context, tx *storage.Tx, n Notice) error {
-	_, _, _ = ctx, tx, n
-	return nil
+	if n.UserID == "" && n.Team == "" {
+		return nil // nobody to tell
+	}
+	// Most events have no channel to go to: no job for them. A channel
+	// added after this look would not have heard the event anyway.
+	if ok, err := tx.HasNotifyChannels(ctx, n.UserID, n.Team); err != nil || !ok {
+		return err
+	}
+	if n.At.IsZero() {
+		n.At = s.now()
+	}
+	args := noticeArgs{ID: "ntc_" + strings.ToLower(randomID(20)), Notice: n}
+	return s.jobs.InsertTx(ctx, tx, args, nil)
+}
+
+// envNotice is a notice about environment r, for its owner and its team,
+// with a link to its page.
+func (s *Service) envNotice(r *storage.Environment, ev NoticeEvent, subject, text string) Notice {
+	n := Notice{Event: ev, EnvironmentID: r.ID, UserID: r.OwnerID, Team: r.Team, Subject: oneLine(subject),
+		Text: text, At: s.now()}
+	if u := s.environmentURL(r.ID); u != "" {
+		n.Links = append(n.Links, NoticeLink{Label: "Open " + r.Name + " in Mayfly", URL: u})
+	}
+	return n
+}
+
+// environmentURL is the absolute URL of an environment's page ("" when
+// no external URL is configured).
+func (s *Service) environmentURL(id string) string {
+	if s.cfg.ExternalURL == "" {
+		return ""
+	}
+	return strings.TrimRight(s.cfg.ExternalURL, "/") + "/environments/" + url.PathEscape(id)
 }

@@ -149,7 +149,8 @@ func (c *Cipher) Open(sealed, additional []byte) ([]byte, error) {
 
 // ResealSecrets re-encrypts with the current key every secret still sealed
 // with a previous key, and returns how many environments it changed; the
-// users' sign-in grants are resealed too (see resealGrants). It is
+// users' sign-in grants and the notification channels' secrets are
+// resealed too (see resealGrants, resealChannels). It is
 // idempotent and runs at start whenever previous keys are configured.
 func (s *Service) ResealSecrets(ctx context.Context) (int, error) {
 	rows, err := s.store.SecretRows(ctx)
@@ -173,6 +174,11 @@ func (s *Service) ResealSecrets(ctx context.Context) (int, error) {
 			return n, err
 		}
 		n++
+	}
+	if c, err := s.resealChannels(ctx); err != nil {
+		return n, err
+	} else if c > 0 {
+		s.log.Info("re-encrypted notification channel secrets with the current key", "channels", c)
 	}
 	if g, err := s.resealGrants(ctx); err != nil {
 		return n, err

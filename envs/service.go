@@ -18,6 +18,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/mayflyhq/mayfly/envs/notify"
 	"github.com/mayflyhq/mayfly/storage"
 )
 
@@ -135,9 +136,19 @@ type Config struct {
 	DriftWorkers       int
 	DriftSweepInterval time.Duration
 
-	// Notifier hears of lifecycle events beyond the timeline (nil: none);
-	// see inactivity.go.
-	Notifier Notifier
+	// ExternalURL is where people reach Mayfly, for the links in notices
+	// ("": notices carry no links of Mayfly's).
+	ExternalURL string
+	// Notices (see notify_jobs.go): SMTP sends e-mail (nil or no host:
+	// e-mail channels are refused); NotifyHTTP posts webhooks;
+	// NotifyAttempts bounds the attempts of one delivery (default 6);
+	// NotifyTimeout one attempt (default 10s); NotifyWorkers how many run
+	// at once, on a queue of their own (default 10).
+	SMTP           *notify.SMTP
+	NotifyHTTP     notify.HTTP
+	NotifyAttempts int
+	NotifyTimeout  time.Duration
+	NotifyWorkers  int
 	// ActivityFlush is how often an environment's activity seen in memory
 	// is written at most (default 10s); LifecycleInterval how often the
 	// inactivity and schedule deadlines are looked at, on every replica
@@ -234,6 +245,9 @@ func New(cfg Config) (*Service, error) {
 	cfg.RollbackGrace = cmpOr(cfg.RollbackGrace, time.Hour)
 	cfg.ActivityFlush = cmpOr(cfg.ActivityFlush, 10*time.Second)
 	cfg.LifecycleInterval = cmpOr(cfg.LifecycleInterval, 5*time.Second)
+	cfg.NotifyAttempts = cmpOr(cfg.NotifyAttempts, 6)
+	cfg.NotifyTimeout = cmpOr(cfg.NotifyTimeout, 10*time.Second)
+	cfg.NotifyWorkers = cmpOr(cfg.NotifyWorkers, 10)
 	s := &Service{
 		store:     cfg.Store,
 		providers: map[string]Provider{},

@@ -194,6 +194,12 @@ func New(cfg Config) http.Handler {
 	e.GET("/admin/audit/export", h.require(admin, h.auditExport))
 	e.GET("/admin/users", h.require(admin, h.userList))
 	e.POST("/admin/users/:id/revoke", h.require(admin, h.userRevoke))
+	e.GET("/admin/notifications", h.require(admin, h.notifyDeliveries))
+	// Notification channels: anyone who reads sets their own; the service
+	// decides who sets a team's.
+	e.GET("/settings/notifications", h.require(read, h.notifySettingsShow))
+	e.POST("/settings/notifications", h.require(read, h.notifyChannelAdd))
+	e.POST("/settings/notifications/:id/remove", h.require(read, h.notifyChannelRemove))
 	e.GET("/tokens", h.require(tokens, h.tokenList))
 	e.POST("/tokens", h.require(tokens, h.tokenCreate))
 	e.POST("/tokens/:id/revoke", h.require(tokens, h.tokenRevoke))
@@ -227,6 +233,10 @@ func New(cfg Config) http.Handler {
 	api.GET("/teams/:team/schedule", h.require(read, h.apiTeamSchedule))
 	api.PUT("/teams/:team/schedule", h.require(launch, h.apiTeamScheduleSet))
 	api.DELETE("/teams/:team/schedule", h.require(launch, h.apiTeamScheduleSet))
+	api.GET("/notifications/channels", h.require(read, h.apiNotifyChannels))
+	api.POST("/notifications/channels", h.require(read, h.apiNotifyChannelAdd))
+	api.DELETE("/notifications/channels/:id", h.require(read, h.apiNotifyChannelRemove))
+	api.GET("/notifications/deliveries", h.require(admin, h.apiNotifyDeliveries))
 	api.GET("/admin/providers", h.require(admin, h.apiProviderChecks))
 	api.GET("/audit", h.require(admin, h.apiAuditList))
 	h.tofuStateRoutes(e)

@@ -113,6 +113,8 @@ type Config struct {
 	Providers ProvidersConfig
 	// Tofu configures the tofu provider (see config_tofu.go).
 	Tofu TofuConfig
+	// Notify configures the delivery of notices (see config_notify.go).
+	Notify NotifyConfig
 }
 
 // defaultDataDir is $XDG_DATA_HOME/mayfly or ~/.local/share/mayfly.
@@ -204,6 +206,7 @@ func ParseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	c.LocalHidden = credentialPaths(getenv)
 	providersFlags(fs, &c.Providers, env)
 	tofuFlags(fs, &c.Tofu, env, envDur)
+	notifyFlags(fs, &c.Notify, env, envInt, envDur)
 	if err := fs.Parse(args); err != nil {
 		return Config{}, err
 	}
@@ -300,6 +303,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.Kube.validate(); err != nil {
+		return err
+	}
+	if err := c.Notify.validate(); err != nil {
 		return err
 	}
 	if err := c.Tofu.validate(c.JobTimeout); err != nil {

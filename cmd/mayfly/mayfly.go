@@ -192,6 +192,11 @@ func (m *Main) Run(ctx context.Context) error {
 		DestroyTimeout:    cfg.DestroyTimeout,
 		RoleRecheck:       cfg.RoleRecheck,
 		Clock:             cfg.Clock,
+
+		ExternalURL:    cfg.ExternalURL,
+		SMTP:           cfg.Notify.smtp(),
+		NotifyAttempts: cfg.Notify.Attempts,
+		NotifyTimeout:  cfg.Notify.Timeout,
 	}
 	if signin != nil {
 		svcCfg.Identity = signin // roles are re-checked at the provider

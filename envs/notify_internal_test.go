@@ -1,0 +1,92 @@
+package envs
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly/storage"
+	"github.com/mayflyhq/mayfly/storage/storagetest"
+)
+
+func TestNotifyBackoff(t *testing.T) {
+	cases := []struct {
+		attempt int
+		want    time.Duration
+	}{
+		{1, 2 * time.Second},
+		{2, 4 * time.Second},
+		{3, 8 * time.Second},
+		{6, 64 * time.Second},
+		{40, time.Hour},
+	}
+	for _, c := range cases {
+		if got := notifyBackoff(2*time.Second, c.attempt); got != c.want {
+			t.Errorf("attempt %d: %s, want %s", c.attempt, got, c.want)
+		}
+	}
+}
+
+func TestHears(t *testing.T) {
+	cases := []struct {
+		events string
+		ev     NoticeEvent
+		want   bool
+	}{
+		{"", NoticeDrift, true},
+		{"environment.ready,environment.drift", NoticeDrift, true},
+		{"environment.ready", NoticeDrift, false},
+		{"environment.ready", NoticeReady, true},
+	}
+	for _, c := range cases {
+		if got := hears(c.events, c.ev); got != c.want {
+			t.Errorf("hears(%q, %s) = %v, want %v", c.events, c.ev, got, c.want)
+		}
+	}
+}
+
+// TestChannelSecretIsResealed: a channel's secret sealed with the old key
+// opens with the new key alone after ResealSecrets.
+func TestChannelSecretIsResealed(t *testing.T) {
+	ctx := context.Background()
+	db, err := storage.Open(ctx, storagetest.URL(t), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	keyA, keyB := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	service := func(key []byte, previous ...[]byte) *Service {
+		t.Helper()
+		c, err := NewCipher(key, previous...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := New(Config{Store: db, Cipher: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	const slackURL = "https://hooks.slack.example/services/T/B/secret-part"
+	ch, _, err := service(keyA).AddNotifyChannel(ctx, Actor{Name: "a", UserID: "usr-a", Role: RoleMember},
+		ChannelRequest{Kind: ChannelSlack, URL: slackURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := service(keyB, keyA).ResealSecrets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	row, err := db.NotifyChannel(ctx, ch.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := service(keyB).channelSecret(row)
+	if err != nil || got != slackURL {
+		t.Errorf("secret with the new key alone: %q, %v", got, err)
+	}
+}
