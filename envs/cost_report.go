@@ -3,6 +3,7 @@ package envs
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
 	"time"
 
@@ -189,3 +190,42 @@ func (s *Service) Savings(ctx context.Context, days int) (Savings, error) {
 
 // Total is what the day saved.
 func (d SavingsDay) Total() Money { return d.TTL + d.Inactive }
+
+// Estimate is what a launch would cost until its expiry.
+type Estimate struct {
+	Priced bool // the version declares a cost
+	Rate   Money
+	TTL    time.Duration
+	Total  Money
+}
+
+// EstimateLaunch is the cost of launching a template's version ("": the
+// latest) for ttl ("": its default) with these parameter values (the
+// priced ones decide the rate).
+func (s *Service) EstimateLaunch(ctx context.Context, template, version, ttl string, params map[string]string) (Estimate, error) {
+	tpl, err := s.Template(ctx, template)
+	if err != nil {
+		return Estimate{}, err
+	}
+	v, ok := tpl.Latest()
+	if version != "" {
+		i := slices.IndexFunc(tpl.Versions, func(v Version) bool { return v.Spec.Version == version })
+		if i < 0 {
+			return Estimate{}, Errorf(ENotFound, "template %s has no version %s", template, version)
+		}
+		v, ok = tpl.Versions[i], true
+	}
+	if !ok || v.Spec.Cost == nil {
+		return Estimate{}, nil
+	}
+	e := Estimate{Priced: true, Rate: v.Spec.Cost.Rate(params), TTL: v.Spec.TTL.Default}
+	if ttl != "" {
+		d, err := time.ParseDuration(ttl)
+		if err != nil || d < MinTTL || d > v.Spec.TTL.Max {
+			return e, Invalid("estimate is not valid", FieldError{Field: "ttl", Message: fmt.Sprintf("%q is not a TTL from %s to %s", ttl, MinTTL, FormatDuration(v.Spec.TTL.Max))})
+		}
+		e.TTL = d
+	}
+	e.Total = e.Rate.Over(e.TTL)
+	return e, nil
+}

@@ -229,6 +229,7 @@ func New(cfg Config) http.Handler {
 	api.DELETE("/teams/:team/schedule", h.require(launch, h.apiTeamScheduleSet))
 	api.GET("/admin/providers", h.require(admin, h.apiProviderChecks))
 	api.GET("/audit", h.require(admin, h.apiAuditList))
+	h.costRoutes(e, api)
 	h.tofuStateRoutes(e)
 	api.Any("/*", func(c *echo.Context) error { return echo.ErrNotFound })
 
