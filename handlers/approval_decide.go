@@ -69,7 +69,9 @@ type approvalJSON struct {
 	Cost string `json:"cost"` // dollars
 }
 
-func toApprovalJSON(a envs.Approval) approvalJSON { return approvalJSON{Approval: a, Cost: a.Cost.Decimal()} }
+func toApprovalJSON(a envs.Approval) approvalJSON {
+	return approvalJSON{Approval: a, Cost: a.Cost.Decimal()}
+}
 
 // apiApprovalList is GET /api/v1/approvals.
 func (h *Handler) apiApprovalList(c *echo.Context) error {
@@ -155,4 +157,3 @@ func (h *Handler) apiApprovalDeny(c *echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, toApprovalJSON(*a))
 }
-
