@@ -497,3 +497,43 @@ func TestDestroyCause(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotaRelaunchAndReplace: a relaunch is a launch to the quotas; a
+// replace is refused only when the new version's rate raises the cost
+// past a limit, and the switch records the new rate.
+func TestQuotaRelaunchAndReplace(t *testing.T) {
+	ctx := context.Background()
+	db, cipher := openStore(t)
+	svc := startFaulty(t, db, cipher, newFaultyProvider(nil), envs.Config{})
+	dearer := strings.NewReplacer("version: 1.0.0", "version: 1.1.0", "hourly: 1,", "hourly: 3,").Replace(pricedTemplate)
+	cheaper := strings.NewReplacer("version: 1.0.0", "version: 1.2.0", "hourly: 1,", "hourly: 0.5,").Replace(pricedTemplate)
+	for _, doc := range []string{pricedTemplate, dearer, cheaper} {
+		if _, _, err := svc.Publish(ctx, envs.System, []byte(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// ann's $10 over 10h (1.0.0); the limit leaves room for $5 more.
+	if err := svc.SetQuota(ctx, ada, envs.Quota{Scope: envs.QuotaUser, Name: "ann", MaxLive: intp(1), MaxMonthly: dollars(t, "15")}); err != nil {
+		t.Fatal(err)
+	}
+	env, err := svc.Launch(ctx, ann, envs.LaunchRequest{Template: "priced", Version: "1.0.0", Params: map[string]any{"size": "small", "password": "pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, svc, env.ID)
+	if _, err := svc.Relaunch(ctx, ann, envs.RelaunchRequest{Source: env.ID}); envs.ErrorCode(err) != envs.EQuota ||
+		!strings.Contains(envs.ErrorMessage(err), "user ann has 1 of 1 live environments") {
+		t.Errorf("relaunch past the count: %v, want a quota refusal", err)
+	}
+	if _, err := svc.Replace(ctx, ann, envs.ReplaceRequest{ID: env.ID, Version: "1.1.0"}); envs.ErrorCode(err) != envs.EQuota ||
+		!strings.Contains(envs.ErrorMessage(err), "would cost $30.00") {
+		t.Errorf("replace with a dearer version: %v, want a quota refusal naming $30.00", err)
+	}
+	if _, err := svc.Replace(ctx, ann, envs.ReplaceRequest{ID: env.ID, Version: "1.2.0"}); err != nil {
+		t.Fatalf("replace with a cheaper version: %v", err)
+	}
+	got := waitReplaced(t, svc, env.ID, envs.ReplaceSwitched)
+	if got.HourlyCost != 500_000 {
+		t.Errorf("rate after the switch %s, want $0.50 (1.2.0's)", got.HourlyCost)
+	}
+}

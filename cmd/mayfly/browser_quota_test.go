@@ -66,7 +66,8 @@ func TestBrowserLaunchCostEstimate(t *testing.T) {
 	screenshot(t, ctx, "launch-cost-estimate")
 }
 
-// TestBrowserQuotaRefusalAndApproval: a member over their quota is told
+// TestBrowserQuotaRefusalAndApproval: an admin sets a member's quota on
+// the quotas page (a bad limit is named); the member over it is told
 // which limit and how to free room, asks for an approval from the form,
 // cannot approve it themselves, and an admin's approval launches it.
 func TestBrowserQuotaRefusalAndApproval(t *testing.T) {
@@ -78,14 +79,26 @@ func TestBrowserQuotaRefusalAndApproval(t *testing.T) {
 	ctx0 := context.Background()
 	bob, bobCookie, _ := mintSession(t, s, "bob", "developers", "team-shop")
 	ada, adaCookie, _ := mintSession(t, s, "ada", "mayfly-admins")
-	if err := s.Service.SetQuota(ctx0, ada, envs.Quota{Scope: envs.QuotaUser, Name: bob.Name, MaxLive: ptr(1)}); err != nil {
-		t.Fatal(err)
+	ctx := newBrowser(t)
+	useSession(t, ctx, s, adaCookie)
+	do(t, ctx, "set bob's quota on the quotas page",
+		chromedp.Navigate(s.url+"/admin/quotas"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="quotas-empty"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#quota-name`), bob.Name),
+		chromedp.SendKeys(chromedp.CSS(`#quota-max_live`), "x"),
+		chromedp.Click(chromedp.CSS(`[data-testid="quota-save"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="quota-error-max_live"]`)),
+		chromedp.SetValue(chromedp.CSS(`#quota-max_live`), "1"),
+		chromedp.Click(chromedp.CSS(`[data-testid="quota-save"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="quota-user-`+bob.Name+`"]`)),
+	)
+	if got := value(t, ctx, "limit", chromedp.Text(chromedp.CSS(`[data-testid="quota-max-live"]`))); got != "1" {
+		t.Errorf("the quotas page shows a limit of %q, want 1", got)
 	}
 	if _, err := s.Service.Launch(ctx0, bob, envs.LaunchRequest{Template: "priced", Params: map[string]any{"password": "pw"}}); err != nil {
 		t.Fatal(err)
 	}
 
-	ctx := newBrowser(t)
 	useSession(t, ctx, s, bobCookie)
 	do(t, ctx, "launch past the quota",
 		chromedp.Navigate(s.url+"/templates/priced/launch"),
