@@ -109,9 +109,9 @@ func costLineView(by string, l envs.CostLine) web.CostLineView {
 	case "team":
 		v.Href = "/cost?team=" + url.QueryEscape(l.Key)
 	case "user":
-		v.Href = "/environments?owner=" + url.QueryEscape(l.Key)
+		v.Href = "/cost?user=" + url.QueryEscape(l.Key)
 	case "template":
-		v.Href = "/environments?template=" + url.QueryEscape(l.Key)
+		v.Href = "/cost?template=" + url.QueryEscape(l.Key)
 	}
 	return v
 }
@@ -210,6 +210,25 @@ func costFiguresView(e *envs.Environment, now time.Time) *web.CostFiguresView {
 	if e.HourlyCost == 0 {
 		return nil
 	}
-	return &web.CostFiguresView{Hourly: e.HourlyCost.String(), Accrued: e.AccruedCost(now).String(),
+	v := &web.CostFiguresView{Hourly: e.HourlyCost.String(), Accrued: e.AccruedCost(now).String(),
 		Projected: e.ProjectedCost(now).String(), Live: e.Status.Live()}
+	if e.Team != "" {
+		v.Links = append(v.Links, web.CostLink{Label: "Team " + e.Team + "'s cost", Href: "/cost?team=" + url.QueryEscape(e.Team)})
+	}
+	v.Links = append(v.Links, web.CostLink{Label: e.Owner + "'s cost", Href: "/cost?user=" + url.QueryEscape(e.Owner)},
+		web.CostLink{Label: e.Template + "'s cost", Href: "/cost?template=" + url.QueryEscape(e.Template)})
+	return v
+}
+
+type envCostJSON struct {
+	Hourly    string `json:"hourly"`
+	Accrued   string `json:"accrued"`
+	Projected string `json:"projected"`
+}
+
+func toEnvCostJSON(e *envs.Environment, now time.Time) *envCostJSON {
+	if e.HourlyCost == 0 {
+		return nil
+	}
+	return &envCostJSON{Hourly: e.HourlyCost.Decimal(), Accrued: e.AccruedCost(now).Decimal(), Projected: e.ProjectedCost(now).Decimal()}
 }

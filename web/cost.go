@@ -26,6 +26,13 @@ type CostFiguresView struct {
 	Accrued   string
 	Projected string
 	Live      bool
+	// Links are the cost pages of its team, owner and template.
+	Links []CostLink
+}
+
+// CostLink is a link to a group's cost.
+type CostLink struct {
+	Label, Href string
 }
 
 // CostLineView is a group's cost (a team's, a user's, a template's).

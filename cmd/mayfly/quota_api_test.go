@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/PuerkitoBio/goquery"
 )
 
 // callAs calls the API with an API token.
@@ -90,4 +92,43 @@ func TestQuotaAPI(t *testing.T) {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestCostPages: the environment page's cost card, the cost page focused
+// on a template, and the API's cost of an environment.
+func TestCostPages(t *testing.T) {
+	s := startMain(t, "")
+	publishPriced(t, s)
+	env := s.launch(map[string]any{"template": "priced", "params": map[string]any{"password": "pw", "size": "large"}, "ttl": "2h"})
+	text := func(path, sel string) string {
+		t.Helper()
+		st, body, err := httpGet(s.url + path)
+		if err != nil || st != http.StatusOK {
+			t.Fatalf("GET %s: %d %v", path, st, err)
+		}
+		doc, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(doc.Find(sel).First().Text())
+	}
+	if got := text("/environments/"+env.ID, `[data-testid="cost-hourly"]`); got != "$2.50 an hour" {
+		t.Errorf("rate %q, want $2.50 an hour", got)
+	}
+	if got := text("/environments/"+env.ID, `[data-testid="cost-projected"]`); got != "$5.00" {
+		t.Errorf("until expiry %q, want $5.00", got)
+	}
+	if got := text("/cost?template=priced", `[data-testid="cost-focus"] [data-testid="cost-projected"]`); got != "$5.00" {
+		t.Errorf("the template's projected cost %q, want $5.00", got)
+	}
+	if got := text("/cost", `[data-testid="cost-by-template-row"] a`); got != "priced" {
+		t.Errorf("by template: %q, want priced", got)
+	}
+	var j struct {
+		Cost struct{ Hourly, Accrued, Projected string } `json:"cost"`
+	}
+	s.api("GET", "/api/v1/environments/"+env.ID, nil).decode(t, &j)
+	if j.Cost.Hourly != "2.5" || j.Cost.Projected == "" {
+		t.Errorf("API cost %+v, want hourly 2.5", j.Cost)
+	}
 }
