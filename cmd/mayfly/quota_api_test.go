@@ -84,6 +84,16 @@ func TestQuotaAPI(t *testing.T) {
 	if st, _ := callAs(t, s, adaTok, "POST", "/api/v1/approvals/"+id+"/approve", ""); st != http.StatusConflict {
 		t.Errorf("approved twice: %d, want 409", st)
 	}
+	// The default's name, escaped in the path as the quotas page does.
+	if st, _ := callAs(t, s, adaTok, "PUT", "/api/v1/quotas/user/%2A", `{"max_live":50}`); st != http.StatusOK {
+		t.Errorf("set the users' default: %d", st)
+	}
+	if q, err := s.Service.Quotas(ctx, ada); err != nil || len(q) != 2 || q[1].Name != "*" || q[1].MaxLive == nil || *q[1].MaxLive != 50 {
+		t.Errorf("quotas %+v, %v; want shop's and the users' default (*)", q, err)
+	}
+	if st, _ := callAs(t, s, adaTok, "DELETE", "/api/v1/quotas/user/%2A", ""); st != http.StatusNoContent {
+		t.Errorf("delete the users' default: %d", st)
+	}
 	if _, err := s.Service.Destroy(ctx, ada, env["id"].(string)); err != nil {
 		t.Fatal(err)
 	}
