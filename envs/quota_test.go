@@ -537,3 +537,36 @@ func TestQuotaRelaunchAndReplace(t *testing.T) {
 		t.Errorf("rate after the switch %s, want $0.50 (1.2.0's)", got.HourlyCost)
 	}
 }
+
+// TestCostOverLongSpans: accrued and projected cost of one environment
+// stay exact over years, at the smallest and the largest rates.
+func TestCostOverLongSpans(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	year := 8760 * time.Hour
+	for _, c := range []struct {
+		name               string
+		rate               string
+		ran, left          time.Duration
+		accrued, projected envs.Money
+	}{
+		{"a micro-dollar an hour for three years", "0.000001", 3 * year, year, 26_280, 8_760},
+		{"twelve cents for a leap year and a second", "0.12", 8784*time.Hour + time.Second, 0, 1_054_080_033, 0},
+		{"the highest rate for a decade", "100000", 10 * year, 10 * year, 876_000_000 * 10_000_000, 876_000_000 * 10_000_000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			now := t0.Add(c.ran)
+			e := &envs.Environment{HourlyCost: *dollars(t, c.rate), CreatedAt: t0, ExpiresAt: now.Add(c.left), Status: envs.StatusReady}
+			if got := e.AccruedCost(now); got != c.accrued {
+				t.Errorf("accrued %d, want %d", got, c.accrued)
+			}
+			if got := e.ProjectedCost(now); got != c.projected {
+				t.Errorf("projected %d, want %d", got, c.projected)
+			}
+			destroyed := t0.Add(c.ran / 2)
+			e.DestroyedAt, e.Status = &destroyed, envs.StatusDestroyed
+			if got, want := e.AccruedCost(now), e.HourlyCost.Over(c.ran/2); got != want || e.ProjectedCost(now) != 0 {
+				t.Errorf("destroyed halfway: accrued %d, want %d, and nothing projected", got, want)
+			}
+		})
+	}
+}
