@@ -238,3 +238,31 @@ func decodeCost(s string) (*CostPolicy, error) {
 	}
 	return &c, nil
 }
+
+// Why an environment was destroyed (environments.destroy_cause), for the
+// cost pages and the savings page.
+const (
+	CauseTTL      = "ttl"      // the reaper: its TTL ran out
+	CauseInactive = "inactive" // the inactivity policy
+	CauseSchedule = "schedule" // its working hours ended
+	CauseUser     = "user"     // someone destroyed it
+	CauseSystem   = "system"   // Mayfly itself (a deprecation date)
+)
+
+// destroyCause is the cause of a destroy requested by actor (the name
+// requestDestroy is given); a non-zero expiredAt is the reaper's TTL
+// destroy, the reaper without one the inactivity policy's.
+func destroyCause(actor string, expiredAt time.Time) string {
+	switch {
+	case actor == "reaper" && !expiredAt.IsZero():
+		return CauseTTL
+	case actor == "reaper":
+		return CauseInactive
+	case actor == "schedule":
+		return CauseSchedule
+	case actor == System.Name:
+		return CauseSystem
+	default:
+		return CauseUser
+	}
+}

@@ -139,8 +139,9 @@ type Environment struct {
 	// Filled by Environment and the listings.
 	VersionState VersionState
 	// HourlyCost is its version's cost estimate for its parameters, as
-	// launched; DestroyCause the policy that destroyed it ("expired",
-	// "inactive"; "" for anything else). See cost.go.
+	// launched (a replace sets its new version's); DestroyCause why it was
+	// destroyed (CauseTTL, CauseInactive, ...; "" while it was not). See
+	// cost.go.
 	HourlyCost   Money
 	DestroyCause string
 }

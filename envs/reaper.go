@@ -139,7 +139,7 @@ func (s *Service) reapBatch(ctx context.Context) (int, error) {
 
 func (s *Service) reapOnce(ctx context.Context, how reaping) (int, error) {
 	now := s.destroyRequest()
-	updates := map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now}
+	updates := map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now, "destroy_cause": CauseTTL}
 	if how.to == StatusDestroyed {
 		updates["destroyed_at"] = now
 	}

@@ -114,6 +114,9 @@ func (s *Service) Relaunch(ctx context.Context, actor Actor, req RelaunchRequest
 	}
 	row.RelaunchedFrom, row.PinnedSnapshot = src.ID, pin
 	err = s.insertLaunch(ctx, row, plan.redraw, nil, func(tx *storage.Tx) error {
+		if err := s.enforceQuota(ctx, tx, changeOfRow(row, 1)); err != nil {
+			return err
+		}
 		if err := s.recordActivityRow(ctx, tx, row, spec, ""); err != nil {
 			return err
 		}

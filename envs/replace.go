@@ -147,6 +147,15 @@ func (s *Service) replace(ctx context.Context, actor Actor, req ReplaceRequest, 
 				return err
 			}
 		}
+		// A replace that raises the rate is held to the quotas (a
+		// rollout's is not: it is the template owners' upgrade).
+		if rate := v.Spec.Cost.Rate(plain); claim == nil && rate > Money(r.HourlyCostMicros) {
+			c := changeOfRow(r, 0)
+			c.rate = rate
+			if err := s.enforceQuota(ctx, tx, c); err != nil {
+				return err
+			}
+		}
 		queued = true
 		_, err := s.queueReplace(ctx, tx, r, v, plain, secrets, actor.Name, reason)
 		return err
@@ -409,7 +418,9 @@ func (s *Service) switchTx(ctx context.Context, tx *storage.Tx, r *storage.Envir
 	ok, err := tx.Transition(ctx, r.ID, statusStrings(StatusReady), string(StatusReady), map[string]any{
 		"stack_id": next.ID, "handle": next.Handle, "outputs": next.Outputs, "facts": next.Facts,
 		"version": next.Version, "version_id": next.VersionID, "params": next.Params, "secrets": next.Secrets,
-		"secret_names": next.SecretNames, "status_reason": "", "updated_at": now})
+		"secret_names": next.SecretNames, "status_reason": "", "updated_at": now,
+		// The stack in service decides the rate from now on.
+		"hourly_cost_micros": int64(v.Spec.Cost.Rate(decodeMap(next.Params)))})
 	if err != nil {
 		return err
 	}

@@ -501,6 +501,10 @@ type LaunchRequest struct {
 	TTL      string // "" for the version's default
 	// Labels are key=value pairs the environment carries (see labels.go).
 	Labels map[string]string
+
+	// approval is the approved request this launch carries out: it is not
+	// held to the quotas (see approval.go).
+	approval string
 }
 
 var envNameRe = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -524,53 +528,23 @@ func (s *Service) Launch(ctx context.Context, actor Actor, req LaunchRequest) (e
 // launch is Launch without its audit of a failure; claim, when set, runs
 // first in the launch's transaction (see LaunchOnce).
 func (s *Service) launch(ctx context.Context, actor Actor, req LaunchRequest, claim func(tx *storage.Tx, envID string) error) (env *Environment, err error) {
-	if err := Authorize(actor, PermLaunch); err != nil {
-		return nil, err
-	}
-	if req.Template == "" {
-		return nil, Invalid("launch request is not valid", FieldError{Field: "template", Message: "is required"})
-	}
-	tpl, err := s.Template(ctx, req.Template)
+	spec, plan, row, err := s.prepareLaunch(ctx, actor, req)
 	if err != nil {
 		return nil, err
 	}
-	var version Version
-	if req.Version == "" {
-		v, ok := tpl.Latest()
-		if !ok || v.DeprecatedAt != nil {
-			return nil, Invalid("launch request is not valid", FieldError{Field: "version", Message: "the template has no version that can be launched"})
-		}
-		version = v
-	} else {
-		found := false
-		for _, v := range tpl.Versions {
-			if v.Spec.Version == req.Version {
-				version, found = v, true
+	err = s.insertLaunch(ctx, row, plan.redraw, claim, func(tx *storage.Tx) error {
+		if req.approval == "" {
+			if err := s.enforceQuota(ctx, tx, changeOfRow(row, 1)); err != nil {
+				return err
 			}
 		}
-		if !found {
-			return nil, Errorf(ENotFound, "template %s has no version %s", req.Template, req.Version)
-		}
-	}
-	spec := version.Spec
-	if err := CanLaunchTemplate(actor, spec); err != nil {
-		return nil, err
-	}
-	// Problems with the labels are reported with the launch's others.
-	plan, err := s.planLaunch(ctx, version, req.Name, req.TTL, req.Params, ValidateLabels(req.Labels))
-	if err != nil {
-		return nil, err
-	}
-	row, err := s.newEnvironmentRow(actor, plan)
-	if err != nil {
-		return nil, err
-	}
-	row.Labels = encodeMap(req.Labels)
-	err = s.insertLaunch(ctx, row, plan.redraw, claim, func(tx *storage.Tx) error {
 		if err := s.recordActivityRow(ctx, tx, row, spec, ""); err != nil {
 			return err
 		}
 		msg := fmt.Sprintf("Launched %s@%s with a TTL of %s", spec.Name, spec.Version, FormatDuration(plan.ttl))
+		if req.approval != "" {
+			msg += fmt.Sprintf(" (past a quota, approval %s)", req.approval)
+		}
 		if err := s.addEvent(ctx, tx, row.ID, EventStatus, StatusPending, msg, actor.Name); err != nil {
 			return err
 		}
@@ -585,6 +559,55 @@ func (s *Service) launch(ctx context.Context, actor Actor, req LaunchRequest, cl
 	s.hub.notify(row.ID)
 	s.log.Info("environment launched", "environment", row.ID, "name", row.Name, "template", spec.Name, "version", spec.Version, "ttl", plan.ttl.String(), "owner", actor.Name)
 	return environmentFromRow(row, splitNames(row.SecretNames)), nil
+}
+
+// prepareLaunch checks a launch request as the actor may make it and
+// builds the pending environment it would record (not stored yet).
+func (s *Service) prepareLaunch(ctx context.Context, actor Actor, req LaunchRequest) (Spec, launchPlan, *storage.Environment, error) {
+	fail := func(err error) (Spec, launchPlan, *storage.Environment, error) { return Spec{}, launchPlan{}, nil, err }
+	if err := Authorize(actor, PermLaunch); err != nil {
+		return fail(err)
+	}
+	if req.Template == "" {
+		return fail(Invalid("launch request is not valid", FieldError{Field: "template", Message: "is required"}))
+	}
+	tpl, err := s.Template(ctx, req.Template)
+	if err != nil {
+		return fail(err)
+	}
+	var version Version
+	if req.Version == "" {
+		v, ok := tpl.Latest()
+		if !ok || v.DeprecatedAt != nil {
+			return fail(Invalid("launch request is not valid", FieldError{Field: "version", Message: "the template has no version that can be launched"}))
+		}
+		version = v
+	} else {
+		found := false
+		for _, v := range tpl.Versions {
+			if v.Spec.Version == req.Version {
+				version, found = v, true
+			}
+		}
+		if !found {
+			return fail(Errorf(ENotFound, "template %s has no version %s", req.Template, req.Version))
+		}
+	}
+	spec := version.Spec
+	if err := CanLaunchTemplate(actor, spec); err != nil {
+		return fail(err)
+	}
+	// Problems with the labels are reported with the launch's others.
+	plan, err := s.planLaunch(ctx, version, req.Name, req.TTL, req.Params, ValidateLabels(req.Labels))
+	if err != nil {
+		return fail(err)
+	}
+	row, err := s.newEnvironmentRow(actor, plan)
+	if err != nil {
+		return fail(err)
+	}
+	row.Labels = encodeMap(req.Labels)
+	return spec, plan, row, nil
 }
 
 // launchPlan is a launch (or a relaunch) checked against its version: what
@@ -1048,6 +1071,13 @@ func (s *Service) Subscribe(id string) (<-chan struct{}, func()) { return s.hub.
 // Extend adds ttl to an environment's lifetime, never past its maximum.
 func (s *Service) Extend(ctx context.Context, actor Actor, id, ttl string) (env *Environment, err error) {
 	defer func() { s.audit(ctx, actor, "environment.extend", id, err) }()
+	return s.extend(ctx, actor, id, ttl, nil)
+}
+
+// extend is Extend without its audit; approved, when set, runs in the
+// extend's transaction and exempts it from the quotas (an approved
+// request, see approval.go).
+func (s *Service) extend(ctx context.Context, actor Actor, id, ttl string, approved func(tx *storage.Tx) error) (env *Environment, err error) {
 	d, perr := time.ParseDuration(ttl)
 	if perr != nil || d <= 0 {
 		return nil, Invalid("extend request is not valid", FieldError{Field: "ttl", Message: fmt.Sprintf("%q is not a positive duration such as 30m or 1h", ttl)})
@@ -1072,6 +1102,17 @@ func (s *Service) Extend(ctx context.Context, actor Actor, id, ttl string) (env 
 			return Invalid("extend request is not valid", FieldError{Field: "ttl", Message: fmt.Sprintf(
 				"extending by %s would pass the maximum lifetime (%s); it can be extended by at most %s",
 				FormatDuration(d), e.MaxExpiresAt.Format(time.RFC3339), FormatDuration(e.ExtendableBy().Truncate(time.Second)))})
+		}
+		if approved != nil {
+			if err := approved(tx); err != nil {
+				return err
+			}
+		} else {
+			c := changeOfRow(r, 0)
+			c.expires = next
+			if err := s.enforceQuota(ctx, tx, c); err != nil {
+				return err
+			}
 		}
 		ok, err := tx.ExtendEnvironment(ctx, id, statusStrings(StatusPending, StatusProvisioning, StatusReady), r.ExpiresAt, next, s.now())
 		if err != nil {
@@ -1137,7 +1178,8 @@ func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage
 	if Status(r.Status) == StatusFailed && r.StackCleanedAt != nil {
 		// Nothing left for a provider to destroy: the record is closed.
 		ok, err := tx.TransitionStackCleaned(ctx, r.ID, statusStrings(StatusFailed), string(StatusDestroyed),
-			map[string]any{"destroy_requested_at": now, "destroyed_at": now, "status_reason": "", "updated_at": now})
+			map[string]any{"destroy_requested_at": now, "destroyed_at": now, "status_reason": "", "updated_at": now,
+				"destroy_cause": destroyCause(actor, expiredAt)})
 		if err != nil || !ok {
 			return false, err
 		}
@@ -1149,6 +1191,9 @@ func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage
 	}
 	from := statusStrings(From(StatusDestroying)...)
 	updates := map[string]any{"destroy_requested_at": now, "destroy_given_up_at": nil, "status_reason": "", "updated_at": now}
+	if r.DestroyCause == "" { // a retried destroy keeps its first cause
+		updates["destroy_cause"] = destroyCause(actor, expiredAt)
+	}
 	var ok bool
 	var err error
 	if expiredAt.IsZero() {

@@ -153,6 +153,11 @@ type environmentJSON struct {
 	// NewerVersion is the newest launchable version of its template newer
 	// than its own (absent: it runs the newest).
 	NewerVersion string `json:"newer_version,omitempty"`
+
+	// Cost is its rate, accrued and projected cost in dollars (absent: its
+	// version declares none); DestroyCause why it was destroyed.
+	Cost         *envCostJSON `json:"cost,omitempty"`
+	DestroyCause string       `json:"destroy_cause,omitempty"`
 }
 
 // stackJSON is one stack of an environment: status building, in_service,
@@ -259,6 +264,7 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 		out.Labels = map[string]string{}
 	}
 	out.Stacks, out.Replace = toStacksJSON(e)
+	out.Cost, out.DestroyCause = toEnvCostJSON(e, now), e.DestroyCause
 	if e.RTO != nil {
 		s := e.RTO.Seconds()
 		out.RTOSeconds = &s

@@ -22,6 +22,7 @@ func (h *Handler) environmentLaunchForm(c *echo.Context) error {
 	// A default name, so the form launches as it stands, as the API does
 	// without one. An emptied field gets a generated name at launch too.
 	f.Name, f.TTL = envs.GeneratedName(f.Template.Name), f.Version.DefaultTTL
+	f.Cost = h.costEstimate(c, f.Template.Name, f.Version.Version, "", plainParams(f))
 	return render(c, http.StatusOK, web.LaunchPage(h.page(c, "Launch "+f.Template.Name, "catalog"), f))
 }
 
@@ -44,14 +45,21 @@ func (h *Handler) environmentLaunch(c *echo.Context) error {
 	}
 	var env *envs.Environment
 	err = labelErr
-	if err == nil {
+	if err == nil && form.Get("approval") == "request" {
+		// Refused by a quota before: ask for an approval instead.
+		var a *envs.Approval
+		a, err = h.svc.RequestApproval(c.Request().Context(), actorOf(c), envs.ApprovalRequest{Kind: envs.ApprovalLaunch, Launch: req, Reason: form.Get("approval_reason")})
+		if err == nil {
+			return redirect(c, "/approvals?requested="+url.QueryEscape(a.ID))
+		}
+	} else if err == nil {
 		env, err = h.svc.Launch(c.Request().Context(), actorOf(c), req)
 	}
 	if err == nil {
 		return redirect(c, "/environments/"+env.ID)
 	}
 	code := envs.ErrorCode(err)
-	if code != envs.EInvalid && code != envs.EConflict {
+	if code != envs.EInvalid && code != envs.EConflict && code != envs.EQuota {
 		return err
 	}
 	f, ferr := h.launchForm(c, req.Version)
@@ -59,7 +67,24 @@ func (h *Handler) environmentLaunch(c *echo.Context) error {
 		return ferr
 	}
 	f.Name, f.TTL, f.Labels = req.Name, req.TTL, form.Get("labels")
-	return render(c, refusedForm(&f, typed, err), web.LaunchPage(h.page(c, "Launch "+f.Template.Name, "catalog"), f))
+	status := refusedForm(&f, typed, err)
+	if code == envs.EQuota {
+		f.General, status = "", http.StatusForbidden
+		f.QuotaAsk = &web.QuotaAsk{Limit: envs.ErrorMessage(err), Reason: form.Get("approval_reason")}
+	}
+	f.Cost = h.costEstimate(c, f.Template.Name, f.Version.Version, req.TTL, plainParams(f))
+	return render(c, status, web.LaunchPage(h.page(c, "Launch "+f.Template.Name, "catalog"), f))
+}
+
+// plainParams are the form's non-secret values, which decide its cost.
+func plainParams(f web.LaunchForm) map[string]string {
+	out := map[string]string{}
+	for _, p := range f.Version.Params {
+		if !p.Secret {
+			out[p.Name] = f.Params[p.Name]
+		}
+	}
+	return out
 }
 
 // formParams reads the launch form's parameters ("params.<name>") as the

@@ -45,6 +45,7 @@ func (h *Handler) environmentShow(c *echo.Context) error {
 		return err
 	}
 	d.Lifecycle = lifecycleView(env, l, actorOf(c), h.svc.Now(), csrfOf(c))
+	d.Cost, d.CSRFToken = costFiguresView(env, h.svc.Now()), csrfOf(c)
 	if logs, err := h.svc.Logs(ctx, env.ID, "", 1); err == nil { // only the service names are needed here
 		for _, l := range logs {
 			d.Services = append(d.Services, l.Service)

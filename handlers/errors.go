@@ -28,6 +28,7 @@ var codeStatus = map[envs.Code]int{
 	envs.EConflict:  http.StatusConflict,
 	envs.EInvalid:   http.StatusUnprocessableEntity,
 	envs.EForbidden: http.StatusForbidden,
+	envs.EQuota:     http.StatusForbidden,
 	envs.ETooLarge:  http.StatusRequestEntityTooLarge,
 	envs.EInternal:  http.StatusInternalServerError,
 

@@ -239,6 +239,7 @@ func New(cfg Config) http.Handler {
 	api.GET("/notifications/deliveries", h.require(admin, h.apiNotifyDeliveries))
 	api.GET("/admin/providers", h.require(admin, h.apiProviderChecks))
 	api.GET("/audit", h.require(admin, h.apiAuditList))
+	h.costRoutes(e, api)
 	h.tofuStateRoutes(e)
 	api.Any("/*", func(c *echo.Context) error { return echo.ErrNotFound })
 

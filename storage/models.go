@@ -123,8 +123,9 @@ type Environment struct {
 	// HourlyCostMicros is the version's cost estimate for its parameters,
 	// in micro-dollars an hour, as launched (0: none declared).
 	HourlyCostMicros int64
-	// DestroyCause is the policy that destroyed it: "expired" (the
-	// reaper), "inactive" (the inactivity policy), "" for anything else.
+	// DestroyCause is why it was destroyed: "ttl" (the reaper),
+	// "inactive" (the inactivity policy), "schedule", "user", "system";
+	// "" while it was not (see envs.CauseTTL).
 	DestroyCause string
 }
 

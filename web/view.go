@@ -134,6 +134,10 @@ type LaunchForm struct {
 	// then posts to the relaunch URL, and f.Params starts from the
 	// source's values).
 	Relaunch *RelaunchView
+	// Cost is the estimate until expiry (see cost.templ); QuotaAsk, after
+	// a quota refused the launch, offers to ask for an approval.
+	Cost     CostEstimateView
+	QuotaAsk *QuotaAsk
 }
 
 // RelaunchView is what the launch form of a relaunch says about its
@@ -324,6 +328,10 @@ type EnvironmentDetail struct {
 	Error string
 	// Lifecycle is what keeps it up (nil: not recorded); see lifecycle.go.
 	Lifecycle *LifecycleView
+	// Cost is its cost (nil: its version declares none); see cost.templ.
+	Cost *CostFiguresView
+	// CSRFToken is for the forms outside the summary (the cost card's).
+	CSRFToken string
 }
 
 // LogsView is the logs panel content.
