@@ -141,6 +141,10 @@ type Config struct {
 	ActivityFlush     time.Duration
 	LifecycleInterval time.Duration
 
+	// ExternalURL is where people reach Mayfly: the base of the links in
+	// notices (see links.go).
+	ExternalURL string
+
 	// Identity (see identity.go): how groups map to roles and teams, and how
 	// long sessions last.
 	Groups      GroupMapping
@@ -175,6 +179,9 @@ type Service struct {
 	rollouts *rolloutRunner
 	// activity is the activity seen since the last flush (inactivity.go).
 	activity activityBuffer
+	// warnPolicies caches versions' expiry warnings by version id
+	// (expiry.go): versions are immutable.
+	warnPolicies sync.Map
 	// stopReaper stops the reaper that Start started.
 	stopReaper func()
 	// counts is Counts' last count.
@@ -322,7 +329,7 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		Params: string(params), Stack: string(spec.Stack), Source: string(source),
 		PublishedBy: actor.Name, PublishedAt: now, Teams: strings.Join(spec.Teams, ","),
 		DriftInterval: spec.DriftSchedule(), DriftRemedy: string(spec.DriftRemedy()),
-		Cost: encodeCost(spec.Cost),
+		Cost: encodeCost(spec.Cost), ExpiryWarnings: encodeWarnings(spec.ExpiryWarnings),
 	}
 	if spec.OnFailure != nil {
 		row.KeepFailedStack = spec.OnFailure.KeepStack
@@ -703,6 +710,9 @@ func (s *Service) insertLaunch(ctx context.Context, row *storage.Environment, re
 			if err := record(tx); err != nil {
 				return err
 			}
+			if err := s.armWarnings(ctx, tx, row.ID, row.VersionID, row.ExpiresAt, false); err != nil {
+				return err
+			}
 			return s.jobs.InsertTx(ctx, tx, provisionArgs{EnvironmentID: row.ID}, s.attemptOpts(s.cfg.ProvisionAttempts))
 		})
 		if !redraw || ErrorCode(err) != EConflict || attempt == 4 {
@@ -1061,6 +1071,9 @@ func (s *Service) Extend(ctx context.Context, actor Actor, id, ttl string) (env 
 		}
 		if !ok {
 			return Errorf(EConflict, "environment %s changed while extending it; try again", e.Name)
+		}
+		if err := s.armWarnings(ctx, tx, id, r.VersionID, next, true); err != nil {
+			return err
 		}
 		msg := fmt.Sprintf("Extended by %s; now expires at %s", FormatDuration(d), next.Format(time.RFC3339))
 		if err := s.addEvent(ctx, tx, id, EventAction, "", msg, actor.Name); err != nil {

@@ -153,6 +153,10 @@ type environmentJSON struct {
 	// NewerVersion is the newest launchable version of its template newer
 	// than its own (absent: it runs the newest).
 	NewerVersion string `json:"newer_version,omitempty"`
+	// ExpiresSoon: live and within its version's first expiry warning's
+	// lead; WarnedAt when its owner was warned about the current expiry.
+	ExpiresSoon bool       `json:"expires_soon"`
+	WarnedAt    *time.Time `json:"warned_at,omitempty"`
 }
 
 // stackJSON is one stack of an environment: status building, in_service,
@@ -253,6 +257,7 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 		Drift: toDriftJSON(e.Drift), Labels: e.Labels,
 		VersionDeprecated: e.VersionState.Deprecated, DeprecationDate: e.VersionState.DeprecationDate,
 		DeprecationAction: string(e.VersionState.DeprecationAction), NewerVersion: e.VersionState.Newer,
+		ExpiresSoon: e.Expiry.Soon, WarnedAt: e.Expiry.WarnedAt,
 		StackID: e.StackID, RollbackVersion: e.RollbackVersion,
 	}
 	if out.Labels == nil {

@@ -1,0 +1,296 @@
+package envs_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/storage"
+)
+
+// warnedTemplate names no expiry_warnings: the defaults, 1h and 10m.
+const warnedTemplate = `name: warned
+version: 1.0.0
+kind: demo
+description: warned before it expires
+owner: tests
+provider: faulty
+ttl: {default: 4h, max: 24h}
+stack: {}
+`
+
+const testExternalURL = "https://mayfly.example.com/"
+
+// warnedReplicas starts n services of the faulty provider on one database
+// with one fake clock, publishes warnedTemplate, and records tester as a
+// user (links act as the owner). A huge reapInterval keeps the reaper's
+// own loop out of the way (it runs once, at start).
+func warnedReplicas(t *testing.T, n int, clock *fakeClock, reapInterval time.Duration) ([]*envs.Service, *storage.DB) {
+	t.Helper()
+	db, cipher := openStore(t)
+	now := clock.Now()
+	if err := db.UpsertUser(context.Background(), &storage.User{ID: tester.UserID, Issuer: "https://idp.example.com", Subject: "tester",
+		Email: "tester@example.com", GroupsJSON: "[]", Role: string(envs.RoleMember), CreatedAt: now, LastLoginAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	var out []*envs.Service
+	for range n {
+		out = append(out, startFaulty(t, db, cipher, newFaultyProvider(nil), envs.Config{Clock: clock.Now,
+			LifecycleInterval: 1000 * time.Hour, ReapInterval: reapInterval, ExternalURL: testExternalURL}))
+	}
+	if _, _, err := out[0].Publish(context.Background(), envs.System, []byte(warnedTemplate)); err != nil {
+		t.Fatal(err)
+	}
+	return out, db
+}
+
+func warnAll(t *testing.T, svcs ...*envs.Service) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make([]error, len(svcs))
+	for i, svc := range svcs {
+		wg.Go(func() { errs[i] = svc.WarnExpiring(context.Background()) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("WarnExpiring: %v", err)
+		}
+	}
+}
+
+func noticesFor(got func() []envs.Notice, id string) []envs.Notice {
+	var out []envs.Notice
+	for _, n := range got() {
+		if n.EnvironmentID == id {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestExpiryWarningsOnceAtTheirLeads: three replicas on one database warn
+// an environment once an hour and once ten minutes before its expiry, to
+// its owner and team with three signed links; an extend re-arms the
+// warnings for the new deadline, except a lead already past that was sent
+// for the old one.
+func TestExpiryWarningsOnceAtTheirLeads(t *testing.T) {
+	got, restore := envs.ObserveNotices()
+	defer restore()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	clock := &fakeClock{t: t0}
+	svcs, _ := warnedReplicas(t, 3, clock, time.Hour)
+	svc := svcs[0]
+	env := launchAs(t, svc, "warned", "warned-one", "", nil)
+	waitReady(t, svc, env.ID)
+
+	steps := []struct {
+		name    string
+		at      time.Duration
+		extend  string
+		notices int
+		soon    bool
+	}{
+		{"not warned a second before the first lead", 3*time.Hour - time.Second, "", 0, false},
+		{"warned an hour before", 3 * time.Hour, "", 1, true},
+		{"once however often the pass runs", 3*time.Hour + time.Minute, "", 1, true},
+		{"warned ten minutes before", 3*time.Hour + 50*time.Minute, "", 2, true},
+		// The new deadline is 4h10m: its 1h lead (3h10m) was sent for the
+		// old deadline, its 10m lead (4h) is ahead.
+		{"extended by ten minutes", 3*time.Hour + 55*time.Minute, "10m", 2, true},
+		{"the 10m lead of the new deadline", 4 * time.Hour, "", 3, true},
+		{"nothing more before the new deadline", 4*time.Hour + 9*time.Minute, "", 3, true},
+	}
+	for _, st := range steps {
+		clock.Set(t0.Add(st.at))
+		if st.extend != "" {
+			if _, err := svc.Extend(ctx, tester, env.ID, st.extend); err != nil {
+				t.Fatal(err)
+			}
+		}
+		warnAll(t, svcs...)
+		if n := len(noticesFor(got, env.ID)); n != st.notices {
+			t.Errorf("%s: %d notices, want %d", st.name, n, st.notices)
+		}
+		if n := countEvents(t, svc, env.ID, "Expires in "); n != st.notices {
+			t.Errorf("%s: %d warning events, want %d: %q", st.name, n, st.notices, messages(t, svc, env.ID))
+		}
+		e, err := svcs[2].Environment(ctx, env.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Expiry.Soon != st.soon {
+			t.Errorf("%s: expires soon %v, want %v", st.name, e.Expiry.Soon, st.soon)
+		}
+		if (e.Expiry.WarnedAt != nil) != (st.notices > 0 && st.extend == "") {
+			t.Errorf("%s: warned at %v with %d notices", st.name, e.Expiry.WarnedAt, st.notices)
+		}
+	}
+	ns := noticesFor(got, env.ID)
+	wantText := []string{"Expires in 1h0m", "Expires in 10 min", "Expires in 10 min"}
+	for i, n := range ns {
+		if n.Event != envs.NoticeExpiringSoon || n.UserID != tester.UserID || n.Team != tester.Team {
+			t.Errorf("notice %d: %+v", i, n)
+		}
+		if i < len(wantText) && !strings.HasPrefix(n.Text, strings.Replace(wantText[i], "1h0m", "1h", 1)) {
+			t.Errorf("notice %d text %q, want %q", i, n.Text, wantText[i])
+		}
+		var labels []string
+		for _, l := range n.Links {
+			labels = append(labels, l.Label)
+			if !strings.HasPrefix(l.URL, "https://mayfly.example.com/links/lnk-") {
+				t.Errorf("notice %d: link %q is not under the external URL", i, l.URL)
+			}
+		}
+		if len(labels) != 3 || labels[0] != "Extend by 4h" || !strings.HasPrefix(labels[1], "Keep until ") || labels[2] != "Destroy now" {
+			t.Errorf("notice %d: links %q", i, labels)
+		}
+	}
+}
+
+// TestShortTTLIsWarnedBeforeTheReaperDestroys: an environment that
+// expires before its warning was claimed (a TTL shorter than the lead,
+// and a reaper that was down through it) is warned once, late, and only
+// then destroyed.
+func TestShortTTLIsWarnedBeforeTheReaperDestroys(t *testing.T) {
+	got, restore := envs.ObserveNotices()
+	defer restore()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	clock := &fakeClock{t: t0}
+	svcs, _ := warnedReplicas(t, 1, clock, 1000*time.Hour)
+	svc := svcs[0]
+	env := launchAs(t, svc, "warned", "warned-short", "5m", nil)
+	waitReady(t, svc, env.ID)
+
+	clock.Set(t0.Add(20 * time.Minute)) // long expired: the reaper was down
+	if n, err := svc.ReapExpired(ctx); err != nil || n != 0 {
+		t.Fatalf("reaped %d (%v) before the warning was attempted, want 0", n, err)
+	}
+	if e, _ := svc.Environment(ctx, env.ID); e.Status != envs.StatusReady {
+		t.Fatalf("status %s before the warning, want ready", e.Status)
+	}
+	warnAll(t, svc)
+	ns := noticesFor(got, env.ID)
+	if len(ns) != 1 || !strings.HasPrefix(ns[0].Text, "Expires in less than a minute") {
+		t.Fatalf("notices %+v, want one late warning", ns)
+	}
+	if n, err := svc.ReapExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("reaped %d (%v) after the warning, want 1", n, err)
+	}
+	msgs := messages(t, svc, env.ID)
+	warned, expired := -1, -1
+	for i, m := range msgs {
+		if strings.HasPrefix(m, "Expires in ") {
+			warned = i
+		}
+		if strings.HasPrefix(m, "TTL expired") {
+			expired = i
+		}
+	}
+	if warned < 0 || expired < warned {
+		t.Errorf("timeline %q: want the warning before the expiry", msgs)
+	}
+	warnAll(t, svc)
+	if n := len(noticesFor(got, env.ID)); n != 1 {
+		t.Errorf("%d notices after the destroy, want still 1", n)
+	}
+}
+
+// TestExpiryWarningsOff: expiry_warnings: [] arms nothing and does not
+// hold the reaper back.
+func TestExpiryWarningsOff(t *testing.T) {
+	got, restore := envs.ObserveNotices()
+	defer restore()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	clock := &fakeClock{t: t0}
+	svcs, _ := warnedReplicas(t, 1, clock, 1000*time.Hour)
+	svc := svcs[0]
+	off := strings.Replace(strings.Replace(warnedTemplate, "name: warned", "name: unwarned", 1), "stack: {}", "expiry_warnings: []\nstack: {}", 1)
+	if _, _, err := svc.Publish(ctx, envs.System, []byte(off)); err != nil {
+		t.Fatal(err)
+	}
+	env := launchAs(t, svc, "unwarned", "unwarned-one", "", nil)
+	waitReady(t, svc, env.ID)
+	clock.Set(t0.Add(3*time.Hour + 55*time.Minute))
+	warnAll(t, svc)
+	if e, _ := svc.Environment(ctx, env.ID); e.Expiry.Soon || len(e.Expiry.Leads) != 0 {
+		t.Errorf("expiry %+v, want no warnings", e.Expiry)
+	}
+	clock.Set(t0.Add(4 * time.Hour))
+	if n, err := svc.ReapExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("reaped %d (%v), want 1", n, err)
+	}
+	if n := len(noticesFor(got, env.ID)); n != 0 {
+		t.Errorf("%d notices, want none", n)
+	}
+}
+
+func TestExpiryWarningsAreValidated(t *testing.T) {
+	cases := []struct {
+		name, field, policy string
+	}{
+		{"not a list", "expiry_warnings", "expiry_warnings: 1h"},
+		{"not a duration", "expiry_warnings[1]", "expiry_warnings: [1h, soon]"},
+		{"zero", "expiry_warnings[0]", "expiry_warnings: [0s]"},
+		{"negative", "expiry_warnings[0]", "expiry_warnings: [-5m]"},
+		{"not shorter than ttl.max", "expiry_warnings[0]", "expiry_warnings: [24h]"},
+		{"twice", "expiry_warnings[2]", "expiry_warnings: [1h, 10m, 60m]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			src := strings.Replace(warnedTemplate, "stack: {}", c.policy+"\nstack: {}", 1)
+			_, err := envs.ParseSpec([]byte(src))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			fields := envs.ErrorFields(err)
+			if len(fields) != 1 || fields[0].Field != c.field || fields[0].Line != 8 {
+				t.Errorf("fields %+v, want %s at line 8", fields, c.field)
+			}
+		})
+	}
+	for _, c := range []struct {
+		name, policy string
+		want         []time.Duration
+		digest       bool
+	}{
+		{"absent: the defaults", "", []time.Duration{time.Hour, 10 * time.Minute}, false},
+		{"none", "expiry_warnings: []", []time.Duration{}, true},
+		{"sorted longest first", "expiry_warnings: [5m, 2h, 30m]", []time.Duration{2 * time.Hour, 30 * time.Minute, 5 * time.Minute}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			plain, err := envs.ParseSpec([]byte(warnedTemplate))
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec, err := envs.ParseSpec([]byte(strings.Replace(warnedTemplate, "stack: {}", c.policy+"\nstack: {}", 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := spec.WarningLeads(); len(got) != len(c.want) || (len(got) > 0 && !equalDurations(got, c.want)) {
+				t.Errorf("leads %v, want %v", got, c.want)
+			}
+			if changed := spec.Digest() != plain.Digest(); changed != c.digest {
+				t.Errorf("digest changed %v, want %v", changed, c.digest)
+			}
+		})
+	}
+}
+
+func equalDurations(a, b []time.Duration) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
