@@ -294,3 +294,136 @@ func equalDurations(a, b []time.Duration) bool {
 	}
 	return true
 }
+
+func linkToken(t *testing.T, n envs.Notice, label string) string {
+	t.Helper()
+	for _, l := range n.Links {
+		if strings.HasPrefix(l.Label, label) {
+			_, token, ok := strings.Cut(l.URL, envs.LinkPath)
+			if !ok {
+				t.Fatalf("link %q is not under %s", l.URL, envs.LinkPath)
+			}
+			return token
+		}
+	}
+	t.Fatalf("no %q link in %+v", label, n.Links)
+	return ""
+}
+
+// TestOneClickLinks: a warning's links show what they do without doing
+// it, act once as the owner, and are refused when tampered with, reused,
+// expired or superseded by a new deadline; uses and refusals are audited
+// without the token.
+func TestOneClickLinks(t *testing.T) {
+	got, restore := envs.ObserveNotices()
+	defer restore()
+	ctx := context.Background()
+	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	clock := &fakeClock{t: t0}
+	svcs, db := warnedReplicas(t, 1, clock, time.Hour)
+	svc := svcs[0]
+	env := launchAs(t, svc, "warned", "linked", "", nil)
+	other := launchAs(t, svc, "warned", "linked-other", "", nil)
+	waitReady(t, svc, env.ID)
+	waitReady(t, svc, other.ID)
+	clock.Set(t0.Add(3 * time.Hour))
+	warnAll(t, svc)
+	first := noticesFor(got, env.ID)
+	if len(first) != 1 {
+		t.Fatalf("%d notices, want 1", len(first))
+	}
+	extend, keep := linkToken(t, first[0], "Extend"), linkToken(t, first[0], "Keep")
+	refused := func(name, token string, code envs.Code, msg string) {
+		t.Helper()
+		for _, use := range []bool{false, true} {
+			var err error
+			if use {
+				_, _, err = svc.UseLink(ctx, token, "192.0.2.1")
+			} else {
+				_, err = svc.OpenLink(ctx, token, "192.0.2.1")
+			}
+			if envs.ErrorCode(err) != code || !strings.Contains(envs.ErrorMessage(err), msg) {
+				t.Errorf("%s (use %v): %v, want %s saying %q", name, use, err, code, msg)
+			}
+		}
+	}
+	last := extend[len(extend)-1:]
+	flipped := "A"
+	if last == "A" {
+		flipped = "B"
+	}
+	id, sig, _ := strings.Cut(extend, ".")
+	keepID, _, _ := strings.Cut(keep, ".")
+	refused("tampered signature", extend[:len(extend)-1]+flipped, envs.EForbidden, "not valid")
+	refused("another link's signature", keepID+"."+sig, envs.EForbidden, "not valid")
+	refused("no signature", id, envs.EForbidden, "not valid")
+	refused("unknown link", "lnk-nothing."+sig, envs.EForbidden, "not valid")
+
+	l, err := svc.OpenLink(ctx, extend, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Action != envs.LinkExtend || l.By != 4*time.Hour || !l.NewExpiry.Equal(t0.Add(8*time.Hour)) {
+		t.Errorf("open: %+v, want extend by 4h to %s", l, t0.Add(8*time.Hour))
+	}
+	if e, _ := svc.Environment(ctx, env.ID); !e.ExpiresAt.Equal(t0.Add(4 * time.Hour)) {
+		t.Errorf("opening the link changed the expiry to %s", e.ExpiresAt)
+	}
+	_, e, err := svc.UseLink(ctx, extend, "192.0.2.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.ExpiresAt.Equal(t0.Add(8 * time.Hour)) {
+		t.Errorf("extended to %s, want %s", e.ExpiresAt, t0.Add(8*time.Hour))
+	}
+	refused("used again", extend, envs.EConflict, "used already")
+	refused("sent for the old deadline", keep, envs.EConflict, "now expires at")
+
+	destroy := linkToken(t, noticesFor(got, other.ID)[0], "Destroy")
+	if _, e, err = svc.UseLink(ctx, destroy, "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if e.Status != envs.StatusDestroying && e.Status != envs.StatusDestroyed {
+		t.Errorf("after the destroy link: %s", e.Status)
+	}
+
+	clock.Set(t0.Add(7 * time.Hour))
+	warnAll(t, svc)
+	second := noticesFor(got, env.ID)
+	if len(second) != 2 {
+		t.Fatalf("%d notices after the extend's first lead, want 2", len(second))
+	}
+	clock.Set(t0.Add(8 * time.Hour)) // the reaper is held off by its hour-long interval
+	refused("expired", linkToken(t, second[1], "Keep"), envs.EConflict, "expired at")
+	clock.Set(t0.Add(7*time.Hour + 30*time.Minute))
+	if _, e, err = svc.UseLink(ctx, linkToken(t, second[1], "Keep"), "192.0.2.1"); err != nil {
+		t.Fatal(err)
+	}
+	if !e.ExpiresAt.Equal(t0.Add(24*time.Hour)) || e.ExtendableBy() != 0 {
+		t.Errorf("kept until %s, want the maximum %s", e.ExpiresAt, t0.Add(24*time.Hour))
+	}
+
+
+	entries, err := db.AuditEntries(ctx, 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for _, a := range entries {
+		if strings.HasPrefix(a.Action, "link.") {
+			counts[a.Action]++
+			if strings.Contains(a.Target, ".") || strings.Contains(a.Detail, sig) {
+				t.Errorf("audit entry %+v shows a token", a)
+			}
+		}
+		if a.Action == "link.use" && (a.Actor != "tester@example.com" || !strings.HasPrefix(a.Via, "link lnk-")) {
+			t.Errorf("link use audited as %q via %q, want the owner via the link", a.Actor, a.Via)
+		}
+		if a.Action == "environment.extend" && a.Target == env.ID && !strings.HasPrefix(a.Via, "link ") {
+			t.Errorf("extend audited via %q, want the link", a.Via)
+		}
+	}
+	if counts["link.use"] != 3 || counts["link.refused"] != 14 {
+		t.Errorf("audited %v, want 3 uses and 14 refusals", counts)
+	}
+}
