@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,10 @@ func TestBrowserExpiryWarning(t *testing.T) {
 	key, err := s.secretKey()
 	if err != nil {
 		t.Fatal(err)
+	}
+	good := signLink(key, extend)
+	if code, body, err := httpGet(s.url + "/links/" + good[:len(good)-2] + "xx"); err != nil || code != http.StatusForbidden || !strings.Contains(body, "This link is not valid") {
+		t.Errorf("a tampered link: %d %v, want 403 saying it is not valid", code, err)
 	}
 	before := s.env(e.ID).ExpiresAt
 	do(t, ctx, "open the extend link",
