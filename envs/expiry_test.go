@@ -403,7 +403,6 @@ func TestOneClickLinks(t *testing.T) {
 		t.Errorf("kept until %s, want the maximum %s", e.ExpiresAt, t0.Add(24*time.Hour))
 	}
 
-
 	entries, err := db.AuditEntries(ctx, 200)
 	if err != nil {
 		t.Fatal(err)
