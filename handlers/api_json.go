@@ -45,6 +45,10 @@ type versionJSON struct {
 	// or destroyed (DeprecationAction); absent: never.
 	DeprecationDate   *time.Time `json:"deprecation_date,omitempty"`
 	DeprecationAction string     `json:"deprecation_action,omitempty"`
+	// ExpiryWarnings are the lead times before expiry at which owners are
+	// warned, longest first (the defaults when the version names none;
+	// empty: never).
+	ExpiryWarnings []string `json:"expiry_warnings"`
 }
 
 type onFailureJSON struct {
@@ -88,6 +92,10 @@ func toVersionJSON(v envs.Version) versionJSON {
 	}
 	if f := v.Spec.OnFailure; f != nil {
 		out.OnFailure = &onFailureJSON{KeepStack: f.KeepStack.String()}
+	}
+	out.ExpiryWarnings = []string{}
+	for _, l := range v.Spec.WarningLeads() {
+		out.ExpiryWarnings = append(out.ExpiryWarnings, envs.FormatDuration(l))
 	}
 	return out
 }

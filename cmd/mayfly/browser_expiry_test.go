@@ -40,6 +40,15 @@ func TestBrowserExpiryWarning(t *testing.T) {
 	cfg := localConfig(t)
 	cfg.Clock = clock.Now
 	s := runTestMain(t, cfg)
+	var tpl struct {
+		Versions []struct {
+			ExpiryWarnings []string `json:"expiry_warnings"`
+		} `json:"versions"`
+	}
+	s.api("GET", "/api/v1/templates/demo-shop", nil).decode(t, &tpl)
+	if len(tpl.Versions) == 0 || strings.Join(tpl.Versions[0].ExpiryWarnings, ",") != "1h,10m" {
+		t.Errorf("catalog API: %+v, want expiry_warnings [1h, 10m] (the defaults)", tpl.Versions)
+	}
 	e := s.launch(map[string]any{"template": "demo-shop", "name": "warned-shop", "ttl": "50m", "params": map[string]any{"customer": "Initech"}})
 	e = s.waitStatus(e.ID, "ready", 60*time.Second)
 	ctx := newBrowser(t)
