@@ -221,13 +221,16 @@ func (s *Service) warnExpiring(ctx context.Context) error {
 			}
 			groups[k] = append(groups[k], w)
 		}
+		// One warning that fails does not hold back the others; it stays
+		// pending, so the next pass tries it again.
+		var errs []error
 		for _, k := range order {
 			if err := s.warnOne(ctx, groups[k], now); err != nil {
-				return err
+				errs = append(errs, err)
 			}
 		}
-		if len(due) < warnBatch {
-			return nil
+		if len(errs) > 0 || len(due) < warnBatch {
+			return errors.Join(errs...)
 		}
 	}
 	return nil
@@ -257,21 +260,30 @@ func (s *Service) warnOne(ctx context.Context, due []storage.EnvironmentWarning,
 			return err
 		}
 		e := environmentFromRow(r, nil)
-		p, err := s.warnPolicyOf(ctx, tx.Queries, r.VersionID)
-		if err != nil {
-			return err
-		}
-		links, err := s.createLinks(ctx, tx, e, p, now)
-		if err != nil {
-			return err
-		}
 		left := InWords(e.ExpiresAt.Sub(now))
 		msg := fmt.Sprintf("Expires in %s, at %s: extend it to keep it, or it is destroyed then", left, e.ExpiresAt.Format(time.RFC3339))
+		subject := fmt.Sprintf("Environment %s expires in %s", e.Name, left)
+		var links []NoticeLink
+		if e.ExpiresAt.After(now) {
+			p, err := s.warnPolicyOf(ctx, tx.Queries, r.VersionID)
+			if err != nil {
+				// The warning goes out all the same: it must not hold the
+				// reaper back. Without the version, no extend link.
+				s.log.Warn("expiry warning: version policy", "environment", envID, "err", err)
+			}
+			if links, err = s.createLinks(ctx, tx, e, p, now); err != nil {
+				return err
+			}
+		} else {
+			// Late (the reaper was down): there is no time left to act in.
+			msg = fmt.Sprintf("Expired at %s: destroyed now (this warning comes late)", e.ExpiresAt.Format(time.RFC3339))
+			subject = fmt.Sprintf("Environment %s expired: destroyed now", e.Name)
+		}
 		if err := s.addEvent(ctx, tx, envID, EventAction, "", msg, "reaper"); err != nil {
 			return err
 		}
 		n2 := Notice{Event: NoticeExpiringSoon, EnvironmentID: envID, UserID: r.OwnerID, Team: r.Team,
-			Subject: fmt.Sprintf("Environment %s expires in %s", e.Name, left), Text: msg, Links: links, At: now}
+			Subject: subject, Text: msg, Links: links, At: now}
 		if err := s.notice(ctx, tx, n2); err != nil {
 			return err
 		}

@@ -152,10 +152,10 @@ func TestExpiryWarningsOnceAtTheirLeads(t *testing.T) {
 	}
 }
 
-// TestShortTTLIsWarnedBeforeTheReaperDestroys: an environment that
-// expires before its warning was claimed (a TTL shorter than the lead,
-// and a reaper that was down through it) is warned once, late, and only
-// then destroyed.
+// TestShortTTLIsWarnedBeforeTheReaperDestroys: a TTL shorter than every
+// lead is warned once, at launch, with its links; an environment that
+// expires before its warning was claimed (the reaper was down through
+// it) is warned once, late, and only then destroyed.
 func TestShortTTLIsWarnedBeforeTheReaperDestroys(t *testing.T) {
 	got, restore := envs.ObserveNotices()
 	defer restore()
@@ -164,28 +164,35 @@ func TestShortTTLIsWarnedBeforeTheReaperDestroys(t *testing.T) {
 	clock := &fakeClock{t: t0}
 	svcs, _ := warnedReplicas(t, 1, clock, 1000*time.Hour)
 	svc := svcs[0]
-	env := launchAs(t, svc, "warned", "warned-short", "5m", nil)
-	waitReady(t, svc, env.ID)
+	short := launchAs(t, svc, "warned", "warned-short", "5m", nil)
+	warnAll(t, svc)
+	ns := noticesFor(got, short.ID)
+	if len(ns) != 1 || !strings.HasPrefix(ns[0].Text, "Expires in 5 min") || len(ns[0].Links) != 3 {
+		t.Fatalf("notices %+v, want one warning at launch, with its links", ns)
+	}
+	late := launchAs(t, svc, "warned", "warned-late", "5m", nil)
+	waitReady(t, svc, short.ID)
+	waitReady(t, svc, late.ID)
 
 	clock.Set(t0.Add(20 * time.Minute)) // long expired: the reaper was down
-	if n, err := svc.ReapExpired(ctx); err != nil || n != 0 {
-		t.Fatalf("reaped %d (%v) before the warning was attempted, want 0", n, err)
+	if n, err := svc.ReapExpired(ctx); err != nil || n != 1 {
+		t.Fatalf("reaped %d (%v), want only the one warned", n, err)
 	}
-	if e, _ := svc.Environment(ctx, env.ID); e.Status != envs.StatusReady {
-		t.Fatalf("status %s before the warning, want ready", e.Status)
+	if e, _ := svc.Environment(ctx, late.ID); e.Status != envs.StatusReady {
+		t.Fatalf("status %s before its warning, want ready", e.Status)
 	}
 	warnAll(t, svc)
-	ns := noticesFor(got, env.ID)
-	if len(ns) != 1 || !strings.HasPrefix(ns[0].Text, "Expires in less than a minute") {
-		t.Fatalf("notices %+v, want one late warning", ns)
+	ns = noticesFor(got, late.ID)
+	if len(ns) != 1 || !strings.HasPrefix(ns[0].Text, "Expired at ") || len(ns[0].Links) != 0 {
+		t.Fatalf("notices %+v, want one late warning without links", ns)
 	}
 	if n, err := svc.ReapExpired(ctx); err != nil || n != 1 {
 		t.Fatalf("reaped %d (%v) after the warning, want 1", n, err)
 	}
-	msgs := messages(t, svc, env.ID)
+	msgs := messages(t, svc, late.ID)
 	warned, expired := -1, -1
 	for i, m := range msgs {
-		if strings.HasPrefix(m, "Expires in ") {
+		if strings.HasPrefix(m, "Expired at ") {
 			warned = i
 		}
 		if strings.HasPrefix(m, "TTL expired") {
@@ -196,8 +203,8 @@ func TestShortTTLIsWarnedBeforeTheReaperDestroys(t *testing.T) {
 		t.Errorf("timeline %q: want the warning before the expiry", msgs)
 	}
 	warnAll(t, svc)
-	if n := len(noticesFor(got, env.ID)); n != 1 {
-		t.Errorf("%d notices after the destroy, want still 1", n)
+	if n := len(noticesFor(got, late.ID)) + len(noticesFor(got, short.ID)); n != 2 {
+		t.Errorf("%d notices after the destroys, want still 2", n)
 	}
 }
 
