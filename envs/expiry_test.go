@@ -331,8 +331,10 @@ func TestOneClickLinks(t *testing.T) {
 	svc := svcs[0]
 	env := launchAs(t, svc, "warned", "linked", "", nil)
 	other := launchAs(t, svc, "warned", "linked-other", "", nil)
+	third := launchAs(t, svc, "warned", "linked-third", "", nil)
 	waitReady(t, svc, env.ID)
 	waitReady(t, svc, other.ID)
+	waitReady(t, svc, third.ID)
 	clock.Set(t0.Add(3 * time.Hour))
 	warnAll(t, svc)
 	first := noticesFor(got, env.ID)
@@ -394,6 +396,26 @@ func TestOneClickLinks(t *testing.T) {
 		t.Errorf("after the destroy link: %s", e.Status)
 	}
 
+	// The owner's rights now, not when the link was sent: a viewer cannot
+	// extend, and the refused link is not spent.
+	setRole := func(role envs.Role) {
+		t.Helper()
+		now := clock.Now()
+		if err := db.UpsertUser(ctx, &storage.User{Issuer: "https://idp.example.com", Subject: "tester", Email: "tester@example.com",
+			GroupsJSON: "[]", Role: string(role), CreatedAt: now, LastLoginAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	thirdExtend := linkToken(t, noticesFor(got, third.ID)[0], "Extend")
+	setRole(envs.RoleViewer)
+	if _, _, err := svc.UseLink(ctx, thirdExtend, "192.0.2.1"); envs.ErrorCode(err) != envs.EForbidden || !strings.Contains(envs.ErrorMessage(err), "member") {
+		t.Errorf("the owner is a viewer now: %v, want forbidden, needing the member role", err)
+	}
+	setRole(envs.RoleMember)
+	if _, e, err = svc.UseLink(ctx, thirdExtend, "192.0.2.1"); err != nil || !e.ExpiresAt.Equal(t0.Add(8*time.Hour)) {
+		t.Fatalf("a member again: %v, %v; want extended to %s", e, err, t0.Add(8*time.Hour))
+	}
+
 	clock.Set(t0.Add(7 * time.Hour))
 	warnAll(t, svc)
 	second := noticesFor(got, env.ID)
@@ -429,7 +451,7 @@ func TestOneClickLinks(t *testing.T) {
 			t.Errorf("extend audited via %q, want the link", a.Via)
 		}
 	}
-	if counts["link.use"] != 3 || counts["link.refused"] != 14 {
-		t.Errorf("audited %v, want 3 uses and 14 refusals", counts)
+	if counts["link.use"] != 4 || counts["link.refused"] != 15 {
+		t.Errorf("audited %v, want 4 uses and 15 refusals", counts)
 	}
 }
