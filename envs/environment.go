@@ -144,6 +144,9 @@ type Environment struct {
 	// cost.go.
 	HourlyCost   Money
 	DestroyCause string
+	// Expiry is what its expiry warnings say (see expiry.go); filled for
+	// live environments by Environment and the listings.
+	Expiry ExpiryState
 }
 
 // TimeLeft is how long until the reaper destroys the environment.
@@ -352,6 +355,9 @@ func versionFromRow(r *storage.TemplateVersion) (Version, error) {
 		return Version{}, err
 	}
 	spec.Cost = cost
+	if spec.ExpiryWarnings, err = decodeWarnings(r.ExpiryWarnings); err != nil {
+		return Version{}, err
+	}
 	return Version{
 		ID: r.ID, Spec: spec, Digest: r.Digest, Source: r.Source, PublishedBy: r.PublishedBy,
 		PublishedAt: r.PublishedAt.UTC(), DeprecatedAt: utcPtr(r.DeprecatedAt), DeprecationNote: r.DeprecationNote,

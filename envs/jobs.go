@@ -775,6 +775,9 @@ type sweepWorker struct {
 // destroys stacks no live environment owns.
 func (w *sweepWorker) Work(ctx context.Context, job *river.Job[sweepArgs]) error {
 	s := w.s
+	if err := s.warnExpiring(ctx); err != nil {
+		return err
+	}
 	if _, err := s.reapExpired(ctx); err != nil {
 		return err
 	}

@@ -36,6 +36,11 @@ func (s *Service) startReaper() (stop func()) {
 		defer t.Stop()
 		var lifecycleAt time.Time
 		for {
+			// Warnings first: an expired environment whose warning is
+			// pending is reaped only once it was attempted (expiry.go).
+			if err := s.warnExpiring(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("expiry warnings", "err", err)
+			}
 			if _, err := s.reapExpired(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("reaper", "err", err)
 			}

@@ -23,6 +23,9 @@ type Cipher struct {
 	// previous ones (see launchDigest): digests of requests that must be
 	// compared later without being readable.
 	digestKeys [][]byte
+	// linkKey signs one-click links (see links.go), derived from the
+	// current key: a rotation voids the links sent before it.
+	linkKey []byte
 }
 
 // deriveKey derives a key for another purpose from a secret key, so the
@@ -39,7 +42,7 @@ func NewCipher(key []byte, previous ...[]byte) (*Cipher, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cipher{aead: aead, digestKeys: [][]byte{deriveKey(key, digestPurpose)}}
+	c := &Cipher{aead: aead, digestKeys: [][]byte{deriveKey(key, digestPurpose)}, linkKey: deriveKey(key, linkPurpose)}
 	for i, k := range previous {
 		a, err := newAEAD(k)
 		if err != nil {

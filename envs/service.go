@@ -137,7 +137,8 @@ type Config struct {
 	DriftSweepInterval time.Duration
 
 	// ExternalURL is where people reach Mayfly, for the links in notices
-	// ("": notices carry no links of Mayfly's).
+	// and the one-click links of expiry warnings (see links.go; "": notices
+	// carry no links of Mayfly's).
 	ExternalURL string
 	// Notices (see notify_jobs.go): SMTP sends e-mail (nil or no host:
 	// e-mail channels are refused); NotifyHTTP posts webhooks;
@@ -190,6 +191,9 @@ type Service struct {
 	rollouts *rolloutRunner
 	// activity is the activity seen since the last flush (inactivity.go).
 	activity activityBuffer
+	// warnPolicies caches versions' expiry warnings by version id
+	// (expiry.go): versions are immutable.
+	warnPolicies sync.Map
 	// stopReaper stops the reaper that Start started.
 	stopReaper func()
 	// counts is Counts' last count.
@@ -340,7 +344,7 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 		Params: string(params), Stack: string(spec.Stack), Source: string(source),
 		PublishedBy: actor.Name, PublishedAt: now, Teams: strings.Join(spec.Teams, ","),
 		DriftInterval: spec.DriftSchedule(), DriftRemedy: string(spec.DriftRemedy()),
-		Cost: encodeCost(spec.Cost),
+		Cost: encodeCost(spec.Cost), ExpiryWarnings: encodeWarnings(spec.ExpiryWarnings),
 	}
 	if spec.OnFailure != nil {
 		row.KeepFailedStack = spec.OnFailure.KeepStack
@@ -744,6 +748,9 @@ func (s *Service) insertLaunch(ctx context.Context, row *storage.Environment, re
 			if err := record(tx); err != nil {
 				return err
 			}
+			if err := s.armWarnings(ctx, tx, row.ID, row.VersionID, row.ExpiresAt, false); err != nil {
+				return err
+			}
 			return s.jobs.InsertTx(ctx, tx, provisionArgs{EnvironmentID: row.ID}, s.attemptOpts(s.cfg.ProvisionAttempts))
 		})
 		if !redraw || ErrorCode(err) != EConflict || attempt == 4 {
@@ -1120,6 +1127,9 @@ func (s *Service) extend(ctx context.Context, actor Actor, id, ttl string, appro
 		}
 		if !ok {
 			return Errorf(EConflict, "environment %s changed while extending it; try again", e.Name)
+		}
+		if err := s.armWarnings(ctx, tx, id, r.VersionID, next, true); err != nil {
+			return err
 		}
 		msg := fmt.Sprintf("Extended by %s; now expires at %s", FormatDuration(d), next.Format(time.RFC3339))
 		if err := s.addEvent(ctx, tx, id, EventAction, "", msg, actor.Name); err != nil {

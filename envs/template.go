@@ -64,6 +64,9 @@ type Spec struct {
 	// Cost is the estimate of what an environment costs an hour (nil:
 	// none declared); omitempty keeps older digests likewise.
 	Cost *CostPolicy `json:"cost,omitempty"`
+	// ExpiryWarnings are when owners are warned before expiry (nil: the
+	// defaults, see WarningLeads); omitempty keeps older digests likewise.
+	ExpiryWarnings *ExpiryWarnings `json:"expiry_warnings,omitempty"`
 }
 
 // RollbackPolicy is a template's rollback: Grace keeps the old stack of a
@@ -146,6 +149,8 @@ type rawSpec struct {
 	Rollback    *rawRollback   `yaml:"rollback"`
 	Inactivity  *rawInactivity `yaml:"inactivity"`
 	Cost        *rawCost       `yaml:"cost"`
+	// ExpiryWarnings is a node: absent (the defaults) and [] (none) differ.
+	ExpiryWarnings yaml.Node `yaml:"expiry_warnings"`
 }
 
 type rawInactivity struct {
@@ -263,6 +268,9 @@ func ParseSpec(src []byte) (*Spec, error) {
 	}
 	if raw.Inactivity != nil {
 		spec.Inactivity = v.inactivity(*raw.Inactivity)
+	}
+	if raw.ExpiryWarnings.Kind != 0 {
+		spec.ExpiryWarnings = v.expiryWarnings(&raw.ExpiryWarnings, spec.TTL.Max)
 	}
 	seen := map[string]bool{}
 	for i, rp := range raw.Parameters {

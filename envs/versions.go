@@ -80,6 +80,9 @@ func (s *Service) attach(ctx context.Context, list []*Environment) error {
 	if err := s.attachDrift(ctx, list); err != nil {
 		return err
 	}
+	if err := s.attachExpiry(ctx, list); err != nil {
+		return err
+	}
 	return s.attachVersions(ctx, list)
 }
 

@@ -45,6 +45,10 @@ type versionJSON struct {
 	// or destroyed (DeprecationAction); absent: never.
 	DeprecationDate   *time.Time `json:"deprecation_date,omitempty"`
 	DeprecationAction string     `json:"deprecation_action,omitempty"`
+	// ExpiryWarnings are the lead times before expiry at which owners are
+	// warned, longest first (the defaults when the version names none;
+	// empty: never).
+	ExpiryWarnings []string `json:"expiry_warnings"`
 }
 
 type onFailureJSON struct {
@@ -88,6 +92,10 @@ func toVersionJSON(v envs.Version) versionJSON {
 	}
 	if f := v.Spec.OnFailure; f != nil {
 		out.OnFailure = &onFailureJSON{KeepStack: f.KeepStack.String()}
+	}
+	out.ExpiryWarnings = []string{}
+	for _, l := range v.Spec.WarningLeads() {
+		out.ExpiryWarnings = append(out.ExpiryWarnings, envs.FormatDuration(l))
 	}
 	return out
 }
@@ -158,6 +166,10 @@ type environmentJSON struct {
 	// version declares none); DestroyCause why it was destroyed.
 	Cost         *envCostJSON `json:"cost,omitempty"`
 	DestroyCause string       `json:"destroy_cause,omitempty"`
+	// ExpiresSoon: live and within its version's first expiry warning's
+	// lead; WarnedAt when its owner was warned about the current expiry.
+	ExpiresSoon bool       `json:"expires_soon"`
+	WarnedAt    *time.Time `json:"warned_at,omitempty"`
 }
 
 // stackJSON is one stack of an environment: status building, in_service,
@@ -258,6 +270,7 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 		Drift: toDriftJSON(e.Drift), Labels: e.Labels,
 		VersionDeprecated: e.VersionState.Deprecated, DeprecationDate: e.VersionState.DeprecationDate,
 		DeprecationAction: string(e.VersionState.DeprecationAction), NewerVersion: e.VersionState.Newer,
+		ExpiresSoon: e.Expiry.Soon, WarnedAt: e.Expiry.WarnedAt,
 		StackID: e.StackID, RollbackVersion: e.RollbackVersion,
 	}
 	if out.Labels == nil {

@@ -73,6 +73,8 @@ var publicRoutes = map[string]bool{
 	"/signin": true, "/auth/signin": true, "/auth/callback": true, "/auth/signout": true,
 	// Authenticated by each stack's own credential (see tofu_state.go).
 	tofuStatePath: true,
+	// One-click links from expiry warnings carry their own signature.
+	linkRoute: true,
 }
 
 // floor refuses anonymous requests (browsers are sent to sign in) and

@@ -155,6 +155,8 @@ func New(cfg Config) http.Handler {
 	// Every other route needs a permission (see envs/access.go); per-object
 	// rules (whose environment) are checked by the service.
 	read, launch, publish, admin, tokens := envs.PermRead, envs.PermLaunch, envs.PermPublish, envs.PermAdmin, envs.PermTokens
+	e.GET(linkRoute, h.linkOpen)
+	e.POST(linkRoute, h.linkUse)
 	e.GET("/", h.require(read, func(c *echo.Context) error { return c.Redirect(http.StatusSeeOther, "/environments") }))
 	e.GET("/catalog", h.require(read, h.catalogShow))
 	e.GET("/templates/new", h.require(publish, h.templatePublishForm))

@@ -132,9 +132,16 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 	if d := deprecationText(e.VersionState.DeprecationDate, e.VersionState.DeprecationAction); d != "" {
 		v.Deprecation = "it will be " + d
 	}
+	v.Expiry = web.ExpiryView{Soon: e.Expiry.Soon, WarnedAt: e.Expiry.WarnedAt}
 	if envs.CanActOn(a, e) != nil {
 		v.CanDestroy = false
 	} else if v.Live {
+		if ext := e.Expiry.Extension; ext > 0 {
+			v.Expiry.ExtendBy = envs.FormatDuration(ext)
+		}
+		if left := e.ExtendableBy(); left > e.Expiry.Extension {
+			v.Expiry.KeepBy = left.String() // exact: up to the maximum, not past it
+		}
 		left := e.ExtendableBy()
 		for _, d := range extendChoices {
 			if d <= left {

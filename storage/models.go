@@ -62,6 +62,9 @@ type TemplateVersion struct {
 	InactivityWarn time.Duration `gorm:"column:inactivity_warn"`
 	// Cost is the version's cost estimate as JSON ("": none declared).
 	Cost string
+	// ExpiryWarnings are its lead times before expiry: "" the defaults,
+	// else the JSON array of nanoseconds ("[]": none).
+	ExpiryWarnings string
 }
 
 // Environment is one launch of one template version.

@@ -471,7 +471,8 @@ const (
 // ExpireDue moves up to limit environments in one of the `from` statuses,
 // with or without a stack as `stack` says, whose expires_at is at or
 // before now to status `to`, oldest expiry first, in one statement, and
-// returns them (id, name, provider, expires_at). The update re-checks the
+// returns them (id, name, provider, expires_at). An environment with a
+// pending expiry warning is not due yet. The update re-checks the
 // status, the stack and the expiry on each row it changes, so an
 // environment extended or destroyed since it was picked is left alone. On PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED:
 // replicas reaping at the same time share the work instead of queueing on
@@ -486,6 +487,10 @@ func (q Queries) ExpireDue(ctx context.Context, from []string, stack StackFilter
 	if stack == StackCleaned {
 		cond = " AND stack_cleaned_at IS NOT NULL"
 	}
+	// No destroy without the warnings attempted: an environment with an
+	// expiry warning not claimed yet waits for the warning pass, which runs
+	// before the reaper on every tick (see envs/expiry.go).
+	cond += " AND NOT EXISTS (SELECT 1 FROM environment_warnings w WHERE w.environment_id = environments.id AND w.outcome = '')"
 	// SQLite: one writer at a time, so picking and updating in one
 	// statement is enough. PostgreSQL: the rows are picked and locked first,
 	// in a materialized CTE; written as a subquery under IN, the update

@@ -158,6 +158,8 @@ type RelaunchView struct {
 
 // EnvironmentView is one environment as users see it.
 type EnvironmentView struct {
+	// Expiry is what its expiry warnings show (expiry.go).
+	Expiry        ExpiryView
 	ID            string
 	Name          string
 	Owner         string

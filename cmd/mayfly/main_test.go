@@ -172,6 +172,8 @@ type envJSON struct {
 	RPOSeconds     *float64          `json:"rpo_seconds"`
 	StackCleanedAt *time.Time        `json:"stack_cleaned_at"`
 	StackHeldUntil *time.Time        `json:"stack_held_until"`
+	ExpiresSoon    bool              `json:"expires_soon"`
+	WarnedAt       *time.Time        `json:"warned_at"`
 }
 
 func (s *testServer) launch(body map[string]any) envJSON {

@@ -165,6 +165,18 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	// Listening before the service is built: links in notices name the
+	// port, which is known only now when the address asks for any (":0").
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	serving := false
+	defer func() {
+		if !serving {
+			ln.Close()
+		}
+	}()
 	on, off := m.providersOnAndOff(append([]envs.Provider{m.Local}, cloud...))
 	m.Metrics = handlers.NewMetrics()
 	svcCfg := envs.Config{
@@ -193,7 +205,7 @@ func (m *Main) Run(ctx context.Context) error {
 		RoleRecheck:       cfg.RoleRecheck,
 		Clock:             cfg.Clock,
 
-		ExternalURL:    cfg.ExternalURL,
+		ExternalURL:    externalURL(cfg.ExternalURL, ln.Addr()),
 		SMTP:           cfg.Notify.smtp(),
 		NotifyAttempts: cfg.Notify.Attempts,
 		NotifyTimeout:  cfg.Notify.Timeout,
@@ -261,11 +273,8 @@ func (m *Main) Run(ctx context.Context) error {
 			return m.DB.Migrated(ctx)
 		},
 	})
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
 	m.listener = handlers.LimitConns(ln, cfg.MaxConnsPerClient, proxies, m.Log)
+	serving = true
 	m.server = &http.Server{
 		Handler: handler,
 		// A client must send its headers within 10 s and its whole request
@@ -473,4 +482,15 @@ func rollbackGrace(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// externalURL is the external URL with the port the server listens on
+// when it names port 0 (the default external URL of --addr host:0).
+func externalURL(configured string, addr net.Addr) string {
+	u, err := url.Parse(configured)
+	if err != nil || u.Port() != "0" {
+		return configured
+	}
+	u.Host = addr.String()
+	return u.String()
 }
