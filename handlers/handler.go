@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v5/middleware"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/web"
 	"github.com/mayflyhq/mayfly/static"
 )
 
@@ -140,6 +141,7 @@ func New(cfg Config) http.Handler {
 		// A tofu state may be larger than a template; its route bounds it.
 		Skipper: func(c *echo.Context) bool { return c.Path() == tofuStatePath }}))
 	e.Use(refuseBadText)
+	e.Use(h.clock)
 	e.Use(h.authenticate)
 
 	e.GET("/healthz", h.healthz)
@@ -290,6 +292,15 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // logRequests writes one structured line per request, with its request id.
+// clock gives the pages the service's clock, for their relative times.
+func (h *Handler) clock(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(web.WithClock(r.Context(), h.svc.Now)))
+		return next(c)
+	}
+}
+
 func (h *Handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		start := time.Now()

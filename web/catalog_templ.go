@@ -579,7 +579,7 @@ func templateCard(p Page, t TemplateView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = ago(nowOr(p.Now), t.Latest.PublishedAt).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = when(t.Latest.PublishedAt).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

@@ -287,7 +287,7 @@ func EnvironmentSummary(e EnvironmentView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = ago(time.Now(), e.CreatedAt).Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = when(e.CreatedAt).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -887,7 +887,7 @@ func FailedStack(e EnvironmentView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = localTime(*e.StackCleanedAt, "datetime").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = when(*e.StackCleanedAt).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -918,7 +918,7 @@ func FailedStack(e EnvironmentView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = localTime(*e.StackHeldUntil, "datetime").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = when(*e.StackHeldUntil).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1273,7 +1273,7 @@ func drillCard(e EnvironmentView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = localTime(*e.SnapshotTakenAt, "datetime").Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = when(*e.SnapshotTakenAt).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1572,7 +1572,7 @@ func timeRow(label, testID string, t *time.Time, note string) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = localTime(*t, "datetime").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = when(*t).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1812,7 +1812,7 @@ func EventRow(e EventView) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = localTime(e.At, "time").Render(ctx, templ_7745c5c3_Buffer)
+		templ_7745c5c3_Err = whenClock(e.At).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -2749,7 +2749,7 @@ func DriftSection(v DriftView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = localTime(*v.CheckedAt, "datetime").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = when(*v.CheckedAt).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2772,7 +2772,7 @@ func DriftSection(v DriftView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = localTime(*v.DriftedSince, "datetime").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = when(*v.DriftedSince).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -2812,7 +2812,7 @@ func DriftSection(v DriftView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = localTime(*v.NextCheck, "datetime").Render(ctx, templ_7745c5c3_Buffer)
+			templ_7745c5c3_Err = when(*v.NextCheck).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -3214,7 +3214,7 @@ func stacksCard(v StacksView) templ.Component {
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}
-						templ_7745c5c3_Err = localTime(*st.StandbyUntil, "datetime").Render(ctx, templ_7745c5c3_Buffer)
+						templ_7745c5c3_Err = when(*st.StandbyUntil).Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
 						}

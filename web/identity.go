@@ -65,14 +65,6 @@ type AuditEntryView struct {
 	ActorID, ActorIssuer, ActorSubject string
 }
 
-// timeOr formats an optional time, or returns def.
-func timeOr(t *time.Time, def string) string {
-	if t == nil {
-		return def
-	}
-	return RFC3339(*t)
-}
-
 // UserRowView is one user on the admin's users page.
 type UserRowView struct {
 	ID, Email, Name, Issuer, Subject, Role string

@@ -57,7 +57,10 @@ type TemplateView struct {
 type VersionView struct {
 	Version    string
 	Digest     string // short content digest, e.g. "sha256:1a2b3c4d"
-	DefaultTTL string // e.g. "2h"
+	DefaultTTL string // e.g. "2h", "1h 30m" (Duration)
+	// TTLInput is the default TTL as the launch form's value, a Go
+	// duration ("1h30m"); empty: DefaultTTL.
+	TTLInput string
 	MaxTTL     string // e.g. "8h"
 	Deprecated bool
 	// DeprecationNote is why it was deprecated ("" none given).
