@@ -16,8 +16,8 @@ import (
 	"github.com/labstack/echo/v5/middleware"
 
 	"github.com/mayflyhq/mayfly/envs"
-	"github.com/mayflyhq/mayfly/web"
 	"github.com/mayflyhq/mayfly/static"
+	"github.com/mayflyhq/mayfly/web"
 )
 
 // Config wires the HTTP layer.

@@ -60,7 +60,7 @@ type VersionView struct {
 	DefaultTTL string // e.g. "2h", "1h 30m" (Duration)
 	// TTLInput is the default TTL as the launch form's value, a Go
 	// duration ("1h30m"); empty: DefaultTTL.
-	TTLInput string
+	TTLInput   string
 	MaxTTL     string // e.g. "8h"
 	Deprecated bool
 	// DeprecationNote is why it was deprecated ("" none given).
