@@ -686,6 +686,17 @@ func (q Queries) Audit(ctx context.Context, a *AuditEntry) error {
 	return nil
 }
 
+// AuditMany records several audit entries at once (a reaper batch).
+func (q Queries) AuditMany(ctx context.Context, as []AuditEntry) error {
+	if len(as) == 0 {
+		return nil
+	}
+	if err := q.ctx(ctx).CreateInBatches(as, 500).Error; err != nil {
+		return fmt.Errorf("storage: audit %d entries: %w", len(as), err)
+	}
+	return nil
+}
+
 // AuditEntries lists the newest audit entries first.
 func (q Queries) AuditEntries(ctx context.Context, limit int) ([]AuditEntry, error) {
 	var as []AuditEntry

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"net/http"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,5 +45,81 @@ func TestBrowserTimes(t *testing.T) {
 				t.Errorf("the %s page shows a time as %q (title %q, datetime %q), want relative text or a time of day, the UTC time as title", p.name, tm[0], tm[1], tm[2])
 			}
 		}
+	}
+}
+
+// TestBrowserAuditLog: the audit log pages through its entries at the
+// chosen page size, filters by a date range from the pickers, refuses a
+// range that ends before it starts (naming the field), and links a target
+// to its page.
+func TestBrowserAuditLog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a real browser")
+	}
+	s := startMain(t, "")
+	var ids []string
+	for _, name := range []string{"audit-a", "audit-b", "audit-c"} {
+		ids = append(ids, s.launch(map[string]any{"template": "demo-shop", "name": name, "params": map[string]any{"customer": "Initech"}}).ID)
+	}
+	ctx := newBrowser(t)
+	targets := chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="audit-row"] [data-testid="audit-target"]')].map(e => e.textContent.trim())`)
+	today := s.Service.Now().UTC().Format(time.DateOnly)
+	tomorrow := s.Service.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+
+	do(t, ctx, "two launches a page",
+		chromedp.Navigate(s.url+"/admin/audit?action=environment.launch"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-limit"]`)),
+		chromedp.Evaluate[chromedp.Void](`(() => { const s = document.querySelector('[data-testid="audit-limit"]'); s.add(new Option('2', '2')); s.value = '2' })()`),
+		chromedp.Click(chromedp.CSS(`[data-testid="audit-apply"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-next"]`)))
+	first := value(t, ctx, "first page", targets)
+	if want := []string{ids[2], ids[1]}; !slices.Equal(first, want) {
+		t.Errorf("first page: %q, want the two newest launches %q", first, want)
+	}
+	do(t, ctx, "older", chromedp.Click(chromedp.CSS(`[data-testid="audit-next"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-prev"]`)))
+	if got, want := value(t, ctx, "second page", targets), []string{ids[0]}; !slices.Equal(got, want) {
+		t.Errorf("second page: %q, want %q", got, want)
+	}
+	if n := value(t, ctx, "older link", chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="audit-next"]').length`)); n != 0 {
+		t.Errorf("the last page links an older one")
+	}
+	do(t, ctx, "newer", chromedp.Click(chromedp.CSS(`[data-testid="audit-prev"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-next"]`)))
+	if got := value(t, ctx, "first page again", targets); !slices.Equal(got, first) {
+		t.Errorf("back on the first page: %q, want %q", got, first)
+	}
+
+	rows := chromedp.Evaluate[int](`document.querySelectorAll('[data-testid="audit-row"]').length`)
+	for _, tt := range []struct {
+		name, from, to string
+		want           int
+	}{
+		{"today", today, today, 3},
+		{"from tomorrow", tomorrow, "", 0},
+	} {
+		do(t, ctx, "pick "+tt.name,
+			chromedp.Navigate(s.url+"/admin/audit?action=environment.launch"),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-from"]`)),
+			chromedp.SetValue(chromedp.CSS(`[data-testid="audit-from"]`), tt.from),
+			chromedp.SetValue(chromedp.CSS(`[data-testid="audit-to"]`), tt.to),
+			chromedp.Click(chromedp.CSS(`[data-testid="audit-apply"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-from"][value="`+tt.from+`"]`)))
+		if got := value(t, ctx, "rows", rows); got != tt.want {
+			t.Errorf("%s: %d launches, want %d", tt.name, got, tt.want)
+		}
+	}
+	status, body := localCall(t, s, "GET", "/admin/audit?from="+tomorrow+"&to="+today, "", "", "")
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, "must be after the start of the range") {
+		t.Errorf("a range ending before it starts: %d, want 422 saying so", status)
+	}
+
+	do(t, ctx, "follow a target",
+		chromedp.Navigate(s.url+"/admin/audit?action=environment.launch&limit=1"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-target-link"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="audit-target-link"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="timeline"]`)))
+	if got := value(t, ctx, "location", chromedp.Evaluate[string](`location.pathname`)); got != "/environments/"+ids[2] {
+		t.Errorf("the target link went to %s, want the environment", got)
 	}
 }
