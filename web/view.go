@@ -306,6 +306,10 @@ type EnvironmentList struct {
 	Status string
 	// Labels is the label filter (key=value items, all must match).
 	Labels []string
+	// Search (a part of the name), Template and Owner are the other
+	// filters; Templates the template names to choose from.
+	Search, Template, Owner string
+	Templates               []string
 	Counts map[string]int // environments per status
 	// Cursor is the page shown ("" the first); Next and Prev are the
 	// cursors of the older and newer pages ("" where there is none).

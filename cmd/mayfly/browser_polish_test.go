@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -121,5 +122,109 @@ func TestBrowserAuditLog(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="timeline"]`)))
 	if got := value(t, ctx, "location", chromedp.Evaluate[string](`location.pathname`)); got != "/environments/"+ids[2] {
 		t.Errorf("the target link went to %s, want the environment", got)
+	}
+}
+
+// publishUX publishes uxTemplate as version 1.1.0 (a second template
+// beside demo-shop, cheap to launch).
+func publishUX(t *testing.T, s *testServer) {
+	t.Helper()
+	src := strings.NewReplacer("VERSION", "1.1.0", "DESCRIPTION", "A second template.").Replace(uxTemplate)
+	if r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(src)); r.Status != http.StatusCreated {
+		t.Fatalf("publish ux: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestListSearchAndFilters: the API's list finds environments by a part
+// of their name in any case (?q=), and by template and owner, together.
+func TestListSearchAndFilters(t *testing.T) {
+	s := startMain(t, "")
+	publishUX(t, s)
+	s.launch(map[string]any{"template": "demo-shop", "name": "acme-one", "params": map[string]any{"customer": "Acme"}})
+	s.launch(map[string]any{"template": "demo-shop", "name": "initech", "params": map[string]any{"customer": "Initech"}})
+	s.launch(map[string]any{"template": "ux", "name": "acme-two", "params": map[string]any{"code": "abc"}})
+	owner := s.env(s.launch(map[string]any{"template": "ux", "name": "half-off", "params": map[string]any{"code": "abc"}}).ID)
+	var me struct {
+		Owner string `json:"owner"`
+	}
+	if s.api("GET", "/api/v1/environments/"+owner.ID, nil).decode(t, &me); me.Owner == "" {
+		t.Fatal("the environment has no owner")
+	}
+	tests := []struct {
+		name, query string
+		want        []string // names, newest first
+	}{
+		{"a part of the name", "q=acme", []string{"acme-two", "acme-one"}},
+		{"any case", "q=ACME-T", []string{"acme-two"}},
+		{"wildcards are literal", "q=_", nil},
+		{"a dash", "q=f-o", []string{"half-off"}},
+		{"the template", "template=ux", []string{"half-off", "acme-two"}},
+		{"name and template", "q=acme&template=demo-shop", []string{"acme-one"}},
+		{"the owner", "owner=" + url.QueryEscape(me.Owner) + "&q=init", []string{"initech"}},
+		{"another owner", "owner=nobody", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := s.api("GET", "/api/v1/environments?"+tt.query, nil)
+			var out struct{ Items []envJSON }
+			r.decode(t, &out)
+			var got []string
+			for _, e := range out.Items {
+				got = append(got, e.Name)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("?%s: %q, want %q", tt.query, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestBrowserEnvironmentFilters: the environments page searches by name
+// and filters by template and owner; the filters are in the URL, and the
+// status tabs and the rows' refresh keep them.
+func TestBrowserEnvironmentFilters(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a real browser")
+	}
+	s := startMain(t, "")
+	publishUX(t, s)
+	s.launch(map[string]any{"template": "demo-shop", "name": "acme-one", "params": map[string]any{"customer": "Acme"}})
+	s.launch(map[string]any{"template": "ux", "name": "acme-two", "params": map[string]any{"code": "abc"}})
+	s.launch(map[string]any{"template": "ux", "name": "initech", "params": map[string]any{"code": "abc"}})
+	ctx := newBrowser(t)
+	names := chromedp.Evaluate[[]string](`[...document.querySelectorAll('#env-rows [data-testid^="env-row-"]')].map(e => e.dataset.testid.slice(8))`)
+
+	do(t, ctx, "search acme in ux",
+		chromedp.Navigate(s.url+"/environments"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="env-search"]`)),
+		chromedp.SendKeys(chromedp.CSS(`[data-testid="env-search"]`), "ACME"),
+		chromedp.SetValue(chromedp.CSS(`[data-testid="env-template"]`), "ux"),
+		chromedp.Click(chromedp.CSS(`[data-testid="env-filter-apply"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="env-filter-clear"]`)))
+	if got, want := value(t, ctx, "rows", names), []string{"acme-two"}; !slices.Equal(got, want) {
+		t.Errorf("search ACME in ux: %q, want %q", got, want)
+	}
+	loc := value(t, ctx, "location", chromedp.Evaluate[string](`location.search`))
+	if q, _ := url.ParseQuery(strings.TrimPrefix(loc, "?")); q.Get("q") != "ACME" || q.Get("template") != "ux" {
+		t.Errorf("the URL %q does not keep the filters", loc)
+	}
+	tab := value(t, ctx, "all tab", chromedp.Evaluate[string](`document.querySelector('[data-testid="tab-all"]').getAttribute('href')`))
+	rows := value(t, ctx, "refresh", chromedp.Evaluate[string](`document.querySelector('#env-rows').getAttribute('hx-get')`))
+	for _, u := range []string{tab, rows} {
+		if q, _ := url.ParseQuery(u[strings.Index(u, "?")+1:]); q.Get("q") != "ACME" || q.Get("template") != "ux" {
+			t.Errorf("%q drops the filters", u)
+		}
+	}
+	do(t, ctx, "someone else's", chromedp.Navigate(s.url+"/environments?owner=nobody"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="env-empty"]`)))
+	if got := value(t, ctx, "owner field", chromedp.Evaluate[string](`document.querySelector('[data-testid="env-owner"]').value`)); got != "nobody" {
+		t.Errorf("the owner field shows %q, want the filter", got)
+	}
+	do(t, ctx, "clear", chromedp.Navigate(s.url+"/environments?q=acme"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="env-filter-clear"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="env-filter-clear"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="env-filter-clear"]`)))
+	if got := value(t, ctx, "rows", names); len(got) != 3 {
+		t.Errorf("after clearing: %q, want all three", got)
 	}
 }
