@@ -310,7 +310,7 @@ type EnvironmentList struct {
 	// filters; Templates the template names to choose from.
 	Search, Template, Owner string
 	Templates               []string
-	Counts map[string]int // environments per status
+	Counts                  map[string]int // environments per status
 	// Cursor is the page shown ("" the first); Next and Prev are the
 	// cursors of the older and newer pages ("" where there is none).
 	Cursor, Next, Prev string
