@@ -161,6 +161,7 @@ func New(cfg Config) http.Handler {
 	e.GET("/catalog", h.require(read, h.catalogShow))
 	e.GET("/templates/new", h.require(publish, h.templatePublishForm))
 	e.POST("/templates", h.require(publish, h.templatePublish))
+	e.GET("/templates/:name", h.require(read, h.templateShow))
 	e.POST("/templates/:name/versions/:version/deprecate", h.require(publish, h.templateDeprecate))
 	e.POST("/templates/:name/rollouts", h.require(publish, h.templateRolloutStart))
 	e.GET("/templates/:name/rollouts/:id", h.require(read, h.templateRolloutShow))

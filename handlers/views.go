@@ -68,7 +68,7 @@ func versionView(v envs.Version) web.VersionView {
 		Version: v.Spec.Version, Digest: envs.ShortDigest(v.Digest),
 		DefaultTTL: web.Duration(v.Spec.TTL.Default), MaxTTL: web.Duration(v.Spec.TTL.Max),
 		TTLInput:   envs.FormatDuration(v.Spec.TTL.Default),
-		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt, Live: v.Live,
+		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt, PublishedBy: v.PublishedBy, Live: v.Live,
 		Deprecation:     deprecationText(v.DeprecationDate, v.DeprecationAction),
 		DeprecationNote: v.DeprecationNote, Description: v.Spec.Description,
 	}

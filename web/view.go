@@ -68,6 +68,7 @@ type VersionView struct {
 	// Description is the version's own description (its template.yaml's).
 	Description string
 	PublishedAt time.Time
+	PublishedBy string
 	Params      []ParamView
 	// KeepFailedStack is on_failure.keep_stack ("30m"), "" when a failed
 	// launch's stack is cleaned up at once.

@@ -228,3 +228,66 @@ func TestBrowserEnvironmentFilters(t *testing.T) {
 		t.Errorf("after clearing: %q, want all three", got)
 	}
 }
+
+// TestBrowserTemplatePage: a template's page, reached from the catalog,
+// lists its versions (latest, deprecated with its note and no Launch, how
+// many environments run each) and shows the line diff between two.
+func TestBrowserTemplatePage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a real browser")
+	}
+	s := startMain(t, "")
+	for _, v := range [][2]string{{"1.0.0", "The first cut."}, {"1.1.0", "The second cut."}} {
+		src := strings.NewReplacer("VERSION", v[0], "DESCRIPTION", v[1]).Replace(uxTemplate)
+		if r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(src)); r.Status != http.StatusCreated {
+			t.Fatalf("publish %s: %d %s", v[0], r.Status, r.Body)
+		}
+	}
+	if r := s.api("POST", "/api/v1/templates/ux/versions/1.0.0/deprecate", map[string]string{"note": "Use 1.1.0."}); r.Status != http.StatusOK {
+		t.Fatalf("deprecate: %d %s", r.Status, r.Body)
+	}
+	s.launch(map[string]any{"template": "ux", "name": "on-latest", "params": map[string]any{"code": "abc"}})
+	ctx := newBrowser(t)
+	in := func(version, id string) chromedp.Action[string] {
+		return chromedp.Evaluate[string](`((document.querySelector('[data-testid="version-` + version + `"] [data-testid="` + id + `"]') || {}).textContent || "").trim()`)
+	}
+
+	do(t, ctx, "open ux from the catalog",
+		chromedp.Navigate(s.url+"/catalog"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="template-link-ux"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="template-link-ux"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="versions"]`)))
+	for _, tt := range []struct{ version, id, want string }{
+		{"1.1.0", "version-latest", "latest"},
+		{"1.1.0", "version-live", "1 environment"},
+		{"1.1.0", "version-launch", "Launch"},
+		{"1.0.0", "version-deprecation-note", "Use 1.1.0."},
+		{"1.0.0", "version-live", "0 environments"},
+		{"1.0.0", "version-launch", ""},
+		{"1.0.0", "version-latest", ""},
+	} {
+		if got := value(t, ctx, tt.version+" "+tt.id, in(tt.version, tt.id)); got != tt.want {
+			t.Errorf("%s %s: %q, want %q", tt.version, tt.id, got, tt.want)
+		}
+	}
+
+	do(t, ctx, "compare the two newest",
+		chromedp.Click(chromedp.CSS(`[data-testid="compare-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="diff"]`)))
+	changed := value(t, ctx, "changed lines", chromedp.Evaluate[[]string](`[...document.querySelectorAll('[data-testid="diff-line"]:not([data-op="same"])')].map(e => e.dataset.op + ' ' + e.lastElementChild.textContent)`))
+	want := []string{"removed version: 1.0.0", "added version: 1.1.0", "removed description: The first cut.", "added description: The second cut."}
+	if !slices.Equal(changed, want) {
+		t.Errorf("changed lines %q, want %q", changed, want)
+	}
+	if got := value(t, ctx, "summary", chromedp.Text(chromedp.CSS(`[data-testid="diff-summary"]`))); got != "1.0.0 → 1.1.0: 2 added, 2 removed" {
+		t.Errorf("summary %q", got)
+	}
+
+	status, body := localCall(t, s, "GET", "/templates/ux?from=0.9.0&to=1.1.0", "", "", "")
+	if status != http.StatusUnprocessableEntity || !strings.Contains(body, `data-testid="error-from"`) || !strings.Contains(body, "no version 0.9.0 of ux") {
+		t.Errorf("an unknown version to compare: %d, want 422 naming from", status)
+	}
+	if status, _ := localCall(t, s, "GET", "/templates/nope", "", "", ""); status != http.StatusNotFound {
+		t.Errorf("an unknown template's page: %d, want 404", status)
+	}
+}
