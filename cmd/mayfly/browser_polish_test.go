@@ -291,3 +291,47 @@ func TestBrowserTemplatePage(t *testing.T) {
 		t.Errorf("an unknown template's page: %d, want 404", status)
 	}
 }
+
+// TestBrowserDestroyDialog: Destroy asks in the page, in a modal <dialog>
+// naming the environment, never with the browser's confirm(); Cancel
+// keeps the environment, Destroy in the dialog destroys it and closes it.
+func TestBrowserDestroyDialog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a real browser")
+	}
+	s := startMain(t, "")
+	e := s.launch(map[string]any{"template": "demo-shop", "name": "keep-or-not", "params": map[string]any{"customer": "Initech"}})
+	s.waitStatus(e.ID, "ready", 60*time.Second)
+	ctx := newBrowser(t)
+	open := chromedp.Evaluate[bool](`document.querySelector('#destroy-dialog').open`)
+	modal := chromedp.Evaluate[bool](`document.querySelector('#destroy-dialog').matches(':modal')`)
+
+	do(t, ctx, "open the environment, stand in for confirm()",
+		chromedp.Navigate(s.url+"/environments/"+e.ID),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="destroy-button"]`)),
+		chromedp.Evaluate[chromedp.Void](`window.__confirms = 0; window.confirm = () => { window.__confirms++; return true }`))
+	if value(t, ctx, "dialog open", open) {
+		t.Fatal("the dialog is open before anyone clicked Destroy")
+	}
+	do(t, ctx, "click Destroy", chromedp.Evaluate[chromedp.Void](`document.querySelector('[data-testid="destroy-button"]').click()`))
+	if !value(t, ctx, "dialog open", open) || !value(t, ctx, "modal", modal) {
+		t.Fatal("Destroy did not open a modal dialog")
+	}
+	if got := value(t, ctx, "question", chromedp.Text(chromedp.CSS(`#destroy-dialog-title`))); got != "Destroy keep-or-not?" {
+		t.Errorf("the dialog asks %q", got)
+	}
+	do(t, ctx, "cancel", chromedp.Click(chromedp.CSS(`[data-testid="destroy-cancel"]`)))
+	if value(t, ctx, "dialog open", open) {
+		t.Error("Cancel left the dialog open")
+	}
+	if got := s.env(e.ID).Status; got != "ready" {
+		t.Errorf("after Cancel the environment is %s, want ready", got)
+	}
+
+	confirmDestroy(t, ctx)
+	s.waitStatus(e.ID, "destroyed", 60*time.Second)
+	waitFor(t, ctx, "the dialog closed", chromedp.Evaluate[bool](`!(document.querySelector('#destroy-dialog') || {}).open`), func(closed bool) bool { return closed })
+	if n := value(t, ctx, "confirm() calls", chromedp.Evaluate[int](`window.__confirms`)); n != 0 {
+		t.Errorf("the browser's confirm() was called %d times", n)
+	}
+}

@@ -15,6 +15,10 @@
 //   meta[name=csrf-token]        sent as X-CSRF-Token with every htmx request.
 //   meta[name=mayfly-now]        the server's clock when the page was rendered:
 //                                countdowns follow the server, not a skewed client.
+//   [data-dialog-open="id"]      opens the <dialog> of that id as a modal
+//                                (the destroy confirmation); a form marked
+//                                data-close-dialog closes its dialog once
+//                                its htmx request is answered.
 //   [data-dismiss]               removes the closest [data-dismissable] (notices).
 //   SSE rows appended (beforeend) whose id is already on the page are dropped.
 //   SSE event "signin" (a stream whose session ended): the page goes to
@@ -256,7 +260,22 @@
     toast("Could not reach Mayfly. Check your connection and try again.");
   });
 
+  // The in-page confirmation: answered (or failed), its dialog closes, so
+  // the new card or the error is what the reader sees.
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var form = evt.detail && evt.detail.elt;
+    if (!form || !form.closest || !form.matches("[data-close-dialog]")) return;
+    var dialog = form.closest("dialog");
+    if (dialog && dialog.open) dialog.close();
+  });
+
   document.addEventListener("click", function (evt) {
+    var opener = evt.target.closest && evt.target.closest("[data-dialog-open]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-dialog-open"));
+      if (dialog && dialog.showModal && !dialog.open) dialog.showModal();
+      return;
+    }
     var dismiss = evt.target.closest && evt.target.closest("[data-dismiss]");
     if (dismiss) {
       var notice = dismiss.closest("[data-dismissable]");
