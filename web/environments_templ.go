@@ -114,7 +114,7 @@ func environmentsBody(p Page, l EnvironmentList) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<nav aria-label=\"Filter by status\" class=\"mb-4 border-b border-zinc-200\" data-testid=\"status-tabs\"><ul role=\"list\" class=\"-mb-px flex gap-6 overflow-x-auto\">")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<nav aria-label=\"Filter by status\" class=\"mb-4 border-b border-zinc-200\" data-testid=\"status-tabs\"><ul role=\"list\" class=\"-mb-px flex flex-wrap gap-x-6\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -333,5 +334,47 @@ func TestBrowserDestroyDialog(t *testing.T) {
 	waitFor(t, ctx, "the dialog closed", chromedp.Evaluate[bool](`!(document.querySelector('#destroy-dialog') || {}).open`), func(closed bool) bool { return closed })
 	if n := value(t, ctx, "confirm() calls", chromedp.Evaluate[int](`window.__confirms`)); n != 0 {
 		t.Errorf("the browser's confirm() was called %d times", n)
+	}
+}
+
+// TestBrowserNarrowScreen: on a 390 px wide phone, the environment page
+// (its tabs included), the environments list, the audit log and a
+// template's page fit: nothing scrolls the page sideways.
+func TestBrowserNarrowScreen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("drives a real browser")
+	}
+	s := startMain(t, "")
+	e := s.launch(map[string]any{"template": "demo-shop", "name": "a-rather-long-environment-name-for-a-phone", "params": map[string]any{"customer": "Initech & Sons Worldwide"}})
+	s.waitStatus(e.ID, "ready", 60*time.Second)
+	s.api("POST", "/api/v1/environments/"+e.ID+"/extend", map[string]string{"ttl": "30m"})
+	ctx := newBrowser(t)
+	do(t, ctx, "a phone's viewport", chromedp.EmulateViewport(390, 844))
+	// What sticks out, for the failure message.
+	wide := chromedp.Evaluate[[]string](`[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1 && !e.closest('.overflow-x-auto, .overflow-auto, .overflow-hidden, [data-testid="timeline"]')).slice(0, 5).map(e => e.tagName + '.' + e.className.toString().slice(0, 60) + ' ' + (e.dataset.testid || ''))`)
+	// The parts that must fit whole, not scroll inside a box of their own.
+	clipped := func(sel string) chromedp.Action[[]string] {
+		return chromedp.Evaluate[[]string](`[...document.querySelectorAll('` + sel + `')].filter(e => !e.matches('.sr-only')).filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).map(e => e.tagName + ' ' + e.scrollWidth + '/' + e.clientWidth)`)
+	}
+	for _, p := range []struct{ name, path, ready, whole string }{
+		{"environment", "/environments/" + e.ID, `[role="tablist"]`, `[role="tablist"], [role="tablist"] *`},
+		{"environments", "/environments", `[data-testid="env-table"]`, `[data-testid="status-tabs"] ul`},
+		{"audit log", "/admin/audit", `[data-testid="audit-row"]`, `[data-testid="audit"] table, [data-testid="audit"] table *`},
+		{"template", "/templates/demo-shop", `[data-testid="versions"]`, `[data-testid="versions"]`},
+	} {
+		do(t, ctx, "open the "+p.name+" page", chromedp.Navigate(s.url+p.path), chromedp.WaitVisible(chromedp.CSS(p.ready)))
+		if os.Getenv("MAYFLY_SCREENSHOT_DIR") != "" {
+			screenshot(t, ctx, "narrow-"+strings.ReplaceAll(p.name, " ", "-"))
+		}
+		if got := value(t, ctx, "clipped", clipped(p.whole)); len(got) > 0 {
+			t.Errorf("on the %s page %q do not fit", p.name, got)
+		}
+		sizes := value(t, ctx, "widths", chromedp.Evaluate[[2]int](`[document.documentElement.scrollWidth, document.documentElement.clientWidth]`))
+		if sizes[1] != 390 {
+			t.Fatalf("the viewport is %d px wide, want 390", sizes[1])
+		}
+		if sizes[0] > sizes[1] {
+			t.Errorf("the %s page is %d px wide in a %d px viewport; sticking out: %q", p.name, sizes[0], sizes[1], value(t, ctx, "wide", wide))
+		}
 	}
 }
