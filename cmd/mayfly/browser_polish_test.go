@@ -247,8 +247,16 @@ func TestBrowserTemplatePage(t *testing.T) {
 	if r := s.api("POST", "/api/v1/templates/ux/versions/1.0.0/deprecate", map[string]string{"note": "Use 1.1.0."}); r.Status != http.StatusOK {
 		t.Fatalf("deprecate: %d %s", r.Status, r.Body)
 	}
-	s.launch(map[string]any{"template": "ux", "name": "on-latest", "params": map[string]any{"code": "abc"}})
+	env := s.launch(map[string]any{"template": "ux", "name": "on-latest", "params": map[string]any{"code": "abc"}})
 	ctx := newBrowser(t)
+	do(t, ctx, "from an environment to its template's page",
+		chromedp.Navigate(s.url+"/environments/"+env.ID),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="template-page-link"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="template-page-link"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="versions"]`)))
+	if got := value(t, ctx, "location", chromedp.Evaluate[string](`location.pathname + location.hash`)); got != "/templates/ux#version-1.1.0" {
+		t.Errorf("the environment's template links to %s, want its version on the template's page", got)
+	}
 	in := func(version, id string) chromedp.Action[string] {
 		return chromedp.Evaluate[string](`((document.querySelector('[data-testid="version-` + version + `"] [data-testid="` + id + `"]') || {}).textContent || "").trim()`)
 	}
