@@ -757,6 +757,9 @@ func (s *Service) expire(ctx context.Context, tx *storage.Tx, r *storage.Environ
 		return err
 	}
 	if ok {
+		if err := tx.Audit(ctx, s.expiryAudit(r.ID)); err != nil {
+			return err
+		}
 		lag := now.Sub(r.ExpiresAt)
 		s.metrics.ReaperLag(lag)
 		s.log.Info("environment expired", "environment", r.ID, "name", r.Name, "lag", lag.String())

@@ -155,14 +155,19 @@ func (s *Service) reapOnce(ctx context.Context, how reaping) (int, error) {
 			return err
 		}
 		evs := make([]storage.Event, len(rows))
+		audits := make([]storage.AuditEntry, len(rows))
 		var jobs []river.InsertManyParams
 		for i, r := range rows {
 			evs[i] = storage.Event{EnvironmentID: r.ID, At: now, Kind: EventStatus, Status: string(how.to), Message: how.msg, Actor: "reaper"}
+			audits[i] = *s.expiryAudit(r.ID)
 			if how.job {
 				jobs = append(jobs, river.InsertManyParams{Args: destroyArgs{EnvironmentID: r.ID, Request: now.UnixMicro()}, InsertOpts: s.attemptOpts(s.cfg.DestroyAttempts)})
 			}
 		}
 		if err := tx.AddEventsLocked(ctx, evs); err != nil { // ExpireDue locked the rows
+			return err
+		}
+		if err := tx.AuditMany(ctx, audits); err != nil {
 			return err
 		}
 		if len(jobs) > 0 {
@@ -178,6 +183,14 @@ func (s *Service) reapOnce(ctx context.Context, how reaping) (int, error) {
 	}
 	s.reaped(reaped)
 	return len(reaped), nil
+}
+
+// expiryAudit is the audit entry of an environment the reaper destroys
+// because its TTL ran out: the destroy nobody asked for, by the reaper.
+func (s *Service) expiryAudit(id string) *storage.AuditEntry {
+	e := s.auditEntry(Actor{Name: "reaper", Via: "system"}, "environment.destroy", id, nil)
+	e.Detail = "expired"
+	return e
 }
 
 // reaped measures and announces a committed batch. The lag is measured

@@ -805,6 +805,7 @@ type Filter struct {
 	Owner    string
 	Template string
 	Name     string // an exact environment name (a live one is unique; destroyed ones may share it)
+	Search   string // a part of the name, in any case
 	// Drifted keeps the environments whose stack's last drift check found
 	// drift (true) or did not (false); nil: all.
 	Drifted *bool
@@ -962,7 +963,7 @@ func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 			statuses = append(statuses, st)
 		}
 	}
-	for _, v := range []struct{ field, value string }{{"owner", f.Owner}, {"template", f.Template}, {"name", f.Name}, {"cursor", f.Cursor}} {
+	for _, v := range []struct{ field, value string }{{"owner", f.Owner}, {"template", f.Template}, {"name", f.Name}, {"q", f.Search}, {"cursor", f.Cursor}} {
 		if err := checkFilterText(v.field, v.value); err != nil {
 			return storage.EnvironmentFilter{}, err
 		}
@@ -973,7 +974,7 @@ func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 		return storage.EnvironmentFilter{}, err
 	}
 	sf := storage.EnvironmentFilter{Statuses: statusStrings(f.Statuses...), Owner: f.Owner, Template: f.Template,
-		Name: f.Name, Drifted: f.Drifted, Labels: labels, Limit: f.Limit, Offset: f.Offset}
+		Name: f.Name, Search: f.Search, Drifted: f.Drifted, Labels: labels, Limit: f.Limit, Offset: f.Offset}
 	if undestroyed(f.Statuses) {
 		sf.Statuses, sf.Undestroyed = nil, true
 	}

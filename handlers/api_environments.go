@@ -28,7 +28,7 @@ func (h *Handler) apiEnvironmentList(c *echo.Context) error {
 	if err != nil {
 		return envs.Invalid("query is not valid", envs.FieldError{Message: err.Error()})
 	}
-	f := envs.Filter{Owner: q.Get("owner"), Template: q.Get("template"), Name: q.Get("name"), Cursor: q.Get("cursor"), Labels: q["label"]}
+	f := envs.Filter{Owner: q.Get("owner"), Template: q.Get("template"), Name: q.Get("name"), Search: q.Get("q"), Cursor: q.Get("cursor"), Labels: q["label"]}
 	for _, v := range q["status"] {
 		for _, s := range strings.Split(v, ",") {
 			if s = strings.TrimSpace(s); s != "" {

@@ -21,7 +21,7 @@ func (h *Handler) environmentLaunchForm(c *echo.Context) error {
 	}
 	// A default name, so the form launches as it stands, as the API does
 	// without one. An emptied field gets a generated name at launch too.
-	f.Name, f.TTL = envs.GeneratedName(f.Template.Name), f.Version.DefaultTTL
+	f.Name, f.TTL = envs.GeneratedName(f.Template.Name), f.Version.TTLInput
 	f.Cost = h.costEstimate(c, f.Template.Name, f.Version.Version, "", plainParams(f))
 	return render(c, http.StatusOK, web.LaunchPage(h.page(c, "Launch "+f.Template.Name, "catalog"), f))
 }

@@ -17,7 +17,8 @@ const environmentsPageSize = 50
 // environmentList renders the environments page (?status= filters; "" is
 // the live ones (envs.Status.Live: pending, provisioning, ready), "all"
 // every one; ?drifted=true those whose stack drifted; ?label=k=v, repeatable,
-// those carrying every such label), a page at a time
+// those carrying every such label; ?q= a part of the name, ?template= and
+// ?owner= exact, as in the API), a page at a time
 // (?cursor= from the page's next/previous links). ?partial=rows renders only
 // the rows, for the table's periodic refresh.
 func (h *Handler) environmentList(c *echo.Context) error {
@@ -29,7 +30,8 @@ func (h *Handler) environmentList(c *echo.Context) error {
 			labels = append(labels, l)
 		}
 	}
-	f := envs.Filter{Limit: environmentsPageSize, Cursor: c.QueryParam("cursor"), Labels: labels}
+	f := envs.Filter{Limit: environmentsPageSize, Cursor: c.QueryParam("cursor"), Labels: labels,
+		Search: strings.TrimSpace(c.QueryParam("q")), Template: c.QueryParam("template"), Owner: c.QueryParam("owner")}
 	switch status {
 	case "":
 		f.Statuses = []envs.Status{envs.StatusPending, envs.StatusProvisioning, envs.StatusReady}
@@ -45,7 +47,8 @@ func (h *Handler) environmentList(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	l := web.EnvironmentList{Status: status, Labels: labels, Counts: map[string]int{}, Cursor: f.Cursor, Next: page.Next, Prev: page.Prev}
+	l := web.EnvironmentList{Status: status, Labels: labels, Counts: map[string]int{}, Cursor: f.Cursor, Next: page.Next, Prev: page.Prev,
+		Search: f.Search, Template: f.Template, Owner: f.Owner}
 	for _, e := range page.Environments {
 		l.Environments = append(l.Environments, environmentView(e, actorOf(c)))
 	}
@@ -56,6 +59,13 @@ func (h *Handler) environmentList(c *echo.Context) error {
 	counts, err := h.svc.Counts(ctx)
 	if err != nil {
 		return err
+	}
+	catalog, err := h.svc.Catalog(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range catalog {
+		l.Templates = append(l.Templates, t.Name)
 	}
 	for s, n := range counts {
 		l.Counts[string(s)] = n

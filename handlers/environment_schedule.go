@@ -76,10 +76,10 @@ func lifecycleView(e *envs.Environment, l *envs.Lifecycle, a envs.Actor, now tim
 		if e.Status == envs.StatusReady {
 			v.ProxyURL = "/e/" + url.PathEscape(e.ID) + "/"
 		}
-		v.Reasons = append(v.Reasons, fmt.Sprintf("Expires %s (%s)", web.Ago(now, e.ExpiresAt), e.ExpiresAt.Format("Mon 2 Jan 15:04 MST")))
+		v.Reasons = append(v.Reasons, fmt.Sprintf("Expires %s (%s)", web.Ago(now, e.ExpiresAt), web.DateTime(e.ExpiresAt)))
 		if l.Idle > 0 && l.IdleUntil != nil {
 			v.Reasons = append(v.Reasons, fmt.Sprintf("Destroyed if unused until %s (%s: inactivity after %s)",
-				l.IdleUntil.Format("Mon 2 Jan 15:04 MST"), web.Ago(now, *l.IdleUntil), envs.FormatDuration(l.Idle)))
+				web.DateTime(*l.IdleUntil), web.Ago(now, *l.IdleUntil), web.Duration(l.Idle)))
 		}
 		if l.Schedule != nil && l.StopAt != nil {
 			v.Reasons = append(v.Reasons, fmt.Sprintf("Schedule keeps it until %s %s (%s's schedule)",
@@ -88,7 +88,7 @@ func lifecycleView(e *envs.Environment, l *envs.Lifecycle, a envs.Actor, now tim
 	case l.StartAt != nil && l.RelaunchedAs == "":
 		v.CanCancelStart = envs.CanActOn(a, e) == nil
 		v.Reasons = append(v.Reasons, fmt.Sprintf("Stopped by its schedule; a fresh stack starts %s (%s)",
-			web.Ago(now, *l.StartAt), l.StartAt.Format("Mon 2 Jan 15:04 MST")))
+			web.Ago(now, *l.StartAt), web.DateTime(*l.StartAt)))
 	case l.RelaunchedAs != "" && l.RelaunchedAs != "-":
 		v.RelaunchedAs = l.RelaunchedAs
 	}

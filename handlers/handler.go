@@ -17,6 +17,7 @@ import (
 
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/static"
+	"github.com/mayflyhq/mayfly/web"
 )
 
 // Config wires the HTTP layer.
@@ -140,6 +141,7 @@ func New(cfg Config) http.Handler {
 		// A tofu state may be larger than a template; its route bounds it.
 		Skipper: func(c *echo.Context) bool { return c.Path() == tofuStatePath }}))
 	e.Use(refuseBadText)
+	e.Use(h.clock)
 	e.Use(h.authenticate)
 
 	e.GET("/healthz", h.healthz)
@@ -161,6 +163,7 @@ func New(cfg Config) http.Handler {
 	e.GET("/catalog", h.require(read, h.catalogShow))
 	e.GET("/templates/new", h.require(publish, h.templatePublishForm))
 	e.POST("/templates", h.require(publish, h.templatePublish))
+	e.GET("/templates/:name", h.require(read, h.templateShow))
 	e.POST("/templates/:name/versions/:version/deprecate", h.require(publish, h.templateDeprecate))
 	e.POST("/templates/:name/rollouts", h.require(publish, h.templateRolloutStart))
 	e.GET("/templates/:name/rollouts/:id", h.require(read, h.templateRolloutShow))
@@ -303,6 +306,15 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // logRequests writes one structured line per request, with its request id.
+// clock gives the pages the service's clock, for their relative times.
+func (h *Handler) clock(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(web.WithClock(r.Context(), h.svc.Now)))
+		return next(c)
+	}
+}
+
 func (h *Handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c *echo.Context) error {
 		start := time.Now()

@@ -66,13 +66,14 @@ func templateView(t envs.Template) web.TemplateView {
 func versionView(v envs.Version) web.VersionView {
 	vv := web.VersionView{
 		Version: v.Spec.Version, Digest: envs.ShortDigest(v.Digest),
-		DefaultTTL: envs.FormatDuration(v.Spec.TTL.Default), MaxTTL: envs.FormatDuration(v.Spec.TTL.Max),
-		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt, Live: v.Live,
+		DefaultTTL: web.Duration(v.Spec.TTL.Default), MaxTTL: web.Duration(v.Spec.TTL.Max),
+		TTLInput:   envs.FormatDuration(v.Spec.TTL.Default),
+		Deprecated: v.DeprecatedAt != nil, PublishedAt: v.PublishedAt, PublishedBy: v.PublishedBy, Live: v.Live,
 		Deprecation:     deprecationText(v.DeprecationDate, v.DeprecationAction),
 		DeprecationNote: v.DeprecationNote, Description: v.Spec.Description,
 	}
 	if f := v.Spec.OnFailure; f != nil {
-		vv.KeepFailedStack = envs.FormatDuration(f.KeepStack)
+		vv.KeepFailedStack = web.Duration(f.KeepStack)
 	}
 	for _, p := range v.Spec.Parameters {
 		vv.Params = append(vv.Params, web.ParamView{
@@ -113,13 +114,10 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 		v.Params = append(v.Params, web.ParamValueView{Name: k, Secret: true})
 	}
 	if e.RTO != nil {
-		v.RTO = formatPrecise(*e.RTO)
+		v.RTO = web.Duration(*e.RTO)
 	}
 	if e.RPO != nil {
-		v.RPO = envs.FormatDuration(*e.RPO)
-		if *e.RPO < time.Second {
-			v.RPO = formatPrecise(*e.RPO)
-		}
+		v.RPO = web.Duration(*e.RPO)
 	}
 	v.SnapshotName = e.Facts[envs.FactSnapshotName]
 	if t, err := time.Parse(time.RFC3339, e.Facts[envs.FactSnapshotTakenAt]); err == nil {
@@ -185,7 +183,7 @@ func driftView(e *envs.Environment, a envs.Actor) *web.DriftView {
 		NextCheck: d.NextCheck, Remedy: string(d.Remedy),
 		CanCheck: e.Status == envs.StatusReady && envs.CanActOn(a, e) == nil}
 	if d.Interval > 0 {
-		v.Interval = envs.FormatDuration(d.Interval)
+		v.Interval = web.Duration(d.Interval)
 	}
 	for _, it := range d.Items {
 		iv := web.DriftItemView{Resource: it.Resource, Type: it.Type, Status: it.Status, Detail: it.Detail}
@@ -195,14 +193,6 @@ func driftView(e *envs.Environment, a envs.Actor) *web.DriftView {
 		v.Items = append(v.Items, iv)
 	}
 	return v
-}
-
-// formatPrecise prints short durations with a tenth of a second.
-func formatPrecise(d time.Duration) string {
-	if d < time.Minute {
-		return d.Round(100 * time.Millisecond).String()
-	}
-	return envs.FormatDuration(d)
 }
 
 func eventView(e envs.Event) web.EventView {
@@ -229,5 +219,5 @@ func deprecationText(date *time.Time, action envs.DeprecationAction) string {
 	if action == envs.DeprecationDestroy {
 		verb = "destroyed"
 	}
-	return verb + " on " + date.UTC().Format("2006-01-02 15:04 UTC")
+	return verb + " on " + web.DateTime(*date)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -225,6 +226,7 @@ type EnvironmentFilter struct {
 	Owner       string
 	Template    string
 	Name        string // exact environment name
+	Search      string // a part of the name, any case
 	// Drifted keeps only the environments whose last drift check found
 	// drift (true) or did not (false); nil: all.
 	Drifted *bool
@@ -276,6 +278,9 @@ func (q Queries) Environments(ctx context.Context, f EnvironmentFilter) ([]Envir
 	}
 	if f.Name != "" {
 		db = db.Where("name = ?", f.Name)
+	}
+	if f.Search != "" {
+		db = db.Where("LOWER(name) LIKE ? ESCAPE '\\'", "%"+escapeLike(strings.ToLower(f.Search))+"%")
 	}
 	if f.Drifted != nil {
 		// The row must be about the environment's current stack: a result
@@ -687,6 +692,17 @@ func (q Queries) EventsSince(ctx context.Context, after int64, limit int) ([]Eve
 func (q Queries) Audit(ctx context.Context, a *AuditEntry) error {
 	if err := q.ctx(ctx).Create(a).Error; err != nil {
 		return fmt.Errorf("storage: audit %s: %w", a.Action, err)
+	}
+	return nil
+}
+
+// AuditMany records several audit entries at once (a reaper batch).
+func (q Queries) AuditMany(ctx context.Context, as []AuditEntry) error {
+	if len(as) == 0 {
+		return nil
+	}
+	if err := q.ctx(ctx).CreateInBatches(as, 500).Error; err != nil {
+		return fmt.Errorf("storage: audit %d entries: %w", len(as), err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"gorm.io/gorm"
@@ -312,7 +313,10 @@ type AuditFilter struct {
 	Result string
 	Since  *time.Time
 	Until  *time.Time
-	Limit  int
+	// Before keeps the entries older than this id (the next page);
+	// After those newer than it (the previous page, still newest first).
+	Before, After int64
+	Limit         int
 }
 
 // AuditSearch lists audit entries matching f, newest first.
@@ -336,12 +340,24 @@ func (q Queries) AuditSearch(ctx context.Context, f AuditFilter) ([]AuditEntry, 
 	if f.Until != nil {
 		db = db.Where("at < ?", *f.Until)
 	}
+	if f.Before > 0 {
+		db = db.Where("id < ?", f.Before)
+	}
+	order := "id DESC"
+	if f.After > 0 {
+		// The page just newer than After: the oldest ones above it,
+		// turned back to newest first below.
+		db, order = db.Where("id > ?", f.After), "id ASC"
+	}
 	if f.Limit > 0 {
 		db = db.Limit(f.Limit)
 	}
 	var as []AuditEntry
-	if err := db.Order("id DESC").Find(&as).Error; err != nil {
+	if err := db.Order(order).Find(&as).Error; err != nil {
 		return nil, fmt.Errorf("storage: search audit log: %w", err)
+	}
+	if f.After > 0 {
+		slices.Reverse(as)
 	}
 	return as, nil
 }

@@ -95,6 +95,7 @@ func TestAuditSearch(t *testing.T) {
 	db := openDB(t)
 	ctx := context.Background()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ids []int64
 	for i, e := range []storage.AuditEntry{
 		{Actor: "ada", Action: "environment.launch", Target: "env-1", Result: "ok"},
 		{Actor: "bob", Action: "environment.destroy", Target: "env-1", Result: "forbidden"},
@@ -105,6 +106,7 @@ func TestAuditSearch(t *testing.T) {
 		if err := db.Audit(ctx, &e); err != nil {
 			t.Fatal(err)
 		}
+		ids = append(ids, e.ID)
 	}
 	since := t0.Add(90 * time.Minute)
 	tests := []struct {
@@ -117,6 +119,9 @@ func TestAuditSearch(t *testing.T) {
 		{"target", storage.AuditFilter{Target: "env-1"}, []string{"environment.destroy", "environment.launch"}},
 		{"since", storage.AuditFilter{Since: &since}, []string{"environment_x", "auth.signin"}},
 		{"until", storage.AuditFilter{Until: &since}, []string{"environment.destroy", "environment.launch"}},
+		{"next page", storage.AuditFilter{Before: ids[2], Limit: 1}, []string{"environment.destroy"}},
+		{"previous page", storage.AuditFilter{After: ids[0], Limit: 2}, []string{"auth.signin", "environment.destroy"}},
+		{"previous page, filtered", storage.AuditFilter{After: ids[0], Actor: "bob", Limit: 5}, []string{"environment_x", "auth.signin", "environment.destroy"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

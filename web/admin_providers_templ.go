@@ -105,7 +105,7 @@ func providerChecks(p Page, checks []ProviderCheckView) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = ago(nowOr(p.Now), c.CheckedAt).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = when(c.CheckedAt).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

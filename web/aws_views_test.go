@@ -20,7 +20,7 @@ func TestDrillsPage(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", id, got, want)
 		}
 	}
-	if !strings.Contains(row.Text(), "prod-3") || !strings.Contains(row.Text(), "2026-11-20 09:30 UTC") {
+	if !strings.Contains(row.Text(), "prod-3") || attr(row.Find("time"), "title") != "2026-11-20 09:30 UTC" {
 		t.Errorf("row lacks the snapshot or launch time: %q", row.Text())
 	}
 	failed := one(t, byTestID(doc, "drill-drill-oct"), "failed drill row")

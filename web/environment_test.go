@@ -89,14 +89,26 @@ func TestEnvironmentSummary(t *testing.T) {
 		one(t, byTestID(form, "extend-button"), "extend button")
 	})
 	t.Run("destroy", func(t *testing.T) {
+		// The button only opens the page's dialog, which asks and posts.
 		btn := one(t, byTestID(doc, "destroy-button"), "destroy button")
+		if got := attr(btn, "data-dialog-open"); got != "destroy-dialog" || attr(btn, "hx-post") != "" || attr(btn, "hx-confirm") != "" {
+			t.Errorf("the button opens %q (hx-post %q, hx-confirm %q), want the dialog and no request", got, attr(btn, "hx-post"), attr(btn, "hx-confirm"))
+		}
+		page := render(t, web.EnvironmentPage(page("environments"), web.EnvironmentDetail{Env: e}))
+		dialog := one(t, page.Find(`dialog#destroy-dialog`), "destroy dialog")
+		if dialog.Closest("#summary").Length() != 0 {
+			t.Errorf("the dialog is inside #summary: a live update would close it")
+		}
+		if got := strings.TrimSpace(dialog.Find("h2").Text()); got != "Destroy acme-demo?" {
+			t.Errorf("the dialog asks %q", got)
+		}
+		form := one(t, byTestID(dialog, "destroy-confirm").Closest("form"), "confirm form")
 		for k, want := range map[string]string{
-			"hx-post":    "/environments/env_01/destroy",
-			"hx-confirm": "Destroy acme-demo? This cannot be undone.",
-			"hx-target":  "#summary",
-			"hx-swap":    "outerHTML",
+			"hx-post":   "/environments/env_01/destroy",
+			"hx-target": "#summary",
+			"hx-swap":   "outerHTML",
 		} {
-			if got := attr(btn, k); got != want {
+			if got := attr(form, k); got != want {
 				t.Errorf("%s: got %q, want %q", k, got, want)
 			}
 		}

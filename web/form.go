@@ -189,3 +189,6 @@ func enumPlaceholder(p ParamView) string {
 	}
 	return "None"
 }
+
+// ttlInput is a version's default TTL as a form value.
+func ttlInput(v VersionView) string { return valueOr(v.TTLInput, v.DefaultTTL) }

@@ -1,9 +1,34 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"time"
 )
+
+// How pages show time (decision 172): every point in time goes through
+// the when component (components.templ), which shows Ago's relative text
+// ("5m ago", "in 3h") with DateTime's exact UTC time as its title and
+// RFC 3339 in its datetime attribute; the timeline, where the order and
+// the gaps between events matter, uses its clock form (whenClock). Every
+// duration is Duration's. A time-left countdown stays Countdown, which
+// ticks every second.
+
+type clockKey struct{}
+
+// WithClock gives the pages rendered with ctx their clock (the service's,
+// so that relative times agree with the rest of the page).
+func WithClock(ctx context.Context, now func() time.Time) context.Context {
+	return context.WithValue(ctx, clockKey{}, now)
+}
+
+// nowOf is the clock of ctx, or the wall clock.
+func nowOf(ctx context.Context) time.Time {
+	if f, ok := ctx.Value(clockKey{}).(func() time.Time); ok && f != nil {
+		return f()
+	}
+	return time.Now()
+}
 
 // Countdown formats the time left before an expiry the way the live
 // countdowns in static/src/app.js do (keep both in step): "42s", "3m 12s",
@@ -61,14 +86,24 @@ func Ago(now, t time.Time) string {
 	return s + " ago"
 }
 
-// Duration formats a duration for people: "45s", "12m", "1h 30m", "2d 4h".
+// Duration formats a duration for people: "45s", "14.2s", "12m",
+// "1h 30m", "2d 4h". Under a minute it keeps a tenth of a second (an RTO
+// of a few seconds is worth reading precisely); past that it keeps the
+// two largest units.
 func Duration(d time.Duration) string {
 	if d < 0 {
 		d = -d
 	}
 	switch {
 	case d < time.Minute:
-		return fmt.Sprintf("%ds", int64(d/time.Second))
+		tenths := int64(d.Round(100*time.Millisecond) / (100 * time.Millisecond))
+		if tenths == 600 {
+			return "1m"
+		}
+		if tenths%10 == 0 {
+			return fmt.Sprintf("%ds", tenths/10)
+		}
+		return fmt.Sprintf("%d.%ds", tenths/10, tenths%10)
 	case d < time.Hour:
 		return fmt.Sprintf("%dm", int64(d/time.Minute))
 	case d < 24*time.Hour:

@@ -214,13 +214,27 @@ func environmentsPageURL(status, cursor string) string {
 	return "/environments?" + q.Encode()
 }
 
-// withLabels adds a label filter (label=k=v, repeated) to a URL of the
-// environments page, so tabs, pages and the refresh keep it.
-func withLabels(u string, labels []string) string {
-	if len(labels) == 0 {
+// withFilters adds the list's filters but its status (label=k=v, repeated;
+// q, template, owner) to a URL of the environments page, so tabs, pages
+// and the refresh keep them.
+func withFilters(u string, l EnvironmentList) string {
+	q := url.Values{}
+	if len(l.Labels) > 0 {
+		q["label"] = l.Labels
+	}
+	for k, v := range map[string]string{"q": l.Search, "template": l.Template, "owner": l.Owner} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	if len(q) == 0 {
 		return u
 	}
-	q := url.Values{"label": labels}.Encode()
+	return withQuery(u, q.Encode())
+}
+
+// withQuery appends an encoded query to u.
+func withQuery(u, q string) string {
 	if strings.Contains(u, "?") {
 		return u + "&" + q
 	}

@@ -42,11 +42,18 @@ type AuditView struct {
 	Filter  AuditFilterView
 	// ExportQuery is the filter as a query string, for the export links.
 	ExportQuery string
+	// Next and Prev are the older and newer pages ("" at an end);
+	// PageSize is this page's size, one of PageSizes.
+	Next, Prev string
+	PageSize   int
+	PageSizes  []int
 }
 
 // AuditFilterView holds the filter form's values.
 type AuditFilterView struct {
 	Actor, Action, Target, Result, Since, Until string
+	// From and To are the date pickers' days (UTC, both included).
+	From, To string
 }
 
 // AuditEntryView is one line of the audit log.
@@ -63,14 +70,8 @@ type AuditEntryView struct {
 	// The actor's user id and subject at its issuer (empty for local,
 	// system and anonymous actors).
 	ActorID, ActorIssuer, ActorSubject string
-}
-
-// timeOr formats an optional time, or returns def.
-func timeOr(t *time.Time, def string) string {
-	if t == nil {
-		return def
-	}
-	return RFC3339(*t)
+	// TargetURL is the page of what Target names ("" for none).
+	TargetURL string
 }
 
 // UserRowView is one user on the admin's users page.

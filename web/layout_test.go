@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -255,6 +256,9 @@ func TestFormat(t *testing.T) {
 		want string
 	}{
 		{45 * time.Second, "45s"},
+		{14240 * time.Millisecond, "14.2s"},
+		{300 * time.Millisecond, "0.3s"},
+		{59970 * time.Millisecond, "1m"},
 		{12 * time.Minute, "12m"},
 		{2 * time.Hour, "2h"},
 		{90 * time.Minute, "1h 30m"},
@@ -267,5 +271,43 @@ func TestFormat(t *testing.T) {
 	}
 	if got, want := web.DateTime(now), "2026-03-14 15:00 UTC"; got != want {
 		t.Errorf("DateTime: got %q, want %q", got, want)
+	}
+}
+
+// TestWhen: a point in time reads relative to the clock the page was
+// rendered with, its exact UTC time in the title.
+func TestWhen(t *testing.T) {
+	at := time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		now  time.Time
+		want string
+	}{
+		{"past", at.Add(3 * time.Hour), "3h ago"},
+		{"future", at.Add(-5 * time.Minute), "in 5m"},
+		{"long ago", at.Add(90 * 24 * time.Hour), "2026-03-14"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf strings.Builder
+			ctx := web.WithClock(context.Background(), func() time.Time { return tt.now })
+			if err := web.TokensPage(page("tokens"), web.TokensView{Tokens: []web.TokenView{{ID: "tok-1", Name: "ci", CreatedAt: at}}}).Render(ctx, &buf); err != nil {
+				t.Fatal(err)
+			}
+			doc, err := goquery.NewDocumentFromReader(strings.NewReader(buf.String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			el := doc.Find(`time[data-relative]`).First()
+			if got := el.Text(); got != tt.want {
+				t.Errorf("text: got %q, want %q", got, tt.want)
+			}
+			if got, want := attr(el, "title"), "2026-03-14 12:00 UTC"; got != want {
+				t.Errorf("title: got %q, want %q", got, want)
+			}
+			if got, want := attr(el, "datetime"), "2026-03-14T12:00:00Z"; got != want {
+				t.Errorf("datetime: got %q, want %q", got, want)
+			}
+		})
 	}
 }

@@ -57,7 +57,10 @@ type TemplateView struct {
 type VersionView struct {
 	Version    string
 	Digest     string // short content digest, e.g. "sha256:1a2b3c4d"
-	DefaultTTL string // e.g. "2h"
+	DefaultTTL string // e.g. "2h", "1h 30m" (Duration)
+	// TTLInput is the default TTL as the launch form's value, a Go
+	// duration ("1h30m"); empty: DefaultTTL.
+	TTLInput   string
 	MaxTTL     string // e.g. "8h"
 	Deprecated bool
 	// DeprecationNote is why it was deprecated ("" none given).
@@ -65,6 +68,7 @@ type VersionView struct {
 	// Description is the version's own description (its template.yaml's).
 	Description string
 	PublishedAt time.Time
+	PublishedBy string
 	Params      []ParamView
 	// KeepFailedStack is on_failure.keep_stack ("30m"), "" when a failed
 	// launch's stack is cleaned up at once.
@@ -309,7 +313,11 @@ type EnvironmentList struct {
 	Status string
 	// Labels is the label filter (key=value items, all must match).
 	Labels []string
-	Counts map[string]int // environments per status
+	// Search (a part of the name), Template and Owner are the other
+	// filters; Templates the template names to choose from.
+	Search, Template, Owner string
+	Templates               []string
+	Counts                  map[string]int // environments per status
 	// Cursor is the page shown ("" the first); Next and Prev are the
 	// cursors of the older and newer pages ("" where there is none).
 	Cursor, Next, Prev string

@@ -212,28 +212,21 @@ func TestBrowserLaunchFormShowsFieldErrors(t *testing.T) {
 	screenshot(t, ctx, "launch-form-errors")
 }
 
-// confirmDestroy clicks Destroy and answers its confirmation. The button
-// must ask (hx-confirm names the environment); the answer is given by
-// standing in for window.confirm, which is deterministic where a native
-// dialog's event can race a loaded machine.
+// confirmDestroy clicks Destroy and answers the in-page dialog it opens.
+// Opening is retried: a live update may replace the summary card (and its
+// button) just as the click lands.
 func confirmDestroy(t *testing.T, ctx context.Context) {
 	t.Helper()
-	ask := value(t, ctx, "hx-confirm", chromedp.AttributeValue(chromedp.CSS(`[data-testid="destroy-button"]`), "hx-confirm"))
-	if !ask.Exists || !strings.HasPrefix(ask.Value, "Destroy ") {
-		t.Fatalf("the destroy button does not ask for confirmation: %+v", ask)
-	}
-	do(t, ctx, "answer confirmations",
-		chromedp.Evaluate[chromedp.Void](`window.__confirmed = []; window.confirm = (m) => { window.__confirmed.push(m); return true }`))
-	// A live update may replace the summary card (and its button) just as
-	// the click lands; click again until the button has asked once.
+	open := chromedp.Evaluate[bool](`!!(document.querySelector('#destroy-dialog') || {}).open`)
 	for attempt := 0; attempt < 20; attempt++ {
 		// A click on a button swapped out between finding and clicking it
 		// fails ("could not find node"): that is the race, so try again.
 		_, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS(`[data-testid="destroy-button"]`)))
-		if err == nil && value(t, ctx, "confirmations", chromedp.Evaluate[int](`window.__confirmed.length`)) > 0 {
+		if err == nil && value(t, ctx, "dialog open", open) {
+			do(t, ctx, "confirm", chromedp.Click(chromedp.CSS(`[data-testid="destroy-confirm"]`)))
 			return
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-	t.Fatal("the destroy button never asked for confirmation")
+	t.Fatal("the destroy button never opened its confirmation")
 }

@@ -3,6 +3,8 @@
 //
 //   [data-expires-at="RFC3339"]  live time left: "1h 04m", "3m 12s", "expired";
 //                                sets data-soon (< 15 min) and data-expired.
+//   time[data-relative]          keeps its datetime's relative text current
+//                                ("5m ago", "in 3h"; mirrors web.Ago);
 //   time[data-local-time]        shows its datetime in the browser's time zone;
 //                                value "time" for the time of day only, "date"
 //                                for the date only.
@@ -13,6 +15,10 @@
 //   meta[name=csrf-token]        sent as X-CSRF-Token with every htmx request.
 //   meta[name=mayfly-now]        the server's clock when the page was rendered:
 //                                countdowns follow the server, not a skewed client.
+//   [data-dialog-open="id"]      opens the <dialog> of that id as a modal
+//                                (the destroy confirmation); a form marked
+//                                data-close-dialog closes its dialog once
+//                                its htmx request is answered.
 //   [data-dismiss]               removes the closest [data-dismissable] (notices).
 //   SSE rows appended (beforeend) whose id is already on the page are dropped.
 //   SSE event "signin" (a stream whose session ended): the page goes to
@@ -103,9 +109,36 @@
     }
   }
 
+  // ago mirrors web.Ago in Go: keep both in step. Past a month it is the
+  // date, which the server rendered already (null: leave the text).
+  function ago(ms) {
+    var future = ms < 0;
+    if (future) ms = -ms;
+    var s;
+    if (ms < 45 * 1000) return "just now";
+    if (ms < 3600 * 1000) s = Math.max(1, Math.floor(ms / 60000)) + "m";
+    else if (ms < 24 * 3600 * 1000) s = Math.floor(ms / 3600000) + "h";
+    else if (ms < 30 * 24 * 3600 * 1000) s = Math.floor(ms / 86400000) + "d";
+    else return null;
+    return future ? "in " + s : s + " ago";
+  }
+
+  function updateRelativeTimes(root) {
+    var els = (root || document).querySelectorAll("time[data-relative]");
+    var t = now();
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      var at = Date.parse(el.getAttribute("datetime") || "");
+      if (isNaN(at)) continue;
+      var text = ago(t - at);
+      if (text !== null && el.textContent !== text) el.textContent = text;
+    }
+  }
+
   function refresh(root) {
     updateCountdowns(root);
     updateLocalTimes(root);
+    updateRelativeTimes(root);
   }
 
   // Logs: remember, before a swap, whether each autoscroll box was at the
@@ -227,7 +260,22 @@
     toast("Could not reach Mayfly. Check your connection and try again.");
   });
 
+  // The in-page confirmation: answered (or failed), its dialog closes, so
+  // the new card or the error is what the reader sees.
+  document.addEventListener("htmx:afterRequest", function (evt) {
+    var form = evt.detail && evt.detail.elt;
+    if (!form || !form.closest || !form.matches("[data-close-dialog]")) return;
+    var dialog = form.closest("dialog");
+    if (dialog && dialog.open) dialog.close();
+  });
+
   document.addEventListener("click", function (evt) {
+    var opener = evt.target.closest && evt.target.closest("[data-dialog-open]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-dialog-open"));
+      if (dialog && dialog.showModal && !dialog.open) dialog.showModal();
+      return;
+    }
     var dismiss = evt.target.closest && evt.target.closest("[data-dismiss]");
     if (dismiss) {
       var notice = dismiss.closest("[data-dismissable]");
@@ -273,6 +321,7 @@
     restoreScroll(document);
     window.setInterval(function () {
       updateCountdowns(document);
+      updateRelativeTimes(document);
     }, 1000);
   }
   if (document.readyState === "loading") {
