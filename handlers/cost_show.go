@@ -51,7 +51,7 @@ func (h *Handler) launchCostEstimate(c *echo.Context) error {
 		}
 	}
 	v := h.costEstimate(c, c.Param("name"), q.Get("version"), strings.TrimSpace(q.Get("ttl")), params)
-	return render(c, http.StatusOK, web.LaunchCost(v))
+	return render(c, http.StatusOK, web.LaunchCostText(v))
 }
 
 // costEstimate is the launch form's estimate; a TTL that is not valid says
