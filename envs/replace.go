@@ -634,6 +634,9 @@ func (s *Service) switchTo(ctx context.Context, r *storage.Environment, cand *st
 				return err
 			}
 		}
+		if err := s.actReplaceSettled(ctx, tx, r, cand, ""); err != nil {
+			return err
+		}
 		return s.switchTx(ctx, tx, r, old, cand, v, System.Name, msg)
 	})
 	if err != nil {
@@ -665,6 +668,9 @@ func (s *Service) failReplace(ctx context.Context, r *storage.Environment, cand 
 		}
 		msg := fmt.Sprintf("Replace with %s failed: %s; %s stays in service, the new stack is destroyed", cand.Version, reason, r.Version)
 		if err := s.addStackEvent(ctx, tx, r.ID, cand.ID, EventAction, "", msg, System.Name); err != nil {
+			return err
+		}
+		if err := s.actReplaceSettled(ctx, tx, r, cand, reason); err != nil {
 			return err
 		}
 		return s.jobs.InsertTx(ctx, tx, stackDestroyArgs{EnvironmentID: r.ID, StackID: cand.ID}, s.attemptOpts(s.cfg.DestroyAttempts))
