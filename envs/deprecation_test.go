@@ -152,7 +152,7 @@ func TestDeprecationReplaceIsRetried(t *testing.T) {
 	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	p := newFaultyProvider(map[string]plan{
 		"flaky":  {provision: script{faults: []fault{fine, fail}, then: fine}}, // its first replace fails
-		"broken": {provision: always(fail)},                                   // failed: a replace is refused
+		"broken": {provision: always(fail)},                                    // failed: a replace is refused
 	})
 	svc := startFaulty(t, db, cipher, p, envs.Config{Clock: clk.Now, SweepInterval: time.Hour, ProvisionAttempts: 1,
 		DeprecationAttempts: 3, DeprecationRetryDelay: 10 * time.Minute})
