@@ -1,0 +1,70 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mayflyhq/mayfly/envs/aws/awstest"
+)
+
+// Two replicas on one PostgreSQL database and the aws wire fake: a rollout
+// started on one replaces each environment's CloudFormation stack exactly
+// once (one stack created per launch and per replace), a rollback through
+// the other switches back, and destroys leave no stack.
+func TestReplicasAWSRolloutAndRollback(t *testing.T) {
+	fake := awstest.New(t)
+	fake.Outputs = map[string]string{"url": "arn:aws:sns:eu-west-1:123456789012:demo"}
+	_ = awsConfig(t, fake.URL, t.TempDir()) // the SDK's variables, which the portals inherit
+	ps, _ := startReplicas(t, 2, "--rollback-grace", "1h")
+	a, b := ps[0].server(), ps[1].server()
+	src, err := os.ReadFile(filepath.Join("testdata", "aws-catalog", "topic.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range []string{string(src), strings.Replace(string(src), "version: 1.0.0", "version: 1.1.0", 1)} {
+		if r := a.do("POST", "/api/v1/templates", "application/yaml", []byte(doc)); r.Status != http.StatusCreated {
+			t.Fatalf("publish: %d %s", r.Status, r.Body)
+		}
+	}
+	var ids []string
+	for i := range 3 {
+		e := a.launch(map[string]any{"template": "aws-topic", "version": "1.0.0", "name": fmt.Sprintf("pair-%d", i), "params": map[string]any{"customer": "acme"}})
+		b.waitStatus(e.ID, "ready", 30*time.Second)
+		ids = append(ids, e.ID)
+	}
+	created := fake.Calls("CreateStack")
+
+	ro := a.startRollout("aws-topic", map[string]any{"version": "1.1.0", "wave_size": 2, "concurrency": 2})
+	ro = b.waitRolloutOf("aws-topic", ro.ID, func(r rolloutResp) bool { return r.Status != "running" })
+	if ro.Status != "done" {
+		t.Fatalf("rollout %s %q: %+v", ro.Status, ro.Reason, ro.Items)
+	}
+	for _, id := range ids {
+		b.assertRolledOut(id, "aws-topic", "1.1.0")
+	}
+	if n := fake.Calls("CreateStack") - created; n != len(ids) {
+		t.Errorf("CreateStack called %d times for the rollout, want %d (one per environment)", n, len(ids))
+	}
+
+	if r := b.api("POST", "/api/v1/environments/"+ids[0]+"/rollback", nil); r.Status != http.StatusAccepted {
+		t.Fatalf("rollback through the other replica: %d %s", r.Status, r.Body)
+	}
+	if back := a.replaced(ids[0]); back.Version != "1.0.0" || back.StackID != ids[0] {
+		t.Errorf("after the rollback, seen through the first replica: %s on stack %s, want 1.0.0 on the first", back.Version, back.StackID)
+	}
+	for i, id := range ids {
+		via := []*testServer{a, b}[i%2]
+		if r := via.api("DELETE", "/api/v1/environments/"+id, nil); r.Status != http.StatusAccepted {
+			t.Fatalf("destroy %s: %d", id, r.Status)
+		}
+	}
+	for _, id := range ids {
+		a.waitStatus(id, "destroyed", 60*time.Second)
+		waitStacksDeleted(t, fake, id, "")
+	}
+}
