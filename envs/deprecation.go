@@ -2,7 +2,6 @@ package envs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -129,12 +128,17 @@ func (deprecationSweepArgs) InsertOpts() river.InsertOpts {
 type deprecationActArgs struct {
 	EnvironmentID string `json:"environment_id"`
 	VersionID     int64  `json:"version_id"`
+	// Tries is how many tries were made before this job was queued (see
+	// queueDueDeprecationActs); informative, and part of its uniqueness.
+	Tries int `json:"tries,omitempty"`
 }
 
 func (deprecationActArgs) Kind() string { return "deprecation_act" }
 
+// Unique while queued, not once done: the sweep queues the act's next try
+// (see deprecation_acts.go).
 func (deprecationActArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{MaxAttempts: 5, UniqueOpts: uniqueWhileQueued}
 }
 
 // deprecationJobs is registered in newJobQueue: the workers and the
@@ -159,7 +163,9 @@ func (w *deprecationSweepWorker) Work(ctx context.Context, job *river.Job[deprec
 
 // ActOnDueDeprecations claims the deprecations whose date passed and
 // queues a job for each of their environments; it returns how many
-// environments it queued. The periodic sweep runs it; tests call it.
+// environments it queued so. It also queues the next tries that are due
+// of the ones acted on before (see deprecation_acts.go). The periodic
+// sweep runs it; tests call it.
 func (s *Service) ActOnDueDeprecations(ctx context.Context) (int, error) {
 	now := s.now()
 	due, err := s.store.DueDeprecations(ctx, now, 50)
@@ -177,6 +183,9 @@ func (s *Service) ActOnDueDeprecations(ctx context.Context) (int, error) {
 			}
 			rows, err := tx.Environments(ctx, storage.EnvironmentFilter{VersionID: v.ID, Undestroyed: true})
 			if err != nil {
+				return err
+			}
+			if err := tx.CreateDeprecationActs(ctx, newDeprecationActs(v, rows, now)); err != nil {
 				return err
 			}
 			params := make([]river.InsertManyParams, 0, len(rows))
@@ -199,7 +208,7 @@ func (s *Service) ActOnDueDeprecations(ctx context.Context) (int, error) {
 			s.log.Info("deprecation date passed", "template", v.TemplateName, "version", v.Version, "action", v.DeprecationAction, "environments", n)
 		}
 	}
-	return queued, nil
+	return queued, s.queueDueDeprecationActs(ctx, now)
 }
 
 type deprecationActWorker struct {
@@ -209,89 +218,4 @@ type deprecationActWorker struct {
 
 func (w *deprecationActWorker) Work(ctx context.Context, job *river.Job[deprecationActArgs]) error {
 	return w.s.actOnDeprecated(ctx, job.Args.EnvironmentID, job.Args.VersionID)
-}
-
-// actOnDeprecated destroys or replaces one environment of a deprecated
-// version whose date passed, with a timeline event and an audit entry
-// naming the deprecation. An environment that left the version or is on
-// its way out meanwhile is left alone.
-func (s *Service) actOnDeprecated(ctx context.Context, id string, versionID int64) error {
-	r, err := s.store.Environment(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	vr, err := s.store.VersionByID(ctx, versionID)
-	if err != nil {
-		return err
-	}
-	if r.VersionID != versionID || vr.DeprecationDate == nil {
-		return nil
-	}
-	st := Status(r.Status)
-	if st == StatusDestroying || st == StatusDestroyed {
-		return nil
-	}
-	ref := vr.TemplateName + "@" + vr.Version
-	why := fmt.Sprintf("%s is deprecated and its deprecation date (%s) passed", ref, vr.DeprecationDate.UTC().Format("2006-01-02 15:04 UTC"))
-	record := func(action, msg string, err error) error {
-		return s.store.InTx(ctx, func(tx *storage.Tx) error {
-			if err := s.addEvent(ctx, tx, id, EventAction, "", msg, System.Name); err != nil {
-				return err
-			}
-			entry := s.auditEntry(System, action, id, err)
-			if err == nil {
-				entry.Detail = "deprecation of " + ref
-			} else {
-				entry.Detail = "deprecation of " + ref + ": " + entry.Detail
-			}
-			return tx.Audit(ctx, entry)
-		})
-	}
-	if DeprecationAction(vr.DeprecationAction) == DeprecationDestroy {
-		err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-			if _, err := s.requestDestroy(ctx, tx, r, "Destroy requested: "+why, System.Name, time.Time{}); err != nil {
-				return err
-			}
-			entry := s.auditEntry(System, "environment.destroy", id, nil)
-			entry.Detail = "deprecation of " + ref
-			return tx.Audit(ctx, entry)
-		})
-		if err == nil {
-			s.hub.notify(id)
-		}
-		return err
-	}
-	tpl, err := s.Template(ctx, vr.TemplateName)
-	if err != nil {
-		return err
-	}
-	i := -1
-	for j, v := range tpl.Versions {
-		if v.ID == versionID {
-			i = j
-		}
-	}
-	target := ""
-	if i >= 0 {
-		target = newestAfter(tpl.Versions, i)
-	}
-	var rerr error
-	switch {
-	case target == "":
-		rerr = Errorf(EConflict, "there is no newer version that is not deprecated")
-	case st != StatusReady:
-		rerr = Errorf(EConflict, "it was %s, not ready", st)
-	default:
-		_, rerr = s.Replace(ctx, System, ReplaceRequest{ID: id, Version: target, Reason: "Deprecation of " + ref})
-	}
-	if rerr != nil {
-		err = record("environment.replace", "Not replaced for the deprecation of "+ref+": "+ErrorMessage(rerr), rerr)
-	} else {
-		err = record("environment.replace", "Replacing with "+target+": "+why, nil)
-	}
-	s.hub.notify(id)
-	return err
 }

@@ -138,6 +138,10 @@ type Environment struct {
 	// the date and action set for that, a newer version (see versions.go).
 	// Filled by Environment and the listings.
 	VersionState VersionState
+	// Deprecation is, while it is still on a version whose deprecation
+	// date passed, where the deprecation's replace or destroy stands (nil:
+	// nothing to say). Loaded for one environment only (Service.Environment).
+	Deprecation *DeprecationProgress
 	// HourlyCost is its version's cost estimate for its parameters, as
 	// launched (a replace sets its new version's); DestroyCause why it was
 	// destroyed (CauseTTL, CauseInactive, ...; "" while it was not). See

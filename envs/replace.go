@@ -289,7 +289,7 @@ func (s *Service) queueReplace(ctx context.Context, tx *storage.Tx, r *storage.E
 		first := &storage.Stack{ID: r.ID, EnvironmentID: r.ID, Version: r.Version, VersionID: r.VersionID, Handle: r.Handle,
 			Status: string(StackInService), Params: r.Params, Secrets: r.Secrets, SecretNames: r.SecretNames,
 			Outputs: r.Outputs, Facts: r.Facts, Attempt: 1, CreatedAt: r.CreatedAt, UpdatedAt: now,
-			ReadyAt: r.ReadyAt, SwitchedAt: r.ReadyAt}
+			ReadyAt: r.ReadyAt, SwitchedAt: r.ReadyAt, RTOMillis: r.RTOMillis, RPOMillis: r.RPOMillis}
 		if err := tx.CreateStack(ctx, first); err != nil {
 			return nil, err
 		}
@@ -420,7 +420,11 @@ func (s *Service) switchTx(ctx context.Context, tx *storage.Tx, r *storage.Envir
 		"version": next.Version, "version_id": next.VersionID, "params": next.Params, "secrets": next.Secrets,
 		"secret_names": next.SecretNames, "status_reason": "", "updated_at": now,
 		// The stack in service decides the rate from now on.
-		"hourly_cost_micros": int64(v.Spec.Cost.Rate(decodeMap(next.Params)))})
+		"hourly_cost_micros": int64(v.Spec.Cost.Rate(decodeMap(next.Params))),
+		// The recovery figures shown are the in-service stack's own (nil
+		// for a stack that has none: not a DR kind, or recorded before
+		// stacks kept them).
+		"rto_ms": next.RTOMillis, "rpo_ms": next.RPOMillis})
 	if err != nil {
 		return err
 	}
@@ -618,32 +622,37 @@ func (s *Service) switchTo(ctx context.Context, r *storage.Environment, cand *st
 	m := maskerFrom(ctx)
 	now := s.now()
 	cand.Outputs, cand.Facts = encodeMap(m.maskMap(st.Outputs)), encodeMap(m.maskMap(st.Facts))
+	var line string
+	if Kind(r.Kind) == KindDR {
+		// The new stack passed its verify (the provider's Status is ready
+		// only then): its own recovery is measured, from its request to
+		// now, and its snapshot's age at that request. They are the
+		// stack's, put on the environment by the switch (switchTx).
+		rto := now.Sub(cand.CreatedAt)
+		cand.RTOMillis = ptrTo(rto.Milliseconds())
+		line = fmt.Sprintf("New stack recovered and verified: RTO %s", FormatDuration(rto))
+		if taken, err := time.Parse(time.RFC3339, st.Facts[FactSnapshotTakenAt]); err == nil {
+			rpo := max(cand.CreatedAt.Sub(taken), 0)
+			cand.RPOMillis = ptrTo(rpo.Milliseconds())
+			line += fmt.Sprintf(", RPO %s", FormatDuration(rpo))
+		}
+	}
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
 		ok, err := tx.TransitionStack(ctx, cand.ID, []string{string(StackBuilding)}, string(StackInService), map[string]any{
-			"handle": cand.Handle, "outputs": cand.Outputs, "facts": cand.Facts, "ready_at": now, "switched_at": now, "updated_at": now})
+			"handle": cand.Handle, "outputs": cand.Outputs, "facts": cand.Facts, "ready_at": now, "switched_at": now, "updated_at": now,
+			"rto_ms": cand.RTOMillis, "rpo_ms": cand.RPOMillis})
 		if err != nil || !ok {
 			return err
 		}
 		old.Handle, old.Outputs, old.Facts = r.Handle, r.Outputs, r.Facts
 		msg := fmt.Sprintf("Replaced: %s@%s is in service (stack %s)", r.TemplateName, cand.Version, cand.ID)
-		if Kind(r.Kind) == KindDR {
-			// The new stack passed its verify (the provider's Status is
-			// ready only then): its own recovery is measured, from its
-			// request to now, and its snapshot's age at that request.
-			rto := now.Sub(cand.CreatedAt)
-			rec := map[string]any{"rto_ms": rto.Milliseconds()}
-			line := fmt.Sprintf("New stack recovered and verified: RTO %s", FormatDuration(rto))
-			if taken, err := time.Parse(time.RFC3339, st.Facts[FactSnapshotTakenAt]); err == nil {
-				rpo := max(cand.CreatedAt.Sub(taken), 0)
-				rec["rpo_ms"] = rpo.Milliseconds()
-				line += fmt.Sprintf(", RPO %s", FormatDuration(rpo))
-			}
-			if err := tx.UpdateEnvironment(ctx, r.ID, rec); err != nil {
-				return err
-			}
+		if line != "" {
 			if err := s.addStackEvent(ctx, tx, r.ID, cand.ID, EventProvider, "", line, ""); err != nil {
 				return err
 			}
+		}
+		if err := s.actReplaceSettled(ctx, tx, r, cand, ""); err != nil {
+			return err
 		}
 		return s.switchTx(ctx, tx, r, old, cand, v, System.Name, msg)
 	})
@@ -676,6 +685,9 @@ func (s *Service) failReplace(ctx context.Context, r *storage.Environment, cand 
 		}
 		msg := fmt.Sprintf("Replace with %s failed: %s; %s stays in service, the new stack is destroyed", cand.Version, reason, r.Version)
 		if err := s.addStackEvent(ctx, tx, r.ID, cand.ID, EventAction, "", msg, System.Name); err != nil {
+			return err
+		}
+		if err := s.actReplaceSettled(ctx, tx, r, cand, reason); err != nil {
 			return err
 		}
 		return s.jobs.InsertTx(ctx, tx, stackDestroyArgs{EnvironmentID: r.ID, StackID: cand.ID}, s.attemptOpts(s.cfg.DestroyAttempts))
@@ -923,3 +935,5 @@ func (s *Service) attachStacks(ctx context.Context, e *Environment) (consistent 
 	}
 	return true, nil
 }
+
+func ptrTo[T any](v T) *T { return &v }

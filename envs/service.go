@@ -127,6 +127,12 @@ type Config struct {
 	// is kept on standby for an instant rollback, when the version says
 	// nothing (default 1h; negative: none kept). See replace.go.
 	RollbackGrace time.Duration
+	// DeprecationAttempts bounds the tries of what a deprecation date does
+	// to one environment (default 5); DeprecationRetryDelay is the wait
+	// after the first failed try, doubled after each (default 10m, at most
+	// 6h). See deprecation_acts.go.
+	DeprecationAttempts   int
+	DeprecationRetryDelay time.Duration
 	// Orphans is the cloud orphan sweep's policy (see orphan_sweep.go).
 	Orphans OrphanPolicy
 	// DriftWorkers is how many drift checks run at once (default 4), on
@@ -247,6 +253,8 @@ func New(cfg Config) (*Service, error) {
 	cfg.DriftWorkers = cmpOr(cfg.DriftWorkers, 4)
 	cfg.DriftSweepInterval = cmpOr(cfg.DriftSweepInterval, time.Minute)
 	cfg.RollbackGrace = cmpOr(cfg.RollbackGrace, time.Hour)
+	cfg.DeprecationAttempts = cmpOr(cfg.DeprecationAttempts, 5)
+	cfg.DeprecationRetryDelay = cmpOr(cfg.DeprecationRetryDelay, 10*time.Minute)
 	cfg.ActivityFlush = cmpOr(cfg.ActivityFlush, 10*time.Second)
 	cfg.LifecycleInterval = cmpOr(cfg.LifecycleInterval, 5*time.Second)
 	cfg.NotifyAttempts = cmpOr(cfg.NotifyAttempts, 6)
@@ -791,6 +799,9 @@ func (s *Service) Environment(ctx context.Context, id string) (*Environment, err
 		// shows another stack in service than the row's, so it is read again.
 		consistent, err := s.attachStacks(ctx, e)
 		if err != nil {
+			return nil, err
+		}
+		if err := s.attachDeprecation(ctx, e); err != nil {
 			return nil, err
 		}
 		if consistent || try == 3 {

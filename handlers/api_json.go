@@ -170,6 +170,23 @@ type environmentJSON struct {
 	// lead; WarnedAt when its owner was warned about the current expiry.
 	ExpiresSoon bool       `json:"expires_soon"`
 	WarnedAt    *time.Time `json:"warned_at,omitempty"`
+	// Deprecation is, once its version's deprecation date passed, where
+	// that date's replace or destroy stands (absent: nothing pending).
+	Deprecation *deprecationJSON `json:"deprecation,omitempty"`
+}
+
+// deprecationJSON is a deprecation date's action on one environment:
+// state waiting (until next_try_at), replacing (target being built) or
+// gave_up; reason is why the last try failed.
+type deprecationJSON struct {
+	Action      string     `json:"action"`
+	State       string     `json:"state"`
+	Target      string     `json:"target,omitempty"`
+	Attempts    int        `json:"attempts"`
+	MaxAttempts int        `json:"max_attempts"`
+	Reason      string     `json:"reason,omitempty"`
+	TriedAt     *time.Time `json:"tried_at,omitempty"`
+	NextTryAt   *time.Time `json:"next_try_at,omitempty"`
 }
 
 // stackJSON is one stack of an environment: status building, in_service,
@@ -278,6 +295,10 @@ func toEnvironmentJSON(e *envs.Environment, now time.Time) environmentJSON {
 	}
 	out.Stacks, out.Replace = toStacksJSON(e)
 	out.Cost, out.DestroyCause = toEnvCostJSON(e, now), e.DestroyCause
+	if d := e.Deprecation; d != nil {
+		out.Deprecation = &deprecationJSON{Action: string(d.Action), State: d.State, Target: d.Target, Attempts: d.Attempts,
+			MaxAttempts: d.MaxAttempts, Reason: d.Reason, TriedAt: d.TriedAt, NextTryAt: d.NextAt}
+	}
 	if e.RTO != nil {
 		s := e.RTO.Seconds()
 		out.RTOSeconds = &s

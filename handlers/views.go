@@ -131,6 +131,10 @@ func environmentView(e *envs.Environment, a envs.Actor) web.EnvironmentView {
 		v.Deprecation = "it will be " + d
 	}
 	v.Expiry = web.ExpiryView{Soon: e.Expiry.Soon, WarnedAt: e.Expiry.WarnedAt}
+	if d := e.Deprecation; d != nil {
+		v.DeprecationProgress = &web.DeprecationProgressView{Action: string(d.Action), State: d.State, Target: d.Target,
+			Attempts: d.Attempts, MaxAttempts: d.MaxAttempts, Reason: d.Reason, NextAt: d.NextAt}
+	}
 	if envs.CanActOn(a, e) != nil {
 		v.CanDestroy = false
 	} else if v.Live {

@@ -161,6 +161,10 @@ type Stack struct {
 	FailedAt      *time.Time
 	StandbyUntil  *time.Time
 	DestroyedAt   *time.Time
+	// RTOMillis and RPOMillis are the stack's own recovery figures (DR
+	// kinds; nil otherwise): a switch puts them on the environment.
+	RTOMillis *int64 `gorm:"column:rto_ms"`
+	RPOMillis *int64 `gorm:"column:rpo_ms"`
 }
 
 // EnvironmentLabel is one label of an environment, for the label filter.

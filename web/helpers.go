@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
@@ -573,6 +574,30 @@ func deprecatedText(e EnvironmentView) string {
 		s += " — " + e.NewerVersion + " is available"
 	}
 	return s
+}
+
+// deprecationProgressText says why an environment is still on its
+// deprecated version, after its deprecation date.
+func deprecationProgressText(v DeprecationProgressView) string {
+	verb, noun := "replace", "replaced"
+	if v.Action == "destroy" {
+		verb, noun = "destroy", "destroyed"
+	}
+	switch {
+	case v.State == "replacing":
+		s := fmt.Sprintf("Its deprecation date passed: replacing it with %s (attempt %d of %d).", v.Target, v.Attempts, v.MaxAttempts)
+		if v.Reason != "" {
+			s += " The try before failed: " + v.Reason + "."
+		}
+		return s
+	case v.State == "gave_up":
+		return fmt.Sprintf("Its deprecation date passed but it could not be %s: %s. Mayfly gave up after %d attempts; %s it by hand.",
+			noun, valueOr(v.Reason, "no reason was recorded"), v.Attempts, verb)
+	case v.Attempts == 0:
+		return fmt.Sprintf("Its deprecation date passed: it is about to be %s.", noun)
+	default:
+		return fmt.Sprintf("Its deprecation date passed but it is not %s yet: %s (attempt %d of %d).", noun, v.Reason, v.Attempts, v.MaxAttempts)
+	}
 }
 
 // filterSuffix is a rollout's filter in its page's subtitle.

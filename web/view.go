@@ -224,6 +224,22 @@ type EnvironmentView struct {
 	VersionDeprecated bool
 	Deprecation       string
 	NewerVersion      string
+	// DeprecationProgress is, once its deprecation date passed, why it is
+	// still on the deprecated version and when the next try is (nil:
+	// nothing to say).
+	DeprecationProgress *DeprecationProgressView
+}
+
+// DeprecationProgressView is where a deprecation date's replace (or
+// destroy) of one environment stands.
+type DeprecationProgressView struct {
+	// Action is "replace" or "destroy"; State "waiting" (for NextAt),
+	// "replacing" (Target being built) or "gave_up".
+	Action, State, Target string
+	Attempts, MaxAttempts int
+	// Reason is why the last try failed ("" none did).
+	Reason string
+	NextAt *time.Time
 }
 
 // StacksView is an environment's stacks and what may be done with them.

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -174,4 +176,96 @@ func TestAWSOrphanSweepAcrossRegionsAndRoles(t *testing.T) {
 
 func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+}
+
+// The orphan detection on the aws wire fake judges a replaced
+// environment's CloudFormation stacks by its stacks table, as the stacks
+// are listed and tagged for real: the stack in service and a standby
+// within its rollback grace are not orphans, through a replace and a
+// rollback; a stack tagged with the environment that it does not know
+// is, and so is a standby past its grace that its destroy has not
+// removed yet; once the environment is destroyed its stacks are gone.
+func TestAWSOrphansJudgedByStacks(t *testing.T) {
+	s, fake := startAWSMain(t, "--aws-orphan-grace", "1h") // the sweep reports, never deletes, here
+	ctx := context.Background()
+	instance, err := s.DB.Setting(ctx, "instance_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join("testdata", "aws-catalog", "topic.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := strings.Replace(string(src), "version: 1.0.0", "version: 1.1.0", 1)
+	if r := s.do("POST", "/api/v1/templates", "application/yaml", []byte(next)); r.Status != http.StatusCreated {
+		t.Fatalf("publish 1.1.0: %d %s", r.Status, r.Body)
+	}
+	e := s.launch(map[string]any{"template": "aws-topic", "version": "1.0.0", "name": "judged", "params": map[string]any{"customer": "acme"}})
+	s.waitStatus(e.ID, "ready", 20*time.Second)
+	if r := s.api("POST", "/api/v1/environments/"+e.ID+"/replace", map[string]any{"version": "1.1.0"}); r.Status != http.StatusAccepted {
+		t.Fatalf("replace: %d %s", r.Status, r.Body)
+	}
+	second := s.waitReplace(e.ID, "switched").StackID
+	stackOf := func(tag string) string { // the fake's id of the environment's stack with this stack tag
+		t.Helper()
+		for _, st := range fake.Stacks() {
+			if st.Tags[mfaws.TagEnvironment] == e.ID && st.Tags[mfaws.TagStack] == tag && st.Status != "DELETE_COMPLETE" {
+				return st.ID
+			}
+		}
+		t.Fatalf("no live stack tagged %s in %+v", tag, fake.Stacks())
+		return ""
+	}
+	first, secondStack := stackOf(e.ID), stackOf(second)
+	orphans := func(when string, want ...string) map[string]string {
+		t.Helper()
+		found, err := s.Service.Orphans(ctx)
+		if err != nil {
+			t.Fatalf("%s: orphans: %v", when, err)
+		}
+		got := map[string]string{}
+		var handles []string
+		for _, o := range found {
+			got[o.Handle] = o.Reason
+			handles = append(handles, o.Handle)
+		}
+		slices.Sort(handles)
+		slices.Sort(want)
+		if !slices.Equal(handles, want) {
+			t.Errorf("%s: orphans %v, want %v (first stack %s, second %s)", when, got, want, first, secondStack)
+		}
+		return got
+	}
+	orphans("after the replace (one in service, the first on standby)")
+
+	stranger := fake.AddForeignStack("mayfly-judged-stranger", map[string]string{mfaws.TagInstance: instance,
+		mfaws.TagEnvironment: e.ID, mfaws.TagStack: "stk-nobody"})
+	orphans("with a stack the environment does not know", stranger)
+
+	if r := s.api("POST", "/api/v1/environments/"+e.ID+"/rollback", nil); r.Status != http.StatusAccepted {
+		t.Fatalf("rollback: %d %s", r.Status, r.Body)
+	}
+	if back := s.replaced(e.ID); back.StackID != e.ID {
+		t.Fatalf("after the rollback stack %s is in service, want the first", back.StackID)
+	}
+	orphans("after the rollback (the first in service, the second on standby)", stranger)
+
+	// The second stack's grace runs out before its destroy job has come
+	// round to it (it is scheduled for the grace's end, an hour away).
+	if err := s.DB.UpdateStack(ctx, second, map[string]any{"standby_until": time.Now().Add(-time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	got := orphans("with the standby past its grace", stranger, secondStack)
+	if !strings.Contains(got[secondStack], "no longer uses it") {
+		t.Errorf("the standby past its grace: reason %q", got[secondStack])
+	}
+
+	if r := s.api("DELETE", "/api/v1/environments/"+e.ID, nil); r.Status != http.StatusAccepted {
+		t.Fatalf("destroy: %d", r.Status)
+	}
+	s.waitStatus(e.ID, "destroyed", 30*time.Second)
+	got = orphans("after the destroy", stranger)
+	if !strings.Contains(got[stranger], "is destroyed") {
+		t.Errorf("the stranger once the environment is destroyed: reason %q", got[stranger])
+	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -30,6 +31,26 @@ func TestReplaceDRRecordsRecovery(t *testing.T) {
 	if !containsAny(events, "verify passed") || !containsAny(events, "New stack recovered and verified: RTO") {
 		t.Errorf("timeline %q: want the new stack's verify and recovery", events)
 	}
+	// A rollback switches back to the first stack, on standby: the
+	// figures shown are that stack's own again, not the last stack's.
+	if r := s.api("POST", "/api/v1/environments/"+e.ID+"/rollback", nil); r.Status != http.StatusAccepted {
+		t.Fatalf("rollback: %d %s", r.Status, r.Body)
+	}
+	back := s.waitStatus(e.ID, "ready", 5*time.Second)
+	if back.RTOSeconds == nil || *back.RTOSeconds != *first.RTOSeconds || back.RPOSeconds == nil || *back.RPOSeconds != *first.RPOSeconds {
+		t.Errorf("after the rollback RTO %v RPO %v; want the standby stack's own, %v %v", ptrText(back.RTOSeconds), ptrText(back.RPOSeconds),
+			*first.RTOSeconds, *first.RPOSeconds)
+	}
+	if r := s.replaced(e.ID); r.StackID == got.StackID {
+		t.Errorf("after the rollback stack %s is still in service", r.StackID)
+	}
 	s.destroyClean(e.ID)
 	assertNoProcesses(t, got.StackID)
+}
+
+func ptrText[T any](p *T) string {
+	if p == nil {
+		return "none"
+	}
+	return fmt.Sprint(*p)
 }

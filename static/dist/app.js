@@ -21,6 +21,10 @@
 //                                its htmx request is answered.
 //   [data-dismiss]               removes the closest [data-dismissable] (notices).
 //   SSE rows appended (beforeend) whose id is already on the page are dropped.
+//   [data-keep-input][id]        a part of a live (SSE) card that the user is
+//                                filling in: while it was edited or holds the
+//                                focus, a live update redraws the card around
+//                                it and keeps it as it is (typed values, focus).
 //   SSE event "signin" (a stream whose session ended): the page goes to
 //                                the sign-in URL it carries.
 //   #toasts + template#toast-error  a notice when an htmx request fails
@@ -225,6 +229,60 @@
       return;
     }
     saveScroll();
+  });
+  // A part being filled in survives a live update of its card: edited
+  // (an input or change event in it) or focused, it is marked hx-preserve
+  // in the update, so htmx moves the live element into the new content
+  // instead of the server's fresh copy. An action's own answer (not SSE)
+  // replaces it as usual.
+  function markEdited(evt) {
+    var part = evt.target.closest && evt.target.closest("[data-keep-input]");
+    if (part) part.setAttribute("data-edited", "");
+  }
+  document.addEventListener("input", markEdited);
+  document.addEventListener("change", markEdited);
+  document.addEventListener("htmx:sseBeforeMessage", function (evt) {
+    var target = evt.target;
+    var data = evt.detail && evt.detail.data;
+    if (evt.defaultPrevented || typeof data !== "string" || !target.querySelectorAll) return;
+    var focused = document.activeElement;
+    var busy = [];
+    var parts = target.querySelectorAll("[data-keep-input][id]");
+    for (var i = 0; i < parts.length; i++) {
+      if (parts[i].hasAttribute("data-edited") || parts[i].contains(focused)) busy.push(parts[i].id);
+    }
+    if (!busy.length) return;
+    var tpl = document.createElement("template");
+    tpl.innerHTML = data;
+    var kept = false;
+    for (var j = 0; j < busy.length; j++) {
+      var part = tpl.content.getElementById(busy[j]);
+      if (part) {
+        part.setAttribute("hx-preserve", "true");
+        kept = true;
+      }
+    }
+    if (!kept) return; // the part is gone from the card (nothing to fill in any more)
+    evt.preventDefault();
+    var start = null, end = null;
+    try {
+      start = focused.selectionStart;
+      end = focused.selectionEnd;
+    } catch (e) {
+      // not a text field
+    }
+    htmx.swap(target, tpl.innerHTML, { swapStyle: target.getAttribute("hx-swap") || "innerHTML" });
+    if (focused && focused.isConnected && document.activeElement !== focused) {
+      focused.focus();
+      if (start !== null) {
+        try {
+          focused.setSelectionRange(start, end);
+        } catch (e) {
+          // not a text field
+        }
+      }
+    }
+    restoreScroll(document);
   });
   // A stream whose session ended (signed out, revoked, expired) sends
   // "signin" with the sign-in URL, a path on this site, and closes: the
