@@ -206,9 +206,15 @@ func (s *Service) RequestApproval(ctx context.Context, actor Actor, req Approval
 		if reason != "" {
 			text += " Reason: " + reason
 		}
-		text += " Approve or deny it on the Approvals page (/approvals)."
-		if err := s.notice(ctx, tx, Notice{Event: NoticeApprovalRequested, Team: row.Team,
-			Subject: "Approval requested: " + what, Text: text, At: row.CreatedAt}); err != nil {
+		text += " Approve or deny it on the Approvals page."
+		// To the deciders' own channels only: a team's channel may be
+		// the requester's too.
+		n := Notice{Event: NoticeApprovalRequested, Subject: "Approval requested: " + what, Text: text, At: row.CreatedAt,
+			Approvers: &NoticeApprovers{Team: row.Team, RequesterID: row.RequesterID, RequesterName: row.Requester}}
+		if u := s.approvalsURL(); u != "" {
+			n.Links = []NoticeLink{{Label: "Approve or deny " + id + " in Mayfly", URL: u}}
+		}
+		if err := s.notice(ctx, tx, n); err != nil {
 			return err
 		}
 		return tx.Audit(ctx, s.auditEntry(actor, "approval.request", id, nil))

@@ -3,6 +3,7 @@ package envs
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Seams for the black-box tests of this package.
@@ -31,4 +32,17 @@ func ObserveNotices() (got func() []Notice, restore func()) {
 		}, func() {
 			observeNotice.Store(nil)
 		}
+}
+
+// WaitReaperPass waits (up to 10s) until the reaper's loop has finished a
+// pass since Start: its first pass runs at once, and a test that moves the
+// clock after it must not race it.
+func (s *Service) WaitReaperPass() bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if s.reaperPasses.Load() > 0 {
+			return true
+		}
+		time.Sleep(time.Millisecond) // polling a goroutine, not waiting on a clock
+	}
+	return false
 }

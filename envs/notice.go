@@ -41,10 +41,23 @@ type Notice struct {
 	EnvironmentID string // empty when the notice is not about one
 	UserID        string // the person told (a user id); empty: nobody in person
 	Team          string // the team (by name) whose channels are told; empty: none
-	Subject       string // one line, e.g. an e-mail's subject
-	Text          string // the message, plain text
-	Links         []NoticeLink
-	At            time.Time
+	// Approvers, when set, also tells the people who may decide an
+	// approval request, each on their own channels (see approvers).
+	Approvers *NoticeApprovers `json:",omitempty"`
+	Subject   string           // one line, e.g. an e-mail's subject
+	Text      string           // the message, plain text
+	Links     []NoticeLink
+	At        time.Time
+}
+
+// NoticeApprovers addresses the deciders of an approval request: the
+// administrators and, for a team's limit, the team's admins (its members
+// with the author role or above); never the requester. They are resolved
+// when the notice goes out, from the users as they are then.
+type NoticeApprovers struct {
+	Team          string `json:"team,omitempty"` // the team whose limit was hit ("": a user's)
+	RequesterID   string `json:"requester_id,omitempty"`
+	RequesterName string `json:"requester_name,omitempty"`
 }
 
 // NoticeLink is an action offered with a notice.
@@ -59,13 +72,17 @@ type NoticeLink struct {
 // channel (see notify_jobs.go). Queued on a queue of its own, it never
 // holds up the orchestrator's jobs.
 func (s *Service) notice(ctx context.Context, tx *storage.Tx, n Notice) error {
-	if n.UserID == "" && n.Team == "" {
+	if n.UserID == "" && n.Team == "" && n.Approvers == nil {
 		return nil // nobody to tell
 	}
 	// Most events have no channel to go to: no job for them. A channel
-	// added after this look would not have heard the event anyway.
-	if ok, err := tx.HasNotifyChannels(ctx, n.UserID, n.Team); err != nil || !ok {
-		return err
+	// added after this look would not have heard the event anyway. (The
+	// approvers are only known in the fan-out: an approval request, rare,
+	// always gets its job.)
+	if n.Approvers == nil {
+		if ok, err := tx.HasNotifyChannels(ctx, n.UserID, n.Team); err != nil || !ok {
+			return err
+		}
 	}
 	if n.At.IsZero() {
 		n.At = s.now()
@@ -92,4 +109,34 @@ func (s *Service) environmentURL(id string) string {
 		return ""
 	}
 	return strings.TrimRight(s.cfg.ExternalURL, "/") + "/environments/" + url.PathEscape(id)
+}
+
+// approvalsURL is the absolute URL of the approvals page ("" when no
+// external URL is configured).
+func (s *Service) approvalsURL() string {
+	if s.cfg.ExternalURL == "" {
+		return ""
+	}
+	return strings.TrimRight(s.cfg.ExternalURL, "/") + "/approvals"
+}
+
+// approvers are the ids of the users who may decide a request addressed
+// by a: mayDecide as each user's own actor, minus the requester, minus
+// anyone whose identity provider refused them at the last re-check.
+func approvers(users []storage.User, a NoticeApprovers) []string {
+	req := storage.QuotaApproval{Team: a.Team, RequesterID: a.RequesterID, Requester: a.RequesterName}
+	var ids []string
+	for i := range users {
+		u := &users[i]
+		if u.CheckResult == CheckRefused {
+			continue
+		}
+		actor := actorOf(u, "", "notice")
+		actor.Admin = u.Issuer == LocalIssuer // the local administrator (see LocalAdmin)
+		if requestedBy(actor, req) || !mayDecide(actor, req) {
+			continue
+		}
+		ids = append(ids, u.ID)
+	}
+	return ids
 }

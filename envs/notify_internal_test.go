@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,5 +89,44 @@ func TestChannelSecretIsResealed(t *testing.T) {
 	got, err := service(keyB).channelSecret(row)
 	if err != nil || got != slackURL {
 		t.Errorf("secret with the new key alone: %q, %v", got, err)
+	}
+}
+
+// The deciders of an approval request, as the fan-out resolves them from
+// the users: administrators (the local one too), for a team's limit the
+// team's authors and admins; never the requester, by id or, for a request
+// without one, by name; nobody the identity provider refused.
+func TestApprovers(t *testing.T) {
+	users := []storage.User{
+		{ID: "usr-ada", Issuer: "https://idp", Subject: "ada", Email: "ada@example.com", Role: "admin"},
+		{ID: "usr-local", Issuer: LocalIssuer, Subject: LocalSubject, Role: "admin"},
+		{ID: "usr-paula", Issuer: "https://idp", Subject: "paula", Email: "paula@example.com", Role: "author", Teams: "pay"},
+		{ID: "usr-pete", Issuer: "https://idp", Subject: "pete", Email: "pete@example.com", Role: "author", Teams: "ops,pay"},
+		{ID: "usr-ann", Issuer: "https://idp", Subject: "ann", Email: "ann@example.com", Role: "member", Teams: "pay"},
+		{ID: "usr-olga", Issuer: "https://idp", Subject: "olga", Email: "olga@example.com", Role: "author", Teams: "ops"},
+		{ID: "usr-gone", Issuer: "https://idp", Subject: "gone", Email: "gone@example.com", Role: "admin", CheckResult: CheckRefused},
+	}
+	cases := []struct {
+		name string
+		a    NoticeApprovers
+		want []string
+	}{
+		{"a user's limit: the administrators", NoticeApprovers{RequesterID: "usr-ann", RequesterName: "ann@example.com"},
+			[]string{"usr-ada", "usr-local"}},
+		{"a team's limit: the administrators and the team's admins", NoticeApprovers{Team: "pay", RequesterID: "usr-ann"},
+			[]string{"usr-ada", "usr-local", "usr-paula", "usr-pete"}},
+		{"never the requester", NoticeApprovers{Team: "pay", RequesterID: "usr-paula"},
+			[]string{"usr-ada", "usr-local", "usr-pete"}},
+		{"an administrator asking: the other administrators", NoticeApprovers{RequesterID: "usr-ada"},
+			[]string{"usr-local"}},
+		{"a requester without an id, by name", NoticeApprovers{Team: "pay", RequesterName: "pete@example.com"},
+			[]string{"usr-ada", "usr-local", "usr-paula"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := approvers(users, c.a); !slices.Equal(got, c.want) {
+				t.Errorf("approvers %v, want %v", got, c.want)
+			}
+		})
 	}
 }

@@ -69,7 +69,8 @@ func (w *noticeWorker) NextRetry(job *river.Job[noticeArgs]) time.Time {
 }
 
 // Work queues a delivery to every channel that hears the notice: the
-// person's channels that chose its event, and the team's.
+// person's channels that chose its event, the team's, and the approvers'
+// own (once each).
 func (w *noticeWorker) Work(ctx context.Context, job *river.Job[noticeArgs]) error {
 	s, n := w.s, job.Args.Notice
 	var channels []storage.NotifyChannel
@@ -87,11 +88,24 @@ func (w *noticeWorker) Work(ctx context.Context, job *river.Job[noticeArgs]) err
 		}
 		channels = append(channels, rows...)
 	}
+	if n.Approvers != nil {
+		users, err := s.store.Users(ctx)
+		if err != nil {
+			return err
+		}
+		rows, err := s.store.NotifyChannels(ctx, ScopeUser, approvers(users, *n.Approvers))
+		if err != nil {
+			return err
+		}
+		channels = append(channels, rows...)
+	}
 	var params []river.InsertManyParams
+	seen := map[string]bool{}
 	for _, c := range channels {
-		if !hears(c.Events, n.Event) {
+		if !hears(c.Events, n.Event) || seen[c.ID] {
 			continue
 		}
+		seen[c.ID] = true
 		params = append(params, river.InsertManyParams{Args: deliverArgs{NoticeID: job.Args.ID, ChannelID: c.ID, Notice: n},
 			InsertOpts: &river.InsertOpts{MaxAttempts: s.cfg.NotifyAttempts}})
 	}

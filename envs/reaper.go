@@ -52,6 +52,7 @@ func (s *Service) startReaper() (stop func()) {
 					s.log.Error("lifecycle", "err", err)
 				}
 			}
+			s.reaperPasses.Add(1)
 			select {
 			case <-ctx.Done():
 				return

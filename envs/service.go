@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -200,8 +201,10 @@ type Service struct {
 	// warnPolicies caches versions' expiry warnings by version id
 	// (expiry.go): versions are immutable.
 	warnPolicies sync.Map
-	// stopReaper stops the reaper that Start started.
-	stopReaper func()
+	// stopReaper stops the reaper that Start started; reaperPasses counts
+	// the passes of its loop (tests wait for the first one).
+	stopReaper   func()
+	reaperPasses atomic.Int64
 	// counts is Counts' last count.
 	counts struct {
 		mu       sync.Mutex

@@ -129,15 +129,6 @@ func (q Queries) ActionLink(ctx context.Context, id string) (*ActionLink, error)
 	return &l, nil
 }
 
-// ActionLinks lists an environment's one-click links, oldest first.
-func (q Queries) ActionLinks(ctx context.Context, envID string) ([]ActionLink, error) {
-	var out []ActionLink
-	if err := q.ctx(ctx).Where("environment_id = ?", envID).Order("created_at, id").Find(&out).Error; err != nil {
-		return nil, fmt.Errorf("storage: action links of %s: %w", envID, err)
-	}
-	return out, nil
-}
-
 // UseActionLink marks a link used at `at` by `by` unless it was used
 // already, and reports whether it did: a link acts once however many
 // requests race for it.

@@ -229,6 +229,14 @@ func TestEveryRouteWithEveryIdentity(t *testing.T) {
 		{method: "POST", path: "/approvals/apr-none/approve", perm: launch},
 		{method: "POST", path: "/api/v1/approvals/apr-none/deny", body: `{}`, contentType: "application/json", perm: launch},
 		{method: "GET", path: "/admin/quotas", perm: admin},
+		{method: "GET", path: "/settings/notifications", perm: read},
+		{method: "GET", path: "/api/v1/notifications/channels", perm: read},
+		{method: "GET", path: "/admin/notifications", perm: admin},
+		{method: "GET", path: "/api/v1/notifications/deliveries", perm: admin},
+		// A one-click link is authorised by its signature alone: a forged
+		// one is refused to everyone, signed in or not.
+		{method: "GET", path: "/links/lnk-forged.AAAA", want: "403"},
+		{method: "POST", path: "/links/lnk-forged.AAAA", contentType: form, want: "403"},
 		{method: "POST", path: "/admin/quotas", body: "scope=team&name=walk&max_live=100", contentType: form, perm: admin},
 		{method: "GET", path: "/api/v1/quotas", perm: admin},
 		{method: "PUT", path: "/api/v1/quotas/team/walk", body: `{"max_live":100}`, contentType: "application/json", perm: admin},

@@ -1,11 +1,6 @@
 package main
 
 import (
-	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -13,24 +8,15 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/mayflyhq/mayfly/storage"
+	"github.com/mayflyhq/mayfly/envs/notify"
+	"github.com/mayflyhq/mayfly/envs/notify/notifytest"
 )
-
-// signLink signs a one-click link's row as documented in envs/links.go,
-// written again here from the format: a link the server did not make
-// itself must still open.
-func signLink(key []byte, l storage.ActionLink) string {
-	derive := hmac.New(sha256.New, key)
-	derive.Write([]byte("mayfly one-click link v1"))
-	m := hmac.New(sha256.New, derive.Sum(nil))
-	fmt.Fprintf(m, "%s\n%s\n%s\n%d\n%d", l.ID, l.EnvironmentID, l.Action, l.Deadline.UnixMicro(), l.ExpiresAt.UnixMicro())
-	return l.ID + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
-}
 
 // TestBrowserExpiryWarning: an environment within an hour of its expiry
 // shows the banner on its page and a badge in the list; ten minutes before
-// it the owner is warned with one-click links, and the extend link opens
-// a confirmation page (nothing changes on GET) whose button extends it by
+// it the owner is warned with one-click links (taken from the warning as
+// the owner's signed webhook received it), and the extend link opens a
+// confirmation page (nothing changes on GET) whose button extends it by
 // the template's default TTL.
 func TestBrowserExpiryWarning(t *testing.T) {
 	if testing.Short() {
@@ -40,6 +26,12 @@ func TestBrowserExpiryWarning(t *testing.T) {
 	cfg := localConfig(t)
 	cfg.Clock = clock.Now
 	s := runTestMain(t, cfg)
+	secret := notify.NewSecret()
+	hook := notifytest.StartReceiver(t, secret)
+	if r := s.api("POST", "/api/v1/notifications/channels", map[string]any{"kind": "webhook", "url": hook.URL, "secret": secret,
+		"events": []string{"environment.expiring"}}); r.Status != http.StatusCreated {
+		t.Fatalf("add webhook: %d %s", r.Status, r.Body)
+	}
 	var tpl struct {
 		Versions []struct {
 			ExpiryWarnings []string `json:"expiry_warnings"`
@@ -70,37 +62,28 @@ func TestBrowserExpiryWarning(t *testing.T) {
 	}
 
 	clock.Add(41 * time.Minute) // the 10m lead is due; the reaper's loop warns
-	deadline := time.Now().Add(30 * time.Second)
-	for !containsAny(s.events(e.ID), "Expires in ") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no warning on the timeline: %q", s.events(e.ID))
-		}
-		time.Sleep(50 * time.Millisecond) // real time: the reaper's loop ticks on its own
+	// The warning's event and its notice are one transaction: once the
+	// webhook heard it, the timeline has it.
+	links := hookLinks(hook.Wait(t, 1, 30*time.Second)[0])
+	if !containsAny(s.events(e.ID), "Expires in ") {
+		t.Errorf("no warning on the timeline: %q", s.events(e.ID))
 	}
 	if got := s.env(e.ID); got.WarnedAt == nil {
 		t.Errorf("API: warned_at missing after the warning")
 	}
-	links, err := s.DB.ActionLinks(context.Background(), e.ID)
-	var extend storage.ActionLink
-	for _, l := range links {
-		if l.Action == "extend" {
-			extend = l
-		}
+	if _, refused := hook.Requests(); refused != 0 {
+		t.Errorf("%d webhook signatures refused", refused)
 	}
-	if err != nil || len(links) != 3 || extend.ID == "" {
-		t.Fatalf("links %+v (%v), want extend, keep, destroy", links, err)
+	extend := links["Extend by 2h"]
+	if len(links) != 3 || extend == "" {
+		t.Fatalf("webhook links %v, want extend, keep, destroy", links)
 	}
-	key, err := s.secretKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	good := signLink(key, extend)
-	if code, body, err := httpGet(s.url + "/links/" + good[:len(good)-2] + "xx"); err != nil || code != http.StatusForbidden || !strings.Contains(body, "This link is not valid") {
+	if code, body, err := httpGet(extend[:len(extend)-2] + "xx"); err != nil || code != http.StatusForbidden || !strings.Contains(body, "This link is not valid") {
 		t.Errorf("a tampered link: %d %v, want 403 saying it is not valid", code, err)
 	}
 	before := s.env(e.ID).ExpiresAt
 	do(t, ctx, "open the extend link",
-		chromedp.Navigate(s.url+"/links/"+signLink(key, extend)),
+		chromedp.Navigate(extend),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="link-confirm"]`)),
 	)
 	if title := value(t, ctx, "title", chromedp.Text(chromedp.CSS(`[data-testid="link-title"]`))); title != "Extend warned-shop by 2h?" {
@@ -120,7 +103,7 @@ func TestBrowserExpiryWarning(t *testing.T) {
 		t.Errorf("the page shows %q, want %q", shown, want)
 	}
 	do(t, ctx, "open it again",
-		chromedp.Navigate(s.url+"/links/"+signLink(key, extend)),
+		chromedp.Navigate(extend),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="link-refused"]`)),
 	)
 	do(t, ctx, "back to the environment",

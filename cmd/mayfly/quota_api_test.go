@@ -7,9 +7,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
+
+	"github.com/mayflyhq/mayfly/envs"
 )
 
 // callAs calls the API with an API token.
@@ -105,11 +109,23 @@ func toJSON(v any) string {
 }
 
 // TestCostPages: the environment page's cost card, the cost page focused
-// on a template, and the API's cost of an environment.
+// on a template, a user and a team, and the API's cost of an environment;
+// accrued and projected exact on a clock that stands still.
 func TestCostPages(t *testing.T) {
-	s := startMain(t, "")
+	clock := &stillClock{t: time.Now().UTC().Truncate(time.Hour)}
+	cfg := localConfig(t)
+	cfg.Clock = clock.Now
+	s := runTestMain(t, cfg)
 	publishPriced(t, s)
 	env := s.launch(map[string]any{"template": "priced", "params": map[string]any{"password": "pw", "size": "large"}, "ttl": "2h"})
+	// A team's environment, launched as one of its members.
+	tess := envs.Actor{Name: "tess@example.com", Role: envs.RoleMember, Team: "shop", Teams: []string{"shop"}}
+	teamEnv, err := s.Service.Launch(context.Background(), tess, envs.LaunchRequest{Template: "priced", Name: "shop-priced", TTL: "4h",
+		Params: map[string]any{"password": "pw"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(30 * time.Minute)
 	text := func(path, sel string) string {
 		t.Helper()
 		st, body, err := httpGet(s.url + path)
@@ -125,20 +141,49 @@ func TestCostPages(t *testing.T) {
 	if got := text("/environments/"+env.ID, `[data-testid="cost-hourly"]`); got != "$2.50 an hour" {
 		t.Errorf("rate %q, want $2.50 an hour", got)
 	}
-	if got := text("/environments/"+env.ID, `[data-testid="cost-projected"]`); got != "$5.00" {
-		t.Errorf("until expiry %q, want $5.00", got)
-	}
-	if got := text("/cost?template=priced", `[data-testid="cost-focus"] [data-testid="cost-projected"]`); got != "$5.00" {
-		t.Errorf("the template's projected cost %q, want $5.00", got)
-	}
 	if got := text("/cost", `[data-testid="cost-by-template-row"] a`); got != "priced" {
 		t.Errorf("by template: %q, want priced", got)
+	}
+	// Half an hour in: large $2.50 an hour accrued $1.25, $3.75 to go;
+	// small $0.50 an hour $0.25 and $1.75.
+	for _, c := range []struct{ path, sel, want string }{
+		{"/environments/" + env.ID, `[data-testid="cost-accrued"]`, "$1.25"},
+		{"/environments/" + env.ID, `[data-testid="cost-projected"]`, "$3.75"},
+		{"/environments/" + teamEnv.ID, `[data-testid="cost-accrued"]`, "$0.25"},
+		{"/cost?user=local", `[data-testid="cost-focus"] [data-testid="cost-accrued"]`, "$1.25"},
+		{"/cost?user=local", `[data-testid="cost-focus"] [data-testid="cost-projected"]`, "$3.75"},
+		{"/cost?team=shop", `[data-testid="cost-focus"] [data-testid="cost-accrued"]`, "$0.25"},
+		{"/cost?team=shop", `[data-testid="cost-focus"] [data-testid="cost-projected"]`, "$1.75"},
+		{"/cost?template=priced", `[data-testid="cost-focus"] [data-testid="cost-accrued"]`, "$1.50"},
+		{"/cost?template=priced", `[data-testid="cost-focus"] [data-testid="cost-projected"]`, "$5.50"},
+	} {
+		if got := text(c.path, c.sel); got != c.want {
+			t.Errorf("%s %s: %q, want %s", c.path, c.sel, got, c.want)
+		}
 	}
 	var j struct {
 		Cost struct{ Hourly, Accrued, Projected string } `json:"cost"`
 	}
 	s.api("GET", "/api/v1/environments/"+env.ID, nil).decode(t, &j)
-	if j.Cost.Hourly != "2.5" || j.Cost.Projected == "" {
-		t.Errorf("API cost %+v, want hourly 2.5", j.Cost)
+	if j.Cost.Hourly != "2.5" || j.Cost.Accrued != "1.25" || j.Cost.Projected != "3.75" {
+		t.Errorf("API cost %+v, want hourly 2.5, accrued 1.25, projected 3.75", j.Cost)
 	}
+}
+
+// stillClock is a portal clock that moves only when the test moves it.
+type stillClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stillClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stillClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
