@@ -21,6 +21,15 @@ func (h *Handler) templateShow(c *echo.Context) error {
 		return err
 	}
 	v := web.TemplateDetailView{Template: templateView(t), From: from, To: to}
+	// What its environments cost, when any was priced.
+	rep, err := h.svc.CostReport(ctx)
+	if err != nil {
+		return err
+	}
+	if l := rep.Line(rep.ByTemplate, t.Name); l.Count > 0 {
+		cv := costLineView("template", l)
+		v.Cost = &cv
+	}
 	if latest, ok := t.Latest(); ok {
 		v.CanLaunch = envs.CanLaunchTemplate(actorOf(c), latest.Spec) == nil
 	}

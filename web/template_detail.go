@@ -16,6 +16,8 @@ type TemplateDetailView struct {
 	Errors map[string]string
 	// CanLaunch says the viewer may launch its versions.
 	CanLaunch bool
+	// Cost is what its priced environments cost (nil: none was priced).
+	Cost *CostLineView
 }
 
 // DiffView is the line diff between two versions' template.yaml.

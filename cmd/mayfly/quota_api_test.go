@@ -156,6 +156,8 @@ func TestCostPages(t *testing.T) {
 		{"/cost?team=shop", `[data-testid="cost-focus"] [data-testid="cost-projected"]`, "$1.75"},
 		{"/cost?template=priced", `[data-testid="cost-focus"] [data-testid="cost-accrued"]`, "$1.50"},
 		{"/cost?template=priced", `[data-testid="cost-focus"] [data-testid="cost-projected"]`, "$5.50"},
+		{"/templates/priced", `[data-testid="template-cost"] [data-testid="cost-accrued"]`, "$1.50"},
+		{"/templates/priced", `[data-testid="template-cost"] [data-testid="cost-projected"]`, "$5.50"},
 	} {
 		if got := text(c.path, c.sel); got != c.want {
 			t.Errorf("%s %s: %q, want %s", c.path, c.sel, got, c.want)
