@@ -341,7 +341,7 @@ func (s *Service) Approve(ctx context.Context, actor Actor, id string) (ap *Appr
 		if !ok {
 			return Errorf(EConflict, "approval request %s was decided already", id)
 		}
-		return nil
+		return s.noticeDecided(ctx, tx, r, actor, ApprovalApproved, "")
 	}
 	switch r.Kind {
 	case ApprovalLaunch:
@@ -381,19 +381,45 @@ func (s *Service) Approve(ctx context.Context, actor Actor, id string) (ap *Appr
 // requester.
 func (s *Service) Deny(ctx context.Context, actor Actor, id, reason string) (ap *Approval, err error) {
 	defer func() { s.audit(ctx, actor, "approval.deny", id, err) }()
-	if _, err := s.decidable(ctx, actor, id); err != nil {
+	r, err := s.decidable(ctx, actor, id)
+	if err != nil {
 		return nil, err
 	}
 	reason = strings.TrimSpace(reason)
 	if len(reason) > 1000 {
 		return nil, Invalid("denial is not valid", FieldError{Field: "reason", Message: "must be at most 1000 bytes"})
 	}
-	ok, err := s.store.DecideApproval(ctx, id, ApprovalDenied, actor.Name, s.now(), reason)
+	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
+		ok, err := tx.DecideApproval(ctx, id, ApprovalDenied, actor.Name, s.now(), reason)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return Errorf(EConflict, "approval request %s was decided already", id)
+		}
+		return s.noticeDecided(ctx, tx, r, actor, ApprovalDenied, reason)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, Errorf(EConflict, "approval request %s was decided already", id)
-	}
 	return s.GetApproval(ctx, actor, id)
+}
+
+// noticeDecided tells the requester how their request was decided, in
+// the decision's transaction.
+func (s *Service) noticeDecided(ctx context.Context, tx *storage.Tx, r *storage.QuotaApproval, decider Actor, status, reason string) error {
+	what := "launch " + r.TemplateName
+	if r.Kind == ApprovalExtend {
+		what = fmt.Sprintf("extend %s by %s", r.EnvironmentID, r.TTL)
+	}
+	text := fmt.Sprintf("%s %s your request %s to %s.", decider.Name, status, r.ID, what)
+	if reason != "" {
+		text += " Reason: " + reason
+	}
+	n := Notice{Event: NoticeApprovalDecided, UserID: r.RequesterID, EnvironmentID: r.EnvironmentID,
+		Subject: fmt.Sprintf("Request to %s %s", what, status), Text: text, At: s.now()}
+	if u := s.approvalsURL(); u != "" {
+		n.Links = []NoticeLink{{Label: "Your requests in Mayfly", URL: u}}
+	}
+	return s.notice(ctx, tx, n)
 }

@@ -144,3 +144,70 @@ func TestApprovalRequestsReachTheirApprovers(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestersHearTheDecision: an approval and a denial each reach the
+// requester's own channel that hears approval.decided, with the decider,
+// the reason and the link to the approvals page.
+func TestRequestersHearTheDecision(t *testing.T) {
+	ctx := context.Background()
+	svc, db := notifyService(t, newFaultyProvider(nil), envs.Config{})
+	if _, _, err := svc.Publish(ctx, envs.System, []byte(pricedTemplate)); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []envs.Actor{ada, ann} {
+		u := &storage.User{ID: a.UserID, Issuer: "https://idp.example", Subject: a.Name, Email: a.Name + "@example.com",
+			Role: string(a.Role), Teams: a.Team, GroupsJSON: "[]", CreatedAt: time.Now(), LastLoginAt: time.Now()}
+		if err := db.UpsertUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := notify.NewSecret()
+	rcv := notifytest.StartReceiver(t, secret)
+	addChannel(t, svc, ann, envs.ChannelRequest{Kind: envs.ChannelWebhook, URL: rcv.URL, Secret: secret,
+		Events: []string{string(envs.NoticeApprovalDecided)}})
+	if err := svc.SetQuota(ctx, ada, envs.Quota{Scope: envs.QuotaUser, Name: "ann", MaxLive: intp(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := launchPriced(svc, ann, "small", ""); err != nil {
+		t.Fatal(err)
+	}
+	request := func(name string) *envs.Approval {
+		t.Helper()
+		launch := envs.LaunchRequest{Template: "priced", Name: name, Params: map[string]any{"size": "small", "password": "pw"}}
+		ap, err := svc.RequestApproval(ctx, ann, envs.ApprovalRequest{Kind: envs.ApprovalLaunch, Launch: launch})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ap
+	}
+	first, second := request("ann-two"), request("ann-three")
+	if _, _, err := svc.Approve(ctx, ada, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Deny(ctx, ada, second.ID, "no budget left this month"); err != nil {
+		t.Fatal(err)
+	}
+	got := rcv.Wait(t, 2, 10*time.Second)
+	texts := map[string]string{}
+	for _, d := range got {
+		if d.Payload["event"] != string(envs.NoticeApprovalDecided) {
+			t.Errorf("event %v, want approval.decided", d.Payload["event"])
+		}
+		links, _ := d.Payload["links"].([]any)
+		if len(links) != 1 || links[0].(map[string]any)["url"] != "https://mayfly.example/approvals" {
+			t.Errorf("links %v, want the approvals page", links)
+		}
+		txt, _ := d.Payload["text"].(string)
+		for _, id := range []string{first.ID, second.ID} {
+			if strings.Contains(txt, id) {
+				texts[id] = txt
+			}
+		}
+	}
+	if txt := texts[first.ID]; !strings.Contains(txt, "ada approved") {
+		t.Errorf("approval notice %q, want it to say ada approved", txt)
+	}
+	if txt := texts[second.ID]; !strings.Contains(txt, "ada denied") || !strings.Contains(txt, "no budget left this month") {
+		t.Errorf("denial notice %q, want ada denied and the reason", txt)
+	}
+}

@@ -31,6 +31,7 @@ const (
 	NoticeDrift             NoticeEvent = "environment.drift"
 	NoticeInactiveSoon      NoticeEvent = "environment.inactive"
 	NoticeApprovalRequested NoticeEvent = "approval.requested"
+	NoticeApprovalDecided   NoticeEvent = "approval.decided"
 )
 
 // Notice is one thing to tell: who it is for (a user's channels, a

@@ -49,6 +49,7 @@ var NoticeEvents = []struct {
 	{NoticeDrill, "DR drill result"},
 	{NoticeDrift, "Drift detected"},
 	{NoticeApprovalRequested, "Approval requested"},
+	{NoticeApprovalDecided, "Approval decided (your requests)"},
 }
 
 // Channel is a notification channel as people see it: never its secret.
