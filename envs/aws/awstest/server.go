@@ -51,7 +51,8 @@ type Server struct {
 	keys      map[string]string // access key id handed out by AssumeRole -> account
 	denied    map[string]bool   // regions and role ARNs whose calls are refused
 	drifts    map[string]*detection
-	overlaps  int // drift detections started while another of the stack ran
+	holds     map[string]*hold // action -> its calls wait (see Hold)
+	overlaps  int              // drift detections started while another of the stack ran
 	// mostDetections is the most drift detections in progress at once.
 	mostDetections int
 	seq            int
@@ -87,9 +88,12 @@ type Snapshot struct {
 func New(t interface{ Cleanup(func()) }) *Server {
 	s := &Server{Account: "123456789012", Region: "eu-west-1", Step: 20 * time.Millisecond, PageSize: 100,
 		tokens: map[string]*Stack{}, faults: map[string][]fault{}, calls: map[string]int{},
-		failRes: map[string]string{}, delFail: map[string]string{}, keys: map[string]string{}, denied: map[string]bool{}, drifts: map[string]*detection{}}
+		failRes: map[string]string{}, delFail: map[string]string{}, keys: map[string]string{}, denied: map[string]bool{}, drifts: map[string]*detection{}, holds: map[string]*hold{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
-	t.Cleanup(s.Close)
+	t.Cleanup(func() {
+		s.releaseAll()
+		s.Close()
+	})
 	return s
 }
 
@@ -116,6 +120,86 @@ func (s *Server) addFault(action string, f fault, n int) {
 	defer s.mu.Unlock()
 	for range n {
 		s.faults[action] = append(s.faults[action], f)
+	}
+}
+
+// hold keeps the calls of one action waiting until it is released.
+type hold struct {
+	released chan struct{}
+	waiting  int
+	release  func()
+}
+
+// releaseAll releases every hold: a test's end never waits on a held call.
+func (s *Server) releaseAll() {
+	s.mu.Lock()
+	var all []func()
+	for _, h := range s.holds {
+		all = append(all, h.release)
+	}
+	s.mu.Unlock()
+	for _, release := range all {
+		release()
+	}
+}
+
+// Hold makes the calls of action wait before they take effect, until the
+// returned release is called (the test's end releases them too). A call
+// whose client goes away while it waits (a portal killed mid-call) never
+// takes effect, as a request lost before it reached AWS. Held reports how
+// many wait.
+func (s *Server) Hold(action string) (release func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := &hold{released: make(chan struct{})}
+	s.holds[action] = h
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			s.mu.Lock()
+			if s.holds[action] == h {
+				delete(s.holds, action)
+			}
+			s.mu.Unlock()
+			close(h.released)
+		})
+	}
+	h.release = release
+	return release
+}
+
+// Held reports how many calls of action wait on a Hold.
+func (s *Server) Held(action string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.holds[action]; h != nil {
+		return h.waiting
+	}
+	return 0
+}
+
+// wait blocks a call of action while it is held; false when its client
+// went away meanwhile.
+func (s *Server) wait(r *http.Request, action string) bool {
+	s.mu.Lock()
+	h := s.holds[action]
+	if h != nil {
+		h.waiting++
+	}
+	s.mu.Unlock()
+	if h == nil {
+		return true
+	}
+	defer func() {
+		s.mu.Lock()
+		h.waiting--
+		s.mu.Unlock()
+	}()
+	select {
+	case <-h.released:
+		return true
+	case <-r.Context().Done():
+		return false
 	}
 }
 
@@ -211,6 +295,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case faultDrop:
 			dropConnection(w)
 		}
+		return
+	}
+	if !s.wait(r, action) {
 		return
 	}
 	sc := s.scopeOf(r)
