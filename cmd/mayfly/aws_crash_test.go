@@ -101,7 +101,7 @@ func TestAWSCrashAtTheSwitchAndTheOldStacksDestroy(t *testing.T) {
 		},
 		{
 			name: "switched, the old stack's delete not sent",
-			arm: func(fake *awstest.Server) func() { return fake.Hold("DeleteStack") },
+			arm:  func(fake *awstest.Server) func() { return fake.Hold("DeleteStack") },
 			kill: func(t *testing.T, s *testServer, fake *awstest.Server, envID string) {
 				waitTrue(t, 20*time.Second, "the old stack's DeleteStack", func() bool { return fake.Held("DeleteStack") > 0 })
 				if got := s.replaced(envID); got.Replace == nil || got.Replace.State != "switched" {
