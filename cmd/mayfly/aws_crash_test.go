@@ -185,3 +185,86 @@ func TestAWSCrashAtTheSwitchAndTheOldStacksDestroy(t *testing.T) {
 		})
 	}
 }
+
+// A portal SIGKILLed while a rollout on the aws wire fake replaces its
+// second environment (whose new CloudFormation stack is being created):
+// the next start resumes the rollout where it was; every environment ends
+// on the new version with one stack in service and its old one deleted,
+// one new stack created per environment (none replaced twice), and
+// destroys leave no stack.
+func TestAWSRolloutResumesAfterSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real portal processes")
+	}
+	fake := awstest.New(t)
+	fake.Outputs = map[string]string{"url": "arn:aws:sns:eu-west-1:123456789012:demo"}
+	fake.Step = 100 * time.Millisecond
+	_ = awsConfig(t, fake.URL, t.TempDir())
+	dataDir, dbURL, addr := t.TempDir(), storagetest.URL(t), freeAddr(t)
+	flags := []string{"--rollback-grace", "0", "--job-timeout", "3s", "--rescue-after", "4s"}
+	p := startPortal(t, dataDir, dbURL, addr, flags...)
+	s := p.server()
+	publishAWSTopics(t, s)
+	var ids []string
+	for _, n := range []string{"ro-kill-a", "ro-kill-b", "ro-kill-c"} {
+		ids = append(ids, s.launch(map[string]any{"template": "aws-topic", "version": "1.0.0", "name": n, "params": map[string]any{"customer": "acme"}}).ID)
+	}
+	for _, id := range ids {
+		s.waitStatus(id, "ready", 30*time.Second)
+	}
+	created := len(fake.Stacks())
+
+	ro := s.startRollout("aws-topic", map[string]any{"version": "1.1.0", "wave_size": 3, "concurrency": 1})
+	// Kill while the second item's new stack is being created: one
+	// environment is done, one is mid-replace, one waits.
+	var second string
+	at := s.waitRolloutOf("aws-topic", ro.ID, func(r rolloutResp) bool {
+		if r.Status != "running" {
+			t.Fatalf("rollout %s before the kill: %+v", r.Status, r.Items)
+		}
+		if len(r.Items) != 3 || r.Items[1].State != "running" {
+			return false
+		}
+		second = r.Items[1].EnvironmentID
+		for _, st := range fake.Stacks() {
+			if st.Tags[mfaws.TagEnvironment] == second && st.Tags[mfaws.TagStack] != second && st.Status == "CREATE_IN_PROGRESS" {
+				return true
+			}
+		}
+		return false
+	})
+	p.kill()
+	t.Logf("killed with the items %+v", at.Items)
+
+	p = startPortal(t, dataDir, dbURL, addr, flags...)
+	defer p.kill()
+	s = p.server()
+	ro = s.waitRolloutOf("aws-topic", ro.ID, func(r rolloutResp) bool { return r.Status != "running" })
+	if ro.Status != "done" {
+		t.Fatalf("rollout %s %q after the restart: %+v", ro.Status, ro.Reason, ro.Items)
+	}
+	for _, it := range ro.Items {
+		if it.State != "done" {
+			t.Errorf("item %+v, want done", it)
+		}
+	}
+	for _, id := range ids {
+		e := s.assertRolledOut(id, "aws-topic", "1.1.0")
+		waitStacksDeleted(t, fake, id, e.StackID)
+		if st := awsStackOf(fake, id, e.StackID); st == nil || st.Status != "CREATE_COMPLETE" {
+			t.Errorf("%s: its stack in service %s on the fake: %+v, want CREATE_COMPLETE", id, e.StackID, st)
+		}
+	}
+	if n := len(fake.Stacks()) - created; n != len(ids) {
+		t.Errorf("%d stacks created by the rollout, want %d (one per environment)", n, len(ids))
+	}
+	for _, id := range ids {
+		if r := s.api("DELETE", "/api/v1/environments/"+id, nil); r.Status != http.StatusAccepted {
+			t.Fatalf("destroy %s: %d", id, r.Status)
+		}
+	}
+	for _, id := range ids {
+		s.waitStatus(id, "destroyed", 60*time.Second)
+		waitStacksDeleted(t, fake, id, "")
+	}
+}
