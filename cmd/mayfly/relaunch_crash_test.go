@@ -57,9 +57,10 @@ func TestRelaunchSurvivesSIGKILL(t *testing.T) {
 	p = startPortal(t, dataDir, dbURL, addr)
 	defer p.kill()
 	s = p.server()
-	// The new portal starts the launch over: its setup step runs again,
+	// The new portal starts the launch over (on PostgreSQL once the
+	// rescuer hands the killed portal's job back): its setup step runs again,
 	// and the killed portal's is stopped by then.
-	waitTrue(t, 20*time.Second, "the setup step started again", func() bool {
+	waitTrue(t, 60*time.Second, "the setup step started again", func() bool {
 		return strings.Count(strings.Join(s.events(again.ID), "\n"), "setup: sleep 3 started") == 2
 	})
 	for _, pid := range running {
