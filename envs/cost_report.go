@@ -76,7 +76,21 @@ func (r CostReport) Line(lines []CostLine, key string) CostLine {
 // environment (destroyed ones too), by team, user and template, biggest
 // first.
 func (s *Service) CostReport(ctx context.Context) (CostReport, error) {
-	rows, err := s.store.CostRows(ctx, storage.CostFilter{Priced: true})
+	return s.costReport(ctx, storage.CostFilter{Priced: true})
+}
+
+// TemplateCost is what one template's priced environments cost: the
+// report's line for it, from its rows only.
+func (s *Service) TemplateCost(ctx context.Context, template string) (CostLine, error) {
+	rep, err := s.costReport(ctx, storage.CostFilter{Priced: true, TemplateName: template})
+	if err != nil {
+		return CostLine{}, err
+	}
+	return rep.Line(rep.ByTemplate, template), nil
+}
+
+func (s *Service) costReport(ctx context.Context, f storage.CostFilter) (CostReport, error) {
+	rows, err := s.store.CostRows(ctx, f)
 	if err != nil {
 		return CostReport{}, err
 	}

@@ -22,11 +22,11 @@ func (h *Handler) templateShow(c *echo.Context) error {
 	}
 	v := web.TemplateDetailView{Template: templateView(t), From: from, To: to}
 	// What its environments cost, when any was priced.
-	rep, err := h.svc.CostReport(ctx)
+	l, err := h.svc.TemplateCost(ctx, t.Name)
 	if err != nil {
 		return err
 	}
-	if l := rep.Line(rep.ByTemplate, t.Name); l.Count > 0 {
+	if l.Count > 0 {
 		cv := costLineView("template", l)
 		v.Cost = &cv
 	}

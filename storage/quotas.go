@@ -129,6 +129,7 @@ type CostFilter struct {
 	// OwnerID, or Owner (by name) when OwnerID is empty.
 	OwnerID, Owner string
 	Team           string
+	TemplateName   string
 	// Causes with DestroyedSince select environments destroyed by those
 	// policies whose destroy was requested at or after it.
 	Causes         []string
@@ -152,6 +153,9 @@ func (q Queries) CostRows(ctx context.Context, f CostFilter) ([]CostRow, error) 
 	}
 	if f.Team != "" {
 		db = db.Where("team = ?", f.Team)
+	}
+	if f.TemplateName != "" {
+		db = db.Where("template_name = ?", f.TemplateName)
 	}
 	if len(f.Causes) > 0 {
 		db = db.Where("destroy_cause IN ? AND destroy_requested_at >= ?", f.Causes, f.DestroyedSince)
