@@ -89,6 +89,12 @@ func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
 		if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) && !sse {
 			return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(safeReturn(c.Request().URL.RequestURI())))
 		}
+		if !isAPI(c) && !isHTMX(c) && !sse && !safeMethod(c.Request().Method) && c.Request().Header.Get(echo.HeaderAuthorization) == "" {
+			// A plain form posted from a page left open past the session's
+			// end (no script, or before htmx bound it): sign in, then come
+			// back to the page the form was on. Nothing was done.
+			return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(safeReturn(refererPath(c))))
+		}
 		if isHTMX(c) {
 			// A page left open past the session's end: send the whole page
 			// to sign in rather than showing an error in a fragment.
@@ -106,6 +112,15 @@ func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
 		h.svc.Audit(c.Request().Context(), a, "request.refused", c.Request().Method+" "+c.Request().URL.Path, err)
 	}
 	return err
+}
+
+// refererPath is the same-origin page a request came from, or "".
+func refererPath(c *echo.Context) string {
+	u, err := url.Parse(c.Request().Header.Get("Referer"))
+	if err != nil || u.Host != c.Request().Host {
+		return ""
+	}
+	return u.RequestURI()
 }
 
 func (h *Handler) resolveActor(c *echo.Context) (envs.Actor, string, error) {

@@ -89,6 +89,31 @@ func TestSignInReturnStaysOnSite(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a plain form after the session ended", func(t *testing.T) {
+		for _, tc := range []struct{ referer, want string }{
+			{s.url + "/environments/env-x?tab=logs", "/environments/env-x?tab=logs"},
+			{"https://evil.example/environments/env-x", "/environments"},
+			{"", "/environments"},
+		} {
+			req, _ := http.NewRequest("POST", s.url+"/environments/env-x/extend", strings.NewReader("ttl=1h"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Origin", s.url)
+			if tc.referer != "" {
+				req.Header.Set("Referer", tc.referer)
+			}
+			c := browserless(t)
+			c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+			resp, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			u, err := url.Parse(resp.Header.Get("Location"))
+			if resp.StatusCode != http.StatusSeeOther || err != nil || u.Path != "/signin" || u.Query().Get("return") != tc.want {
+				t.Errorf("referer %q: %d to %q, want 303 to /signin returning to %q", tc.referer, resp.StatusCode, resp.Header.Get("Location"), tc.want)
+			}
+		}
+	})
 }
 
 // onSite reports whether a redirect's Location is a path of this site, as
