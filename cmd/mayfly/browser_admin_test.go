@@ -153,7 +153,9 @@ func TestBrowserEndedSessionGoesToSignIn(t *testing.T) {
 		t.Skip("drives a real browser")
 	}
 	o := startOP(t)
-	b := newBrowser(t)
+	// Each case has a browser of its own, and so the whole of newBrowser's
+	// time budget.
+	var b context.Context
 	tests := []struct {
 		name    string
 		recheck time.Duration
@@ -169,6 +171,7 @@ func TestBrowserEndedSessionGoesToSignIn(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			b = newBrowser(t)
 			cfg := signInConfig(t, o)
 			cfg.AuthRecheck = tt.recheck
 			s := runTestMain(t, cfg)
