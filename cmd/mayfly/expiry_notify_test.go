@@ -2,8 +2,10 @@ package main
 
 import (
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -38,6 +40,16 @@ func hookLinks(d notifytest.Delivery) map[string]string {
 	return out
 }
 
+// slackLinks are the <url|label> links of a Slack notice's text.
+func slackLinks(d notifytest.Delivery) map[string]string {
+	out := map[string]string{}
+	text, _ := d.Payload["text"].(string)
+	for _, m := range regexp.MustCompile(`<(https?://[^|>]+)\|([^>]+)>`).FindAllStringSubmatch(text, -1) {
+		out[m[2]] = m[1]
+	}
+	return out
+}
+
 // linkRequest opens (GET) or confirms (POST) a one-click link as a mail
 // reader's browser does, without any session.
 func linkRequest(t *testing.T, method, link string) (int, string) {
@@ -60,7 +72,7 @@ func linkRequest(t *testing.T, method, link string) (int, string) {
 
 // TestExpiryWarningLinksDelivered: a launch with a TTL shorter than the
 // shortest lead is warned at once, by e-mail (a real SMTP server) and by a
-// signed webhook (a receiver that verifies the signature), each with the
+// signed webhook (a receiver that verifies the signature) and to Slack, each with the
 // three one-click links as absolute URLs on the server. The extend link's
 // GET shows a confirmation and changes nothing; its POST extends by
 // ttl.default (the API shows the new expiry); used again it is refused,
@@ -76,10 +88,12 @@ func TestExpiryWarningLinksDelivered(t *testing.T) {
 	}
 	secret := notify.NewSecret()
 	hook := notifytest.StartReceiver(t, secret)
+	slack := notifytest.StartReceiver(t, "")
 	expiring := []string{"environment.expiring"}
 	for _, ch := range []map[string]any{
 		{"kind": "email", "email": "owner@example.com", "events": expiring},
 		{"kind": "webhook", "url": hook.URL, "secret": secret, "events": expiring},
+		{"kind": "slack", "url": slack.URL, "events": expiring},
 	} {
 		if r := s.api("POST", "/api/v1/notifications/channels", ch); r.Status != http.StatusCreated {
 			t.Fatalf("add channel %v: %d %s", ch, r.Status, r.Body)
@@ -112,6 +126,11 @@ func TestExpiryWarningLinksDelivered(t *testing.T) {
 		d := hook.Wait(t, 1, 20*time.Second)[0]
 		if d.Payload["event"] != "environment.expiring" || hookLinks(d)["Extend by 1h"] != links["Extend by 1h"] {
 			t.Errorf("webhook %s, want the same warning and links", d.Body)
+		}
+		// And Slack, as mrkdwn links that open the same URLs.
+		sl := slack.Wait(t, 1, 20*time.Second)[0]
+		if got := slackLinks(sl); !maps.Equal(got, links) {
+			t.Errorf("Slack links %v (%s), want the mail's %v", got, sl.Body, links)
 		}
 
 		before := s.env(e.ID).ExpiresAt
