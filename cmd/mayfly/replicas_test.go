@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mayflyhq/mayfly/envs/local"
+	"github.com/mayflyhq/mayfly/envs/notify/notifytest"
 	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
@@ -287,5 +290,49 @@ func TestDatabaseConnectionsDroppedMidRun(t *testing.T) {
 		if n := strings.Count(strings.Join(s.events(id), "\n"), "Ready"); n != 1 {
 			t.Errorf("%s: ready %d times, want once", id, n)
 		}
+	}
+}
+
+// Environments launched across three replicas with a TTL shorter than the
+// shortest warning lead are each warned at once: exactly one e-mail each
+// (a real SMTP server), however many replicas run the warning pass.
+func TestReplicasMailEachExpiryWarningOnce(t *testing.T) {
+	t.Parallel() // its own database, data directory, ports and SMTP server
+	mail := notifytest.StartSMTP(t, false, "", "")
+	ps, _ := startReplicas(t, 3, "--smtp-host", mail.Host, "--smtp-port", strconv.Itoa(mail.Port),
+		"--smtp-from", "mayfly@example.com", "--smtp-tls", "none")
+	s := ps[0].server()
+	publishInstant(t, s)
+	ch := map[string]any{"kind": "email", "email": "owner@example.com", "events": []string{"environment.expiring"}}
+	if r := s.api("POST", "/api/v1/notifications/channels", ch); r.Status != http.StatusCreated {
+		t.Fatalf("add channel: %d %s", r.Status, r.Body)
+	}
+	const n = 30
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			ids[i] = ps[i%len(ps)].server().launch(map[string]any{"template": "tiny", "name": fmt.Sprintf("warned-%02d", i), "ttl": "5m"}).ID
+		})
+	}
+	wg.Wait()
+	mail.Wait(t, n, 60*time.Second)
+	// Every replica's sweep (each second) has run several times since.
+	time.Sleep(4 * time.Second)
+	per := map[string]int{}
+	for _, m := range mail.Mails() {
+		per[m.Subject]++
+	}
+	for i := range n {
+		subject := fmt.Sprintf("Environment warned-%02d expires in 5 min", i)
+		if per[subject] != 1 {
+			t.Errorf("%q mailed %d times, want once", subject, per[subject])
+		}
+	}
+	if got := len(mail.Mails()); got != n {
+		t.Errorf("%d mails, want %d: %v", got, n, per)
+	}
+	for i, id := range ids {
+		ps[(i+1)%len(ps)].server().destroyClean(id)
 	}
 }
