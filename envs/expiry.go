@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -245,7 +244,7 @@ func (s *Service) warnOne(ctx context.Context, due []storage.EnvironmentWarning,
 	for i, w := range due {
 		leads[i] = w.Lead
 	}
-	var sent *Notice
+	sent := false
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
 		r, err := tx.Environment(ctx, envID)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
@@ -282,28 +281,20 @@ func (s *Service) warnOne(ctx context.Context, due []storage.EnvironmentWarning,
 		if err := s.addEvent(ctx, tx, envID, EventAction, "", msg, "reaper"); err != nil {
 			return err
 		}
-		n2 := Notice{Event: NoticeExpiringSoon, EnvironmentID: envID, UserID: r.OwnerID, Team: r.Team,
-			Subject: subject, Text: msg, Links: links, At: now}
-		if err := s.notice(ctx, tx, n2); err != nil {
+		if err := s.notice(ctx, tx, Notice{Event: NoticeExpiringSoon, EnvironmentID: envID, UserID: r.OwnerID, Team: r.Team,
+			Subject: subject, Text: msg, Links: links, At: now}); err != nil {
 			return err
 		}
-		sent = &n2
+		sent = true
 		return nil
 	})
-	if err != nil || sent == nil {
+	if err != nil || !sent {
 		return err
 	}
 	s.hub.notify(envID)
 	s.log.Info("environment expires soon", "environment", envID, "expires_at", deadline)
-	if observe := observeNotice.Load(); observe != nil {
-		(*observe)(*sent)
-	}
 	return nil
 }
-
-// observeNotice, when set (by tests), hears of every committed expiry
-// notice.
-var observeNotice atomic.Pointer[func(Notice)]
 
 // extendable are the statuses in which an environment can be extended,
 // and so is warned.

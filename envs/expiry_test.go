@@ -2,12 +2,15 @@ package envs_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/notify"
+	"github.com/mayflyhq/mayfly/envs/notify/notifytest"
 	"github.com/mayflyhq/mayfly/storage"
 )
 
@@ -44,6 +47,13 @@ func warnedReplicas(t *testing.T, n int, clock *fakeClock, reapInterval time.Dur
 	if _, _, err := out[0].Publish(context.Background(), envs.System, []byte(warnedTemplate)); err != nil {
 		t.Fatal(err)
 	}
+	// The tester has a channel: a notice with nowhere to go is not queued.
+	secret := notify.NewSecret()
+	rcv := notifytest.StartReceiver(t, secret)
+	if _, _, err := out[0].AddNotifyChannel(context.Background(), tester, envs.ChannelRequest{Kind: envs.ChannelWebhook, URL: rcv.URL, Secret: secret,
+		Events: []string{string(envs.NoticeExpiringSoon)}}); err != nil {
+		t.Fatal(err)
+	}
 	// The loop's first pass is over before the test launches anything:
 	// with a huge interval, warnings are then sent only by warnAll.
 	for _, svc := range out {
@@ -69,6 +79,42 @@ func warnAll(t *testing.T, svcs ...*envs.Service) {
 	}
 }
 
+// queuedNotices reads the expiry notices committed to the job queue, in
+// order: the outbox the fan-out delivers from.
+func queuedNotices(t *testing.T, db *storage.DB) func() []envs.Notice {
+	return func() []envs.Notice {
+		t.Helper()
+		// River keeps args as SQLite's binary JSONB, or PostgreSQL's jsonb.
+		q := `SELECT json(args) FROM river_job WHERE kind = 'notice' ORDER BY id`
+		if db.Dialect() == "postgres" {
+			q = `SELECT args::text FROM river_job WHERE kind = 'notice' ORDER BY id`
+		}
+		rows, err := db.SQL().Query(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []envs.Notice
+		for rows.Next() {
+			var raw []byte
+			var a struct{ Notice envs.Notice }
+			if err := rows.Scan(&raw); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(raw, &a); err != nil {
+				t.Fatal(err)
+			}
+			if a.Notice.Event == envs.NoticeExpiringSoon {
+				out = append(out, a.Notice)
+			}
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+}
+
 func noticesFor(got func() []envs.Notice, id string) []envs.Notice {
 	var out []envs.Notice
 	for _, n := range got() {
@@ -85,12 +131,11 @@ func noticesFor(got func() []envs.Notice, id string) []envs.Notice {
 // warnings for the new deadline, except a lead already past that was sent
 // for the old one.
 func TestExpiryWarningsOnceAtTheirLeads(t *testing.T) {
-	got, restore := envs.ObserveNotices()
-	defer restore()
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: t0}
-	svcs, _ := warnedReplicas(t, 3, clock, time.Hour)
+	svcs, db := warnedReplicas(t, 3, clock, time.Hour)
+	got := queuedNotices(t, db)
 	svc := svcs[0]
 	env := launchAs(t, svc, "warned", "warned-one", "", nil)
 	waitReady(t, svc, env.ID)
@@ -164,12 +209,11 @@ func TestExpiryWarningsOnceAtTheirLeads(t *testing.T) {
 // expires before its warning was claimed (the reaper was down through
 // it) is warned once, late, and only then destroyed.
 func TestShortTTLIsWarnedBeforeTheReaperDestroys(t *testing.T) {
-	got, restore := envs.ObserveNotices()
-	defer restore()
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: t0}
-	svcs, _ := warnedReplicas(t, 1, clock, 1000*time.Hour)
+	svcs, db := warnedReplicas(t, 1, clock, 1000*time.Hour)
+	got := queuedNotices(t, db)
 	svc := svcs[0]
 	short := launchAs(t, svc, "warned", "warned-short", "5m", nil)
 	warnAll(t, svc)
@@ -218,12 +262,11 @@ func TestShortTTLIsWarnedBeforeTheReaperDestroys(t *testing.T) {
 // TestExpiryWarningsOff: expiry_warnings: [] arms nothing and does not
 // hold the reaper back.
 func TestExpiryWarningsOff(t *testing.T) {
-	got, restore := envs.ObserveNotices()
-	defer restore()
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: t0}
-	svcs, _ := warnedReplicas(t, 1, clock, 1000*time.Hour)
+	svcs, db := warnedReplicas(t, 1, clock, 1000*time.Hour)
+	got := queuedNotices(t, db)
 	svc := svcs[0]
 	off := strings.Replace(strings.Replace(warnedTemplate, "name: warned", "name: unwarned", 1), "stack: {}", "expiry_warnings: []\nstack: {}", 1)
 	if _, _, err := svc.Publish(ctx, envs.System, []byte(off)); err != nil {
@@ -329,12 +372,11 @@ func linkToken(t *testing.T, n envs.Notice, label string) string {
 // expired or superseded by a new deadline; uses and refusals are audited
 // without the token.
 func TestOneClickLinks(t *testing.T) {
-	got, restore := envs.ObserveNotices()
-	defer restore()
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: t0}
 	svcs, db := warnedReplicas(t, 1, clock, time.Hour)
+	got := queuedNotices(t, db)
 	svc := svcs[0]
 	env := launchAs(t, svc, "warned", "linked", "", nil)
 	other := launchAs(t, svc, "warned", "linked-other", "", nil)

@@ -2,7 +2,6 @@ package envs
 
 import (
 	"context"
-	"sync"
 	"time"
 )
 
@@ -14,25 +13,6 @@ func (s *Service) WarnExpiring(ctx context.Context) error { return s.warnExpirin
 
 // ReapExpired runs the reaper's batches once.
 func (s *Service) ReapExpired(ctx context.Context) (int, error) { return s.reapExpired(ctx) }
-
-// ObserveNotices records the expiry notices committed until restore.
-func ObserveNotices() (got func() []Notice, restore func()) {
-	var mu sync.Mutex
-	var seen []Notice
-	f := func(n Notice) {
-		mu.Lock()
-		defer mu.Unlock()
-		seen = append(seen, n)
-	}
-	observeNotice.Store(&f)
-	return func() []Notice {
-			mu.Lock()
-			defer mu.Unlock()
-			return append([]Notice(nil), seen...)
-		}, func() {
-			observeNotice.Store(nil)
-		}
-}
 
 // WaitReaperPass waits (up to 10s) until the reaper's loop has finished a
 // pass since Start: its first pass runs at once, and a test that moves the

@@ -34,12 +34,11 @@ func linkLabels(n envs.Notice) []string {
 // offers to extend by what is left, not by ttl.default, and no "keep until
 // max" (which would be the same); the extend stops at the maximum.
 func TestOneClickExtendWithinTheMaximum(t *testing.T) {
-	got, restore := envs.ObserveNotices()
-	defer restore()
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: t0}
-	svcs, _ := warnedReplicas(t, 1, clock, time.Hour)
+	svcs, db := warnedReplicas(t, 1, clock, time.Hour)
+	got := queuedNotices(t, db)
 	svc := svcs[0]
 	if _, _, err := svc.Publish(ctx, envs.System, []byte(pricedWarnedTemplate)); err != nil {
 		t.Fatal(err)
@@ -68,12 +67,11 @@ func TestOneClickExtendWithinTheMaximum(t *testing.T) {
 // quota like any extend: refused naming the limit, and not spent, so it
 // works once the limit is raised.
 func TestOneClickExtendHeldToQuotas(t *testing.T) {
-	got, restore := envs.ObserveNotices()
-	defer restore()
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
 	clock := &fakeClock{t: t0}
-	svcs, _ := warnedReplicas(t, 1, clock, time.Hour)
+	svcs, db := warnedReplicas(t, 1, clock, time.Hour)
+	got := queuedNotices(t, db)
 	svc := svcs[0]
 	if _, _, err := svc.Publish(ctx, envs.System, []byte(pricedWarnedTemplate)); err != nil {
 		t.Fatal(err)
