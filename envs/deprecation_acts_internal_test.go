@@ -3,30 +3,12 @@ package envs
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/mayflyhq/mayfly/envs/internal/testclock"
 	"github.com/mayflyhq/mayfly/storage"
 )
-
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // One try of a deprecation act from each state it can be found in: what
 // the row says afterwards. The cases the retry test cannot reach through
@@ -40,9 +22,9 @@ func TestDeprecationActTries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	clk := &testClock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testclock.New(time.Now().UTC().Truncate(time.Second))
 	s, err := New(Config{Store: db, Cipher: c, Providers: []Provider{instantProvider{}}, PollInterval: 10 * time.Millisecond,
-		Clock: clk.now, SweepInterval: time.Hour, ProvisionTimeout: time.Minute})
+		Clock: clk.Now, SweepInterval: time.Hour, ProvisionTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,12 +46,12 @@ func TestDeprecationActTries(t *testing.T) {
 		envs[name] = launchReady(t, s, name, "1.0.0", nil)
 	}
 	if err := s.DeprecateVersion(ctx, System, DeprecateRequest{Template: "web", Version: "1.0.0",
-		Date: clk.now().Add(time.Minute).Format(time.RFC3339), Action: DeprecationReplace}); err != nil {
+		Date: clk.Now().Add(time.Minute).Format(time.RFC3339), Action: DeprecationReplace}); err != nil {
 		t.Fatal(err)
 	}
-	clk.add(2 * time.Minute)
+	clk.Add(2 * time.Minute)
 	versionID := envs["settled"].VersionID
-	now := clk.now()
+	now := clk.Now()
 	past := now.Add(-time.Second)
 	stack := func(e *Environment, id, status, reason string, failed bool) {
 		t.Helper()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/internal/testclock"
 	"github.com/mayflyhq/mayfly/envs/notify"
 	"github.com/mayflyhq/mayfly/envs/notify/notifytest"
 	"github.com/mayflyhq/mayfly/storage"
@@ -31,7 +32,7 @@ const testExternalURL = "https://mayfly.example.com/"
 // with one fake clock, publishes warnedTemplate, and records tester as a
 // user (links act as the owner). A huge reapInterval keeps the reaper's
 // own loop out of the way (it runs once, at start).
-func warnedReplicas(t *testing.T, n int, clock *fakeClock, reapInterval time.Duration) ([]*envs.Service, *storage.DB) {
+func warnedReplicas(t *testing.T, n int, clock *testclock.Clock, reapInterval time.Duration) ([]*envs.Service, *storage.DB) {
 	t.Helper()
 	db, cipher := openStore(t)
 	now := clock.Now()
@@ -133,7 +134,7 @@ func noticesFor(got func() []envs.Notice, id string) []envs.Notice {
 func TestExpiryWarningsOnceAtTheirLeads(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	svcs, db := warnedReplicas(t, 3, clock, time.Hour)
 	got := queuedNotices(t, db)
 	svc := svcs[0]
@@ -211,7 +212,7 @@ func TestExpiryWarningsOnceAtTheirLeads(t *testing.T) {
 func TestShortTTLIsWarnedBeforeTheReaperDestroys(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	svcs, db := warnedReplicas(t, 1, clock, 1000*time.Hour)
 	got := queuedNotices(t, db)
 	svc := svcs[0]
@@ -264,7 +265,7 @@ func TestShortTTLIsWarnedBeforeTheReaperDestroys(t *testing.T) {
 func TestExpiryWarningsOff(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	svcs, db := warnedReplicas(t, 1, clock, 1000*time.Hour)
 	got := queuedNotices(t, db)
 	svc := svcs[0]
@@ -374,7 +375,7 @@ func linkToken(t *testing.T, n envs.Notice, label string) string {
 func TestOneClickLinks(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	svcs, db := warnedReplicas(t, 1, clock, time.Hour)
 	got := queuedNotices(t, db)
 	svc := svcs[0]

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/internal/testclock"
 	"github.com/mayflyhq/mayfly/envs/notify"
 	"github.com/mayflyhq/mayfly/envs/notify/notifytest"
 	"github.com/mayflyhq/mayfly/storage"
@@ -29,28 +30,10 @@ parameters:
 stack: {}
 `
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 // lifecycleReplicas starts n services of the faulty provider on one
 // database with the same fake clock (the lifecycle pass runs only when a
 // test calls it), and publishes idleTemplate.
-func lifecycleReplicas(t *testing.T, n int, clock *fakeClock) ([]*envs.Service, *storage.DB) {
+func lifecycleReplicas(t *testing.T, n int, clock *testclock.Clock) ([]*envs.Service, *storage.DB) {
 	t.Helper()
 	db, cipher := openStore(t)
 	var out []*envs.Service
@@ -101,7 +84,7 @@ func countEvents(t *testing.T, svc *envs.Service, id, prefix string) int {
 func TestInactivityWarnsThenDestroys(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	svcs, db := lifecycleReplicas(t, 2, clock)
 	svc := svcs[0]
 	secret := notify.NewSecret()
@@ -212,7 +195,7 @@ func TestInactivityWarnsThenDestroys(t *testing.T) {
 func TestExtendCountsAsActivity(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	svcs, _ := lifecycleReplicas(t, 1, clock)
 	svc := svcs[0]
 	env := launchAs(t, svc, "idle", "idle-extend", "", nil)

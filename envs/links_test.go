@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/internal/testclock"
 )
 
 // pricedWarnedTemplate is warned at the default leads and costs $1 an
@@ -36,7 +37,7 @@ func linkLabels(n envs.Notice) []string {
 func TestOneClickExtendWithinTheMaximum(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	svcs, db := warnedReplicas(t, 1, clock, time.Hour)
 	got := queuedNotices(t, db)
 	svc := svcs[0]
@@ -69,7 +70,7 @@ func TestOneClickExtendWithinTheMaximum(t *testing.T) {
 func TestOneClickExtendHeldToQuotas(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	svcs, db := warnedReplicas(t, 1, clock, time.Hour)
 	got := queuedNotices(t, db)
 	svc := svcs[0]

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/internal/testclock"
 	"github.com/mayflyhq/mayfly/storage"
 )
 
@@ -27,24 +28,6 @@ parameters:
 stack: {}
 `
 
-// quotaClock is a settable clock for the quota tests.
-type quotaClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *quotaClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *quotaClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 var (
 	ann   = envs.Actor{Name: "ann", UserID: "usr-ann", Role: envs.RoleMember, Team: "pay", Teams: []string{"pay"}}
 	ben   = envs.Actor{Name: "ben", UserID: "usr-ben", Role: envs.RoleMember, Team: "pay", Teams: []string{"pay"}}
@@ -54,7 +37,7 @@ var (
 
 // quotaService is a service of the faulty provider with the priced
 // template, its jobs not running (launches stay pending), on clock.
-func quotaService(t *testing.T, clock *quotaClock) (*envs.Service, *storage.DB) {
+func quotaService(t *testing.T, clock *testclock.Clock) (*envs.Service, *storage.DB) {
 	t.Helper()
 	db, cipher := openStore(t)
 	svc, err := envs.New(envs.Config{Store: db, Cipher: cipher, Providers: []envs.Provider{newFaultyProvider(nil)}, Clock: clock.Now})
@@ -128,7 +111,7 @@ func TestQuotaRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
-			svc, _ := quotaService(t, &quotaClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)})
+			svc, _ := quotaService(t, testclock.New(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)))
 			for _, q := range c.quotas {
 				if err := svc.SetQuota(ctx, ada, q); err != nil {
 					t.Fatal(err)
@@ -165,7 +148,7 @@ func TestQuotaRefusals(t *testing.T) {
 }
 
 func TestQuotaValidation(t *testing.T) {
-	svc, _ := quotaService(t, &quotaClock{t: time.Now().UTC()})
+	svc, _ := quotaService(t, testclock.New(time.Now().UTC()))
 	ctx := context.Background()
 	for _, c := range []struct {
 		name  string
@@ -193,7 +176,7 @@ func TestQuotaValidation(t *testing.T) {
 // for PostgreSQL).
 func TestQuotaConcurrentLaunches(t *testing.T) {
 	ctx := context.Background()
-	svc, _ := quotaService(t, &quotaClock{t: time.Now().UTC()})
+	svc, _ := quotaService(t, testclock.New(time.Now().UTC()))
 	if err := svc.SetQuota(ctx, ada, envs.Quota{Scope: envs.QuotaTeam, Name: "pay", MaxLive: intp(2)}); err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +220,7 @@ func TestQuotaConcurrentLaunches(t *testing.T) {
 
 func TestApprovals(t *testing.T) {
 	ctx := context.Background()
-	svc, db := quotaService(t, &quotaClock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)})
+	svc, db := quotaService(t, testclock.New(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)))
 	for _, q := range []envs.Quota{
 		{Scope: envs.QuotaUser, Name: "ann", MaxLive: intp(1)},
 		{Scope: envs.QuotaTeam, Name: "pay", MaxMonthly: dollars(t, "100")},
@@ -392,7 +375,7 @@ func TestApprovals(t *testing.T) {
 func TestSavingsAndCostReport(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
-	clock := &quotaClock{t: t0}
+	clock := testclock.New(t0)
 	svc, db := quotaService(t, clock)
 	a, _ := launchPriced(svc, ann, "small", "")   // $1/h, max at t0+100h
 	b, _ := launchPriced(svc, ben, "large", "")   // $5/h
@@ -476,7 +459,7 @@ func rebind(db *storage.DB, q string) string {
 // TestDestroyCause: the reaper records "ttl", a person's destroy "user".
 func TestDestroyCause(t *testing.T) {
 	ctx := context.Background()
-	clock := &quotaClock{t: time.Now().UTC()}
+	clock := testclock.New(time.Now().UTC())
 	db, cipher := openStore(t)
 	svc := startFaulty(t, db, cipher, newFaultyProvider(nil), envs.Config{Clock: clock.Now})
 	expiring := launchAs(t, svc, "faulty", "expiring", "1h", nil)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/internal/testclock"
 )
 
 // TestReaperAuditsExpiry: an environment destroyed because its TTL ran out
@@ -14,7 +15,7 @@ import (
 func TestReaperAuditsExpiry(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
-	clock := &fakeClock{t: t0}
+	clock := testclock.New(t0)
 	svcs, db := lifecycleReplicas(t, 2, clock)
 	env := launchAs(t, svcs[0], "idle", "expiring", "", nil)
 	waitReady(t, svcs[0], env.ID)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/internal/testclock"
 )
 
 func TestParseSchedule(t *testing.T) {
@@ -54,7 +55,7 @@ func TestParseSchedule(t *testing.T) {
 func TestScheduleStopsAndStartsAcrossAWeekend(t *testing.T) {
 	ctx := context.Background()
 	fri := time.Date(2026, 12, 4, 20, 0, 0, 0, time.UTC) // Friday 15:00 in New York
-	clock := &fakeClock{t: fri}
+	clock := testclock.New(fri)
 	svcs, _ := lifecycleReplicas(t, 2, clock)
 	svc := svcs[0]
 	if err := svc.SetTeamSchedule(ctx, carol, "shop", envs.ScheduleRequest{Mode: "custom", Stop: "0 19 * * MON-FRI", Start: "0 8 * * MON-FRI", TZ: "America/New_York"}); err == nil {
@@ -163,7 +164,7 @@ func TestScheduleStopsAndStartsAcrossAWeekend(t *testing.T) {
 func TestScheduledStartCanBeCancelled(t *testing.T) {
 	ctx := context.Background()
 	mon := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
-	clock := &fakeClock{t: mon}
+	clock := testclock.New(mon)
 	svcs, _ := lifecycleReplicas(t, 1, clock)
 	svc := svcs[0]
 	if err := svc.SetTeamSchedule(ctx, bob, "shop", envs.ScheduleRequest{Mode: "custom", Stop: "0 13 * * *", Start: "0 14 * * *", TZ: "UTC"}); err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/envs/internal/testclock"
 	"github.com/mayflyhq/mayfly/envs/local"
 )
 
@@ -187,7 +188,7 @@ func waitFailed(t *testing.T, p *local.Provider, h string) envs.StackStatus {
 }
 
 func TestNeverHealthyServiceFails(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
 	cfg := testConfig(t)
 	cfg.Now = clock.Now
 	p := newProvider(t, cfg)
