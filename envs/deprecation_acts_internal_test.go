@@ -17,7 +17,7 @@ import (
 // version, and a job queued before acts were recorded.
 func TestDeprecationActTries(t *testing.T) {
 	ctx := context.Background()
-	db := openRolloutDB(t)
+	db := openTestDB(t)
 	c, err := NewCipher(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -33,14 +33,7 @@ func TestDeprecationActTries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
+	runService(t, s)
 	envs := map[string]*Environment{}
 	for _, name := range []string{"settled", "building", "moved", "legacy"} {
 		envs[name] = launchReady(t, s, name, "1.0.0", nil)

@@ -90,20 +90,13 @@ func startHealthService(t *testing.T, p Provider) *Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Store: openRolloutDB(t), Cipher: c, Providers: []Provider{p}, PollInterval: 5 * time.Millisecond})
+	s, err := New(Config{Store: openTestDB(t), Cipher: c, Providers: []Provider{p}, PollInterval: 5 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := s.Publish(ctx, System, []byte(rolloutTemplate)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
+	runService(t, s)
 	return s
 }

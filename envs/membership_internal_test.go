@@ -3,11 +3,7 @@ package envs
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"testing"
-
-	"github.com/mayflyhq/mayfly/storage"
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // TestSignInGrantIsSealedAndResealed: the refresh token of a sign-in is
@@ -15,14 +11,7 @@ import (
 // the new key on key rotation like secret parameters.
 func TestSignInGrantIsSealedAndResealed(t *testing.T) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	db := openTestDB(t)
 	keyA, keyB := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
 	service := func(key []byte, previous ...[]byte) *Service {
 		t.Helper()

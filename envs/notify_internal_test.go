@@ -3,13 +3,11 @@ package envs
 import (
 	"bytes"
 	"context"
-	"log/slog"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly/storage"
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 func TestNotifyBackoff(t *testing.T) {
@@ -52,14 +50,7 @@ func TestHears(t *testing.T) {
 // opens with the new key alone after ResealSecrets.
 func TestChannelSecretIsResealed(t *testing.T) {
 	ctx := context.Background()
-	db, err := storage.Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	db := openTestDB(t)
 	keyA, keyB := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
 	service := func(key []byte, previous ...[]byte) *Service {
 		t.Helper()

@@ -35,7 +35,7 @@ func (d *describedProvider) StackInfos(context.Context, StackScopes) ([]StackInf
 // of service, are.
 func TestCloudOrphansJudgedByStacks(t *testing.T) {
 	ctx := context.Background()
-	db := openRolloutDB(t)
+	db := openTestDB(t)
 	c, err := NewCipher(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -50,14 +50,7 @@ func TestCloudOrphansJudgedByStacks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
+	runService(t, s)
 	e := launchReady(t, s, "web1", "1.0.0", nil)
 	if _, err := s.Replace(ctx, rolloutAuthor, ReplaceRequest{ID: e.ID, Version: "1.1.0"}); err != nil {
 		t.Fatal(err)

@@ -3,14 +3,12 @@ package envs
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mayflyhq/mayfly/storage"
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // instantProvider builds stacks at once; the rollout tests need ready
@@ -108,29 +106,8 @@ func rolloutService(t *testing.T, db *storage.DB) (*Service, *versionStep) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Stop(ctx)
-	})
+	runService(t, s)
 	return s, v
-}
-
-func openRolloutDB(t *testing.T) *storage.DB {
-	t.Helper()
-	ctx := context.Background()
-	db, err := storage.Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
-	return db
 }
 
 var rolloutAuthor = Actor{Name: "ann", UserID: "u-ann", Role: RoleAuthor, Team: "tests", Teams: []string{"tests"}}
@@ -188,7 +165,7 @@ func itemStates(ro *Rollout) map[string]string {
 // concurrency at a time, and is done when all are; the filter selects.
 func TestRolloutRunsInWaves(t *testing.T) {
 	ctx := context.Background()
-	db := openRolloutDB(t)
+	db := openTestDB(t)
 	s, step := rolloutService(t, db)
 	var picked []*Environment
 	for _, n := range []string{"a1", "a2", "a3", "a4", "a5"} {
@@ -255,7 +232,7 @@ func TestRolloutRunsInWaves(t *testing.T) {
 // skips what did not start.
 func TestRolloutPausesOnFailureAndResumes(t *testing.T) {
 	ctx := context.Background()
-	db := openRolloutDB(t)
+	db := openTestDB(t)
 	s, _ := rolloutService(t, db)
 	launchReady(t, s, "good1", "1.0.0", nil)
 	bad := launchReady(t, s, "bad1", "1.0.0", nil)
@@ -329,7 +306,7 @@ func TestRolloutPausesOnFailureAndResumes(t *testing.T) {
 // it was and finishes it, each environment moved once.
 func TestRolloutResumesAfterARestart(t *testing.T) {
 	ctx := context.Background()
-	db := openRolloutDB(t)
+	db := openTestDB(t)
 	s1, step1 := rolloutService(t, db)
 	var ids []string
 	for _, n := range []string{"r1", "r2", "r3", "r4"} {
@@ -392,7 +369,7 @@ func (failingReplaceProvider) Status(_ context.Context, h string) (StackStatus, 
 // replaced exactly once.
 func TestRolloutItemStartsWithItsReplace(t *testing.T) {
 	ctx := context.Background()
-	db := openRolloutDB(t)
+	db := openTestDB(t)
 	c, err := NewCipher(make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
@@ -408,14 +385,7 @@ func TestRolloutItemStartsWithItsReplace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s1.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s1.Stop(ctx)
-	})
+	runService(t, s1)
 	s2, err := New(cfg) // the second replica: its looks run from the test
 	if err != nil {
 		t.Fatal(err)
