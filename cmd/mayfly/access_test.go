@@ -395,8 +395,8 @@ func expect(r route, who identity) string {
 		if who.bearer != "" {
 			return "401" // a token that does not work is refused outright, page or API
 		}
-		if !r.api() && r.method == "GET" {
-			return "signin"
+		if !r.api() {
+			return "signin" // a page, or a plain form posted from one
 		}
 		return "401"
 	}
