@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // EnvironmentActivity is an environment's last activity, its inactivity
@@ -215,9 +216,14 @@ func (q Queries) TeamSchedule(ctx context.Context, team string) (*TeamSchedule, 
 	return &t, nil
 }
 
-// SaveTeamSchedule writes a team's default schedule.
+// SaveTeamSchedule writes a team's default schedule, t.UpdatedAt included
+// (gorm's Save would stamp it with its own clock).
 func (q Queries) SaveTeamSchedule(ctx context.Context, t *TeamSchedule) error {
-	if err := q.ctx(ctx).Save(t).Error; err != nil {
+	err := q.ctx(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "team"}},
+		DoUpdates: clause.AssignmentColumns([]string{"stop", "start", "tz", "updated_by", "updated_at"}),
+	}).Create(t).Error
+	if err != nil {
 		return fmt.Errorf("storage: save schedule of team %s: %w", t.Team, err)
 	}
 	return nil

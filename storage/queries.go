@@ -51,9 +51,10 @@ func (q Queries) SaveTemplate(ctx context.Context, t *Template) error {
 	return nil
 }
 
-// SetTemplateOwnerTeam hands a template name to another team.
-func (q Queries) SetTemplateOwnerTeam(ctx context.Context, name, team string) error {
-	err := q.ctx(ctx).Model(&Template{}).Where("name = ?", name).Update("owner_team", team).Error
+// SetTemplateOwnerTeam hands a template name to another team (updated at
+// `at`).
+func (q Queries) SetTemplateOwnerTeam(ctx context.Context, name, team string, at time.Time) error {
+	err := q.ctx(ctx).Model(&Template{}).Where("name = ?", name).Updates(map[string]any{"owner_team": team, "updated_at": at}).Error
 	if err != nil {
 		return fmt.Errorf("storage: set owner team of template %s: %w", name, err)
 	}

@@ -704,7 +704,7 @@ func TestTemplateOwnerTeam(t *testing.T) {
 	if o, team := owner(); o != "data" || team != "shop" {
 		t.Errorf("after saving again: owner %q, team %q; want data, shop", o, team)
 	}
-	if err := db.SetTemplateOwnerTeam(ctx, "t", "data"); err != nil {
+	if err := db.SetTemplateOwnerTeam(ctx, "t", "data", time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
 	if _, team := owner(); team != "data" {

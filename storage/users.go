@@ -381,9 +381,9 @@ func (q Queries) SecretRows(ctx context.Context) ([]Environment, error) {
 	return es, nil
 }
 
-// SetSecrets replaces an environment's sealed secrets.
-func (q Queries) SetSecrets(ctx context.Context, id string, sealed []byte) error {
-	if err := q.ctx(ctx).Model(&Environment{}).Where("id = ?", id).Update("secrets", sealed).Error; err != nil {
+// SetSecrets replaces an environment's sealed secrets (updated at `at`).
+func (q Queries) SetSecrets(ctx context.Context, id string, sealed []byte, at time.Time) error {
+	if err := q.ctx(ctx).Model(&Environment{}).Where("id = ?", id).Updates(map[string]any{"secrets": sealed, "updated_at": at}).Error; err != nil {
 		return fmt.Errorf("storage: reseal secrets of %s: %w", id, err)
 	}
 	return nil
