@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mayflyhq/mayfly/storage/storagetest"
 	"gorm.io/gorm/schema"
 )
 
@@ -17,7 +18,7 @@ import (
 // without its column, or mapped to the wrong one, fails here.
 func TestUpdatesMapToColumns(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, "", t.TempDir())
+	db, err := Open(ctx, storagetest.URL(t), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
