@@ -312,19 +312,19 @@ func (h *harness) directLaunch(ctx context.Context, name string) error {
 			return ev(tx, "pending", "Launched instant@1.0.0 with a TTL of 1h")
 		},
 		func(tx *storage.Tx) error {
-			if _, err := tx.Transition(ctx, row.ID, []string{"pending"}, "provisioning", map[string]any{"provision_started_at": now}); err != nil {
+			if _, err := tx.Transition(ctx, row.ID, []string{"pending"}, "provisioning", storage.EnvironmentUpdate{ProvisionStartedAt: storage.At(now)}); err != nil {
 				return err
 			}
 			return ev(tx, "provisioning", "Provisioning on instant")
 		},
 		func(tx *storage.Tx) error {
-			if err := tx.UpdateEnvironment(ctx, row.ID, map[string]any{"handle": row.ID, "updated_at": now}); err != nil {
+			if err := tx.UpdateEnvironment(ctx, row.ID, storage.EnvironmentUpdate{Handle: storage.Set(row.ID), UpdatedAt: storage.Set(now)}); err != nil {
 				return err
 			}
 			return ev(tx, "", "Stack created: "+row.ID)
 		},
 		func(tx *storage.Tx) error {
-			if _, err := tx.Transition(ctx, row.ID, []string{"provisioning"}, "ready", map[string]any{"ready_at": now, "outputs": `{"url":"http://example.invalid/"}`}); err != nil {
+			if _, err := tx.Transition(ctx, row.ID, []string{"provisioning"}, "ready", storage.EnvironmentUpdate{ReadyAt: storage.At(now), Outputs: storage.Set(`{"url":"http://example.invalid/"}`)}); err != nil {
 				return err
 			}
 			return ev(tx, "ready", "Ready")

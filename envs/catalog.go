@@ -112,7 +112,7 @@ func (s *Service) Publish(ctx context.Context, actor Actor, source []byte) (v Ve
 			return err
 		}
 		if t.OwnerTeam != spec.Owner { // an administrator hands it over
-			if err := tx.SetTemplateOwnerTeam(ctx, spec.Name, spec.Owner); err != nil {
+			if err := tx.SetTemplateOwnerTeam(ctx, spec.Name, spec.Owner, now); err != nil {
 				return err
 			}
 		}

@@ -88,7 +88,7 @@ func (s *Service) stackCleaned(ctx context.Context, r *storage.Environment) erro
 	var cleaned bool
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
 		ok, err := tx.Transition(ctx, r.ID, statusStrings(StatusFailed), string(StatusFailed),
-			map[string]any{"stack_cleaned_at": now, "updated_at": now})
+			storage.EnvironmentUpdate{StackCleanedAt: storage.At(now), UpdatedAt: storage.Set(now)})
 		if err != nil || !ok {
 			return err
 		}

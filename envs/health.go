@@ -91,7 +91,7 @@ func (s *Service) flagHealth(ctx context.Context, r *storage.Environment, verdic
 	// sees the other.
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
 		ok, err := tx.Transition(ctx, r.ID, statusStrings(StatusReady), string(StatusReady),
-			map[string]any{"status_reason": reason, "updated_at": s.now()})
+			storage.EnvironmentUpdate{StatusReason: storage.Set(reason), UpdatedAt: storage.Set(s.now())})
 		if err != nil || !ok {
 			return err
 		}

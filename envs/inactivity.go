@@ -193,7 +193,7 @@ func (s *Service) RunLifecycle(ctx context.Context) error {
 // warning is due.
 func (s *Service) warnIdle(ctx context.Context) error {
 	now := s.now()
-	due, err := s.store.ActivityDue(ctx, "idle_warn_at", statusStrings(StatusReady), now, lifecycleBatch)
+	due, err := s.store.ActivityDue(ctx, storage.IdleWarning, statusStrings(StatusReady), now, lifecycleBatch)
 	if err != nil {
 		return err
 	}
@@ -203,8 +203,8 @@ func (s *Service) warnIdle(ctx context.Context) error {
 		}
 		claimed := false
 		err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-			ok, err := tx.ClaimActivity(ctx, a.EnvironmentID, "idle_warned_at IS NULL AND idle_warn_at <= ?", []any{now},
-				map[string]any{"idle_warned_at": now, "updated_at": now})
+			ok, err := tx.ClaimActivity(ctx, a.EnvironmentID, storage.IdleWarning, now,
+				storage.ActivityUpdate{IdleWarnedAt: storage.At(now), UpdatedAt: storage.Set(now)})
 			if err != nil || !ok {
 				return err
 			}
@@ -237,7 +237,7 @@ func (s *Service) warnIdle(ctx context.Context) error {
 // the reaper, with the reason "inactive".
 func (s *Service) destroyIdle(ctx context.Context) error {
 	now := s.now()
-	due, err := s.store.ActivityDue(ctx, "idle_until", statusStrings(StatusReady), now, lifecycleBatch)
+	due, err := s.store.ActivityDue(ctx, storage.IdleDestroy, statusStrings(StatusReady), now, lifecycleBatch)
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ func (s *Service) destroyIdle(ctx context.Context) error {
 		err := s.store.InTx(ctx, func(tx *storage.Tx) error {
 			// Claimed first: the row stays locked, so activity written
 			// meanwhile by another replica waits for this decision.
-			ok, err := tx.ClaimActivity(ctx, a.EnvironmentID, "idle_until <= ?", []any{now}, map[string]any{"updated_at": now})
+			ok, err := tx.ClaimActivity(ctx, a.EnvironmentID, storage.IdleDestroy, now, storage.ActivityUpdate{UpdatedAt: storage.Set(now)})
 			if err != nil || !ok {
 				return err
 			}

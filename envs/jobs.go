@@ -195,7 +195,7 @@ func (w *provisionWorker) Work(ctx context.Context, job *river.Job[provisionArgs
 	switch Status(r.Status) {
 	case StatusPending:
 		ok, err := s.transition(ctx, r, StatusProvisioning, fmt.Sprintf("Provisioning on %s", r.Provider), System.Name,
-			map[string]any{"provision_started_at": s.now()})
+			storage.EnvironmentUpdate{ProvisionStartedAt: storage.At(s.now())})
 		if err != nil || !ok {
 			return err
 		}
@@ -323,7 +323,7 @@ func (w *provisionWorker) provision(ctx context.Context, p Provider, r *storage.
 // on: a destroy requested meanwhile needs the handle, not the line).
 func (s *Service) saveHandle(ctx context.Context, r *storage.Environment, handle string, announced bool) error {
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-		if err := tx.UpdateEnvironment(ctx, r.ID, map[string]any{"handle": handle, "updated_at": s.now()}); err != nil {
+		if err := tx.UpdateEnvironment(ctx, r.ID, storage.EnvironmentUpdate{Handle: storage.Set(handle), UpdatedAt: storage.Set(s.now())}); err != nil {
 			return err
 		}
 		if announced {
@@ -349,10 +349,11 @@ func (s *Service) markReady(ctx context.Context, r *storage.Environment, st Stac
 	// A template that renders a secret into an output gets it masked:
 	// outputs are shown to every viewer.
 	m := s.maskerOf(ctx, r)
-	updates := map[string]any{"ready_at": now, "outputs": encodeMap(m.maskMap(st.Outputs)), "facts": encodeMap(m.maskMap(st.Facts)), "updated_at": now}
+	updates := storage.EnvironmentUpdate{ReadyAt: storage.At(now), Outputs: storage.Set(encodeMap(m.maskMap(st.Outputs))),
+		Facts: storage.Set(encodeMap(m.maskMap(st.Facts))), UpdatedAt: storage.Set(now)}
 	var also []func(tx *storage.Tx) error
 	if created != "" {
-		updates["handle"] = created
+		updates.Handle = storage.Set(created)
 		if !announced {
 			also = append(also, func(tx *storage.Tx) error {
 				return s.addEvent(ctx, tx, r.ID, EventProvider, "", stackCreatedMessage(created), "")
@@ -362,11 +363,11 @@ func (s *Service) markReady(ctx context.Context, r *storage.Environment, st Stac
 	msg := "Ready"
 	if Kind(r.Kind) == KindDR {
 		rto := now.Sub(r.CreatedAt)
-		updates["rto_ms"] = rto.Milliseconds()
+		updates.RTOMillis = storage.Set(new(rto.Milliseconds()))
 		msg = fmt.Sprintf("Recovered and verified: RTO %s", FormatDuration(rto))
 		if taken, err := time.Parse(time.RFC3339, st.Facts[FactSnapshotTakenAt]); err == nil {
 			rpo := max(r.CreatedAt.Sub(taken), 0)
-			updates["rpo_ms"] = rpo.Milliseconds()
+			updates.RPOMillis = storage.Set(new(rpo.Milliseconds()))
 			msg += fmt.Sprintf(", RPO %s", FormatDuration(rpo))
 		}
 	}
@@ -398,7 +399,7 @@ func (s *Service) failLaunch(ctx context.Context, r *storage.Environment, reason
 		return fmt.Errorf("load version: %w", err)
 	}
 	now := s.now()
-	updates := map[string]any{"failure_reason": reason, "status_reason": reason, "updated_at": now}
+	updates := storage.EnvironmentUpdate{FailureReason: storage.Set(reason), StatusReason: storage.Set(reason), UpdatedAt: storage.Set(now)}
 	cleanup := "Cleaning up the failed launch's stack"
 	opts := s.attemptOpts(s.cfg.DestroyAttempts)
 	if hold := v.KeepFailedStack; hold > 0 {
@@ -406,7 +407,7 @@ func (s *Service) failLaunch(ctx context.Context, r *storage.Environment, reason
 		if until.After(r.ExpiresAt) {
 			until = r.ExpiresAt.UTC()
 		}
-		updates["stack_held_until"] = until
+		updates.StackHeldUntil = storage.At(until)
 		opts.ScheduledAt = until
 		cleanup = fmt.Sprintf("Keeping the failed stack for debugging until %s (on_failure.keep_stack: %s), then cleaning it up",
 			until.Format(time.RFC3339), FormatDuration(hold))
@@ -446,12 +447,9 @@ func (s *Service) failLaunch(ctx context.Context, r *storage.Environment, reason
 // event, in one transaction. It reports false when r was no longer in a
 // status that allows it. also runs in the transaction once the status has
 // changed, before the status event.
-func (s *Service) transition(ctx context.Context, r *storage.Environment, to Status, msg, actor string, updates map[string]any, also ...func(tx *storage.Tx) error) (bool, error) {
-	if updates == nil {
-		updates = map[string]any{}
-	}
-	if _, ok := updates["updated_at"]; !ok {
-		updates["updated_at"] = s.now()
+func (s *Service) transition(ctx context.Context, r *storage.Environment, to Status, msg, actor string, updates storage.EnvironmentUpdate, also ...func(tx *storage.Tx) error) (bool, error) {
+	if !updates.UpdatedAt.Set {
+		updates.UpdatedAt = storage.Set(s.now())
 	}
 	var changed bool
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
@@ -561,7 +559,7 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 		msg = "Destroyed after earlier failures"
 	}
 	ok, err := s.transition(ctx, r, StatusDestroyed, msg, System.Name,
-		map[string]any{"destroyed_at": now, "status_reason": "", "updated_at": now}, func(tx *storage.Tx) error {
+		storage.EnvironmentUpdate{DestroyedAt: storage.At(now), StatusReason: storage.Set(""), UpdatedAt: storage.Set(now)}, func(tx *storage.Tx) error {
 			if err := s.notice(ctx, tx, s.envNotice(r, NoticeDestroyed, "Environment "+r.Name+" destroyed",
 				fmt.Sprintf("%s (%s %s) is destroyed.", r.Name, r.TemplateName, r.Version))); err != nil {
 				return err
@@ -570,7 +568,7 @@ func (w *destroyWorker) Work(ctx context.Context, job *river.Job[destroyArgs]) e
 				return nil
 			}
 			_, err := tx.TransitionStack(ctx, r.StackID, []string{string(StackInService)}, string(StackDestroyed),
-				map[string]any{"destroyed_at": now, "updated_at": now})
+				storage.StackUpdate{DestroyedAt: storage.At(now), UpdatedAt: storage.Set(now)})
 			return err
 		})
 	if err == nil && ok && r.DestroyRequestedAt != nil {
@@ -606,7 +604,7 @@ func (s *Service) destroyStack(ctx context.Context, p Provider, r *storage.Envir
 		}
 		if handle != "" {
 			// Recorded, so its logs (which outlive it) are found by it.
-			if err := s.store.UpdateEnvironment(ctx, r.ID, map[string]any{"handle": handle}); err != nil {
+			if err := s.store.UpdateEnvironment(ctx, r.ID, storage.EnvironmentUpdate{Handle: storage.Set(handle), UpdatedAt: storage.Set(s.now())}); err != nil {
 				return false, err
 			}
 			r.Handle = handle
@@ -647,14 +645,14 @@ func (s *Service) destroyFailed(ctx context.Context, r *storage.Environment, rea
 	if Status(r.Status) == StatusDestroyFailed && r.StatusReason == reason {
 		return &destroyFailure{reason} // same failure again: no new event
 	}
-	updates := map[string]any{"status_reason": reason}
+	updates := storage.EnvironmentUpdate{StatusReason: storage.Set(reason)}
 	if final {
-		updates["destroy_given_up_at"] = s.now()
+		updates.DestroyGivenUpAt = storage.At(s.now())
 	}
 	if Status(r.Status) == StatusDestroyFailed {
 		// The new reason and its timeline line are one change.
 		err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-			updates["updated_at"] = s.now()
+			updates.UpdatedAt = storage.Set(s.now())
 			if err := tx.UpdateEnvironment(ctx, r.ID, updates); err != nil {
 				return err
 			}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/storage"
 )
 
 func TestValidateLabels(t *testing.T) {
@@ -147,7 +148,7 @@ func TestVersionStateAndCounts(t *testing.T) {
 	a := launchVault(t, svc, bob, "on-100-a")
 	launchVault(t, svc, bob, "on-100-b")
 	gone := launchVault(t, svc, bob, "on-100-gone")
-	if err := db.UpdateEnvironment(ctx, gone.ID, map[string]any{"status": "destroyed"}); err != nil {
+	if err := db.UpdateEnvironment(ctx, gone.ID, storage.EnvironmentUpdate{Status: storage.Set("destroyed")}); err != nil {
 		t.Fatal(err)
 	}
 	cat, err := svc.Catalog(ctx)

@@ -124,8 +124,8 @@ func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage
 	if Status(r.Status) == StatusFailed && r.StackCleanedAt != nil {
 		// Nothing left for a provider to destroy: the record is closed.
 		ok, err := tx.TransitionStackCleaned(ctx, r.ID, statusStrings(StatusFailed), string(StatusDestroyed),
-			map[string]any{"destroy_requested_at": now, "destroyed_at": now, "status_reason": "", "updated_at": now,
-				"destroy_cause": destroyCause(actor, expiredAt)})
+			storage.EnvironmentUpdate{DestroyRequestedAt: storage.At(now), DestroyedAt: storage.At(now), StatusReason: storage.Set(""),
+				UpdatedAt: storage.Set(now), DestroyCause: storage.Set(destroyCause(actor, expiredAt))})
 		if err != nil || !ok {
 			return false, err
 		}
@@ -136,9 +136,10 @@ func (s *Service) requestDestroy(ctx context.Context, tx *storage.Tx, r *storage
 		return true, s.addEvent(ctx, tx, r.ID, EventStatus, StatusDestroyed, msg+" (the failed launch's stack was cleaned up already)", actor)
 	}
 	from := statusStrings(From(StatusDestroying)...)
-	updates := map[string]any{"destroy_requested_at": now, "destroy_given_up_at": nil, "status_reason": "", "updated_at": now}
+	updates := storage.EnvironmentUpdate{DestroyRequestedAt: storage.At(now), DestroyGivenUpAt: storage.Clear[time.Time](),
+		StatusReason: storage.Set(""), UpdatedAt: storage.Set(now)}
 	if r.DestroyCause == "" { // a retried destroy keeps its first cause
-		updates["destroy_cause"] = destroyCause(actor, expiredAt)
+		updates.DestroyCause = storage.Set(destroyCause(actor, expiredAt))
 	}
 	var ok bool
 	var err error

@@ -173,15 +173,15 @@ func (s *Service) confirmMembership(ctx context.Context, u *storage.User, via st
 	case errors.Is(err, ErrIdentityRefused):
 		return nil, s.recordRefused(ctx, u, claim, err, now, via)
 	case errors.Is(err, ErrNoGrant):
-		if _, err := s.store.FinishUserCheck(ctx, u.ID, claim, map[string]any{"check_at": now,
-			"check_result": CheckSignInNeeded, "check_detail": noGrantDetail}); err != nil {
+		if _, err := s.store.FinishUserCheck(ctx, u.ID, claim, storage.UserCheckUpdate{CheckAt: storage.At(now),
+			CheckResult: storage.Set(CheckSignInNeeded), CheckDetail: storage.Set(noGrantDetail)}); err != nil {
 			return nil, err
 		}
 		return nil, signInNeeded(via)
 	default:
 		s.log.Warn("could not re-check a user's access at the identity provider", "user", u.ID, "err", err)
-		if _, err := s.store.FinishUserCheck(ctx, u.ID, claim, map[string]any{"check_at": now,
-			"check_result": CheckUnreachable, "check_detail": err.Error()}); err != nil {
+		if _, err := s.store.FinishUserCheck(ctx, u.ID, claim, storage.UserCheckUpdate{CheckAt: storage.At(now),
+			CheckResult: storage.Set(CheckUnreachable), CheckDetail: storage.Set(err.Error())}); err != nil {
 			return nil, err
 		}
 		u.CheckResult, u.CheckAt = CheckUnreachable, &now
@@ -258,15 +258,16 @@ func (s *Service) recordConfirmed(ctx context.Context, u *storage.User, claim st
 	if err != nil {
 		return nil, err
 	}
-	cols := map[string]any{"groups_json": string(groups), "role": string(role), "teams": strings.Join(teams, ","),
-		"idp_grant": sealed, "confirmed_at": now, "check_at": now, "check_result": CheckOK, "check_detail": ""}
+	cols := storage.UserCheckUpdate{GroupsJSON: storage.Set(string(groups)), Role: storage.Set(string(role)),
+		Teams: storage.Set(strings.Join(teams, ",")), IdpGrant: storage.Set(sealed), ConfirmedAt: storage.At(now),
+		CheckAt: storage.At(now), CheckResult: storage.Set(CheckOK), CheckDetail: storage.Set("")}
 	// A provider may leave profile claims out of refreshed tokens: only
 	// what it says replaces what is known.
 	if c.Email != "" {
-		cols["email"], cols["email_unverified"] = c.Email, c.unverifiedEmail()
+		cols.Email, cols.EmailUnverified = storage.Set(c.Email), storage.Set(c.unverifiedEmail())
 	}
 	if c.Name != "" {
-		cols["name"] = c.Name
+		cols.Name = storage.Set(c.Name)
 	}
 	ok, err := s.store.FinishUserCheck(ctx, u.ID, claim, cols)
 	if err != nil {
@@ -293,8 +294,8 @@ func (s *Service) recordConfirmed(ctx context.Context, u *storage.User, claim st
 func (s *Service) recordRefused(ctx context.Context, u *storage.User, claim string, cause error, now time.Time, via string) error {
 	var ended int64
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-		ok, err := tx.FinishUserCheck(ctx, u.ID, claim, map[string]any{"role": string(RoleNone), "teams": "", "idp_grant": nil,
-			"check_at": now, "check_result": CheckRefused, "check_detail": cause.Error()})
+		ok, err := tx.FinishUserCheck(ctx, u.ID, claim, storage.UserCheckUpdate{Role: storage.Set(string(RoleNone)), Teams: storage.Set(""),
+			IdpGrant: storage.Set[[]byte](nil), CheckAt: storage.At(now), CheckResult: storage.Set(CheckRefused), CheckDetail: storage.Set(cause.Error())})
 		if err != nil || !ok {
 			return err
 		}

@@ -35,7 +35,7 @@ func (s *Service) attemptFailed(ctx context.Context, r *storage.Environment, cau
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
 		if r.Handle == "" {
 			ok, err := tx.Transition(ctx, r.ID, statusStrings(StatusProvisioning), string(StatusProvisioning),
-				map[string]any{"provision_attempt": provisionAttempt(r) + 1, "updated_at": s.now()})
+				storage.EnvironmentUpdate{ProvisionAttempt: storage.Set(provisionAttempt(r) + 1), UpdatedAt: storage.Set(s.now())})
 			if err != nil || !ok {
 				return err
 			}

@@ -145,9 +145,10 @@ func (s *Service) reapBatch(ctx context.Context) (int, error) {
 
 func (s *Service) reapOnce(ctx context.Context, how reaping) (int, error) {
 	now := s.destroyRequest()
-	updates := map[string]any{"destroy_requested_at": now, "status_reason": "", "updated_at": now, "destroy_cause": CauseTTL}
+	updates := storage.EnvironmentUpdate{DestroyRequestedAt: storage.At(now), StatusReason: storage.Set(""), UpdatedAt: storage.Set(now),
+		DestroyCause: storage.Set(CauseTTL)}
 	if how.to == StatusDestroyed {
-		updates["destroyed_at"] = now
+		updates.DestroyedAt = storage.At(now)
 	}
 	var reaped []storage.Environment
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {

@@ -102,7 +102,7 @@ func TestRelaunchRules(t *testing.T) {
 	ctx := context.Background()
 	svc, db := relaunchService(t)
 	src := launchVault(t, svc, bob, "acme")
-	if err := db.UpdateEnvironment(ctx, src.ID, map[string]any{"status": "destroyed"}); err != nil {
+	if err := db.UpdateEnvironment(ctx, src.ID, storage.EnvironmentUpdate{Status: storage.Set("destroyed")}); err != nil {
 		t.Fatal(err)
 	}
 	live := launchVault(t, svc, bob, "acme-live")
@@ -188,7 +188,7 @@ func TestRelaunchRules(t *testing.T) {
 				if _, err := svc.Destroy(ctx, envs.System, e.ID); err != nil { // frees its name
 					t.Fatal(err)
 				}
-				if err := db.UpdateEnvironment(ctx, e.ID, map[string]any{"status": "destroyed"}); err != nil {
+				if err := db.UpdateEnvironment(ctx, e.ID, storage.EnvironmentUpdate{Status: storage.Set("destroyed")}); err != nil {
 					t.Fatal(err)
 				}
 				return
@@ -261,7 +261,7 @@ func TestRelaunchDraft(t *testing.T) {
 	ctx := context.Background()
 	svc, db := relaunchService(t)
 	src := launchVault(t, svc, bob, "acme")
-	if err := db.UpdateEnvironment(ctx, src.ID, map[string]any{"status": "destroyed", "facts": `{"snapshot":"shop/1"}`}); err != nil {
+	if err := db.UpdateEnvironment(ctx, src.ID, storage.EnvironmentUpdate{Status: storage.Set("destroyed"), Facts: storage.Set(`{"snapshot":"shop/1"}`)}); err != nil {
 		t.Fatal(err)
 	}
 	own, err := svc.RelaunchDraft(ctx, bob, src.ID, "")

@@ -269,7 +269,7 @@ func (s *Service) replaceParams(ctx context.Context, v Version, values map[strin
 // its row now.
 func (s *Service) queueReplace(ctx context.Context, tx *storage.Tx, r *storage.Environment, v Version, plain, secrets map[string]string, by, reason string) (*storage.Stack, error) {
 	now := s.now()
-	ok, err := tx.Transition(ctx, r.ID, statusStrings(StatusReady), string(StatusReady), map[string]any{"stack_id": stackIDOf(r), "updated_at": now})
+	ok, err := tx.Transition(ctx, r.ID, statusStrings(StatusReady), string(StatusReady), storage.EnvironmentUpdate{StackID: storage.Set(stackIDOf(r)), UpdatedAt: storage.Set(now)})
 	if err != nil {
 		return nil, err
 	}
@@ -390,9 +390,10 @@ func (s *Service) Rollback(ctx context.Context, actor Actor, id string) (env *En
 func (s *Service) switchBack(ctx context.Context, r *storage.Environment, cur, prev *storage.Stack, v Version, by, why string) error {
 	now := s.now()
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
-		ok, err := tx.TransitionStack(ctx, prev.ID, []string{string(StackStandby)}, string(StackInService), map[string]any{
-			"standby_until": nil, "switched_at": now, "requested_at": now, "replaces": cur.ID, "from_version": cur.Version,
-			"requested_by": by, "request_reason": why, "failed_at": nil, "reason": "", "updated_at": now})
+		ok, err := tx.TransitionStack(ctx, prev.ID, []string{string(StackStandby)}, string(StackInService), storage.StackUpdate{
+			StandbyUntil: storage.Clear[time.Time](), SwitchedAt: storage.At(now), RequestedAt: storage.At(now), Replaces: storage.Set(cur.ID),
+			FromVersion: storage.Set(cur.Version), RequestedBy: storage.Set(by), RequestReason: storage.Set(why), FailedAt: storage.Clear[time.Time](),
+			Reason: storage.Set(""), UpdatedAt: storage.Set(now)})
 		if err != nil {
 			return err
 		}
@@ -415,16 +416,16 @@ func (s *Service) switchBack(ctx context.Context, r *storage.Environment, cur, p
 // rollback grace or is destroyed now, in tx.
 func (s *Service) switchTx(ctx context.Context, tx *storage.Tx, r *storage.Environment, old, next *storage.Stack, v Version, by, msg string) error {
 	now := s.now()
-	ok, err := tx.Transition(ctx, r.ID, statusStrings(StatusReady), string(StatusReady), map[string]any{
-		"stack_id": next.ID, "handle": next.Handle, "outputs": next.Outputs, "facts": next.Facts,
-		"version": next.Version, "version_id": next.VersionID, "params": next.Params, "secrets": next.Secrets,
-		"secret_names": next.SecretNames, "status_reason": "", "updated_at": now,
+	ok, err := tx.Transition(ctx, r.ID, statusStrings(StatusReady), string(StatusReady), storage.EnvironmentUpdate{
+		StackID: storage.Set(next.ID), Handle: storage.Set(next.Handle), Outputs: storage.Set(next.Outputs), Facts: storage.Set(next.Facts),
+		Version: storage.Set(next.Version), VersionID: storage.Set(next.VersionID), Params: storage.Set(next.Params), Secrets: storage.Set(next.Secrets),
+		SecretNames: storage.Set(next.SecretNames), StatusReason: storage.Set(""), UpdatedAt: storage.Set(now),
 		// The stack in service decides the rate from now on.
-		"hourly_cost_micros": int64(v.Spec.Cost.Rate(decodeMap(next.Params))),
+		HourlyCostMicros: storage.Set(int64(v.Spec.Cost.Rate(decodeMap(next.Params)))),
 		// The recovery figures shown are the in-service stack's own (nil
 		// for a stack that has none: not a DR kind, or recorded before
 		// stacks kept them).
-		"rto_ms": next.RTOMillis, "rpo_ms": next.RPOMillis})
+		RTOMillis: storage.Set(next.RTOMillis), RPOMillis: storage.Set(next.RPOMillis)})
 	if err != nil {
 		return err
 	}
@@ -436,10 +437,10 @@ func (s *Service) switchTx(ctx context.Context, tx *storage.Tx, r *storage.Envir
 	if until.After(r.ExpiresAt) {
 		until = r.ExpiresAt.UTC()
 	}
-	upd := map[string]any{"handle": old.Handle, "outputs": old.Outputs, "facts": old.Facts, "updated_at": now}
+	upd := storage.StackUpdate{Handle: storage.Set(old.Handle), Outputs: storage.Set(old.Outputs), Facts: storage.Set(old.Facts), UpdatedAt: storage.Set(now)}
 	opts := s.attemptOpts(s.cfg.DestroyAttempts)
 	if grace > 0 && until.After(now) {
-		upd["standby_until"] = until
+		upd.StandbyUntil = storage.At(until)
 		opts.ScheduledAt = until
 		msg += fmt.Sprintf("; the stack of %s is kept on standby until %s for a rollback", old.Version, until.Format(time.RFC3339))
 		if _, err := tx.TransitionStack(ctx, old.ID, []string{string(StackInService)}, string(StackStandby), upd); err != nil {
@@ -522,7 +523,7 @@ func (w *replaceWorker) Work(ctx context.Context, job *river.Job[replaceArgs]) e
 	}
 	s.stackEvent(rctx, r.ID, st.ID, fmt.Sprintf("Building the new stack: attempt %d of %d failed, retrying: %s", job.Attempt, s.cfg.ProvisionAttempts, reason))
 	if st.Handle == "" {
-		if err := s.store.UpdateStack(rctx, st.ID, map[string]any{"attempt": st.Attempt + 1, "updated_at": s.now()}); err != nil {
+		if err := s.store.UpdateStack(rctx, st.ID, storage.StackUpdate{Attempt: storage.Set(st.Attempt + 1), UpdatedAt: storage.Set(s.now())}); err != nil {
 			return err
 		}
 	}
@@ -561,7 +562,7 @@ func (w *replaceWorker) step(ctx context.Context, r *storage.Environment, st *st
 			return err
 		}
 		rctx, cancel := recordCtx(ctx)
-		err = s.store.UpdateStack(rctx, st.ID, map[string]any{"handle": handle, "updated_at": s.now()})
+		err = s.store.UpdateStack(rctx, st.ID, storage.StackUpdate{Handle: storage.Set(handle), UpdatedAt: storage.Set(s.now())})
 		cancel()
 		if err != nil {
 			return err
@@ -638,9 +639,9 @@ func (s *Service) switchTo(ctx context.Context, r *storage.Environment, cand *st
 		}
 	}
 	err = s.store.InTx(ctx, func(tx *storage.Tx) error {
-		ok, err := tx.TransitionStack(ctx, cand.ID, []string{string(StackBuilding)}, string(StackInService), map[string]any{
-			"handle": cand.Handle, "outputs": cand.Outputs, "facts": cand.Facts, "ready_at": now, "switched_at": now, "updated_at": now,
-			"rto_ms": cand.RTOMillis, "rpo_ms": cand.RPOMillis})
+		ok, err := tx.TransitionStack(ctx, cand.ID, []string{string(StackBuilding)}, string(StackInService), storage.StackUpdate{
+			Handle: storage.Set(cand.Handle), Outputs: storage.Set(cand.Outputs), Facts: storage.Set(cand.Facts), ReadyAt: storage.At(now),
+			SwitchedAt: storage.At(now), UpdatedAt: storage.Set(now), RTOMillis: storage.Set(cand.RTOMillis), RPOMillis: storage.Set(cand.RPOMillis)})
 		if err != nil || !ok {
 			return err
 		}
@@ -679,7 +680,7 @@ func (s *Service) failReplace(ctx context.Context, r *storage.Environment, cand 
 	now := s.now()
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
 		ok, err := tx.TransitionStack(ctx, cand.ID, []string{string(StackBuilding)}, string(StackFailedOut),
-			map[string]any{"reason": reason, "failed_at": now, "updated_at": now})
+			storage.StackUpdate{Reason: storage.Set(reason), FailedAt: storage.At(now), UpdatedAt: storage.Set(now)})
 		if err != nil || !ok {
 			return err
 		}
@@ -782,7 +783,7 @@ func (w *stackDestroyWorker) Work(ctx context.Context, job *river.Job[stackDestr
 				return river.JobSnooze(left)
 			}
 		}
-		ok, err := s.store.TransitionStack(ctx, st.ID, []string{string(StackStandby)}, string(StackDestroying), map[string]any{"updated_at": s.now()})
+		ok, err := s.store.TransitionStack(ctx, st.ID, []string{string(StackStandby)}, string(StackDestroying), storage.StackUpdate{UpdatedAt: storage.Set(s.now())})
 		if err != nil || !ok {
 			return err
 		}
@@ -838,7 +839,7 @@ func (s *Service) stackDestroyed(ctx context.Context, envID string, st *storage.
 	now := s.now()
 	err := s.store.InTx(ctx, func(tx *storage.Tx) error {
 		ok, err := tx.TransitionStack(ctx, st.ID, []string{string(StackDestroying), string(StackFailedOut), string(StackStandby), string(StackBuilding), string(StackInService)},
-			string(StackDestroyed), map[string]any{"destroyed_at": now, "updated_at": now})
+			string(StackDestroyed), storage.StackUpdate{DestroyedAt: storage.At(now), UpdatedAt: storage.Set(now)})
 		if err != nil || !ok || !say {
 			return err
 		}

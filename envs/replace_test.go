@@ -11,6 +11,7 @@ import (
 
 	"github.com/mayflyhq/mayfly/envs"
 	"github.com/mayflyhq/mayfly/envs/local"
+	"github.com/mayflyhq/mayfly/storage"
 )
 
 // appTemplate is a local stack of one long-running process; versions
@@ -38,6 +39,13 @@ stack:
 // and adds color, which has no default; 1.2.0's setup fails; 1.3.0 keeps
 // no old stack (rollback.grace 0s); 1.4.0's setup takes ten minutes.
 func replaceService(t *testing.T, cfg envs.Config) (*envs.Service, *local.Provider) {
+	t.Helper()
+	svc, p, _ := replaceServiceDB(t, cfg)
+	return svc, p
+}
+
+// replaceServiceDB is replaceService that also returns its database.
+func replaceServiceDB(t *testing.T, cfg envs.Config) (*envs.Service, *local.Provider, *storage.DB) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -78,7 +86,7 @@ func replaceService(t *testing.T, cfg envs.Config) (*envs.Service, *local.Provid
 		}
 	}
 	startService(t, svc)
-	return svc, p
+	return svc, p, db
 }
 
 func waitReady(t *testing.T, svc *envs.Service, id string) *envs.Environment {

@@ -253,7 +253,8 @@ func (r *rolloutRunner) tick(ctx context.Context, id string) (bool, error) {
 	}
 	if wave < 0 {
 		now := s.now()
-		_, err := s.store.TransitionRollout(ctx, id, []string{RolloutRunning}, map[string]any{"status": RolloutDone, "updated_at": now, "finished_at": now})
+		_, err := s.store.TransitionRollout(ctx, id, []string{RolloutRunning},
+			storage.RolloutUpdate{Status: storage.Set(RolloutDone), UpdatedAt: storage.Set(now), FinishedAt: storage.At(now)})
 		return false, err
 	}
 	for i := range items {
@@ -324,7 +325,7 @@ func (r *rolloutRunner) finishFrom(ctx context.Context, ro *storage.Rollout, it 
 	now := s.now()
 	return s.store.InTx(ctx, func(tx *storage.Tx) error {
 		ok, err := tx.TransitionRolloutItem(ctx, ro.ID, it.EnvironmentID, from,
-			map[string]any{"state": res.State, "reason": truncate(res.Reason, 1000), "finished_at": now})
+			storage.RolloutItemUpdate{State: storage.Set(res.State), Reason: storage.Set(truncate(res.Reason, 1000)), FinishedAt: storage.At(now)})
 		if err != nil || !ok {
 			return err
 		}
@@ -333,7 +334,8 @@ func (r *rolloutRunner) finishFrom(ctx context.Context, ro *storage.Rollout, it 
 			return nil
 		}
 		reason := fmt.Sprintf("%s failed: %s", it.EnvironmentID, truncate(res.Reason, 800))
-		paused, err := tx.TransitionRollout(ctx, ro.ID, []string{RolloutRunning}, map[string]any{"status": RolloutPaused, "reason": reason, "updated_at": now})
+		paused, err := tx.TransitionRollout(ctx, ro.ID, []string{RolloutRunning},
+			storage.RolloutUpdate{Status: storage.Set(RolloutPaused), Reason: storage.Set(reason), UpdatedAt: storage.Set(now)})
 		if err != nil || !paused {
 			return err
 		}
@@ -479,7 +481,8 @@ func rolloutFromRow(r *storage.Rollout) *Rollout {
 // failed); CancelRollout stops one, skipping what has not started.
 func (s *Service) ResumeRollout(ctx context.Context, actor Actor, template, id string) (*Rollout, error) {
 	return s.changeRollout(ctx, actor, template, id, "rollout.resume", func(tx *storage.Tx, now time.Time) (bool, error) {
-		ok, err := tx.TransitionRollout(ctx, id, []string{RolloutPaused}, map[string]any{"status": RolloutRunning, "reason": "", "updated_at": now})
+		ok, err := tx.TransitionRollout(ctx, id, []string{RolloutPaused},
+			storage.RolloutUpdate{Status: storage.Set(RolloutRunning), Reason: storage.Set(""), UpdatedAt: storage.Set(now)})
 		if err != nil || !ok {
 			return ok, err
 		}
@@ -491,7 +494,8 @@ func (s *Service) ResumeRollout(ctx context.Context, actor Actor, template, id s
 func (s *Service) CancelRollout(ctx context.Context, actor Actor, template, id string) (*Rollout, error) {
 	return s.changeRollout(ctx, actor, template, id, "rollout.cancel", func(tx *storage.Tx, now time.Time) (bool, error) {
 		ok, err := tx.TransitionRollout(ctx, id, []string{RolloutRunning, RolloutPaused},
-			map[string]any{"status": RolloutCancelled, "reason": "cancelled by " + actor.Name, "updated_at": now, "finished_at": now})
+			storage.RolloutUpdate{Status: storage.Set(RolloutCancelled), Reason: storage.Set("cancelled by " + actor.Name),
+				UpdatedAt: storage.Set(now), FinishedAt: storage.At(now)})
 		if err != nil || !ok {
 			return ok, err
 		}

@@ -81,7 +81,7 @@ func (v *versionStep) step(ctx context.Context, ro *storage.Rollout, it *storage
 	if err != nil {
 		return stepResult{}, err
 	}
-	if err := v.s.store.UpdateEnvironment(ctx, env.ID, map[string]any{"version": ver.Version, "version_id": ver.ID}); err != nil {
+	if err := v.s.store.UpdateEnvironment(ctx, env.ID, storage.EnvironmentUpdate{Version: storage.Set(ver.Version), VersionID: storage.Set(ver.ID)}); err != nil {
 		return stepResult{}, err
 	}
 	return stepResult{State: ItemDone}, nil

@@ -207,7 +207,7 @@ func (s *Service) SetEnvironmentSchedule(ctx context.Context, actor Actor, id st
 			stop = &next
 			msg = fmt.Sprintf("Schedule: %s (stop %q, start %q, %s); next stop %s", from, sched.Stop, sched.Start, sched.TZ, next.Format(time.RFC3339))
 		}
-		if err := tx.UpdateActivity(ctx, id, map[string]any{"schedule": setting, "stop_at": stop, "updated_at": now}); err != nil {
+		if err := tx.UpdateActivity(ctx, id, storage.ActivityUpdate{Schedule: storage.Set(setting), StopAt: storage.Set(stop), UpdatedAt: storage.Set(now)}); err != nil {
 			return err
 		}
 		return s.addEvent(ctx, tx, id, EventAction, "", msg, actor.Name)
@@ -266,7 +266,7 @@ func (s *Service) SetTeamSchedule(ctx context.Context, actor Actor, team string,
 			stop = &next
 		}
 		for _, a := range rows {
-			if err := tx.UpdateActivity(ctx, a.EnvironmentID, map[string]any{"stop_at": stop, "updated_at": now}); err != nil {
+			if err := tx.UpdateActivity(ctx, a.EnvironmentID, storage.ActivityUpdate{StopAt: storage.Set(stop), UpdatedAt: storage.Set(now)}); err != nil {
 				return err
 			}
 		}
@@ -278,7 +278,7 @@ func (s *Service) SetTeamSchedule(ctx context.Context, actor Actor, team string,
 // due, recording when they start again.
 func (s *Service) scheduleStops(ctx context.Context) error {
 	now := s.now()
-	due, err := s.store.ActivityDue(ctx, "stop_at", statusStrings(StatusPending, StatusProvisioning, StatusReady), now, lifecycleBatch)
+	due, err := s.store.ActivityDue(ctx, storage.ScheduledStop, statusStrings(StatusPending, StatusProvisioning, StatusReady), now, lifecycleBatch)
 	if err != nil {
 		return err
 	}
@@ -293,21 +293,21 @@ func (s *Service) scheduleStops(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			updates := map[string]any{"stop_at": nil, "updated_at": now}
+			updates := storage.ActivityUpdate{StopAt: storage.Clear[time.Time](), UpdatedAt: storage.Set(now)}
 			var start time.Time
 			if sched != nil {
 				start = sched.NextStart(now)
 				if start.Before(r.ExpiresAt) { // else it expires before it would start again
-					updates["start_at"], updates["stopped_at"] = start, now
+					updates.StartAt, updates.StoppedAt = storage.At(start), storage.At(now)
 				}
 			}
-			ok, err := tx.ClaimActivity(ctx, a.EnvironmentID, "stop_at <= ?", []any{now}, updates)
+			ok, err := tx.ClaimActivity(ctx, a.EnvironmentID, storage.ScheduledStop, now, updates)
 			if err != nil || !ok || sched == nil {
 				return err
 			}
 			reason := fmt.Sprintf("Schedule (%s, %s): stopped for the night; a fresh stack starts at %s", from, sched.TZ,
 				start.In(sched.Location()).Format("Mon 2 Jan 15:04 MST"))
-			if _, ok := updates["start_at"]; !ok {
+			if !updates.StartAt.Set {
 				reason = fmt.Sprintf("Schedule (%s, %s): stopped; it expires before the next start", from, sched.TZ)
 			}
 			if stopped, err = s.requestDestroy(ctx, tx, r, reason, "schedule", time.Time{}); err != nil {
@@ -337,7 +337,7 @@ var errNothingToDo = errors.New("envs: nothing to do")
 // whose start is due, once each stop is destroyed.
 func (s *Service) scheduleStarts(ctx context.Context) error {
 	now := s.now()
-	due, err := s.store.ActivityDue(ctx, "start_at", statusStrings(StatusDestroyed), now, lifecycleBatch)
+	due, err := s.store.ActivityDue(ctx, storage.ScheduledStart, statusStrings(StatusDestroyed), now, lifecycleBatch)
 	if err != nil {
 		return err
 	}
@@ -364,8 +364,8 @@ func (s *Service) scheduledRelaunch(ctx context.Context, a storage.EnvironmentAc
 		return s.scheduleFailed(ctx, a.EnvironmentID, now, err)
 	}
 	claim := func(tx *storage.Tx, envID string) error {
-		ok, err := tx.ClaimActivity(ctx, a.EnvironmentID, "relaunched_as = '' AND start_at <= ?", []any{now},
-			map[string]any{"relaunched_as": envID, "updated_at": now})
+		ok, err := tx.ClaimActivity(ctx, a.EnvironmentID, storage.ScheduledStart, now,
+			storage.ActivityUpdate{RelaunchedAs: storage.Set(envID), UpdatedAt: storage.Set(now)})
 		if err != nil {
 			return err
 		}
@@ -446,8 +446,8 @@ func (s *Service) scheduledRow(ctx context.Context, srcRow *storage.Environment,
 // scheduleFailed records, once, why a scheduled start could not launch.
 func (s *Service) scheduleFailed(ctx context.Context, id string, now time.Time, cause error) error {
 	return s.store.InTx(ctx, func(tx *storage.Tx) error {
-		ok, err := tx.ClaimActivity(ctx, id, "relaunched_as = '' AND start_at <= ?", []any{now},
-			map[string]any{"relaunched_as": "-", "updated_at": now})
+		ok, err := tx.ClaimActivity(ctx, id, storage.ScheduledStart, now,
+			storage.ActivityUpdate{RelaunchedAs: storage.Set("-"), UpdatedAt: storage.Set(now)})
 		if err != nil || !ok {
 			return err
 		}
@@ -460,8 +460,7 @@ func (s *Service) scheduleFailed(ctx context.Context, id string, now time.Time, 
 // was pending.
 func (s *Service) cancelScheduledStart(ctx context.Context, tx *storage.Tx, id, actor string) (bool, error) {
 	now := s.now()
-	ok, err := tx.ClaimActivity(ctx, id, "relaunched_as = '' AND start_at IS NOT NULL", nil,
-		map[string]any{"start_at": nil, "updated_at": now})
+	ok, err := tx.ClaimPendingStart(ctx, id, storage.ActivityUpdate{StartAt: storage.Clear[time.Time](), UpdatedAt: storage.Set(now)})
 	if err != nil || !ok {
 		return false, err
 	}

@@ -173,7 +173,7 @@ func (s *Service) ResealSecrets(ctx context.Context) (int, error) {
 		if err != nil {
 			return n, err
 		}
-		if err := s.store.SetSecrets(ctx, r.ID, sealed); err != nil {
+		if err := s.store.SetSecrets(ctx, r.ID, sealed, s.now()); err != nil {
 			return n, err
 		}
 		n++

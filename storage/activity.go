@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // EnvironmentActivity is an environment's last activity, its inactivity
@@ -98,47 +99,88 @@ func (q Queries) RecordActivity(ctx context.Context, id string, at time.Time, vi
 	return res.RowsAffected == 1, nil
 }
 
+// ActivityDeadline names one of an activity row's deadlines.
+type ActivityDeadline int
+
+const (
+	// IdleWarning is idle_warn_at, when the inactivity warning is given;
+	// due only while the warning for it was not (idle_warned_at unset).
+	IdleWarning ActivityDeadline = iota + 1
+	// IdleDestroy is idle_until, when an unused environment is destroyed.
+	IdleDestroy
+	// ScheduledStop is stop_at, the schedule's next stop.
+	ScheduledStop
+	// ScheduledStart is start_at, the schedule's next start; due only
+	// while that start was not made (relaunched_as empty).
+	ScheduledStart
+)
+
+// column is the deadline's column and the extra condition that keeps it
+// due ("" or " AND ..."), on the activity row named by prefix ("" or
+// "a.").
+func (d ActivityDeadline) column(prefix string) (col, cond string, err error) {
+	switch d {
+	case IdleWarning:
+		return prefix + "idle_warn_at", " AND " + prefix + "idle_warned_at IS NULL", nil
+	case IdleDestroy:
+		return prefix + "idle_until", "", nil
+	case ScheduledStop:
+		return prefix + "stop_at", "", nil
+	case ScheduledStart:
+		return prefix + "start_at", " AND " + prefix + "relaunched_as = ''", nil
+	}
+	return "", "", fmt.Errorf("storage: unknown activity deadline %d", d)
+}
+
 // ActivityDue lists up to limit environments in one of the given statuses
-// whose activity column col ("idle_warn_at", "idle_until", "stop_at",
-// "start_at") is at or before now, soonest first; a warning already given,
-// or a start already made, is not due again.
-func (q Queries) ActivityDue(ctx context.Context, col string, statuses []string, now time.Time, limit int) ([]EnvironmentActivity, error) {
-	cond := ""
-	switch col {
-	case "idle_warn_at":
-		cond = " AND a.idle_warned_at IS NULL"
-	case "start_at":
-		cond = " AND a.relaunched_as = ''"
-	case "idle_until", "stop_at":
-	default:
-		return nil, fmt.Errorf("storage: activity due: unknown column %q", col)
+// whose deadline d is at or before now, soonest first; a warning already
+// given, or a start already made, is not due again.
+func (q Queries) ActivityDue(ctx context.Context, d ActivityDeadline, statuses []string, now time.Time, limit int) ([]EnvironmentActivity, error) {
+	col, cond, err := d.column("a.")
+	if err != nil {
+		return nil, err
 	}
 	var out []EnvironmentActivity
-	err := q.ctx(ctx).Table("environment_activity AS a").Select("a.*").
+	err = q.ctx(ctx).Table("environment_activity AS a").Select("a.*").
 		Joins("JOIN environments e ON e.id = a.environment_id").
-		Where("a."+col+" <= ? AND e.status IN ?"+cond, now, statuses).
-		Order("a." + col).Limit(limit).Find(&out).Error
+		Where(col+" <= ? AND e.status IN ?"+cond, now, statuses).
+		Order(col).Limit(limit).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("storage: activity due (%s): %w", col, err)
 	}
 	return out, nil
 }
 
-// ClaimActivity sets columns of an environment's activity row if cond
-// (an SQL condition on the row, with args) still holds, and reports
-// whether it did: the row is locked until the transaction ends, so of
-// several replicas acting on the same deadline exactly one claims it.
-func (q Queries) ClaimActivity(ctx context.Context, id, cond string, args []any, updates map[string]any) (bool, error) {
-	res := q.ctx(ctx).Model(&EnvironmentActivity{}).Where("environment_id = ? AND "+cond, append([]any{id}, args...)...).Updates(updates)
+// ClaimActivity writes u to an environment's activity row if its deadline
+// d is still due at now (as ActivityDue has it), and reports whether it
+// did: the row is locked until the transaction ends, so of several
+// replicas acting on the same deadline exactly one claims it.
+func (q Queries) ClaimActivity(ctx context.Context, id string, d ActivityDeadline, now time.Time, u ActivityUpdate) (bool, error) {
+	col, cond, err := d.column("")
+	if err != nil {
+		return false, err
+	}
+	return q.claimActivity(ctx, id, col+" <= ?"+cond, []any{now}, u)
+}
+
+// ClaimPendingStart writes u to an environment's activity row if it has a
+// scheduled start not made yet (whenever it is due), and reports whether
+// it did, like ClaimActivity.
+func (q Queries) ClaimPendingStart(ctx context.Context, id string, u ActivityUpdate) (bool, error) {
+	return q.claimActivity(ctx, id, "relaunched_as = '' AND start_at IS NOT NULL", nil, u)
+}
+
+func (q Queries) claimActivity(ctx context.Context, id, cond string, args []any, u ActivityUpdate) (bool, error) {
+	res := q.ctx(ctx).Model(&EnvironmentActivity{}).Where("environment_id = ? AND "+cond, append([]any{id}, args...)...).Updates(u.columns())
 	if res.Error != nil {
 		return false, fmt.Errorf("storage: claim activity of %s: %w", id, res.Error)
 	}
 	return res.RowsAffected == 1, nil
 }
 
-// UpdateActivity sets columns of an environment's activity row.
-func (q Queries) UpdateActivity(ctx context.Context, id string, updates map[string]any) error {
-	res := q.ctx(ctx).Model(&EnvironmentActivity{}).Where("environment_id = ?", id).Updates(updates)
+// UpdateActivity writes u to an environment's activity row.
+func (q Queries) UpdateActivity(ctx context.Context, id string, u ActivityUpdate) error {
+	res := q.ctx(ctx).Model(&EnvironmentActivity{}).Where("environment_id = ?", id).Updates(u.columns())
 	if res.Error != nil {
 		return fmt.Errorf("storage: update activity of %s: %w", id, res.Error)
 	}
@@ -174,9 +216,14 @@ func (q Queries) TeamSchedule(ctx context.Context, team string) (*TeamSchedule, 
 	return &t, nil
 }
 
-// SaveTeamSchedule writes a team's default schedule.
+// SaveTeamSchedule writes a team's default schedule, t.UpdatedAt included
+// (gorm's Save would stamp it with its own clock).
 func (q Queries) SaveTeamSchedule(ctx context.Context, t *TeamSchedule) error {
-	if err := q.ctx(ctx).Save(t).Error; err != nil {
+	err := q.ctx(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "team"}},
+		DoUpdates: clause.AssignmentColumns([]string{"stop", "start", "tz", "updated_by", "updated_at"}),
+	}).Create(t).Error
+	if err != nil {
 		return fmt.Errorf("storage: save schedule of team %s: %w", t.Team, err)
 	}
 	return nil

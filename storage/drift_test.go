@@ -33,7 +33,7 @@ func TestDriftRows(t *testing.T) {
 		}
 	}
 	envs["env-c"].Status = "provisioning"
-	if err := db.UpdateEnvironment(ctx, "env-c", map[string]any{"status": "provisioning"}); err != nil {
+	if err := db.UpdateEnvironment(ctx, "env-c", storage.EnvironmentUpdate{Status: storage.Set("provisioning")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -129,7 +129,7 @@ func TestDriftRows(t *testing.T) {
 
 	// The stack replaced: the row is about the old one, so the new stack
 	// is a seed, not drifted.
-	if err := db.UpdateEnvironment(ctx, "env-a", map[string]any{"handle": "env-a-2"}); err != nil {
+	if err := db.UpdateEnvironment(ctx, "env-a", storage.EnvironmentUpdate{Handle: storage.Set("env-a-2")}); err != nil {
 		t.Fatal(err)
 	}
 	if seeds, _ := db.DriftSeeds(ctx, 10); len(seeds) != 1 || seeds[0].ID != "env-a" || seeds[0].Handle != "env-a-2" {

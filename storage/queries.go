@@ -51,9 +51,10 @@ func (q Queries) SaveTemplate(ctx context.Context, t *Template) error {
 	return nil
 }
 
-// SetTemplateOwnerTeam hands a template name to another team.
-func (q Queries) SetTemplateOwnerTeam(ctx context.Context, name, team string) error {
-	err := q.ctx(ctx).Model(&Template{}).Where("name = ?", name).Update("owner_team", team).Error
+// SetTemplateOwnerTeam hands a template name to another team (updated at
+// `at`).
+func (q Queries) SetTemplateOwnerTeam(ctx context.Context, name, team string, at time.Time) error {
+	err := q.ctx(ctx).Model(&Template{}).Where("name = ?", name).Updates(map[string]any{"owner_team": team, "updated_at": at}).Error
 	if err != nil {
 		return fmt.Errorf("storage: set owner team of template %s: %w", name, err)
 	}
@@ -379,8 +380,8 @@ func (q Queries) CountByStatus(ctx context.Context) (map[string]int, error) {
 // the row changed: false means another actor got there first (or the
 // environment is in another state), which is how every transition happens
 // exactly once however many workers race for it.
-func (q Queries) Transition(ctx context.Context, id string, from []string, to string, updates map[string]any) (bool, error) {
-	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ?", id, from), id, to, updates)
+func (q Queries) Transition(ctx context.Context, id string, from []string, to string, u EnvironmentUpdate) (bool, error) {
+	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ?", id, from), id, to, u)
 }
 
 // TransitionExpired is Transition that also requires the environment to be
@@ -389,15 +390,14 @@ func (q Queries) Transition(ctx context.Context, id string, from []string, to st
 // between wins, on SQLite and PostgreSQL alike (PostgreSQL re-evaluates the
 // condition on the newest row version after waiting for a concurrent
 // writer).
-func (q Queries) TransitionExpired(ctx context.Context, id string, from []string, to string, now time.Time, updates map[string]any) (bool, error) {
-	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ? AND expires_at <= ?", id, from, now), id, to, updates)
+func (q Queries) TransitionExpired(ctx context.Context, id string, from []string, to string, now time.Time, u EnvironmentUpdate) (bool, error) {
+	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ? AND expires_at <= ?", id, from, now), id, to, u)
 }
 
-func (q Queries) transition(where *gorm.DB, id, to string, updates map[string]any) (bool, error) {
-	cols := map[string]any{"status": to}
-	for k, v := range updates {
-		cols[k] = v
-	}
+// transition writes u's columns with status `to` (u.Status is not used).
+func (q Queries) transition(where *gorm.DB, id, to string, u EnvironmentUpdate) (bool, error) {
+	cols := u.columns()
+	cols["status"] = to
 	res := where.Updates(cols)
 	if res.Error != nil {
 		return false, fmt.Errorf("storage: transition environment %s to %s: %w", id, to, res.Error)
@@ -409,8 +409,8 @@ func (q Queries) transition(where *gorm.DB, id, to string, updates map[string]an
 // environment's stack to be cleaned up already (stack_cleaned_at set): a
 // failed launch whose stack is gone is destroyed without a provider call,
 // and one whose clean-up has not finished is not.
-func (q Queries) TransitionStackCleaned(ctx context.Context, id string, from []string, to string, updates map[string]any) (bool, error) {
-	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ? AND stack_cleaned_at IS NOT NULL", id, from), id, to, updates)
+func (q Queries) TransitionStackCleaned(ctx context.Context, id string, from []string, to string, u EnvironmentUpdate) (bool, error) {
+	return q.transition(q.ctx(ctx).Model(&Environment{}).Where("id = ? AND status IN ? AND stack_cleaned_at IS NOT NULL", id, from), id, to, u)
 }
 
 // DestroyRequested reports whether a destroy of the environment was
@@ -426,8 +426,8 @@ func (q Queries) DestroyRequested(ctx context.Context, id string) (bool, error) 
 }
 
 // UpdateEnvironment sets columns of an environment whatever its status.
-func (q Queries) UpdateEnvironment(ctx context.Context, id string, updates map[string]any) error {
-	res := q.ctx(ctx).Model(&Environment{}).Where("id = ?", id).Updates(updates)
+func (q Queries) UpdateEnvironment(ctx context.Context, id string, u EnvironmentUpdate) error {
+	res := q.ctx(ctx).Model(&Environment{}).Where("id = ?", id).Updates(u.columns())
 	if res.Error != nil {
 		return fmt.Errorf("storage: update environment %s: %w", id, res.Error)
 	}
@@ -482,7 +482,9 @@ const (
 // environment extended or destroyed since it was picked is left alone. On PostgreSQL the rows are picked FOR UPDATE SKIP LOCKED:
 // replicas reaping at the same time share the work instead of queueing on
 // each other's rows.
-func (q Queries) ExpireDue(ctx context.Context, from []string, stack StackFilter, to string, now time.Time, limit int, updates map[string]any) ([]Environment, error) {
+func (q Queries) ExpireDue(ctx context.Context, from []string, stack StackFilter, to string, now time.Time, limit int, u EnvironmentUpdate) ([]Environment, error) {
+	updates := u.columns()
+	delete(updates, "status") // the status is `to`
 	set, args := "status = ?", []any{to}
 	for _, col := range slices.Sorted(maps.Keys(updates)) {
 		set += ", " + col + " = ?"

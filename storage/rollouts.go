@@ -50,8 +50,8 @@ func (q Queries) RolloutItems(ctx context.Context, id string) ([]RolloutItem, er
 
 // TransitionRollout sets a rollout's columns if its status is one of from,
 // and reports whether it did.
-func (q Queries) TransitionRollout(ctx context.Context, id string, from []string, updates map[string]any) (bool, error) {
-	res := q.ctx(ctx).Model(&Rollout{}).Where("id = ? AND status IN ?", id, from).Updates(updates)
+func (q Queries) TransitionRollout(ctx context.Context, id string, from []string, u RolloutUpdate) (bool, error) {
+	res := q.ctx(ctx).Model(&Rollout{}).Where("id = ? AND status IN ?", id, from).Updates(u.columns())
 	if res.Error != nil {
 		return false, fmt.Errorf("storage: update rollout %s: %w", id, res.Error)
 	}
@@ -60,8 +60,8 @@ func (q Queries) TransitionRollout(ctx context.Context, id string, from []string
 
 // TransitionRolloutItem sets an item's columns if its state is one of
 // from, and reports whether it did.
-func (q Queries) TransitionRolloutItem(ctx context.Context, rollout, env string, from []string, updates map[string]any) (bool, error) {
-	res := q.ctx(ctx).Model(&RolloutItem{}).Where("rollout_id = ? AND environment_id = ? AND state IN ?", rollout, env, from).Updates(updates)
+func (q Queries) TransitionRolloutItem(ctx context.Context, rollout, env string, from []string, u RolloutItemUpdate) (bool, error) {
+	res := q.ctx(ctx).Model(&RolloutItem{}).Where("rollout_id = ? AND environment_id = ? AND state IN ?", rollout, env, from).Updates(u.columns())
 	if res.Error != nil {
 		return false, fmt.Errorf("storage: update item %s of rollout %s: %w", env, rollout, res.Error)
 	}
@@ -113,7 +113,7 @@ func (tx *Tx) StartRolloutItem(ctx context.Context, rollout, env string, limit i
 	if int(running) >= limit {
 		return false, nil
 	}
-	started, err := tx.TransitionRolloutItem(ctx, rollout, env, []string{"pending"}, map[string]any{"state": "running", "started_at": at})
+	started, err := tx.TransitionRolloutItem(ctx, rollout, env, []string{"pending"}, RolloutItemUpdate{State: Set("running"), StartedAt: At(at)})
 	if err != nil {
 		return false, wrap(err)
 	}

@@ -42,8 +42,8 @@ func (q Queries) StacksOf(ctx context.Context, envID string) ([]Stack, error) {
 }
 
 // UpdateStack changes a stack's columns; ErrNotFound if there is none.
-func (q Queries) UpdateStack(ctx context.Context, id string, updates map[string]any) error {
-	res := q.ctx(ctx).Model(&Stack{}).Where("id = ?", id).Updates(updates)
+func (q Queries) UpdateStack(ctx context.Context, id string, u StackUpdate) error {
+	res := q.ctx(ctx).Model(&Stack{}).Where("id = ?", id).Updates(u.columns())
 	if res.Error != nil {
 		return fmt.Errorf("storage: update stack %s: %w", id, res.Error)
 	}
@@ -54,13 +54,12 @@ func (q Queries) UpdateStack(ctx context.Context, id string, updates map[string]
 }
 
 // TransitionStack moves a stack from one of the given statuses to `to`
-// with updates, and reports whether it did.
-func (q Queries) TransitionStack(ctx context.Context, id string, from []string, to string, updates map[string]any) (bool, error) {
-	u := map[string]any{"status": to}
-	for k, v := range updates {
-		u[k] = v
-	}
-	res := q.ctx(ctx).Model(&Stack{}).Where("id = ? AND status IN ?", id, from).Updates(u)
+// with u's other columns (u.Status is not used), and reports whether it
+// did.
+func (q Queries) TransitionStack(ctx context.Context, id string, from []string, to string, u StackUpdate) (bool, error) {
+	cols := u.columns()
+	cols["status"] = to
+	res := q.ctx(ctx).Model(&Stack{}).Where("id = ? AND status IN ?", id, from).Updates(cols)
 	if res.Error != nil {
 		return false, fmt.Errorf("storage: stack %s to %s: %w", id, to, res.Error)
 	}

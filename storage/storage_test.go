@@ -86,7 +86,7 @@ func TestLiveNamesAreUnique(t *testing.T) {
 	if err := db.CreateEnvironment(ctx, newEnv("e2", "demo", v)); !errors.Is(err, storage.ErrConflict) {
 		t.Fatalf("second live environment with the same name: err = %v, want ErrConflict", err)
 	}
-	if err := db.UpdateEnvironment(ctx, "e1", map[string]any{"status": "destroyed"}); err != nil {
+	if err := db.UpdateEnvironment(ctx, "e1", storage.EnvironmentUpdate{Status: storage.Set("destroyed")}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.CreateEnvironment(ctx, newEnv("e3", "demo", v)); err != nil {
@@ -96,14 +96,14 @@ func TestLiveNamesAreUnique(t *testing.T) {
 	// is free for the next try; the failed one cannot come back to life
 	// under it, so two of them never clash.
 	for i, status := range []string{"failed", "destroying", "destroy_failed"} {
-		if err := db.UpdateEnvironment(ctx, "e3", map[string]any{"status": status}); err != nil {
+		if err := db.UpdateEnvironment(ctx, "e3", storage.EnvironmentUpdate{Status: storage.Set(status)}); err != nil {
 			t.Fatal(err)
 		}
 		id := fmt.Sprintf("e%d", 4+i)
 		if err := db.CreateEnvironment(ctx, newEnv(id, "demo", v)); err != nil {
 			t.Errorf("the name of a %s environment cannot be reused: %v", status, err)
 		}
-		if err := db.UpdateEnvironment(ctx, id, map[string]any{"status": "destroyed"}); err != nil {
+		if err := db.UpdateEnvironment(ctx, id, storage.EnvironmentUpdate{Status: storage.Set("destroyed")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -123,7 +123,7 @@ func TestFailedLaunchQueries(t *testing.T) {
 	}
 	closeIt := func() bool {
 		t.Helper()
-		ok, err := db.TransitionStackCleaned(ctx, "e1", []string{"failed"}, "destroyed", map[string]any{"updated_at": time.Now().UTC()})
+		ok, err := db.TransitionStackCleaned(ctx, "e1", []string{"failed"}, "destroyed", storage.EnvironmentUpdate{UpdatedAt: storage.Set(time.Now().UTC())})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,7 +133,7 @@ func TestFailedLaunchQueries(t *testing.T) {
 		t.Fatal("a failed launch whose stack is not cleaned up was closed")
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	if err := db.UpdateEnvironment(ctx, "e1", map[string]any{"stack_cleaned_at": now, "stack_held_until": now.Add(-time.Minute)}); err != nil {
+	if err := db.UpdateEnvironment(ctx, "e1", storage.EnvironmentUpdate{StackCleanedAt: storage.At(now), StackHeldUntil: storage.At(now.Add(-time.Minute))}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := db.Environment(ctx, "e1")
@@ -168,7 +168,7 @@ func TestFailedLaunchQueries(t *testing.T) {
 		if !add("setup: seed started") {
 			t.Error("a provisioning environment's progress was dropped")
 		}
-		if ok, err := db.Transition(ctx, "e2", []string{"provisioning"}, "destroying", map[string]any{"destroy_requested_at": time.Now().UTC()}); err != nil || !ok {
+		if ok, err := db.Transition(ctx, "e2", []string{"provisioning"}, "destroying", storage.EnvironmentUpdate{DestroyRequestedAt: storage.At(time.Now().UTC())}); err != nil || !ok {
 			t.Fatalf("destroy: %v %v", ok, err)
 		}
 		if add("service web started") {
@@ -201,7 +201,7 @@ func TestTransitionHappensOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok, err := db.Transition(ctx, "e1", []string{"ready"}, "destroying", nil)
+			ok, err := db.Transition(ctx, "e1", []string{"ready"}, "destroying", storage.EnvironmentUpdate{})
 			if err != nil {
 				t.Error(err)
 			}
@@ -396,14 +396,14 @@ func TestTransitionExpiredLosesToAnExtension(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("extend: %v %v", ok, err)
 	}
-	ok, err = db.TransitionExpired(ctx, "e1", []string{"ready"}, "destroying", now, nil)
+	ok, err = db.TransitionExpired(ctx, "e1", []string{"ready"}, "destroying", now, storage.EnvironmentUpdate{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ok {
 		t.Error("the reaper destroyed an environment extended since it looked")
 	}
-	ok, err = db.TransitionExpired(ctx, "e1", []string{"ready"}, "destroying", now.Add(2*time.Hour), nil)
+	ok, err = db.TransitionExpired(ctx, "e1", []string{"ready"}, "destroying", now.Add(2*time.Hour), storage.EnvironmentUpdate{})
 	if err != nil || !ok {
 		t.Errorf("expired at its new expiry: %v %v, want true", ok, err)
 	}
@@ -430,7 +430,7 @@ func TestExpireDueMovesOnlyWhatIsDueOnce(t *testing.T) {
 		}
 	}
 	live := []string{"pending", "provisioning", "ready"}
-	updates := map[string]any{"destroy_requested_at": now, "updated_at": now}
+	updates := storage.EnvironmentUpdate{DestroyRequestedAt: storage.At(now), UpdatedAt: storage.Set(now)}
 
 	t.Run("a failed launch goes by its stack", func(t *testing.T) {
 		got, err := db.ExpireDue(ctx, []string{"failed"}, storage.StackCleaned, "destroyed", now, 10, updates)
@@ -704,7 +704,7 @@ func TestTemplateOwnerTeam(t *testing.T) {
 	if o, team := owner(); o != "data" || team != "shop" {
 		t.Errorf("after saving again: owner %q, team %q; want data, shop", o, team)
 	}
-	if err := db.SetTemplateOwnerTeam(ctx, "t", "data"); err != nil {
+	if err := db.SetTemplateOwnerTeam(ctx, "t", "data", time.Now().UTC()); err != nil {
 		t.Fatal(err)
 	}
 	if _, team := owner(); team != "data" {

@@ -124,14 +124,12 @@ func (q Queries) ClaimUserCheck(ctx context.Context, id, claim string, staleBefo
 	return res.RowsAffected == 1, nil
 }
 
-// FinishUserCheck records the outcome of a re-check (cols) and releases
-// the claim, only if the caller still holds it: a sign-in meanwhile, or
+// FinishUserCheck records the outcome of a re-check (u) and releases the
+// claim, only if the caller still holds it: a sign-in meanwhile, or
 // another replica after the claim ran out, wins.
-func (q Queries) FinishUserCheck(ctx context.Context, id, claim string, cols map[string]any) (bool, error) {
-	up := map[string]any{"check_claim": "", "check_claim_until": nil}
-	for k, v := range cols {
-		up[k] = v
-	}
+func (q Queries) FinishUserCheck(ctx context.Context, id, claim string, u UserCheckUpdate) (bool, error) {
+	up := u.columns()
+	up["check_claim"], up["check_claim_until"] = "", nil
 	res := q.ctx(ctx).Model(&User{}).Where("id = ? AND check_claim = ?", id, claim).Updates(up)
 	if res.Error != nil {
 		return false, fmt.Errorf("storage: record the check of user %s: %w", id, res.Error)
@@ -383,9 +381,9 @@ func (q Queries) SecretRows(ctx context.Context) ([]Environment, error) {
 	return es, nil
 }
 
-// SetSecrets replaces an environment's sealed secrets.
-func (q Queries) SetSecrets(ctx context.Context, id string, sealed []byte) error {
-	if err := q.ctx(ctx).Model(&Environment{}).Where("id = ?", id).Update("secrets", sealed).Error; err != nil {
+// SetSecrets replaces an environment's sealed secrets (updated at `at`).
+func (q Queries) SetSecrets(ctx context.Context, id string, sealed []byte, at time.Time) error {
+	if err := q.ctx(ctx).Model(&Environment{}).Where("id = ?", id).Updates(map[string]any{"secrets": sealed, "updated_at": at}).Error; err != nil {
 		return fmt.Errorf("storage: reseal secrets of %s: %w", id, err)
 	}
 	return nil

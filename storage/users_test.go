@@ -55,10 +55,10 @@ func TestUserCheckIsClaimedOnce(t *testing.T) {
 	if claim("b", now) {
 		t.Error("a second claim succeeded while the first was live")
 	}
-	if ok, err := db.FinishUserCheck(ctx, "usr-1", "b", map[string]any{"role": "viewer"}); err != nil || ok {
+	if ok, err := db.FinishUserCheck(ctx, "usr-1", "b", storage.UserCheckUpdate{Role: storage.Set("viewer")}); err != nil || ok {
 		t.Errorf("finish without the claim: %v, %v; want refused", ok, err)
 	}
-	if ok, err := db.FinishUserCheck(ctx, "usr-1", "a", map[string]any{"role": "member", "confirmed_at": now, "check_at": now}); err != nil || !ok {
+	if ok, err := db.FinishUserCheck(ctx, "usr-1", "a", storage.UserCheckUpdate{Role: storage.Set("member"), ConfirmedAt: storage.At(now), CheckAt: storage.At(now)}); err != nil || !ok {
 		t.Fatalf("finish with the claim: %v, %v", ok, err)
 	}
 	got, err := db.User(ctx, "usr-1")

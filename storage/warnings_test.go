@@ -26,7 +26,7 @@ func TestExpireDueWaitsForPendingWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := []string{"pending", "provisioning", "ready"}
-	updates := map[string]any{"destroy_requested_at": now, "updated_at": now}
+	updates := storage.EnvironmentUpdate{DestroyRequestedAt: storage.At(now), UpdatedAt: storage.Set(now)}
 	if got, err := db.ExpireDue(ctx, live, storage.WithStack, "destroying", now, 10, updates); err != nil || len(got) != 0 {
 		t.Fatalf("with its warning pending: got %+v, %v; want none", got, err)
 	}

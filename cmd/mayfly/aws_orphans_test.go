@@ -14,6 +14,7 @@ import (
 
 	mfaws "github.com/mayflyhq/mayfly/envs/aws"
 	"github.com/mayflyhq/mayfly/envs/aws/awstest"
+	"github.com/mayflyhq/mayfly/storage"
 )
 
 func TestAWSOrphanSweep(t *testing.T) {
@@ -252,7 +253,7 @@ func TestAWSOrphansJudgedByStacks(t *testing.T) {
 
 	// The second stack's grace runs out before its destroy job has come
 	// round to it (it is scheduled for the grace's end, an hour away).
-	if err := s.DB.UpdateStack(ctx, second, map[string]any{"standby_until": time.Now().Add(-time.Minute)}); err != nil {
+	if err := s.DB.UpdateStack(ctx, second, storage.StackUpdate{StandbyUntil: storage.At(time.Now().Add(-time.Minute))}); err != nil {
 		t.Fatal(err)
 	}
 	got := orphans("with the standby past its grace", stranger, secondStack)
