@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mayflyhq/mayfly/envs/internal/testclock"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 	"github.com/mayflyhq/mayfly/storage"
 )
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 )
 
 func TestDeprecationDateIsValidated(t *testing.T) {
@@ -49,7 +50,7 @@ func TestDeprecationDateIsValidated(t *testing.T) {
 func TestDeprecationDateActsOnceOnTheEnvironments(t *testing.T) {
 	ctx := context.Background()
 	db, cipher := openStore(t)
-	clk := &clock{t: time.Now().UTC()}
+	clk := testclock.New(time.Now().UTC())
 	p := newFaultyProvider(nil)
 	svc := startFaulty(t, db, cipher, p, envs.Config{Clock: clk.Now, SweepInterval: time.Hour})
 	for _, v := range []string{"1.1.0", "1.2.0"} {
@@ -149,7 +150,7 @@ func TestDeprecationDateActsOnceOnTheEnvironments(t *testing.T) {
 func TestDeprecationReplaceIsRetried(t *testing.T) {
 	ctx := context.Background()
 	db, cipher := openStore(t)
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testclock.New(time.Now().UTC().Truncate(time.Second))
 	p := newFaultyProvider(map[string]plan{
 		"flaky":  {provision: script{faults: []fault{fine, fail}, then: fine}}, // its first replace fails
 		"broken": {provision: always(fail)},                                    // failed: a replace is refused

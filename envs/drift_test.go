@@ -13,25 +13,8 @@ import (
 	"github.com/mayflyhq/mayfly/envs/local"
 	"github.com/mayflyhq/mayfly/envs/notify"
 	"github.com/mayflyhq/mayfly/envs/notify/notifytest"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 )
-
-// clock is the service's clock, moved by the test.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // driftMetrics counts drift check outcomes as the HTTP layer's metrics do.
 type driftMetrics struct {
@@ -98,7 +81,7 @@ func TestDriftSchedule(t *testing.T) {
 			}
 		}
 	})
-	clk := &clock{t: time.Now().UTC().Truncate(time.Second)}
+	clk := testclock.New(time.Now().UTC().Truncate(time.Second))
 	metrics := &driftMetrics{checks: map[string]int{}}
 	// The scheduler's periodic run only at start: the test runs it itself
 	// after each move of the clock.

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
-	"github.com/mayflyhq/mayfly/envs/internal/testclock"
 	"github.com/mayflyhq/mayfly/envs/notify"
 	"github.com/mayflyhq/mayfly/envs/notify/notifytest"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 	"github.com/mayflyhq/mayfly/storage"
 )
 

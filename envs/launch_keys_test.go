@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 )
 
 // An idempotency key answers with its launch for a day, per owner; after
@@ -15,7 +16,7 @@ import (
 func TestLaunchOnceKeys(t *testing.T) {
 	ctx := context.Background()
 	db, cipher := openStore(t)
-	clk := &clock{t: time.Now().UTC()}
+	clk := testclock.New(time.Now().UTC())
 	svc := startFaulty(t, db, cipher, newFaultyProvider(nil), envs.Config{Clock: clk.Now, SweepInterval: time.Hour})
 	req := envs.LaunchRequest{Template: "faulty", Labels: map[string]string{"pr": "hunter2"}}
 	launch := func(a envs.Actor, key string, r envs.LaunchRequest) (*envs.Environment, bool) {

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
-	"github.com/mayflyhq/mayfly/envs/internal/testclock"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 )
 
 // pricedWarnedTemplate is warned at the default leads and costs $1 an

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
-	"github.com/mayflyhq/mayfly/envs/internal/testclock"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 )
 
 // TestReaperAuditsExpiry: an environment destroyed because its TTL ran out

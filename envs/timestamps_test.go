@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
-	"github.com/mayflyhq/mayfly/envs/internal/testclock"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 )
 
 // TestTimestampsComeFromTheClock: every time the domain writes through a

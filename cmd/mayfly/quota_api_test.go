@@ -7,13 +7,13 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
 	"github.com/mayflyhq/mayfly/envs"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 )
 
 // callAs calls the API with an API token.
@@ -112,7 +112,7 @@ func toJSON(v any) string {
 // on a template, a user and a team, and the API's cost of an environment;
 // accrued and projected exact on a clock that stands still.
 func TestCostPages(t *testing.T) {
-	clock := &stillClock{t: time.Now().UTC().Truncate(time.Hour)}
+	clock := testclock.New(time.Now().UTC().Truncate(time.Hour))
 	cfg := localConfig(t)
 	cfg.Clock = clock.Now
 	s := runTestMain(t, cfg)
@@ -170,22 +170,4 @@ func TestCostPages(t *testing.T) {
 	if j.Cost.Hourly != "2.5" || j.Cost.Accrued != "1.25" || j.Cost.Projected != "3.75" {
 		t.Errorf("API cost %+v, want hourly 2.5, accrued 1.25, projected 3.75", j.Cost)
 	}
-}
-
-// stillClock is a portal clock that moves only when the test moves it.
-type stillClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *stillClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *stillClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }

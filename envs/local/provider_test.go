@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
-	"github.com/mayflyhq/mayfly/envs/internal/testclock"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 	"github.com/mayflyhq/mayfly/envs/local"
 )
 
