@@ -27,9 +27,10 @@ func TestBrowserLabelsAndRolloutOfNothing(t *testing.T) {
 		chromedp.Submit(chromedp.CSS(`[data-testid="launch-form"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="labels"]`)),
 	)
-	if got := value(t, ctx, "labels", chromedp.Text(chromedp.CSS(`[data-testid="labels"]`))); !strings.Contains(got, "commit=abc") || !strings.Contains(got, "pr=7") {
-		t.Errorf("labels shown: %q", got)
-	}
+	// Read afresh each time: a live update may swap the section between a
+	// query and a read.
+	waitFor(t, ctx, "both labels shown", chromedp.Evaluate[string](`document.querySelector('[data-testid="labels"]')?.textContent ?? ""`),
+		func(got string) bool { return strings.Contains(got, "commit=abc") && strings.Contains(got, "pr=7") })
 	do(t, ctx, "a bad label is refused in the form",
 		chromedp.Navigate(s.url+"/templates/demo-shop/launch"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="launch-form"]`)),
