@@ -169,6 +169,20 @@ func (s *Service) Catalog(ctx context.Context) ([]Template, error) {
 	return out, nil
 }
 
+// TemplateNames lists the catalog's template names, in order: what a
+// filter offers, without reading versions or counting environments.
+func (s *Service) TemplateNames(ctx context.Context) ([]string, error) {
+	rows, err := s.store.Templates(ctx)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(rows))
+	for i, r := range rows {
+		names[i] = r.Name
+	}
+	return names, nil
+}
+
 // Template returns one catalog entry.
 func (s *Service) Template(ctx context.Context, name string) (Template, error) {
 	r, err := s.store.Template(ctx, name)

@@ -60,12 +60,10 @@ func (h *Handler) environmentList(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	catalog, err := h.svc.Catalog(ctx)
-	if err != nil {
+	// The template filter's names only: the catalog would count every
+	// live environment per version (a scan of the table) on each view.
+	if l.Templates, err = h.svc.TemplateNames(ctx); err != nil {
 		return err
-	}
-	for _, t := range catalog {
-		l.Templates = append(l.Templates, t.Name)
 	}
 	for s, n := range counts {
 		l.Counts[string(s)] = n
