@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/mayflyhq/mayfly/envs"
-	"github.com/mayflyhq/mayfly/internal/testclock"
 	"github.com/mayflyhq/mayfly/envs/local"
+	"github.com/mayflyhq/mayfly/internal/testclock"
 )
 
 func TestLifecycle(t *testing.T) {
