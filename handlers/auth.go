@@ -86,14 +86,17 @@ func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
 		}
 		// An EventSource cannot follow a redirect to a page: it gets 401.
 		sse := strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream")
-		if !isAPI(c) && c.Request().Method == http.MethodGet && !isHTMX(c) && !sse {
-			return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(safeReturn(c.Request().URL.RequestURI())))
-		}
-		if !isAPI(c) && !isHTMX(c) && !sse && !safeMethod(c.Request().Method) && c.Request().Header.Get(echo.HeaderAuthorization) == "" {
-			// A plain form posted from a page left open past the session's
-			// end (no script, or before htmx bound it): sign in, then come
-			// back to the page the form was on. Nothing was done.
-			return c.Redirect(http.StatusSeeOther, "/signin?return="+url.QueryEscape(safeReturn(refererPath(c))))
+		if m := c.Request().Method; !isAPI(c) && !isHTMX(c) && !sse {
+			switch {
+			case m == http.MethodGet:
+				return c.Redirect(http.StatusSeeOther, signinURL(c.Request().URL.RequestURI()))
+			case !safeMethod(m):
+				// A plain form posted from a page left open past the
+				// session's end (no script, or before htmx bound it): sign
+				// in, then come back to the page the form was on. Nothing
+				// was done.
+				return c.Redirect(http.StatusSeeOther, signinURL(refererPath(c)))
+			}
 		}
 		if isHTMX(c) {
 			// A page left open past the session's end: send the whole page
@@ -102,7 +105,7 @@ func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
 			if u, err := url.Parse(ret); err == nil {
 				ret = u.RequestURI()
 			}
-			c.Response().Header().Set("HX-Redirect", "/signin?return="+url.QueryEscape(safeReturn(ret)))
+			c.Response().Header().Set("HX-Redirect", signinURL(ret))
 		}
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="mayfly"`)
 		return envs.Errorf(envs.EUnauthorized, "sign in first (or send an API token as Authorization: Bearer)")
@@ -113,6 +116,10 @@ func (h *Handler) floor(c *echo.Context, a envs.Actor) error {
 	}
 	return err
 }
+
+// signinURL is the sign-in page returning to ret (a path of this site;
+// anything else returns home).
+func signinURL(ret string) string { return "/signin?return=" + url.QueryEscape(safeReturn(ret)) }
 
 // refererPath is the same-origin page a request came from, or "".
 func refererPath(c *echo.Context) string {
