@@ -14,26 +14,40 @@ import (
 	"github.com/mayflyhq/mayfly/storage"
 )
 
-// queuedDeliveries are the channels the fan-out queued a delivery of ev
-// to, from the job queue itself.
-func queuedDeliveries(t *testing.T, db *storage.DB, ev envs.NoticeEvent) []string {
+// queuedJobArgs are the JSON args of the jobs of kind in the job queue,
+// oldest first.
+func queuedJobArgs(t *testing.T, db *storage.DB, kind string) [][]byte {
 	t.Helper()
 	// River keeps args as SQLite's binary JSONB, or PostgreSQL's jsonb.
-	q := `SELECT json(args) FROM river_job WHERE kind = 'notice_delivery'`
+	q := `SELECT json(args) FROM river_job WHERE kind = ? ORDER BY id`
 	if db.Dialect() == "postgres" {
-		q = `SELECT args::text FROM river_job WHERE kind = 'notice_delivery'`
+		q = `SELECT args::text FROM river_job WHERE kind = $1 ORDER BY id`
 	}
-	rows, err := db.SQL().Query(q)
+	rows, err := db.SQL().Query(q, kind)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var out []string
+	var out [][]byte
 	for rows.Next() {
 		var raw []byte
 		if err := rows.Scan(&raw); err != nil {
 			t.Fatal(err)
 		}
+		out = append(out, raw)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// queuedDeliveries are the channels the fan-out queued a delivery of ev
+// to, from the job queue itself.
+func queuedDeliveries(t *testing.T, db *storage.DB, ev envs.NoticeEvent) []string {
+	t.Helper()
+	var out []string
+	for _, raw := range queuedJobArgs(t, db, "notice_delivery") {
 		var a struct {
 			ChannelID string `json:"channel_id"`
 			Notice    struct{ Event string }
@@ -44,9 +58,6 @@ func queuedDeliveries(t *testing.T, db *storage.DB, ev envs.NoticeEvent) []strin
 		if a.Notice.Event == string(ev) {
 			out = append(out, a.ChannelID)
 		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	slices.Sort(out)
 	return out

@@ -85,32 +85,15 @@ func warnAll(t *testing.T, svcs ...*envs.Service) {
 func queuedNotices(t *testing.T, db *storage.DB) func() []envs.Notice {
 	return func() []envs.Notice {
 		t.Helper()
-		// River keeps args as SQLite's binary JSONB, or PostgreSQL's jsonb.
-		q := `SELECT json(args) FROM river_job WHERE kind = 'notice' ORDER BY id`
-		if db.Dialect() == "postgres" {
-			q = `SELECT args::text FROM river_job WHERE kind = 'notice' ORDER BY id`
-		}
-		rows, err := db.SQL().Query(q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
 		var out []envs.Notice
-		for rows.Next() {
-			var raw []byte
+		for _, raw := range queuedJobArgs(t, db, "notice") {
 			var a struct{ Notice envs.Notice }
-			if err := rows.Scan(&raw); err != nil {
-				t.Fatal(err)
-			}
 			if err := json.Unmarshal(raw, &a); err != nil {
 				t.Fatal(err)
 			}
 			if a.Notice.Event == envs.NoticeExpiringSoon {
 				out = append(out, a.Notice)
 			}
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
 		}
 		return out
 	}
