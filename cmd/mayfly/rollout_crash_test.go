@@ -123,8 +123,12 @@ func TestReplicasRollout(t *testing.T) {
 	}
 	assertTinyRolledOut(t, b, ids, "1.1.0")
 
-	// 1.2.0's service exits at once: each replace to it fails.
-	publishTinyVersion(t, a, "1.2.0", `["sh", "-c", "exit 3"]`)
+	// 1.2.0's setup step fails: each replace to it fails. (A service that
+	// exits at once would not do: with no health check it counts as
+	// healthy if it still runs when first looked at.)
+	publishTinyVersion(t, a, "1.2.0", `["sleep", "302"]
+  setup:
+    - command: ["sh", "-c", "echo no database >&2; exit 3"]`)
 	ro = a.startRollout("tiny", map[string]any{"version": "1.2.0", "wave_size": 4, "concurrency": 1})
 	states := func(r rolloutResp) map[string]int {
 		n := map[string]int{}
