@@ -192,7 +192,8 @@ func checkFilterText(field, value string) error {
 }
 
 // storageFilter checks a filter and turns it into storage's. The statuses
-// of everything but destroyed become Undestroyed, which an index serves.
+// of everything but destroyed become Undestroyed, and the live ones Live,
+// which partial indexes serve.
 func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 	invalid := func(field, format string, args ...any) error {
 		return Invalid("filter is not valid", FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
@@ -221,8 +222,11 @@ func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 	}
 	sf := storage.EnvironmentFilter{Statuses: statusStrings(f.Statuses...), Owner: f.Owner, Template: f.Template,
 		Name: f.Name, Search: f.Search, Drifted: f.Drifted, Labels: labels, Limit: f.Limit, Offset: f.Offset}
-	if undestroyed(f.Statuses) {
+	switch {
+	case sameStatuses(f.Statuses, func(st Status) bool { return st != StatusDestroyed }):
 		sf.Statuses, sf.Undestroyed = nil, true
+	case sameStatuses(f.Statuses, Status.Live):
+		sf.Statuses, sf.Live = nil, true
 	}
 	if f.Cursor != "" {
 		var err error
@@ -239,10 +243,11 @@ func storageFilter(f Filter) (storage.EnvironmentFilter, error) {
 	return sf, nil
 }
 
-// undestroyed reports whether ss is every status but destroyed.
-func undestroyed(ss []Status) bool {
+// sameStatuses reports whether ss holds exactly the statuses for which in
+// is true.
+func sameStatuses(ss []Status, in func(Status) bool) bool {
 	for _, st := range Statuses {
-		if slices.Contains(ss, st) == (st == StatusDestroyed) {
+		if slices.Contains(ss, st) != in(st) {
 			return false
 		}
 	}
