@@ -2,6 +2,7 @@ package envs
 
 import (
 	"context"
+	"errors"
 
 	"github.com/mayflyhq/mayfly/storage"
 )
@@ -14,9 +15,9 @@ import (
 // again. A provider that cannot tell (unreachable, throttled) changes
 // nothing.
 func (s *Service) checkReady(ctx context.Context) error {
-	f := storage.EnvironmentFilter{Statuses: statusStrings(StatusReady), Limit: healthPage}
+	var after *storage.ListKey
 	for {
-		ready, err := s.store.Environments(ctx, f)
+		ready, err := s.store.ReadyStacks(ctx, after, healthPage)
 		if err != nil {
 			return err
 		}
@@ -27,7 +28,7 @@ func (s *Service) checkReady(ctx context.Context) error {
 			return nil
 		}
 		last := ready[len(ready)-1]
-		f.After = &storage.ListKey{CreatedAt: last.CreatedAt, ID: last.ID}
+		after = &storage.ListKey{CreatedAt: last.CreatedAt, ID: last.ID}
 	}
 }
 
@@ -37,12 +38,11 @@ var healthPage = 500
 
 // checkHealthOf asks each provider about its stacks among ready and
 // records the verdicts.
-func (s *Service) checkHealthOf(ctx context.Context, ready []storage.Environment) error {
-	byProvider := map[string][]*storage.Environment{}
+func (s *Service) checkHealthOf(ctx context.Context, ready []storage.ReadyStack) error {
+	byProvider := map[string][]*storage.ReadyStack{}
 	for i := range ready {
-		if r := &ready[i]; r.Handle != "" {
-			byProvider[r.Provider] = append(byProvider[r.Provider], r)
-		}
+		r := &ready[i]
+		byProvider[r.Provider] = append(byProvider[r.Provider], r)
 	}
 	for name, rows := range byProvider {
 		hc := healthChecker(s.providers[name])
@@ -75,10 +75,19 @@ func (s *Service) checkHealthOf(ctx context.Context, ready []storage.Environment
 // flagHealth records a ready environment's health verdict ("" healthy) in
 // its status reason, with an event when it changes. Only while the
 // environment is still ready: a destroy requested since owns the status.
-func (s *Service) flagHealth(ctx context.Context, r *storage.Environment, verdict string) error {
+func (s *Service) flagHealth(ctx context.Context, r *storage.ReadyStack, verdict string) error {
 	reason := ""
 	if verdict != "" {
-		reason = "Stack is not healthy: " + oneLine(s.masker(r).mask(verdict))
+		// The verdict may quote a secret: mask it with the environment's
+		// (read whole only here, for the few that are not healthy).
+		row, err := s.store.Environment(ctx, r.ID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		reason = "Stack is not healthy: " + oneLine(s.masker(row).mask(verdict))
 	}
 	if reason == r.StatusReason {
 		return nil

@@ -407,3 +407,33 @@ func (q Queries) EnvironmentsByHandle(ctx context.Context, provider string, hand
 	}
 	return es, nil
 }
+
+// ReadyStack is what a health sweep needs of a ready environment.
+type ReadyStack struct {
+	ID           string
+	Provider     string
+	Handle       string
+	StatusReason string
+	CreatedAt    time.Time
+}
+
+// ReadyStacks lists up to limit ready environments with a stack, oldest
+// first, after the one at after (nil: from the first). It reads five
+// columns through environments_status_created: a sweep of 100,000 ready
+// environments every reaper sweep read them whole before.
+func (q Queries) ReadyStacks(ctx context.Context, after *ListKey, limit int) ([]ReadyStack, error) {
+	var out []ReadyStack
+	if err := readyStacksQuery(q.ctx(ctx), after, limit).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("storage: ready stacks: %w", err)
+	}
+	return out, nil
+}
+
+func readyStacksQuery(db *gorm.DB, after *ListKey, limit int) *gorm.DB {
+	db = db.Model(&Environment{}).Select("id, provider, handle, status_reason, created_at").
+		Where("status = 'ready' AND handle <> ''")
+	if after != nil {
+		db = db.Where("(created_at, id) > (?, ?)", after.CreatedAt, after.ID)
+	}
+	return db.Order("created_at, id").Limit(limit)
+}
