@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -37,19 +38,47 @@ func (q Queries) DriftStates(ctx context.Context, ids []string) ([]DriftState, e
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	var out []DriftState
-	err := q.ctx(ctx).Raw(`SELECT e.id AS environment_id, v.drift_interval AS policy_interval, v.drift_remedy AS policy_remedy,
-    COALESCE(d.handle, '') AS handle, COALESCE(d.state, '') AS state, d.checked_at, d.drifted_since,
-    COALESCE(d.items, '[]') AS items, COALESCE(d.error, '') AS error, d.error_at, d.due_at,
-    d.requested_at, COALESCE(d.requested_by, '') AS requested_by
+	// Scanned by hand, as the listings are (scan.go): gorm's scan of these
+	// rows was a sixth of the API page's CPU.
+	rows, err := q.ctx(ctx).Raw(`SELECT `+q.sqlColumns(driftStateColumns)+`
 FROM environments e
 JOIN template_versions v ON v.id = e.version_id
 LEFT JOIN environment_drift d ON d.environment_id = e.id
-WHERE e.id IN ?`, ids).Scan(&out).Error
+WHERE e.id IN ?`, ids).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("storage: drift of %d environments: %w", len(ids), err)
+	}
+	out, err := scanDriftStates(rows, len(ids))
 	if err != nil {
 		return nil, fmt.Errorf("storage: drift of %d environments: %w", len(ids), err)
 	}
 	return out, nil
+}
+
+// driftStateColumns are DriftState's columns in the order scanDriftStates
+// reads them.
+var driftStateColumns = columns("e.id, v.drift_interval, v.drift_remedy, COALESCE(d.handle, ''), COALESCE(d.state, ''), " +
+	"+d.checked_at, +d.drifted_since, COALESCE(d.items, '[]'), COALESCE(d.error, ''), +d.error_at, +d.due_at, " +
+	"+d.requested_at, COALESCE(d.requested_by, ''), COALESCE(d.requests, 0)")
+
+// scanDriftStates reads rows of driftStateColumns, and closes them.
+func scanDriftStates(rows *sql.Rows, capacity int) ([]DriftState, error) {
+	defer rows.Close()
+	out := make([]DriftState, 0, capacity)
+	for rows.Next() {
+		var d DriftState
+		var interval int64
+		var checked, since, errorAt, due, requested scanTime
+		if err := rows.Scan(&d.EnvironmentID, &interval, &d.PolicyRemedy, &d.Handle, &d.State, &checked, &since,
+			&d.Items, &d.Error, &errorAt, &due, &requested, &d.RequestedBy, &d.Requests); err != nil {
+			return nil, err
+		}
+		d.PolicyInterval = time.Duration(interval)
+		d.CheckedAt, d.DriftedSince, d.ErrorAt = checked.Ptr(), since.Ptr(), errorAt.Ptr()
+		d.DueAt, d.RequestedAt = due.Ptr(), requested.Ptr()
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 // SaveDrift writes a whole drift row, replacing the one there (the check's
