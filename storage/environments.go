@@ -327,12 +327,14 @@ func (q Queries) ExtendEnvironment(ctx context.Context, id string, statuses []st
 // off a full scan.
 func (q Queries) Expired(ctx context.Context, statuses []string, now time.Time, limit int) ([]Environment, error) {
 	var es []Environment
-	err := q.ctx(ctx).Where("status IN ? AND expires_at <= ?", statuses, now).
-		Order("expires_at").Limit(limit).Find(&es).Error
-	if err != nil {
+	if err := expiredQuery(q.ctx(ctx), statuses, now, limit).Find(&es).Error; err != nil {
 		return nil, fmt.Errorf("storage: list expired environments: %w", err)
 	}
 	return es, nil
+}
+
+func expiredQuery(tx *gorm.DB, statuses []string, now time.Time, limit int) *gorm.DB {
+	return tx.Where("status IN ? AND expires_at <= ?", statuses, now).Order("expires_at").Limit(limit)
 }
 
 // StackFilter picks environments by their stack: WithStack those that

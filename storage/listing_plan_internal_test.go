@@ -4,29 +4,19 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"gorm.io/gorm"
-
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // No listing of a page sorts the table: an index serves each order. The
 // plans are those of the queries Environments runs.
 func TestListingsUseTheirIndexes(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	db := migratedTestDB(t)
 	conn, err := db.SQL().Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +72,15 @@ func TestListingsUseTheirIndexes(t *testing.T) {
 		})
 		// Either serves the order (PostgreSQL takes the smaller).
 		check(t, query, "environments_status_created", "environments_live_created")
+	}
+	// The reaper's scan keeps off a full scan (two statuses: the order may
+	// still need a merge).
+	query := db.Queries.db.ToSQL(func(tx *gorm.DB) *gorm.DB {
+		var es []Environment
+		return expiredQuery(tx, []string{"ready", "pending"}, key.CreatedAt, 500).Find(&es)
+	})
+	if plan := explainPlan(t, conn, prefix+query); !strings.Contains(plan, "environments_status_expires") {
+		t.Errorf("the reaper's scan does not use environments_status_expires:\n%s\n%s", query, plan)
 	}
 }
 

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // TestMigration0011GivesOldVersionsTheDefaultDriftPolicy: versions
@@ -17,11 +15,7 @@ import (
 // gives them one.
 func TestMigration0011GivesOldVersionsTheDefaultDriftPolicy(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openTestDB(t)
 	log := slog.New(slog.DiscardHandler)
 	if err := migrateUpTo(ctx, db.sql, db.dialect, log, 8); err != nil {
 		t.Fatalf("migrate to 0008: %v", err)

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 )
 
 // TestMigration0007KeepsUsersAndTheirRows fills a database in the schema of
@@ -21,11 +19,7 @@ import (
 // changes in place.
 func TestMigration0007KeepsUsersAndTheirRows(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
+	db := openTestDB(t)
 	log := slog.New(slog.DiscardHandler)
 	if err := migrateUpTo(ctx, db.sql, db.dialect, log, 6); err != nil {
 		t.Fatalf("migrate to 0006: %v", err)

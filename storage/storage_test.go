@@ -2,7 +2,6 @@ package storage_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -222,29 +221,6 @@ func TestTransitionHappensOnce(t *testing.T) {
 	}
 }
 
-func TestExpiredUsesTheIndex(t *testing.T) {
-	db := openDB(t)
-	ctx := context.Background()
-	conn, err := db.SQL().Conn(ctx) // one session: the SET below is per session
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	query := `EXPLAIN QUERY PLAN SELECT * FROM environments WHERE status IN ('ready','pending') AND expires_at <= ? ORDER BY expires_at LIMIT 500`
-	if db.Dialect() == "postgres" {
-		// An empty table is cheapest to scan; forbid that to see whether
-		// the planner can use the index at all.
-		if _, err := conn.ExecContext(ctx, `SET enable_seqscan = off`); err != nil {
-			t.Fatal(err)
-		}
-		query = `EXPLAIN SELECT * FROM environments WHERE status IN ('ready','pending') AND expires_at <= $1 ORDER BY expires_at LIMIT 500`
-	}
-	plan := explain(t, conn, query, time.Now().UTC())
-	if want := "environments_status_expires"; !strings.Contains(plan, want) {
-		t.Errorf("the reaper's scan does not use %s:\n%s", want, plan)
-	}
-}
-
 // Environment listings page through (created_at, id), newest first, ties
 // broken by id; Before walks back to the newer ones.
 func TestEnvironmentPagesFollowTheKey(t *testing.T) {
@@ -311,29 +287,6 @@ func TestEnvironmentPagesFollowTheKey(t *testing.T) {
 			}
 		})
 	}
-}
-
-func explain(t *testing.T, conn *sql.Conn, query string, args ...any) string {
-	t.Helper()
-	rows, err := conn.QueryContext(context.Background(), query, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	plan := ""
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		plan += fmt.Sprint(vals[len(vals)-1]) + "\n"
-	}
-	return plan
 }
 
 func TestOpenRefusesOtherDatabases(t *testing.T) {

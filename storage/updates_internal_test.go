@@ -2,13 +2,11 @@ package storage
 
 import (
 	"context"
-	"log/slog"
 	"reflect"
 	"slices"
 	"sync"
 	"testing"
 
-	"github.com/mayflyhq/mayfly/storage/storagetest"
 	"gorm.io/gorm/schema"
 )
 
@@ -18,14 +16,7 @@ import (
 // without its column, or mapped to the wrong one, fails here.
 func TestUpdatesMapToColumns(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, storagetest.URL(t), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	db := migratedTestDB(t)
 	type update interface{ columns() map[string]any }
 	for _, c := range []struct {
 		update update
